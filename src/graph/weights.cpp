@@ -1,0 +1,29 @@
+#include "graph/weights.h"
+
+namespace ll::graph {
+
+GgufWeights::GgufWeights(const gguf::File& file) {
+  for (const gguf::TensorInfo& t : file.tensors()) {
+    if (!t.dtype) continue;
+    views_[t.name] = WeightView{*t.dtype, t.data, t.ne, static_cast<size_t>(t.n_bytes)};
+  }
+}
+
+const WeightView* GgufWeights::find(const std::string& name) const {
+  auto it = views_.find(name);
+  return it == views_.end() ? nullptr : &it->second;
+}
+
+void OwnedWeights::add(const std::string& name, DType type, std::vector<int64_t> ne,
+                       std::vector<uint8_t> bytes) {
+  auto& item = items_[name];
+  item.second = std::move(bytes);
+  item.first = WeightView{type, item.second.data(), std::move(ne), item.second.size()};
+}
+
+const WeightView* OwnedWeights::find(const std::string& name) const {
+  auto it = items_.find(name);
+  return it == items_.end() ? nullptr : &it->second.first;
+}
+
+}  // namespace ll::graph
