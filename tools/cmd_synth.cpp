@@ -1,0 +1,44 @@
+// lingualinked synth: random-weight GGUF models of realistic shape.
+#include <chrono>
+#include <cstdio>
+
+#include "command.h"
+#include "common.h"
+#include "model/synth.h"
+
+namespace ll::tools {
+namespace {
+
+struct Opts {
+  std::string preset = "tiny", type = "F32", out, arch = "llama";
+  uint64_t seed = 42;
+};
+
+int run(const Opts& o) {
+  auto spec = model::synth_preset(o.preset);
+  if (!spec.is_ok()) return fail(spec.status());
+  auto type = dtype_from_name(o.type);
+  if (!type || *type == DType::kBF16) return fail(invalid_argument("unknown type '" + o.type + "' (F32, F16, Q8_0, Q4_0)"));
+  spec->type = *type;
+  spec->seed = o.seed;
+  spec->arch = o.arch;
+  auto t0 = std::chrono::steady_clock::now();
+  Status st = model::write_synth(*spec, o.out, model::tty_progress("writing " + o.out));
+  if (!st.is_ok()) return fail(st);
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr, "wrote %s (%s %s, %d layers, n_embd %d) in %.1f s\n", o.out.c_str(), o.preset.c_str(), o.type.c_str(), spec->n_layer, spec->n_embd, s);
+  return 0;
+}
+
+const bool registered = register_command("synth", "Write a random-weight model", [](CLI::App& sub) {
+  auto o = std::make_shared<Opts>();
+  sub.add_option("--preset", o->preset, "tiny, 110m or 1b")->capture_default_str();
+  sub.add_option("--type", o->type, "F32, F16, Q8_0 or Q4_0")->capture_default_str();
+  sub.add_option("--arch", o->arch, "llama or qwen2")->capture_default_str();
+  sub.add_option("--seed", o->seed, "Seed")->capture_default_str();
+  sub.add_option("-o,--output", o->out, "Output GGUF path")->required();
+  return [o] { return run(*o); };
+});
+
+}  // namespace
+}  // namespace ll::tools
