@@ -22,15 +22,15 @@ struct Opts {
 int run(const Opts& o) {
   auto m = model::Model::load(o.model, model::tty_progress("loading " + o.model));
   if (!m.is_ok()) return fail(m.status());
-  auto tok = Tokenizer::from_gguf(*(*m)->file);
-  const Tokenizer* t = tok.is_ok() ? tok->get() : nullptr;
+  auto tok = tok::Tokenizer::from_gguf(*(*m)->file);
+  const tok::Tokenizer* t = tok.is_ok() ? tok->get() : nullptr;
   auto prompt = prompt_tokens(t, o.prompt, o.prompt_ids, o.no_bos);
   if (!prompt.is_ok()) return fail(prompt.status());
   const int ctx = o.ctx > 0 ? o.ctx : std::min((*m)->hp().n_ctx_train, static_cast<int>(prompt->size()) + o.n_predict);
   auto engine = model::Engine::create(**m, o.threads, std::max(ctx, 1));
   if (!engine.is_ok()) return fail(engine.status());
   model::Sampler sampler(o.sampling.params());
-  std::optional<StreamDecoder> dec;
+  std::optional<tok::StreamDecoder> dec;
   if (t) dec.emplace(*t);
   std::string text;
   auto on_token = [&](int32_t id) {

@@ -50,7 +50,7 @@ Result<std::vector<int32_t>> parse_ids(const std::string& s) {
   return out;
 }
 
-Result<std::vector<int32_t>> prompt_tokens(const Tokenizer* tok, const std::string& text,
+Result<std::vector<int32_t>> prompt_tokens(const tok::Tokenizer* tok, const std::string& text,
                                            const std::string& ids, bool no_bos) {
   if (!ids.empty()) return parse_ids(ids);
   if (!tok) return invalid_argument("the model has no tokenizer: pass --prompt-ids");

@@ -31,7 +31,7 @@ Result<std::vector<int32_t>> parse_ids(const std::string& s);
 
 // Prompt ids: --prompt-ids when given, else tokenized text (BOS added when the vocab says so;
 // an empty prompt means BOS only).
-Result<std::vector<int32_t>> prompt_tokens(const Tokenizer* tok, const std::string& text,
+Result<std::vector<int32_t>> prompt_tokens(const tok::Tokenizer* tok, const std::string& text,
                                            const std::string& ids, bool no_bos);
 
 std::string json_escape_utf8(const std::string& s);

@@ -78,6 +78,59 @@ void Writer::set_i32_array(const std::string& key, const std::vector<int32_t>& v
   put(key, ValueType::kArray, std::move(b));
 }
 
+namespace {
+void encode_value(std::vector<uint8_t>* b, const Value& v) {
+  switch (v.type) {
+    case ValueType::kU8: case ValueType::kI8: case ValueType::kBool: append<uint8_t>(b, static_cast<uint8_t>(v.u64)); break;
+    case ValueType::kU16: case ValueType::kI16: append<uint16_t>(b, static_cast<uint16_t>(v.u64)); break;
+    case ValueType::kU32: case ValueType::kI32: append<uint32_t>(b, static_cast<uint32_t>(v.u64)); break;
+    case ValueType::kU64: case ValueType::kI64: append<uint64_t>(b, v.u64); break;
+    case ValueType::kF32: append<float>(b, static_cast<float>(v.f64)); break;
+    case ValueType::kF64: append<double>(b, v.f64); break;
+    case ValueType::kString: append_string(b, v.str); break;
+    case ValueType::kArray: {
+      append<uint32_t>(b, static_cast<uint32_t>(v.elem_type));
+      append<uint64_t>(b, v.array_len);
+      Value e;
+      e.type = v.elem_type;
+      for (uint64_t i = 0; i < v.array_len; ++i) {
+        switch (v.elem_type) {
+          case ValueType::kString: append_string(b, v.strs[i]); break;
+          case ValueType::kF32: case ValueType::kF64: e.f64 = v.floats[i]; encode_value(b, e); break;
+          case ValueType::kArray: encode_value(b, v.arrays[i]); break;
+          default: e.u64 = static_cast<uint64_t>(v.ints[i]); encode_value(b, e); break;
+        }
+      }
+      break;
+    }
+  }
+}
+}  // namespace
+
+void Writer::set_value(const std::string& key, const Value& v) {
+  std::vector<uint8_t> b;
+  encode_value(&b, v);
+  put(key, v.type, std::move(b));
+}
+
+Status write_subset(const File& src, const std::vector<std::string>& tensor_names,
+                    const std::string& path, const std::function<void(Writer&)>& extra) {
+  Writer w;
+  for (const auto& [key, value] : src.metadata()) {
+    if (key == "general.alignment") continue;
+    w.set_value(key, value);
+  }
+  w.alignment = static_cast<uint32_t>(src.alignment());
+  if (extra) extra(w);
+  for (const std::string& name : tensor_names) {
+    const TensorInfo* t = src.find_tensor(name);
+    if (!t) return not_found("tensor '" + name + "' is not in " + src.path());
+    if (!t->dtype) return unsupported("tensor '" + name + "' has an unsupported type");
+    w.add_tensor(name, t->ne, *t->dtype, [t](uint8_t* out, size_t n) { std::memcpy(out, t->data, n); });
+  }
+  return w.write(path);
+}
+
 void Writer::add_tensor(const std::string& name, std::vector<int64_t> ne, DType type, Fill fill) {
   tensors_.push_back(Tensor{name, std::move(ne), type, std::move(fill)});
 }

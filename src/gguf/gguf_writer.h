@@ -23,6 +23,8 @@ class Writer {
   void set_string_array(const std::string& key, const std::vector<std::string>& v);
   void set_f32_array(const std::string& key, const std::vector<float>& v);
   void set_i32_array(const std::string& key, const std::vector<int32_t>& v);
+  // Copies a value read from another file (any type, including nested arrays).
+  void set_value(const std::string& key, const Value& v);
 
   // fill(out, n_bytes) writes the tensor's bytes; it is called once, in order, during write().
   using Fill = std::function<void(uint8_t* out, size_t n_bytes)>;
@@ -50,5 +52,10 @@ class Writer {
   std::vector<Kv> kv_;
   std::vector<Tensor> tensors_;
 };
+
+// Writes a GGUF with all of src's metadata plus only the named tensors (a worker's share).
+// extra() may add metadata (e.g. facts about the tensors left out).
+Status write_subset(const File& src, const std::vector<std::string>& tensor_names,
+                    const std::string& path, const std::function<void(Writer&)>& extra = nullptr);
 
 }  // namespace ll::gguf

@@ -72,6 +72,7 @@ struct Graph {
 // Builds the forward graph for the model's architecture ("llama", "qwen2", ...); weight names
 // are checked against the file so a missing tensor is reported by name.
 Result<Graph> build_graph(const gguf::File& file);
-Result<Graph> build_graph(const gguf::File& file, const HParams& hp);
+// check_weights = false: a partial file (a worker's share); executors check their own weights.
+Result<Graph> build_graph(const gguf::File& file, const HParams& hp, bool check_weights = true);
 
 }  // namespace ll::graph

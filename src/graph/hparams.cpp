@@ -42,11 +42,18 @@ Result<HParams> read_hparams(const gguf::File& f) {
   hp.rope_freq_base = static_cast<float>(f.get_float_or(a + "rope.freq_base", 10000.0));
   hp.norm_eps = static_cast<float>(f.get_float_or(
       a + "attention.layer_norm_rms_epsilon", f.get_float_or(a + "attention.layer_norm_epsilon", 1e-5)));
+  // A worker's partial file may lack the embedding and LM head; the head records their facts
+  // under lingualinked.* keys when it writes such a file.
   const gguf::TensorInfo* emb = f.find_tensor("token_embd.weight");
-  if (!emb || emb->ne.size() != 2) return invalid_argument("model: tensor 'token_embd.weight' is missing or not 2-D");
-  if (emb->ne[0] != hp.n_embd) return invalid_argument("model: token_embd.weight row length " + std::to_string(emb->ne[0]) + " != embedding_length " + std::to_string(hp.n_embd));
-  hp.n_vocab = static_cast<int>(emb->ne[1]);
-  hp.tied_output = f.find_tensor("output.weight") == nullptr;
+  if (emb) {
+    if (emb->ne.size() != 2) return invalid_argument("model: tensor 'token_embd.weight' is not 2-D");
+    if (emb->ne[0] != hp.n_embd) return invalid_argument("model: token_embd.weight row length " + std::to_string(emb->ne[0]) + " != embedding_length " + std::to_string(hp.n_embd));
+    hp.n_vocab = static_cast<int>(emb->ne[1]);
+  } else {
+    hp.n_vocab = static_cast<int>(f.get_int_or("lingualinked.n_vocab", 0));
+    if (hp.n_vocab <= 0) return invalid_argument("model: tensor 'token_embd.weight' is missing");
+  }
+  hp.tied_output = f.get_bool_or("lingualinked.tied_output", f.find_tensor("output.weight") == nullptr);
   return hp;
 }
 

@@ -1,0 +1,80 @@
+// One device's share of a distributed run: a contiguous range of ops (its coarse segment),
+// the KV cache of the attention layers in it, and, on the tail, the samplers. Transport-free:
+// tensors arrive through receive(), and leave through an Outbox, so a whole ring can also be
+// wired up in one process (tests) or over ZeroMQ (runtime/worker, runtime/head).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "graph/executor.h"
+#include "model/sampler.h"
+
+namespace ll::runtime {
+
+class Outbox {
+ public:
+  virtual ~Outbox() = default;
+  // Tensors (by graph tensor id) for device `to`, for forward pass `step` of `batch`.
+  virtual Status send_tensors(int to, uint32_t step, const graph::Batch& batch,
+                              std::vector<std::pair<int, std::vector<float>>> tensors) = 0;
+  // The tail's sampled token for sequence `seq`.
+  virtual Status send_token(int32_t seq, uint32_t step, int32_t token) = 0;
+};
+
+class DeviceNode {
+ public:
+  // segments: one coarse segment per device in ring order; this node runs segment `me`.
+  static Result<std::unique_ptr<DeviceNode>> create(const graph::Graph& g,
+                                                    const graph::Segmentation& segments, int me,
+                                                    const graph::WeightSource& weights,
+                                                    int n_ctx, int max_seqs, int n_threads);
+
+  // Stores an input tensor of a forward pass; the batch travels with every message.
+  Status receive(uint32_t step, const graph::Batch& batch, int tensor, std::vector<float> data);
+  // Head: a forward pass whose only input is the batch's token ids.
+  void submit(uint32_t step, const graph::Batch& batch) { pending_[step].batch = batch; }
+  // Runs every forward pass whose inputs are complete, in step order, and routes the outputs.
+  Status run_ready(Outbox* out);
+  bool has_pending() const { return !pending_.empty(); }
+
+  // Tail only: sampling state of a sequence (history = prompt, for the repetition penalty).
+  void start_sequence(int32_t seq, const model::SamplerParams& p, std::vector<int32_t> history);
+  // Frees the sequence's KV slot (every device) and sampler (tail).
+  void end_sequence(int32_t seq);
+
+  bool is_tail() const { return is_tail_; }
+  int index() const { return me_; }
+  const std::vector<int>& attention_layers() const { return exec_->attention_layers(); }
+  double busy_s() const { return busy_s_; }
+  uint64_t steps_run() const { return steps_run_; }
+
+ private:
+  struct Pending {
+    graph::Batch batch;
+    graph::TensorStore inputs;
+  };
+  struct SeqState {
+    model::Sampler sampler;
+    std::vector<int32_t> history;
+  };
+  DeviceNode() = default;
+  bool complete(const Pending& p) const;
+  Status run_one(uint32_t step, Pending& p, Outbox* out);
+
+  const graph::Graph* g_ = nullptr;
+  graph::Segmentation seg_;
+  graph::TransmissionMap map_;
+  int me_ = 0;
+  bool is_tail_ = false;
+  std::unique_ptr<graph::SegmentExecutor> exec_;
+  std::unique_ptr<graph::KvCache> kv_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::map<uint32_t, Pending> pending_;
+  std::map<int32_t, SeqState> seqs_;
+  double busy_s_ = 0;
+  uint64_t steps_run_ = 0;
+};
+
+}  // namespace ll::runtime

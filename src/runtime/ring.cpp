@@ -1,0 +1,58 @@
+#include "runtime/ring.h"
+
+#include <chrono>
+
+namespace ll::runtime {
+
+namespace {
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+Result<RingGeneration> generate_on_ring(Ring& ring, const std::vector<int32_t>& prompt,
+                                        int n_predict, const model::SamplerParams& sampling,
+                                        const std::function<bool(int32_t)>& on_token,
+                                        const std::function<bool(int32_t)>& is_eog,
+                                        double token_timeout_s) {
+  if (prompt.empty()) return invalid_argument("the prompt has no tokens");
+  if (static_cast<int>(prompt.size()) + n_predict > ring.n_ctx()) {
+    return invalid_argument("prompt (" + std::to_string(prompt.size()) + " tokens) plus " + std::to_string(n_predict) + " new tokens exceeds the context of " + std::to_string(ring.n_ctx()));
+  }
+  const int32_t seq = 0;
+  RingGeneration r;
+  r.prompt_tokens = prompt;
+  if (n_predict == 0) return r;
+  LL_RETURN_IF_ERROR(ring.start_sequence(seq, sampling, prompt));
+  uint32_t step = 0;
+  double t0 = now_s();
+  Status st = ring.submit(step++, graph::Batch::prompt(prompt, 0));
+  int pos = static_cast<int>(prompt.size());
+  while (st.is_ok()) {
+    auto ev = ring.next_token(token_timeout_s);
+    if (!ev.is_ok()) {
+      st = ev.status();
+      break;
+    }
+    const double t = now_s();
+    if (r.tokens.empty()) {
+      r.prefill_s = t - t0;
+    } else {
+      r.decode_s += t - t0;
+      ++r.decode_evals;
+    }
+    r.tokens.push_back(ev->token);
+    if ((on_token && !on_token(ev->token)) || (is_eog && is_eog(ev->token)) ||
+        static_cast<int>(r.tokens.size()) == n_predict) {
+      break;
+    }
+    t0 = now_s();
+    st = ring.submit(step++, graph::Batch::prompt({ev->token}, pos++));
+  }
+  Status end = ring.end_sequence(seq);
+  LL_RETURN_IF_ERROR(st);
+  LL_RETURN_IF_ERROR(end);
+  return r;
+}
+
+}  // namespace ll::runtime

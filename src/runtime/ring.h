@@ -1,0 +1,50 @@
+// The head's view of the device ring: start sequences on the tail, submit forward passes to
+// the first device, collect sampled tokens. Implemented in-process (LocalRing) and over
+// ZeroMQ (NetRing); the token loops above it do not know which.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "core/status.h"
+#include "graph/batch.h"
+#include "model/sampler.h"
+
+namespace ll::runtime {
+
+struct TokenEvent {
+  int32_t seq = 0;
+  uint32_t step = 0;
+  int32_t token = 0;
+};
+
+class Ring {
+ public:
+  virtual ~Ring() = default;
+  virtual Status start_sequence(int32_t seq, const model::SamplerParams& p,
+                                const std::vector<int32_t>& history) = 0;
+  virtual Status submit(uint32_t step, const graph::Batch& batch) = 0;
+  virtual Result<TokenEvent> next_token(double timeout_s) = 0;
+  virtual Status end_sequence(int32_t seq) = 0;
+  virtual int n_ctx() const = 0;
+};
+
+struct RingGeneration {
+  std::vector<int32_t> prompt_tokens;
+  std::vector<int32_t> tokens;
+  double prefill_s = 0;  // until the first token
+  double decode_s = 0;
+  int decode_evals = 0;
+  double prefill_tok_s() const { return prefill_s > 0 ? prompt_tokens.size() / prefill_s : 0; }
+  double decode_tok_s() const { return decode_s > 0 ? decode_evals / decode_s : 0; }
+};
+
+// One sequence, one forward pass in flight: the single-stream token loop over any ring.
+Result<RingGeneration> generate_on_ring(Ring& ring, const std::vector<int32_t>& prompt,
+                                        int n_predict, const model::SamplerParams& sampling,
+                                        const std::function<bool(int32_t)>& on_token,
+                                        const std::function<bool(int32_t)>& is_eog,
+                                        double token_timeout_s = 60.0);
+
+}  // namespace ll::runtime
