@@ -176,6 +176,7 @@ Status SegmentExecutor::run_node(const BoundNode& bn, const Batch& batch, const 
   const int out_rows = g_.tensors[node.output].selected ? batch.n_out() : rows;
   float* y = tensor_ptr(node.output, rows, in);  // [out_rows][out_w]
   const int64_t out_w = g_.tensors[node.output].width;
+  if (out_rows == 0) return Status::ok();  // a prefill chunk that wants no logits
   auto input = [&](int i) { return tensor_ptr(node.inputs[i], rows, in); };
   const int64_t in_w = node.inputs.empty() ? 0 : g_.tensors[node.inputs[0]].width;
 

@@ -39,7 +39,7 @@ Status LocalRing::send_token(int32_t seq, uint32_t step, int32_t token) {
 }
 
 Result<TokenEvent> LocalRing::next_token(double) {
-  if (tokens_.empty()) return internal_error("no token pending in the local ring");
+  if (tokens_.empty()) return unavailable("timeout: no token pending in the local ring");
   TokenEvent e = tokens_.front();
   tokens_.pop_front();
   return e;

@@ -25,6 +25,7 @@ class Ring {
   virtual Status start_sequence(int32_t seq, const model::SamplerParams& p,
                                 const std::vector<int32_t>& history) = 0;
   virtual Status submit(uint32_t step, const graph::Batch& batch) = 0;
+  // StatusCode::kUnavailable means nothing arrived within the timeout; other codes are failures.
   virtual Result<TokenEvent> next_token(double timeout_s) = 0;
   virtual Status end_sequence(int32_t seq) = 0;
   virtual int n_ctx() const = 0;
