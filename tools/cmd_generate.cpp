@@ -31,7 +31,10 @@ int run(const Opts& o) {
   if (!engine.is_ok()) return fail(engine.status());
   model::Sampler sampler(o.sampling.params());
   std::optional<tok::StreamDecoder> dec;
-  if (t) dec.emplace(*t);
+  if (t) {
+    dec.emplace(*t);
+    dec->prime(*prompt);  // SPM: the first new token keeps its leading space
+  }
   std::string text;
   auto on_token = [&](int32_t id) {
     if (!t) return true;
