@@ -1,0 +1,145 @@
+// Per-Isa kernel tables and helpers shared by the scalar and SIMD implementations.
+// Not part of the public API (tests use it to check the pieces individually).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "core/types.h"
+#include "kernels/kernels.h"
+
+namespace ll::kernels::internal {
+
+// One product y[b * y_stride + r] = dot(W row r, x row b). x rows are float for F32/F16/BF16
+// weights and ActRow layouts (below) for Q8_0/Q4_0 weights.
+struct GemmArgs {
+  DType wtype;
+  const uint8_t* w;
+  size_t w_stride;  // bytes per weight row
+  int64_t n_cols;
+  const void* x;
+  size_t x_stride;  // bytes per x row
+  int64_t n_batch;
+  float* y;
+  int64_t y_stride;  // floats per y row
+};
+
+using GemmFn = void (*)(const GemmArgs& args, int64_t r0, int64_t r1);
+
+struct KernelTable {
+  Isa isa;
+  // Activation quantizer for the integer paths, writing an ActRow (with negsums if
+  // sum_scale != 0): d = amax / 127, q = round-to-nearest-even(x * (1 / d)). n is a multiple
+  // of 32. Every Isa writes the same bytes.
+  void (*quantize_act)(const float* x, int64_t n, void* out, int sum_scale);
+  // Computes rows [r0, r1) for every batch row. Each dot must use the same operation sequence
+  // whatever r0, r1 and n_batch are (that is what makes threads and batching bit-exact).
+  GemmFn gemm;
+  float (*dot_f32)(const float* a, const float* b, int64_t n);
+  void (*axpy_f32)(float a, const float* x, float* y, int64_t n);  // y += a * x
+  // Reads every byte of p (n a multiple of 256, p 64-byte aligned) with software prefetch
+  // kReadAheadL1/L2 bytes ahead; the result defeats dead-code elimination and is otherwise
+  // meaningless.
+  uint64_t (*read_sum)(const void* p, size_t n);
+};
+
+// Prefetch distances of read_sum, tuned on a streaming read (2 KiB into L1, 16 KiB into L2).
+constexpr size_t kReadAheadL1 = 2048, kReadAheadL2 = 16384;
+
+const KernelTable& scalar_table();
+#if defined(__x86_64__)
+// CPU and OS support (CPUID + XGETBV), probed once. Compilers' __builtin_cpu_supports does not
+// know every feature name everywhere (clang 14 lacks "f16c" and "avxvnni").
+struct X86Features {
+  bool avx2_fma_f16c = false;
+  bool avx_vnni = false;
+  bool avx512_vnni_vl = false;
+};
+const X86Features& x86_features();
+
+// With use_vnni, quantized gemm uses VPDPBUSD when the CPU has AVX-VNNI or AVX512-VNNI; the
+// bits are identical either way (tests compare both).
+const KernelTable& avx2_table(bool use_vnni = true);
+GemmFn avx2_vnni_quant_gemm();  // nullptr if the CPU has no VNNI
+// Quantized-weight gemm with VPDPBUSD (matvec_avxvnni_avx2.cpp, matvec_avx512vnni_avx2.cpp).
+void gemm_quant_avxvnni(const GemmArgs& args, int64_t r0, int64_t r1);
+void gemm_quant_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
+#endif
+// The NEON task adds matvec_neon.cpp defining neon_table() and hooks it into table_for().
+
+// Table for a resolved Isa (see resolve_isa).
+const KernelTable& table_for(Isa isa);
+
+// Helpers below live in an unnamed namespace: the SIMD translation units include this header
+// with wider instruction sets enabled, and a shared inline definition could be merged by the
+// linker into the copy compiled for AVX2 and then run on a CPU without it.
+namespace {
+
+// A row of activations quantized to 8 bits for the integer paths, in nb = n / 32 blocks:
+//   qs[nb][32] int8, then d[nb] float (exact fp32 scales: activations are re-quantized on
+//   every call, so nothing forces the lossy fp16 scale of weights on them), then optionally
+//   negsums[nb][8] int32 = -sum_scale * (qs[4l] + ... + qs[4l+3]). Kernels that multiply
+//   weights offset to unsigned bytes (w + sum_scale) by x use them to cancel the offset.
+struct ActRow {
+  const int8_t* qs;
+  const float* d;
+  const int32_t* negsums;
+
+  static size_t bytes(int64_t nb, bool with_sums) {
+    size_t n = static_cast<size_t>(nb) * (with_sums ? 68 : 36);
+    return (n + 63) / 64 * 64;  // rows stay 64-byte aligned in a batch
+  }
+  static ActRow at(const void* base, int64_t nb) {
+    auto* p = static_cast<const uint8_t*>(base);
+    return {reinterpret_cast<const int8_t*>(p), reinterpret_cast<const float*>(p + nb * 32),
+            reinterpret_cast<const int32_t*>(p + nb * 36)};
+  }
+};
+
+// The weight offset whose negsums a weight type's integer kernels need.
+inline int act_sum_scale(DType wtype) {
+  return wtype == DType::kQ4_0 ? 8 : 128;
+}
+
+inline bool is_quantized(DType t) {
+  return t == DType::kQ8_0 || t == DType::kQ4_0;
+}
+
+inline uint16_t load_u16(const void* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+inline float bits_to_float(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+inline uint32_t float_to_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+inline float bfloat_to_float(uint16_t h) {
+  return bits_to_float(static_cast<uint32_t>(h) << 16);
+}
+
+// Exact half -> float without a table or F16C, branch-free: normal halves are rebased by
+// shifting the exponent field and scaling by 2^-112; subnormals are rebuilt as
+// (0.5 + m * 2^-24) - 0.5 using a float whose exponent makes the mantissa units 2^-24.
+inline float half_to_float(uint16_t h) {
+  uint32_t w = static_cast<uint32_t>(h) << 16;
+  uint32_t sign = w & 0x80000000u;
+  uint32_t two_w = w + w;  // drops the sign
+  float normal = bits_to_float((two_w >> 4) + (0xE0u << 23)) * 0x1.0p-112f;
+  float subnormal = bits_to_float((two_w >> 17) | (126u << 23)) - 0.5f;
+  uint32_t bits = two_w < (1u << 27) ? float_to_bits(subnormal) : float_to_bits(normal);
+  return bits_to_float(sign | bits);
+}
+
+}  // namespace
+}  // namespace ll::kernels::internal

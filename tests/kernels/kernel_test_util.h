@@ -1,0 +1,55 @@
+// Shared helpers for the kernel tests: random data, weight rows, and the list of Isas to test.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/types.h"
+#include "kernels/kernels.h"
+
+namespace ll::kernels::testing {
+
+inline std::vector<float> random_floats(std::mt19937& rng, int64_t n, float scale = 1.0f) {
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& f : v) f = dist(rng);
+  return v;
+}
+
+// A weight matrix stored in wtype, plus its exact float values (dequantized).
+struct Weights {
+  std::vector<uint8_t> bytes;
+  std::vector<float> values;  // [n_rows][n_cols]
+  size_t stride = 0;
+};
+
+inline Weights make_weights(std::mt19937& rng, DType t, int64_t n_rows, int64_t n_cols) {
+  Weights w;
+  w.stride = row_bytes(t, n_cols);
+  w.bytes.resize(w.stride * n_rows);
+  w.values.resize(n_rows * n_cols);
+  std::vector<float> src = random_floats(rng, n_rows * n_cols, 0.5f);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    quantize_row(t, src.data() + r * n_cols, w.bytes.data() + r * w.stride, n_cols);
+    dequantize_row(t, w.bytes.data() + r * w.stride, w.values.data() + r * n_cols, n_cols);
+  }
+  return w;
+}
+
+inline std::vector<Isa> test_isas() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kNeon}) {
+    if (isa_supported(isa)) out.push_back(isa);
+  }
+  return out;
+}
+
+inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+constexpr DType kAllTypes[] = {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0};
+
+}  // namespace ll::kernels::testing
