@@ -1,0 +1,112 @@
+#include "net/message.h"
+
+#include "core/types.h"
+
+namespace ll::net {
+
+std::string msg_type_name(MsgType t) {
+  switch (t) {
+    case MsgType::kHello:
+      return "HELLO";
+    case MsgType::kHelloAck:
+      return "HELLO_ACK";
+    case MsgType::kPing:
+      return "PING";
+    case MsgType::kPong:
+      return "PONG";
+    case MsgType::kBlast:
+      return "BLAST";
+    case MsgType::kBlastAck:
+      return "BLAST_ACK";
+    case MsgType::kProfileReq:
+      return "PROFILE_REQ";
+    case MsgType::kProfileResp:
+      return "PROFILE_RESP";
+    case MsgType::kDeploy:
+      return "DEPLOY";
+    case MsgType::kDeployAck:
+      return "DEPLOY_ACK";
+    case MsgType::kWeightsQuery:
+      return "WEIGHTS_QUERY";
+    case MsgType::kWeightsHave:
+      return "WEIGHTS_HAVE";
+    case MsgType::kWeightsChunk:
+      return "WEIGHTS_CHUNK";
+    case MsgType::kWeightsDone:
+      return "WEIGHTS_DONE";
+    case MsgType::kStep:
+      return "STEP";
+    case MsgType::kToken:
+      return "TOKEN";
+    case MsgType::kResetSeq:
+      return "RESET_SEQ";
+    case MsgType::kError:
+      return "ERROR";
+    case MsgType::kShutdown:
+      return "SHUTDOWN";
+  }
+  return "UNKNOWN(" + std::to_string(static_cast<unsigned>(t)) + ")";
+}
+
+const char* role_name(Role r) {
+  switch (r) {
+    case Role::kHead:
+      return "head";
+    case Role::kWorker:
+      return "worker";
+    case Role::kTool:
+      return "tool";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// Element sizes of the plain (non-block) GGUF types that core/types.h does not name but
+// the runtime may ship (positions, token ids, masks).
+std::optional<DTypeInfo> wire_dtype_info(uint32_t id) {
+  if (auto info = dtype_info(id)) return info;
+  switch (id) {
+    case 24:
+      return DTypeInfo{"I8", 1, 1};
+    case 25:
+      return DTypeInfo{"I16", 1, 2};
+    case 26:
+      return DTypeInfo{"I32", 1, 4};
+    case 27:
+      return DTypeInfo{"I64", 1, 8};
+    case 28:
+      return DTypeInfo{"F64", 1, 8};
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace
+
+Result<uint64_t> tensor_bytes(uint32_t dtype, const std::vector<int64_t>& dims) {
+  auto info = wire_dtype_info(dtype);
+  if (!info) return unsupported("dtype id " + std::to_string(dtype) + " is not a wire dtype");
+  uint64_t elements = 1;
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (dims[i] < 0) {
+      return corrupt("dim " + std::to_string(i) + " is negative (" + std::to_string(dims[i]) + ")");
+    }
+    if (__builtin_mul_overflow(elements, static_cast<uint64_t>(dims[i]), &elements)) {
+      return corrupt("element count overflows 64 bits");
+    }
+  }
+  const uint64_t block = static_cast<uint64_t>(info->block_size);
+  if (block > 1 && (dims.empty() || static_cast<uint64_t>(dims[0]) % block != 0)) {
+    return corrupt(std::string(info->name) + " rows must be a multiple of " +
+                   std::to_string(block) + " elements");
+  }
+  uint64_t bytes = 0;
+  if (__builtin_mul_overflow(elements / block, static_cast<uint64_t>(info->bytes_per_block),
+                             &bytes)) {
+    return corrupt("byte size overflows 64 bits");
+  }
+  return bytes;
+}
+
+}  // namespace ll::net

@@ -1,0 +1,178 @@
+// The messages nodes exchange: a fixed header (session/sequence/step routing) plus a typed
+// body. The body alternative determines the message type, so type and body cannot disagree.
+// Byte layout: docs/protocol.md; encode/decode: net/codec.h.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/status.h"
+#include "net/payload.h"
+
+namespace ll::net {
+
+inline constexpr uint16_t kProtocolVersion = 1;
+
+// Values are wire ids; body alternative i in Body has type i + 1.
+enum class MsgType : uint16_t {
+  kHello = 1,
+  kHelloAck = 2,
+  kPing = 3,
+  kPong = 4,
+  kBlast = 5,
+  kBlastAck = 6,
+  kProfileReq = 7,
+  kProfileResp = 8,
+  kDeploy = 9,
+  kDeployAck = 10,
+  kWeightsQuery = 11,
+  kWeightsHave = 12,
+  kWeightsChunk = 13,
+  kWeightsDone = 14,
+  kStep = 15,
+  kToken = 16,
+  kResetSeq = 17,
+  kError = 18,
+  kShutdown = 19,
+};
+inline constexpr uint16_t kMaxMsgType = 19;
+
+// "HELLO", "STEP", ...; "UNKNOWN(n)" for ids outside the enum.
+std::string msg_type_name(MsgType t);
+
+// Header flag bits.
+inline constexpr uint16_t kFlagFinal = 1u << 0;   // last BLAST chunk; last TOKEN of a sequence
+inline constexpr uint16_t kFlagLocal = 1u << 15;  // made by this node, never taken from the wire
+
+enum class Role : uint16_t { kHead = 1, kWorker = 2, kTool = 3 };
+const char* role_name(Role r);
+
+// ERROR codes (wire values).
+enum class ErrorCode : uint32_t {
+  kUnknown = 0,
+  kVersionMismatch = 1,  // HELLO from a node speaking another protocol version
+  kBadMessage = 2,       // well-formed but not acceptable in this state
+  kUnreachable = 3,      // local only: a send could not be delivered to the peer
+  kNotReady = 4,         // e.g. STEP before DEPLOY
+  kInternal = 5,
+};
+
+template <MsgType T>
+struct HelloBody {
+  Role role = Role::kWorker;
+  std::string node_name;
+};
+using Hello = HelloBody<MsgType::kHello>;
+using HelloAck = HelloBody<MsgType::kHelloAck>;
+
+// Link probe; PONG echoes t_ns and pad (pad lets RTT be measured at a given payload size).
+template <MsgType T>
+struct PingBody {
+  uint64_t t_ns = 0;
+  Payload pad;  // empty = no payload part
+};
+using Ping = PingBody<MsgType::kPing>;
+using Pong = PingBody<MsgType::kPong>;
+
+// Bandwidth probe chunk; the receiver answers the chunk flagged kFlagFinal with BLAST_ACK.
+struct Blast {
+  uint32_t index = 0;
+  uint32_t count = 0;
+  Payload data;
+};
+struct BlastAck {
+  uint64_t bytes_received = 0;
+};
+
+template <MsgType T>
+struct JsonBody {
+  std::string json;
+};
+using ProfileReq = JsonBody<MsgType::kProfileReq>;
+using ProfileResp = JsonBody<MsgType::kProfileResp>;
+using DeployAck = JsonBody<MsgType::kDeployAck>;
+
+struct Blob {
+  std::string name;
+  Payload data;
+};
+struct Deploy {
+  std::string json;
+  std::vector<Blob> blobs;
+};
+
+// Content-addressed weights: key is e.g. "sha256:<hex>"; the receiver answers a query with the
+// keys it already holds, then is sent only the missing ones in chunks.
+struct WeightRef {
+  std::string key;
+  uint64_t bytes = 0;
+};
+struct WeightsQuery {
+  std::vector<WeightRef> blobs;
+};
+struct WeightsHave {
+  std::vector<std::string> keys;
+};
+struct WeightsChunk {
+  std::string key;
+  uint64_t offset = 0;
+  uint64_t total_bytes = 0;
+  Payload data;
+};
+struct WeightsDone {
+  std::string key;
+  uint64_t total_bytes = 0;
+};
+
+// One named tensor; dims are ggml order (dims[0] innermost), dtype is a GGUF type id.
+struct WireTensor {
+  std::string name;
+  uint32_t dtype = 0;
+  std::vector<int64_t> dims;
+  Payload data;
+};
+struct Step {
+  std::vector<WireTensor> tensors;
+};
+
+struct Token {
+  int32_t token_id = 0;
+};
+struct ResetSeq {};
+struct Error {
+  ErrorCode code = ErrorCode::kUnknown;
+  std::string text;
+};
+struct Shutdown {};
+
+using Body = std::variant<Hello, HelloAck, Ping, Pong, Blast, BlastAck, ProfileReq, ProfileResp,
+                          Deploy, DeployAck, WeightsQuery, WeightsHave, WeightsChunk, WeightsDone,
+                          Step, Token, ResetSeq, Error, Shutdown>;
+static_assert(std::variant_size_v<Body> == kMaxMsgType);
+
+struct Message {
+  uint16_t version = kProtocolVersion;  // set by decode; tests may encode another
+  uint16_t flags = 0;
+  uint64_t session_id = 0;
+  uint32_t seq_id = 0;  // which request / sequence (or probe) this belongs to
+  uint32_t step = 0;    // position within the sequence
+  Body body;
+
+  MsgType type() const { return static_cast<MsgType>(body.index() + 1); }
+  template <typename B>
+  B* as() {
+    return std::get_if<B>(&body);
+  }
+  template <typename B>
+  const B* as() const {
+    return std::get_if<B>(&body);
+  }
+};
+
+// Bytes a tensor of this dtype and shape occupies; error for unknown dtypes, negative dims,
+// block-quantized rows that are not whole blocks, or sizes that overflow.
+Result<uint64_t> tensor_bytes(uint32_t dtype, const std::vector<int64_t>& dims);
+
+}  // namespace ll::net
