@@ -1,0 +1,105 @@
+// The cost model shared by every solver (MILP, DP) and by the predictions, so that all of them
+// optimise and report exactly the same quantity. See docs/plan.md "Cost model".
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "plan/profile.h"
+
+namespace ll::plan {
+
+enum class Objective {
+  kLatency,     // one token through the whole ring: single-stream speed
+  kThroughput,  // bottleneck pipeline stage: speed with many sequences in flight
+};
+std::string_view objective_name(Objective o);
+std::optional<Objective> objective_from_name(std::string_view name);
+
+struct CostOptions {
+  bool use_p95_latency = false;  // charge p95 instead of median link latency
+};
+
+// Bytes the tail sends back to the head each token (the sampled token id).
+inline constexpr double kTokenIdBytes = 4;
+// Relative slack when comparing memory use to a budget, so float sums don't flip verdicts.
+inline constexpr double kMemTolerance = 1e-9;
+
+class CostModel {
+ public:
+  struct Edge {
+    int from = 0;
+    int to = 0;
+    double bytes = 0;  // all edges between the same two segments, summed
+  };
+
+  static Result<CostModel> build(const ModelProfile& model, const Cluster& cluster,
+                                 const RunConfig& run, const CostOptions& options = {});
+
+  int n_segments() const { return n_seg_; }
+  int n_devices() const { return n_dev_; }
+  int head() const { return head_; }
+
+  // Decode seconds per token of segment s on device d, including the dispatch overhead.
+  double compute_s(int s, int d) const { return compute_[s * n_dev_ + d]; }
+  // Prefill seconds per prompt token; NaN when the device lacks prefill rates.
+  double prefill_s(int s, int d) const { return prefill_[s * n_dev_ + d]; }
+  // Bytes segment s needs wherever it runs: resident weights + its KV cache.
+  double mem_need(int s) const { return mem_need_[s]; }
+  double scratch(int s) const { return scratch_[s]; }
+  double budget(int d) const { return budget_[d]; }  // usable: mem_budget * mem_safety
+  // Memory of a device holding segments [a, b): sum of needs + the largest scratch.
+  double run_memory(int a, int b) const;
+  bool fits(double mem, int d) const { return mem <= budget_[d] * (1 + kMemTolerance); }
+
+  double latency_s(int from, int to) const { return lat_[from * n_dev_ + to]; }
+  double inv_bandwidth(int from, int to) const { return inv_bw_[from * n_dev_ + to]; }
+  // One message from `from` to `to`: latency + bytes / bandwidth (0 on the same device).
+  double hop_s(int from, int to, double bytes) const {
+    return from == to ? 0 : lat_[from * n_dev_ + to] + bytes * inv_bw_[from * n_dev_ + to];
+  }
+  double serialize_s(int from, int to, double bytes) const {
+    return from == to ? 0 : bytes * inv_bw_[from * n_dev_ + to];
+  }
+
+  const std::vector<Edge>& edges() const { return edges_; }
+
+ private:
+  int n_seg_ = 0, n_dev_ = 0, head_ = 0;
+  std::vector<double> compute_, prefill_, mem_need_, scratch_, budget_, lat_, inv_bw_;
+  std::vector<double> need_prefix_;
+  std::vector<Edge> edges_;
+};
+
+// One message per ordered device pair per token, carrying every edge between them.
+struct Message {
+  int from = 0;
+  int to = 0;
+  double bytes = 0;
+  double hop_s = 0;        // latency + bytes / bandwidth
+  double serialize_s = 0;  // bytes / bandwidth: the link's pipeline stage
+  int n_edges = 0;
+  bool sequential = false;  // carries a segment s -> s+1 edge
+  bool is_return = false;   // the tail -> head token id
+};
+
+struct Evaluation {
+  std::string invalid;  // non-empty when the assignment breaks a structural rule
+  bool memory_ok = true;
+  double latency_s = 0;     // compute of all segments + every message + the return hop
+  double bottleneck_s = 0;  // max over device compute and link serialisation
+  std::vector<int> ring;    // used devices, head first, in segment order
+  std::vector<int> first_segment, last_segment;  // per device; -1 when unused
+  std::vector<double> compute_s, mem_bytes;      // per device
+  std::vector<Message> messages;                 // ring order of the sender, then receiver
+  double objective(Objective o) const {
+    return o == Objective::kLatency ? latency_s : bottleneck_s;
+  }
+};
+
+// Scores device_of_segment (one device index per segment) under the cost model.
+Evaluation evaluate(const CostModel& cost, const std::vector<int>& device_of_segment);
+
+}  // namespace ll::plan

@@ -1,0 +1,120 @@
+// The cost model on hand-computed cases.
+#include <gtest/gtest.h>
+
+#include "plan/cost.h"
+
+namespace ll::plan {
+namespace {
+
+// Three segments, two devices; edges 0->1 (1000 B), 1->2 (2000 B), 0->2 (500 B, residual).
+struct Tiny {
+  ModelProfile model;
+  Cluster cluster;
+  RunConfig run;
+  Tiny() {
+    model.name = "tiny";
+    for (int s = 0; s < 3; ++s) {
+      Segment g;
+      g.label = std::string("s").append(std::to_string(s));
+      g.weight_bytes_by_type[DType::kQ8_0] = 1e6 * (s + 1);
+      g.weight_bytes_by_type[DType::kF32] = 1e3;
+      g.flops_other = 1e6;
+      g.weight_bytes_resident = 2e6;
+      g.kv_bytes_per_token = 100;
+      g.scratch_bytes = 1e5 * (s + 1);
+      model.segments.push_back(g);
+    }
+    model.segments[0].edges = {{1, 1000}, {2, 500}};
+    model.segments[1].edges = {{2, 2000}};
+    for (int d = 0; d < 2; ++d) {
+      DeviceProfile p;
+      p.name = std::string(1, d ? 'b' : 'a');
+      p.mem_budget_bytes = 1e7;
+      p.decode_bytes_per_s.by_type[DType::kQ8_0] = 1e9 * (d + 1);
+      p.decode_bytes_per_s.fallback = 1e8;
+      p.other_flops_per_s = 1e9;
+      p.per_segment_overhead_s = 1e-4;
+      cluster.devices.push_back(p);
+    }
+    cluster.links.assign(2, std::vector<LinkProfile>(2));
+    cluster.links[0][1] = {1e-3, 3e-3, 1e6};
+    cluster.links[1][0] = {2e-3, 5e-3, 2e6};
+    run.ctx = 1000;
+    run.n_seqs = 2;
+    run.mem_safety = 0.5;
+  }
+};
+
+TEST(PlanCost, ComputeTimeFollowsTheFormula) {
+  Tiny t;
+  auto c = CostModel::build(t.model, t.cluster, t.run);
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  // s1 on b: 2e6 / 2e9 + 1e3 / 1e8 (fallback rate for F32) + 1e6 / 1e9 + 1e-4.
+  EXPECT_DOUBLE_EQ(c->compute_s(1, 1), 2e6 / 2e9 + 1e3 / 1e8 + 1e6 / 1e9 + 1e-4);
+  EXPECT_DOUBLE_EQ(c->mem_need(2), 2e6 + 100.0 * 1000 * 2);
+  EXPECT_DOUBLE_EQ(c->budget(0), 5e6);
+  EXPECT_DOUBLE_EQ(c->run_memory(0, 3), 3 * (2e6 + 2e5) + 3e5);
+}
+
+TEST(PlanCost, EvaluateChargesOneMessagePerDevicePairAndTheReturnHop) {
+  Tiny t;
+  auto c = CostModel::build(t.model, t.cluster, t.run);
+  ASSERT_TRUE(c.is_ok());
+  Evaluation ev = evaluate(*c, {0, 1, 1});
+  ASSERT_TRUE(ev.invalid.empty()) << ev.invalid;
+  // a -> b carries 0->1 and 0->2 (1500 B, one latency); 1->2 stays on b; b returns 4 B to a.
+  double comp_a = c->compute_s(0, 0), comp_b = c->compute_s(1, 1) + c->compute_s(2, 1);
+  double msg = 1e-3 + 1500 / 1e6, ret = 2e-3 + 4 / 2e6;
+  EXPECT_DOUBLE_EQ(ev.latency_s, comp_a + comp_b + msg + ret);
+  EXPECT_DOUBLE_EQ(ev.bottleneck_s, std::max({comp_a, comp_b, 1500 / 1e6, 4 / 2e6}));
+  ASSERT_EQ(ev.messages.size(), 2u);
+  EXPECT_EQ(ev.messages[0].n_edges, 2);
+  EXPECT_TRUE(ev.messages[0].sequential);
+  EXPECT_TRUE(ev.messages[1].is_return);
+  EXPECT_EQ(ev.ring, (std::vector<int>{0, 1}));
+}
+
+TEST(PlanCost, EvaluateRejectsBrokenAssignments) {
+  Tiny t;
+  DeviceProfile third = t.cluster.devices[0];
+  third.name = std::string(1, 'c');
+  t.cluster.devices.push_back(third);
+  t.cluster.links.assign(3, std::vector<LinkProfile>(3, {1e-3, 1e-3, 1e6}));
+  auto c = CostModel::build(t.model, t.cluster, t.run);
+  ASSERT_TRUE(c.is_ok());
+  EXPECT_FALSE(evaluate(*c, {1, 1, 1}).invalid.empty());  // segment 0 off the head
+  EXPECT_FALSE(evaluate(*c, {0, 1, 0}).invalid.empty());  // head used twice
+  EXPECT_FALSE(evaluate(*c, {0, 1}).invalid.empty());     // wrong length
+  EXPECT_TRUE(evaluate(*c, {0, 2, 1}).invalid.empty());   // any order of the others is fine
+}
+
+TEST(PlanCost, MemoryOverBudgetIsReported) {
+  Tiny t;
+  t.run.mem_safety = 0.2;  // 2 MB usable: one segment needs 2.4 MB
+  auto c = CostModel::build(t.model, t.cluster, t.run);
+  ASSERT_TRUE(c.is_ok());
+  EXPECT_FALSE(evaluate(*c, {0, 1, 1}).memory_ok);
+}
+
+TEST(PlanCost, InvalidInputsNameTheField) {
+  Tiny t;
+  t.model.segments[1].edges = {{1, 10}};
+  auto c = CostModel::build(t.model, t.cluster, t.run);
+  ASSERT_FALSE(c.is_ok());
+  EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(c.status().message().find("segments[1]"), std::string::npos);
+
+  Tiny u;
+  u.cluster.devices[1].decode_bytes_per_s.fallback = 0;  // no rate for F32 on device 1
+  c = CostModel::build(u.model, u.cluster, u.run);
+  ASSERT_FALSE(c.is_ok());
+  EXPECT_NE(c.status().message().find("devices[1].decode: no rate for F32"), std::string::npos)
+      << c.status().message();
+
+  Tiny v;
+  v.cluster.devices[0].head = v.cluster.devices[1].head = true;
+  EXPECT_FALSE(CostModel::build(v.model, v.cluster, v.run).is_ok());
+}
+
+}  // namespace
+}  // namespace ll::plan
