@@ -1,0 +1,358 @@
+#include "runtime/net_ring.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/mapped_file.h"
+#include "gguf/gguf_writer.h"
+#include "net/payload.h"
+#include "plan/render.h"
+#include "runtime/profiler.h"
+#include "runtime/wire.h"
+#include "runtime/worker.h"
+
+namespace ll::runtime {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+plan::DeviceProfile profile_from_json(const std::string& name, const nlohmann::json& j) {
+  plan::DeviceProfile p;
+  p.name = name;
+  p.arch = j.value("arch", "");
+  p.threads = j.value("threads", 1);
+  p.mem_budget_bytes = j.value("mem_budget_bytes", 0.0);
+  if (j.contains("decode_bytes_per_s")) {
+    for (auto& [k, v] : j["decode_bytes_per_s"].items()) {
+      if (auto t = dtype_from_name(k)) p.decode_bytes_per_s.by_type[*t] = v.get<double>();
+    }
+  }
+  if (j.contains("prefill_flops_per_s")) {
+    for (auto& [k, v] : j["prefill_flops_per_s"].items()) {
+      if (auto t = dtype_from_name(k)) p.prefill_flops_per_s.by_type[*t] = v.get<double>();
+    }
+  }
+  p.other_flops_per_s = j.value("other_flops_per_s", 1e9);
+  p.per_segment_overhead_s = j.value("per_segment_overhead_s", 0.0);
+  return p;
+}
+
+}  // namespace
+
+NetRing::~NetRing() {
+  if (ep_) ep_->close();
+}
+
+Result<std::unique_ptr<NetRing>> NetRing::create(const model::Model& m, const std::string& model_path,
+                                                 const HeadOptions& o) {
+  if (o.workers.empty()) return invalid_argument("no workers given");
+  std::unique_ptr<NetRing> r(new NetRing(m, o));
+  if (r->o_.name.empty()) {
+    char host[64] = "host";
+    gethostname(host, sizeof host - 1);
+    r->o_.name = "head-" + std::string(host) + "-" + std::to_string(getpid());
+  }
+  LL_RETURN_IF_ERROR(r->setup(model_path));
+  return r;
+}
+
+Result<net::Received> NetRing::wait_from(const std::string& peer, net::MsgType type, double timeout_s) {
+  // Replies from several workers arrive in any order: keep the ones not asked for yet.
+  for (auto it = stash_.begin(); it != stash_.end(); ++it) {
+    if (it->from.name != peer) continue;
+    if (it->msg.type() == type) {
+      net::Received r = std::move(*it);
+      stash_.erase(it);
+      return r;
+    }
+    if (auto* e = it->msg.as<net::Error>()) {
+      const std::string text = e->text;
+      stash_.erase(it);
+      return unavailable(peer + " refused: " + text);
+    }
+  }
+  const double deadline = now_s() + timeout_s;
+  while (true) {
+    const double left = deadline - now_s();
+    if (left <= 0) return unavailable("timed out waiting for " + net::msg_type_name(type) + " from " + peer);
+    auto r = ep_->recv(left);
+    if (!r.is_ok()) {
+      if (r.status().code() == StatusCode::kUnavailable) continue;
+      return r.status();
+    }
+    if (r->msg.type() == net::MsgType::kHello) continue;
+    if (r->from.name != peer) {
+      if (r->msg.type() != net::MsgType::kError || !(r->msg.flags & net::kFlagLocal)) stash_.push_back(std::move(*r));
+      continue;
+    }
+    if (r->msg.type() == type) return std::move(*r);
+    if (auto* e = r->msg.as<net::Error>()) return unavailable(peer + " refused: " + e->text);
+  }
+}
+
+Status NetRing::setup(const std::string& model_path) {
+  auto say = [this](const std::string& s) {
+    if (!o_.quiet) std::fprintf(stderr, "%s\n", s.c_str());
+  };
+  net::EndpointOptions eo;
+  eo.node_name = o_.name;
+  eo.role = net::Role::kHead;
+  eo.insecure = o_.insecure;
+  eo.cluster_key = o_.key;
+  eo.added_latency_s = o_.added_latency_s;
+  eo.bandwidth_bytes_per_s = o_.bandwidth_bytes_per_s;
+  LL_ASSIGN_OR_RETURN(ep_, net::Endpoint::create(eo));
+  const int n_workers = static_cast<int>(o_.workers.size());
+  std::vector<std::string> wnames;
+  for (int i = 0; i < n_workers; ++i) {
+    // Workers are named by address: unique, and the same in every run and on every device.
+    wnames.push_back(o_.workers[i]);
+    auto c = ep_->connect(wnames[i], o_.workers[i]);
+    if (!c.is_ok()) return unavailable("cannot reach worker " + o_.workers[i] + ": " + c.status().message());
+  }
+
+  // Profiles: the head measures itself; each worker measures itself and its links to the others.
+  say("profiling " + std::to_string(n_workers + 1) + " devices and their links...");
+  std::vector<nlohmann::json> wprof(n_workers);
+  for (int i = 0; i < n_workers; ++i) {
+    nlohmann::json req;
+    req["probe"] = nlohmann::json::array();
+    for (int k = 0; k < n_workers; ++k) {
+      if (k != i) req["probe"].push_back({{"name", wnames[k]}, {"address", o_.workers[k]}});
+    }
+    net::Message m;
+    m.body = net::ProfileReq{req.dump()};
+    LL_RETURN_IF_ERROR(ep_->send(net::PeerId::outgoing(wnames[i]), std::move(m)));
+  }
+  ProfileOptions hpo;
+  hpo.threads = o_.threads;
+  hpo.mem_budget_bytes = o_.mem_budget_bytes;
+  hpo.cache_dir = o_.cache_dir;
+  LL_ASSIGN_OR_RETURN(plan::DeviceProfile head_prof, profile_device(o_.name, hpo));
+  for (int i = 0; i < n_workers; ++i) {
+    LL_ASSIGN_OR_RETURN(net::Received r, wait_from(wnames[i], net::MsgType::kProfileResp, 120));
+    wprof[i] = nlohmann::json::parse(r.msg.as<net::ProfileResp>()->json, nullptr, false);
+    if (wprof[i].is_discarded()) return corrupt("worker " + wnames[i] + " sent a malformed profile");
+  }
+  plan::Cluster cluster;
+  head_prof.head = true;
+  cluster.devices.push_back(head_prof);
+  for (int i = 0; i < n_workers; ++i) cluster.devices.push_back(profile_from_json(wnames[i], wprof[i]));
+  const int n_dev = n_workers + 1;
+  cluster.links.assign(n_dev, std::vector<plan::LinkProfile>(n_dev));
+  for (int i = 0; i < n_workers; ++i) {
+    LL_ASSIGN_OR_RETURN(net::LinkProbe lp, ep_->probe_link(net::PeerId::outgoing(wnames[i])));
+    plan::LinkProfile l{lp.rtt_median_s / 2, lp.rtt_p95_s / 2, lp.bandwidth_bytes_per_s};
+    cluster.links[0][i + 1] = cluster.links[i + 1][0] = l;
+    if (wprof[i].contains("links")) {
+      for (int k = 0; k < n_workers; ++k) {
+        if (!wprof[i]["links"].contains(wnames[k])) continue;
+        const auto& lj = wprof[i]["links"][wnames[k]];
+        cluster.links[i + 1][k + 1] = plan::LinkProfile{lj.value("rtt_median_s", 0.0) / 2, lj.value("rtt_p95_s", 0.0) / 2,
+                                                        lj.value("bandwidth_bytes_per_s", 1e9)};
+      }
+    }
+  }
+
+  // Plan over the default segments, then merge each device's run into one coarse segment.
+  const graph::Graph& g = m_.graph;
+  LL_ASSIGN_OR_RETURN(graph::Segmentation fine, graph::segment_default(g, 0));
+  LL_ASSIGN_OR_RETURN(graph::GraphCosts costs, graph::compute_costs(g, fine, *m_.weights));
+  DevicePlacement placement;
+  if (!o_.force_cuts.empty()) {
+    LL_ASSIGN_OR_RETURN(placement.coarse, graph::segment_at(g, o_.force_cuts));
+    if (placement.coarse.size() > n_dev) return invalid_argument("more forced segments than devices");
+    for (int i = 0; i < placement.coarse.size(); ++i) placement.devices.push_back(i);
+  } else {
+    plan::RunConfig run;
+    run.ctx = o_.n_ctx;
+    run.n_seqs = o_.max_seqs;
+    plan::ModelProfile mp = model_profile(fs::path(model_path).stem().string(), g, fine, costs, o_.n_ctx);
+    plan::PlanOptions po;
+    po.objective = o_.objective;
+    LL_ASSIGN_OR_RETURN(plan::PlanReport rep, plan::make_plan(mp, cluster, run, po));
+    plan_json_ = nlohmann::json::parse(plan::render_json(rep), nullptr, false);
+    plan_text_ = plan::render_text(rep);
+    predicted_tok_s_ = o_.objective == plan::Objective::kLatency ? rep.plan.single_stream_tok_s : rep.plan.pipelined_tok_s;
+    LL_ASSIGN_OR_RETURN(placement, placement_from_plan(g, fine, rep.plan.device_of_segment));
+    if (placement.devices[0] != 0) return internal_error("the plan does not start on the head");
+  }
+  coarse_ = placement.coarse;
+  for (int d : placement.devices) names_.push_back(d == 0 ? o_.name : wnames[d - 1]);
+  say("plan: " + std::to_string(names_.size()) + " devices in the ring");
+
+  // Weights: a worker with the same model file uses its own copy; others get their share.
+  LL_ASSIGN_OR_RETURN(std::string model_hash, file_content_hash(model_path, o_.cache_dir));
+  nlohmann::json devices = nlohmann::json::array();
+  for (size_t i = 0; i < names_.size(); ++i) {
+    const int d = placement.devices[i];
+    devices.push_back({{"name", names_[i]}, {"address", d == 0 ? std::string() : o_.workers[d - 1]}});
+  }
+  for (size_t i = 1; i < names_.size(); ++i) {
+    const int w = placement.devices[i] - 1;
+    nlohmann::json weights;
+    if (wprof[w].value("model_hash", "") == model_hash) {
+      weights = {{"kind", "own"}};
+    } else {
+      std::set<std::string> names;
+      for (int n = coarse_.begin(i); n < coarse_.end(i); ++n) {
+        for (const auto& wn : g.nodes[n].weights) names.insert(wn);
+      }
+      std::error_code ec;
+      fs::create_directories(o_.cache_dir, ec);
+      const std::string share = o_.cache_dir + "/share-" + model_hash + "-" + std::to_string(coarse_.begin(i)) + "-" + std::to_string(coarse_.end(i)) + ".gguf";
+      if (!fs::exists(share)) {
+        const std::string tmp = share + ".tmp" + std::to_string(getpid());
+        LL_RETURN_IF_ERROR(gguf::write_subset(*m_.file, std::vector<std::string>(names.begin(), names.end()), tmp, [&](gguf::Writer& wr) {
+          wr.set_u32("lingualinked.n_vocab", g.hp.n_vocab);
+          wr.set_bool("lingualinked.tied_output", g.hp.tied_output);
+        }));
+        fs::rename(tmp, share);
+      }
+      LL_ASSIGN_OR_RETURN(std::string key, file_content_hash(share, o_.cache_dir));
+      LL_RETURN_IF_ERROR(ship_weights(static_cast<int>(i), share, key));
+      weights = {{"kind", "cache"}, {"key", key}};
+    }
+    nlohmann::json dj = {{"me", i}, {"head", o_.name}, {"devices", devices}, {"cuts", std::vector<int>(coarse_.starts.begin() + 1, coarse_.starts.end())},
+                         {"n_ctx", o_.n_ctx}, {"max_seqs", o_.max_seqs}, {"weights", weights}, {"model_hash", model_hash}};
+    net::Message m;
+    m.body = net::Deploy{dj.dump(), {}};
+    LL_RETURN_IF_ERROR(ep_->send(net::PeerId::outgoing(names_[i]), std::move(m)));
+  }
+  for (size_t i = 1; i < names_.size(); ++i) {
+    auto ack = wait_from(names_[i], net::MsgType::kDeployAck, 120);
+    if (!ack.is_ok()) return ack.status();
+  }
+  LL_ASSIGN_OR_RETURN(node_, DeviceNode::create(g, coarse_, 0, *m_.weights, o_.n_ctx, o_.max_seqs, o_.threads));
+  // Traffic and busy time are reported per run: deployment and earlier runs are subtracted.
+  LL_ASSIGN_OR_RETURN(stats_base_, device_stats());
+  return Status::ok();
+}
+
+Status NetRing::ship_weights(int device, const std::string& path, const std::string& key) {
+  const std::string& peer = names_[device];
+  LL_ASSIGN_OR_RETURN(auto mf, MappedFile::open(path));
+  net::Message q;
+  q.body = net::WeightsQuery{{net::WeightRef{key, mf->size()}}};
+  LL_RETURN_IF_ERROR(ep_->send(net::PeerId::outgoing(peer), std::move(q)));
+  LL_ASSIGN_OR_RETURN(net::Received have, wait_from(peer, net::MsgType::kWeightsHave, 60));
+  for (const auto& k : have.msg.as<net::WeightsHave>()->keys) {
+    if (k == key) return Status::ok();  // cached there already: nothing moves
+  }
+  const size_t chunk = 1 << 20;
+  const bool tty = isatty(STDERR_FILENO) && !o_.quiet;
+  std::shared_ptr<const void> owner(mf.get(), [](const void*) {});
+  for (size_t off = 0; off < mf->size(); off += chunk) {
+    const size_t n = std::min(chunk, mf->size() - off);
+    net::Message c;
+    c.body = net::WeightsChunk{key, off, mf->size(), net::payload_copy(mf->data() + off, n)};
+    LL_RETURN_IF_ERROR(ep_->send(net::PeerId::outgoing(peer), std::move(c)));
+    weight_bytes_sent_ += n;
+    if (tty) std::fprintf(stderr, "\rsending weights to %s: %3d%%", peer.c_str(), static_cast<int>(100.0 * (off + n) / mf->size()));
+  }
+  if (tty) std::fprintf(stderr, "\n");
+  net::Message d;
+  d.body = net::WeightsDone{key, mf->size()};
+  LL_RETURN_IF_ERROR(ep_->send(net::PeerId::outgoing(peer), std::move(d)));
+  LL_ASSIGN_OR_RETURN(net::Received done, wait_from(peer, net::MsgType::kWeightsHave, 600));
+  for (const auto& k : done.msg.as<net::WeightsHave>()->keys) {
+    if (k == key) return Status::ok();
+  }
+  return corrupt("worker " + peer + " did not confirm the weights");
+}
+
+Status NetRing::start_sequence(int32_t seq, const model::SamplerParams& p, const std::vector<int32_t>& history) {
+  if (node_->is_tail()) {
+    node_->start_sequence(seq, p, history);
+    return Status::ok();
+  }
+  return ep_->send(net::PeerId::outgoing(names_.back()), make_seq_start(seq, p, history));
+}
+
+Status NetRing::submit(uint32_t step, const graph::Batch& batch) {
+  node_->submit(step, batch);
+  return node_->run_ready(this);
+}
+
+Status NetRing::send_tensors(int to, uint32_t step, const graph::Batch& batch,
+                             std::vector<std::pair<int, std::vector<float>>> tensors) {
+  return ep_->send(net::PeerId::outgoing(names_[to]), make_step(step, m_.graph, batch, std::move(tensors)));
+}
+
+Status NetRing::send_token(int32_t seq, uint32_t step, int32_t token) {
+  local_tokens_.push_back(TokenEvent{seq, step, token});
+  return Status::ok();
+}
+
+Result<TokenEvent> NetRing::next_token(double timeout_s) {
+  const double deadline = now_s() + timeout_s;
+  while (true) {
+    if (!local_tokens_.empty()) {
+      TokenEvent e = local_tokens_.front();
+      local_tokens_.pop_front();
+      return e;
+    }
+    const double left = deadline - now_s();
+    if (left <= 0) return unavailable("timeout: no token yet");
+    auto r = ep_->recv(left);
+    if (!r.is_ok()) {
+      if (r.status().code() == StatusCode::kUnavailable) return unavailable("timeout: no token yet");
+      return r.status();
+    }
+    if (const net::Token* t = r->msg.as<net::Token>()) {
+      return TokenEvent{static_cast<int32_t>(r->msg.seq_id), r->msg.step, t->token_id};
+    }
+    if (const net::Error* e = r->msg.as<net::Error>()) {
+      return internal_error("device " + r->from.name + " failed: " + e->text);
+    }
+  }
+}
+
+Status NetRing::end_sequence(int32_t seq) {
+  node_->end_sequence(seq);
+  for (size_t i = 1; i < names_.size(); ++i) {
+    net::Message m;
+    m.seq_id = static_cast<uint32_t>(seq);
+    m.body = net::ResetSeq{};
+    LL_RETURN_IF_ERROR(ep_->send(net::PeerId::outgoing(names_[i]), std::move(m)));
+  }
+  return Status::ok();
+}
+
+Result<nlohmann::json> NetRing::device_stats() {
+  nlohmann::json out = nlohmann::json::array();
+  auto hs = ep_->stats();
+  out.push_back({{"name", names_[0]}, {"busy_s", node_->busy_s()}, {"steps", node_->steps_run()},
+                 {"bytes_sent", hs.bytes_sent}, {"bytes_received", hs.bytes_received}});
+  for (size_t i = 1; i < names_.size(); ++i) {
+    net::Message m;
+    m.body = net::ProfileReq{R"({"stats":true})"};
+    LL_RETURN_IF_ERROR(ep_->send(net::PeerId::outgoing(names_[i]), std::move(m)));
+    LL_ASSIGN_OR_RETURN(net::Received r, wait_from(names_[i], net::MsgType::kProfileResp, 10));
+    auto j = nlohmann::json::parse(r.msg.as<net::ProfileResp>()->json, nullptr, false);
+    if (j.is_discarded()) return corrupt("malformed stats from " + names_[i]);
+    j["name"] = names_[i];
+    out.push_back(j);
+  }
+  if (!stats_base_.is_null()) {
+    for (size_t i = 0; i < out.size() && i < stats_base_.size(); ++i) {
+      for (const char* k : {"busy_s", "steps", "bytes_sent", "bytes_received"}) {
+        out[i][k] = out[i].value(k, 0.0) - stats_base_[i].value(k, 0.0);
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace ll::runtime

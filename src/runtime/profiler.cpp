@@ -1,0 +1,186 @@
+#include "runtime/profiler.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "kernels/ops.h"
+
+namespace ll::runtime {
+
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string arch_name() {
+#if defined(__x86_64__)
+  return std::string("x86_64-") + kernels::isa_name(kernels::best_isa());
+#elif defined(__aarch64__)
+  return std::string("arm64-") + kernels::isa_name(kernels::best_isa());
+#else
+  return "unknown";
+#endif
+}
+
+// Bytes/s of matvec streaming a matrix far larger than the caches.
+double measure_decode(DType t, ThreadPool* pool, double seconds) {
+  const int64_t cols = 2048, rows = 16384;  // ~32-128 MB depending on type
+  std::vector<uint8_t> w(row_bytes(t, cols) * rows);
+  std::vector<float> row(cols), x(cols), y(rows);
+  for (int64_t i = 0; i < cols; ++i) row[i] = std::sin(0.01f * i), x[i] = std::cos(0.02f * i);
+  for (int64_t r = 0; r < rows; ++r) kernels::quantize_row(t, row.data(), w.data() + row_bytes(t, cols) * r, cols);
+  kernels::matvec(t, w.data(), rows, cols, x.data(), y.data(), pool);  // warm-up
+  double best = 0;
+  const double t_end = now_s() + seconds;
+  do {
+    const double t0 = now_s();
+    kernels::matvec(t, w.data(), rows, cols, x.data(), y.data(), pool);
+    best = std::max(best, static_cast<double>(w.size()) / (now_s() - t0));
+  } while (now_s() < t_end);
+  return best;
+}
+
+double measure_prefill(DType t, ThreadPool* pool, double seconds) {
+  const int64_t cols = 1024, rows = 1024, batch = 64;
+  std::vector<uint8_t> w(row_bytes(t, cols) * rows);
+  std::vector<float> row(cols), x(cols * batch), y(rows * batch);
+  for (int64_t i = 0; i < cols; ++i) row[i] = std::sin(0.01f * i);
+  for (int64_t i = 0; i < cols * batch; ++i) x[i] = std::cos(0.003f * i);
+  for (int64_t r = 0; r < rows; ++r) kernels::quantize_row(t, row.data(), w.data() + row_bytes(t, cols) * r, cols);
+  double best = 0;
+  const double t_end = now_s() + seconds;
+  do {
+    const double t0 = now_s();
+    kernels::matmul(t, w.data(), rows, cols, x.data(), batch, y.data(), pool);
+    best = std::max(best, 2.0 * rows * cols * batch / (now_s() - t0));
+  } while (now_s() < t_end);
+  return best;
+}
+
+double measure_other(double seconds) {
+  const int n = 4096;
+  std::vector<float> x(n), w(n, 1.0f), y(n);
+  for (int i = 0; i < n; ++i) x[i] = std::sin(0.1f * i);
+  double best = 0;
+  const double t_end = now_s() + seconds;
+  do {
+    const double t0 = now_s();
+    for (int k = 0; k < 64; ++k) {
+      kernels::rms_norm(x.data(), w.data(), y.data(), n, 1e-5f);
+      kernels::silu(y.data(), y.data(), n);
+      kernels::add(x.data(), y.data(), y.data(), n);
+    }
+    // rms_norm ~4 FLOP/elem, silu ~6, add 1 (the same weights as graph/costs.cpp).
+    best = std::max(best, 64.0 * n * 11 / (now_s() - t0));
+  } while (now_s() < t_end);
+  return best;
+}
+
+nlohmann::json to_json(const plan::DeviceProfile& p) {
+  nlohmann::json j;
+  j["name"] = p.name;
+  j["arch"] = p.arch;
+  j["threads"] = p.threads;
+  j["mem_budget_bytes"] = p.mem_budget_bytes;
+  for (auto& [t, v] : p.decode_bytes_per_s.by_type) j["decode_bytes_per_s"][std::string(dtype_name(t))] = v;
+  for (auto& [t, v] : p.prefill_flops_per_s.by_type) j["prefill_flops_per_s"][std::string(dtype_name(t))] = v;
+  j["other_flops_per_s"] = p.other_flops_per_s;
+  j["per_segment_overhead_s"] = p.per_segment_overhead_s;
+  return j;
+}
+
+Result<plan::DeviceProfile> from_json(const nlohmann::json& j) {
+  try {
+    plan::DeviceProfile p;
+    p.name = j.at("name").get<std::string>();
+    p.arch = j.at("arch").get<std::string>();
+    p.threads = j.at("threads").get<int>();
+    p.mem_budget_bytes = j.at("mem_budget_bytes").get<double>();
+    for (auto& [k, v] : j.at("decode_bytes_per_s").items()) p.decode_bytes_per_s.by_type[*dtype_from_name(k)] = v.get<double>();
+    for (auto& [k, v] : j.at("prefill_flops_per_s").items()) p.prefill_flops_per_s.by_type[*dtype_from_name(k)] = v.get<double>();
+    p.other_flops_per_s = j.at("other_flops_per_s").get<double>();
+    p.per_segment_overhead_s = j.at("per_segment_overhead_s").get<double>();
+    return p;
+  } catch (const std::exception& e) {
+    return corrupt(std::string("device profile: ") + e.what());
+  }
+}
+
+}  // namespace
+
+double os_available_memory() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  double kb;
+  std::string unit;
+  while (in >> key >> kb >> unit) {
+    if (key == "MemAvailable:") return kb * 1024;
+  }
+  return 0;
+}
+
+Result<double> parse_size(const std::string& s) {
+  std::istringstream in(s);
+  double v;
+  if (!(in >> v) || v < 0) return invalid_argument("expected a size like 512MiB or 2GiB, got '" + s + "'");
+  std::string unit;
+  in >> unit;
+  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  double mult = 1;
+  if (unit.empty() || unit == "b") mult = 1;
+  else if (unit == "k" || unit == "kb") mult = 1e3;
+  else if (unit == "kib") mult = 1024.0;
+  else if (unit == "m" || unit == "mb") mult = 1e6;
+  else if (unit == "mib") mult = 1048576.0;
+  else if (unit == "g" || unit == "gb") mult = 1e9;
+  else if (unit == "gib") mult = 1073741824.0;
+  else return invalid_argument("unknown size unit '" + unit + "' in '" + s + "'");
+  return v * mult;
+}
+
+Result<plan::DeviceProfile> profile_device(const std::string& name, const ProfileOptions& o) {
+  const std::string cache = o.cache_dir.empty() ? "" : o.cache_dir + "/profile-" + arch_name() + "-t" + std::to_string(o.threads) + ".json";
+  plan::DeviceProfile p;
+  bool cached = false;
+  if (!cache.empty() && std::filesystem::exists(cache)) {
+    std::ifstream in(cache);
+    auto j = nlohmann::json::parse(in, nullptr, false);
+    if (!j.is_discarded()) {
+      auto r = from_json(j);
+      if (r.is_ok()) {
+        p = *r;
+        cached = true;
+      }
+    }
+  }
+  if (!cached) {
+    ThreadPool pool(o.threads);
+    p.arch = arch_name();
+    p.threads = o.threads;
+    for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
+      p.decode_bytes_per_s.by_type[t] = measure_decode(t, &pool, o.seconds_per_type);
+      p.prefill_flops_per_s.by_type[t] = measure_prefill(t, &pool, o.seconds_per_type / 2);
+    }
+    p.other_flops_per_s = measure_other(o.seconds_per_type / 2);
+    p.per_segment_overhead_s = 20e-6;  // dispatch of one forward pass through a segment
+    if (!cache.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(o.cache_dir, ec);
+      std::ofstream out(cache);
+      out << to_json(p).dump(2);
+    }
+  }
+  p.name = name;
+  p.mem_budget_bytes = o.mem_budget_bytes > 0 ? o.mem_budget_bytes : os_available_memory() * 0.8;
+  return p;
+}
+
+}  // namespace ll::runtime

@@ -1,0 +1,27 @@
+// Measures this device for the planner: how fast our own kernels stream weights of each type
+// (decode), matmul FLOP/s (prefill), elementwise speed, and the memory budget. Cached per
+// device and thread count, so a restart does not re-measure.
+#pragma once
+
+#include <string>
+
+#include "plan/profile.h"
+
+namespace ll::runtime {
+
+struct ProfileOptions {
+  int threads = 1;
+  double mem_budget_bytes = 0;  // 0: available memory from the OS minus a safety margin
+  std::string cache_dir;        // empty: no cache
+  double seconds_per_type = 0.15;
+};
+
+Result<plan::DeviceProfile> profile_device(const std::string& name, const ProfileOptions& o);
+
+// MemAvailable from /proc/meminfo (bytes), 0 when unknown.
+double os_available_memory();
+
+// "512MiB", "1.5GiB", "2G", "1000000" -> bytes.
+Result<double> parse_size(const std::string& s);
+
+}  // namespace ll::runtime

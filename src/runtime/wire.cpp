@@ -1,0 +1,141 @@
+#include "runtime/wire.h"
+
+#include <cstring>
+
+#include "net/payload.h"
+
+namespace ll::runtime {
+
+namespace {
+constexpr uint32_t kI32 = 26, kI64 = 27, kF32 = 0;
+
+net::WireTensor tensor_i32(const std::string& name, std::vector<int32_t> v, std::vector<int64_t> dims) {
+  net::WireTensor t;
+  t.name = name;
+  t.dtype = kI32;
+  t.dims = std::move(dims);
+  t.data = net::payload_take(std::move(v));
+  return t;
+}
+}  // namespace
+
+net::Message make_step(uint32_t step, const graph::Graph& g, const graph::Batch& b, TensorList tensors) {
+  net::Step body;
+  const int n = b.n_rows();
+  std::vector<int32_t> meta(4 * n);
+  for (int r = 0; r < n; ++r) {
+    meta[r] = b.tokens[r];
+    meta[n + r] = b.pos[r];
+    meta[2 * n + r] = b.seq[r];
+    meta[3 * n + r] = b.want_logits[r];
+  }
+  body.tensors.push_back(tensor_i32("__batch", std::move(meta), {n, 4}));
+  for (auto& [id, data] : tensors) {
+    net::WireTensor t;
+    t.name = g.tensors[id].name;
+    t.dtype = kF32;
+    const int64_t w = g.tensors[id].width;
+    t.dims = {w, static_cast<int64_t>(data.size()) / w};
+    t.data = net::payload_take(std::move(data));
+    body.tensors.push_back(std::move(t));
+  }
+  net::Message m;
+  m.step = step;
+  m.body = std::move(body);
+  return m;
+}
+
+Result<DecodedStep> read_step(const net::Message& m, const graph::Graph& g) {
+  const net::Step* s = m.as<net::Step>();
+  if (!s) return invalid_argument("not a STEP message");
+  DecodedStep d;
+  bool have_batch = false;
+  for (const net::WireTensor& t : s->tensors) {
+    if (t.name == "__batch") {
+      if (t.dtype != kI32 || t.dims.size() != 2 || t.dims[1] != 4 || t.dims[0] <= 0 || t.dims[0] > (1 << 20)) {
+        return invalid_argument("STEP: malformed __batch tensor");
+      }
+      const int n = static_cast<int>(t.dims[0]);
+      if (t.data.size() != static_cast<size_t>(4 * n) * 4) return invalid_argument("STEP: __batch size mismatch");
+      std::vector<int32_t> v = net::payload_to_vector<int32_t>(t.data);
+      for (int r = 0; r < n; ++r) d.batch.add(v[r], v[n + r], v[2 * n + r], v[3 * n + r] != 0);
+      have_batch = true;
+      continue;
+    }
+    const int id = g.find_tensor(t.name);
+    if (id < 0) return invalid_argument("STEP: unknown tensor '" + t.name + "'");
+    if (t.dtype != kF32 || t.dims.size() != 2 || t.dims[0] != g.tensors[id].width) {
+      return invalid_argument("STEP: tensor '" + t.name + "' has the wrong type or width");
+    }
+    if (t.data.size() != static_cast<size_t>(t.dims[0] * t.dims[1]) * sizeof(float)) {
+      return invalid_argument("STEP: tensor '" + t.name + "' payload size mismatch");
+    }
+    d.tensors.emplace_back(id, net::payload_to_vector<float>(t.data));
+  }
+  if (!have_batch) return invalid_argument("STEP without __batch");
+  for (auto& [id, data] : d.tensors) {
+    const int64_t rows = static_cast<int64_t>(data.size()) / g.tensors[id].width;
+    const int64_t want = g.tensors[id].selected ? d.batch.n_out() : d.batch.n_rows();
+    if (rows != want) return invalid_argument("STEP: tensor '" + g.tensors[id].name + "' has " + std::to_string(rows) + " rows, the batch needs " + std::to_string(want));
+  }
+  return d;
+}
+
+net::Message make_seq_start(int32_t seq, const model::SamplerParams& p, const std::vector<int32_t>& history) {
+  net::Step body;
+  std::vector<int64_t> s(8);
+  auto bits = [](float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return static_cast<int64_t>(u);
+  };
+  s[0] = bits(p.temp);
+  s[1] = p.top_k;
+  s[2] = bits(p.top_p);
+  s[3] = bits(p.min_p);
+  s[4] = bits(p.repeat_penalty);
+  s[5] = p.repeat_last_n;
+  s[6] = static_cast<int64_t>(p.seed);
+  net::WireTensor st;
+  st.name = "__sampling";
+  st.dtype = kI64;
+  st.dims = {8};
+  st.data = net::payload_take(std::move(s));
+  body.tensors.push_back(std::move(st));
+  body.tensors.push_back(tensor_i32("__history", history, {static_cast<int64_t>(history.size())}));
+  net::Message m;
+  m.seq_id = static_cast<uint32_t>(seq);
+  m.body = std::move(body);
+  return m;
+}
+
+bool is_seq_start(const net::Message& m) {
+  const net::Step* s = m.as<net::Step>();
+  return s && !s->tensors.empty() && s->tensors[0].name == "__sampling";
+}
+
+Result<std::pair<model::SamplerParams, std::vector<int32_t>>> read_seq_start(const net::Message& m) {
+  const net::Step* s = m.as<net::Step>();
+  if (!s || s->tensors.size() != 2 || s->tensors[1].name != "__history") return invalid_argument("malformed sequence start");
+  const net::WireTensor& st = s->tensors[0];
+  if (st.dtype != kI64 || st.data.size() != 64) return invalid_argument("malformed __sampling tensor");
+  if (s->tensors[1].dtype != kI32) return invalid_argument("malformed __history tensor");
+  std::vector<int64_t> v = net::payload_to_vector<int64_t>(st.data);
+  auto flt = [](int64_t b) {
+    uint32_t u = static_cast<uint32_t>(b);
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  };
+  model::SamplerParams p;
+  p.temp = flt(v[0]);
+  p.top_k = static_cast<int>(v[1]);
+  p.top_p = flt(v[2]);
+  p.min_p = flt(v[3]);
+  p.repeat_penalty = flt(v[4]);
+  p.repeat_last_n = static_cast<int>(v[5]);
+  p.seed = static_cast<uint64_t>(v[6]);
+  return std::make_pair(p, net::payload_to_vector<int32_t>(s->tensors[1].data));
+}
+
+}  // namespace ll::runtime

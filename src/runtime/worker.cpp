@@ -1,0 +1,372 @@
+#include "runtime/worker.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <nlohmann/json.hpp>
+
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/mapped_file.h"
+#include "graph/segment.h"
+#include "graph/weights.h"
+#include "net/payload.h"
+#include "runtime/device_node.h"
+#include "runtime/profiler.h"
+#include "runtime/wire.h"
+
+namespace ll::runtime {
+
+namespace fs = std::filesystem;
+
+Result<std::string> file_content_hash(const std::string& path, const std::string& cache_dir) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return io_error("cannot stat " + path);
+  const std::string tag = hash_hex(path.data(), path.size()) + "-" + std::to_string(st.st_size) + "-" + std::to_string(st.st_mtime);
+  const fs::path memo = fs::path(cache_dir) / ("filehash-" + tag);
+  if (!cache_dir.empty() && fs::exists(memo)) {
+    std::ifstream in(memo);
+    std::string h;
+    if (in >> h && h.size() == 32) return h;
+  }
+  LL_ASSIGN_OR_RETURN(auto mf, MappedFile::open(path));
+  const std::string h = hash_hex(mf->data(), mf->size());
+  if (!cache_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(cache_dir, ec);
+    std::ofstream(memo) << h;
+  }
+  return h;
+}
+
+namespace {
+
+// Everything a deployment brings: the model (own file or cached share), the graph, the node.
+struct Deployment {
+  std::unique_ptr<gguf::File> file;
+  graph::Graph graph;
+  std::unique_ptr<graph::GgufWeights> weights;
+  std::unique_ptr<DeviceNode> node;
+  std::vector<std::string> device_names;  // ring order; [0] is the head
+  std::string head_name;
+  int me = 0;
+};
+
+class Worker : public Outbox {
+ public:
+  Worker(const WorkerOptions& o, net::Endpoint* ep) : o_(o), ep_(ep) {}
+
+  Status init() {
+    if (!o_.model_path.empty()) {
+      auto h = file_content_hash(o_.model_path, o_.cache_dir);
+      if (!h.is_ok()) return h.status();
+      own_hash_ = *h;
+    }
+    return Status::ok();
+  }
+
+  void handle(net::Received& r) {
+    LL_LOG_DEBUG("%s: %s from %s (seq %u, step %u)", ep_->options().node_name.c_str(),
+                 net::msg_type_name(r.msg.type()).c_str(), r.from.to_string().c_str(), r.msg.seq_id, r.msg.step);
+    Status st = dispatch(r);
+    if (!st.is_ok()) {
+      LL_LOG_WARN("worker %s: %s from %s: %s", ep_->options().node_name.c_str(),
+                  net::msg_type_name(r.msg.type()).c_str(), r.from.to_string().c_str(), st.message().c_str());
+      net::Message e;
+      e.seq_id = r.msg.seq_id;
+      e.step = r.msg.step;
+      e.body = net::Error{net::ErrorCode::kBadMessage, ep_->options().node_name + ": " + st.message()};
+      (void)ep_->send(r.from, std::move(e));
+    }
+  }
+
+  bool shutdown() const { return shutdown_; }
+
+ private:
+  Status dispatch(net::Received& r) {
+    net::Message& m = r.msg;
+    switch (m.type()) {
+      case net::MsgType::kProfileReq: return on_profile(r);
+      case net::MsgType::kWeightsQuery: return on_weights_query(r);
+      case net::MsgType::kWeightsChunk: return on_weights_chunk(r);
+      case net::MsgType::kWeightsDone: return on_weights_done(r);
+      case net::MsgType::kDeploy: return on_deploy(r);
+      case net::MsgType::kStep: return on_step(r);
+      case net::MsgType::kResetSeq:
+        if (!dep_) return Status(StatusCode::kInvalidArgument, "RESET_SEQ before DEPLOY");
+        dep_->node->end_sequence(static_cast<int32_t>(m.seq_id));
+        return Status::ok();
+      case net::MsgType::kShutdown:
+        shutdown_ = true;
+        return Status::ok();
+      case net::MsgType::kError:
+        if (auto* e = m.as<net::Error>()) LL_LOG_INFO("peer %s reports: %s", r.from.to_string().c_str(), e->text.c_str());
+        return Status::ok();
+      default:
+        return Status::ok();  // probes are answered by the endpoint itself
+    }
+  }
+
+  Status on_profile(net::Received& r) {
+    auto req = nlohmann::json::parse(r.msg.as<net::ProfileReq>()->json, nullptr, false);
+    if (req.is_discarded() || !req.is_object()) return invalid_argument("PROFILE_REQ: payload is not a JSON object");
+    nlohmann::json resp;
+    if (req.value("stats", false)) {
+      resp["busy_s"] = dep_ ? dep_->node->busy_s() : 0.0;
+      resp["steps"] = dep_ ? dep_->node->steps_run() : 0;
+      auto s = ep_->stats();
+      resp["bytes_sent"] = s.bytes_sent;
+      resp["bytes_received"] = s.bytes_received;
+    } else {
+      ProfileOptions po;
+      po.threads = o_.threads;
+      po.mem_budget_bytes = o_.mem_budget_bytes;
+      po.cache_dir = o_.cache_dir;
+      LL_ASSIGN_OR_RETURN(plan::DeviceProfile p, profile_device(ep_->options().node_name, po));
+      resp["arch"] = p.arch;
+      resp["threads"] = p.threads;
+      resp["mem_budget_bytes"] = p.mem_budget_bytes;
+      for (auto& [t, v] : p.decode_bytes_per_s.by_type) resp["decode_bytes_per_s"][std::string(dtype_name(t))] = v;
+      for (auto& [t, v] : p.prefill_flops_per_s.by_type) resp["prefill_flops_per_s"][std::string(dtype_name(t))] = v;
+      resp["other_flops_per_s"] = p.other_flops_per_s;
+      resp["per_segment_overhead_s"] = p.per_segment_overhead_s;
+      resp["model_hash"] = own_hash_;
+      // Links to the other workers, measured from here over the real transport.
+      if (req.contains("probe") && req["probe"].is_array()) {
+        for (const auto& peer : req["probe"]) {
+          const std::string name = peer.value("name", ""), addr = peer.value("address", "");
+          if (name.empty() || addr.empty()) continue;
+          LL_RETURN_IF_ERROR(link_to(addr));
+          (void)name;
+          auto lp = ep_->probe_link(net::PeerId::outgoing(addr));
+          if (!lp.is_ok()) return lp.status();
+          resp["links"][name] = {{"rtt_median_s", lp->rtt_median_s}, {"rtt_p95_s", lp->rtt_p95_s},
+                                 {"bandwidth_bytes_per_s", lp->bandwidth_bytes_per_s}};
+        }
+      }
+    }
+    net::Message out;
+    out.seq_id = r.msg.seq_id;
+    out.body = net::ProfileResp{resp.dump()};
+    return ep_->send(r.from, std::move(out));
+  }
+
+  fs::path cache_file(const std::string& key) const { return fs::path(o_.cache_dir) / ("weights-" + key + ".gguf"); }
+
+  static bool valid_key(const std::string& k) {
+    if (k.size() != 32) return false;
+    for (char c : k) {
+      if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+    }
+    return true;
+  }
+
+  Status on_weights_query(net::Received& r) {
+    net::WeightsHave have;
+    for (const net::WeightRef& w : r.msg.as<net::WeightsQuery>()->blobs) {
+      if (valid_key(w.key) && fs::exists(cache_file(w.key)) && fs::file_size(cache_file(w.key)) == w.bytes) have.keys.push_back(w.key);
+    }
+    net::Message out;
+    out.seq_id = r.msg.seq_id;
+    out.body = std::move(have);
+    return ep_->send(r.from, std::move(out));
+  }
+
+  Status on_weights_chunk(net::Received& r) {
+    const net::WeightsChunk* c = r.msg.as<net::WeightsChunk>();
+    if (!valid_key(c->key)) return invalid_argument("WEIGHTS_CHUNK: bad key");
+    if (c->total_bytes > (1ull << 40) || c->offset + c->data.size() > c->total_bytes) return invalid_argument("WEIGHTS_CHUNK: chunk outside the blob");
+    std::error_code ec;
+    fs::create_directories(o_.cache_dir, ec);
+    auto& f = partial_[c->key];
+    if (!f) {
+      f.reset(std::fopen((cache_file(c->key).string() + ".part").c_str(), "wb"));
+      if (!f) return io_error("cannot write to cache dir " + o_.cache_dir);
+    }
+    if (std::fseek(f.get(), static_cast<long>(c->offset), SEEK_SET) != 0 ||
+        std::fwrite(c->data.data(), 1, c->data.size(), f.get()) != c->data.size()) {
+      return io_error("cache write failed");
+    }
+    return Status::ok();
+  }
+
+  Status on_weights_done(net::Received& r) {
+    const net::WeightsDone* d = r.msg.as<net::WeightsDone>();
+    auto it = partial_.find(d->key);
+    if (it == partial_.end()) return invalid_argument("WEIGHTS_DONE for a blob never sent");
+    it->second.reset();
+    partial_.erase(it);
+    const std::string part = cache_file(d->key).string() + ".part";
+    LL_ASSIGN_OR_RETURN(auto mf, MappedFile::open(part));
+    if (mf->size() != d->total_bytes || hash_hex(mf->data(), mf->size()) != d->key) {
+      fs::remove(part);
+      return corrupt("received weights do not match their hash; discarded");
+    }
+    mf.reset();
+    fs::rename(part, cache_file(d->key));
+    net::Message out;
+    out.seq_id = r.msg.seq_id;
+    out.body = net::WeightsHave{{d->key}};
+    return ep_->send(r.from, std::move(out));
+  }
+
+  Status on_deploy(net::Received& r) {
+    auto j = nlohmann::json::parse(r.msg.as<net::Deploy>()->json, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return invalid_argument("DEPLOY: payload is not a JSON object");
+    auto d = std::make_unique<Deployment>();
+    try {
+      const std::string kind = j.at("weights").at("kind").get<std::string>();
+      std::string path;
+      if (kind == "own") {
+        if (o_.model_path.empty() || j.at("model_hash").get<std::string>() != own_hash_) return invalid_argument("DEPLOY: asked to use my own model file, but it is absent or differs");
+        path = o_.model_path;
+      } else {
+        const std::string key = j.at("weights").at("key").get<std::string>();
+        if (!valid_key(key) || !fs::exists(cache_file(key))) return not_found("DEPLOY: weights " + key + " are not in the cache");
+        path = cache_file(key).string();
+      }
+      d->me = j.at("me").get<int>();
+      d->head_name = j.at("head").get<std::string>();
+      // Outgoing links are named by the peer's address (the head is reached on its own link).
+      for (const auto& dev : j.at("devices")) d->device_names.push_back(dev.at("address").get<std::string>());
+      std::vector<int> cuts = j.at("cuts").get<std::vector<int>>();
+      const int n_ctx = j.at("n_ctx").get<int>(), max_seqs = j.at("max_seqs").get<int>();
+      if (n_ctx <= 0 || n_ctx > (1 << 24) || max_seqs <= 0 || max_seqs > 4096) return invalid_argument("DEPLOY: bad n_ctx or max_seqs");
+      LL_ASSIGN_OR_RETURN(d->file, gguf::File::open(path));
+      LL_ASSIGN_OR_RETURN(graph::HParams hp, graph::read_hparams(*d->file));
+      LL_ASSIGN_OR_RETURN(d->graph, graph::build_graph(*d->file, hp, /*check_weights=*/false));
+      LL_ASSIGN_OR_RETURN(graph::Segmentation seg, graph::segment_at(d->graph, cuts));
+      if (seg.size() != static_cast<int>(d->device_names.size()) || d->me <= 0 || d->me >= seg.size()) return invalid_argument("DEPLOY: segments and devices do not match");
+      d->weights = std::make_unique<graph::GgufWeights>(*d->file);
+      // The memory budget is checked before the KV cache is allocated.
+      if (o_.mem_budget_bytes > 0) {
+        int n_attn = 0;
+        double weight_bytes = 0;
+        std::set<std::string> seen;
+        for (int n = seg.begin(d->me); n < seg.end(d->me); ++n) {
+          const graph::Node& node = d->graph.nodes[n];
+          n_attn += node.op == graph::OpType::kAttention;
+          for (const auto& w : node.weights) {
+            const graph::WeightView* v = d->weights->find(w);
+            if (v && seen.insert(w).second) weight_bytes += v->n_bytes;
+          }
+        }
+        const double kv = static_cast<double>(graph::KvCache::bytes_for(n_attn, hp.n_embd_kv(), n_ctx, max_seqs));
+        if (weight_bytes + kv > o_.mem_budget_bytes) {
+          char buf[256];
+          std::snprintf(buf, sizeof buf, "DEPLOY: segment needs %.1f MiB (weights %.1f MiB + KV cache %.1f MiB) but the memory budget is %.1f MiB",
+                        (weight_bytes + kv) / 1048576.0, weight_bytes / 1048576.0, kv / 1048576.0, o_.mem_budget_bytes / 1048576.0);
+          return out_of_memory(buf);
+        }
+      }
+      LL_ASSIGN_OR_RETURN(d->node, DeviceNode::create(d->graph, seg, d->me, *d->weights, n_ctx, max_seqs, o_.threads));
+      // Connect to every device this segment sends to.
+      const graph::TransmissionMap map = graph::build_map(d->graph, seg);
+      const auto& devs = j.at("devices");
+      for (const graph::MapEdge& e : map.edges) {
+        if (e.producer != d->me) continue;
+        for (int c : e.consumers) {
+          if (c <= 0) continue;
+          LL_RETURN_IF_ERROR(link_to(devs[c].at("address").get<std::string>()));
+        }
+      }
+    } catch (const std::exception& e) {
+      return invalid_argument(std::string("DEPLOY: ") + e.what());
+    }
+    dep_ = std::move(d);
+    nlohmann::json ack = {{"ok", true}, {"attention_layers", dep_->node->attention_layers()}};
+    net::Message out;
+    out.seq_id = r.msg.seq_id;
+    out.body = net::DeployAck{ack.dump()};
+    return ep_->send(r.from, std::move(out));
+  }
+
+  Status on_step(net::Received& r) {
+    if (!dep_) return Status(StatusCode::kInvalidArgument, "STEP before DEPLOY");
+    if (is_seq_start(r.msg)) {
+      if (!dep_->node->is_tail()) return invalid_argument("sequence start sent to a device that is not the tail");
+      LL_ASSIGN_OR_RETURN(auto ss, read_seq_start(r.msg));
+      dep_->node->start_sequence(static_cast<int32_t>(r.msg.seq_id), ss.first, std::move(ss.second));
+      return Status::ok();
+    }
+    LL_ASSIGN_OR_RETURN(DecodedStep d, read_step(r.msg, dep_->graph));
+    for (auto& [id, data] : d.tensors) LL_RETURN_IF_ERROR(dep_->node->receive(r.msg.step, d.batch, id, std::move(data)));
+    return dep_->node->run_ready(this);
+  }
+
+  Status send_tensors(int to, uint32_t step, const graph::Batch& batch, TensorList tensors) override {
+    return ep_->send(net::PeerId::outgoing(dep_->device_names[to]), make_step(step, dep_->graph, batch, std::move(tensors)));
+  }
+
+  Status send_token(int32_t seq, uint32_t step, int32_t token) override {
+    net::Message m;
+    m.seq_id = static_cast<uint32_t>(seq);
+    m.step = step;
+    m.body = net::Token{token};
+    return ep_->send(net::PeerId::incoming(dep_->head_name), std::move(m));
+  }
+
+  // One outgoing link per peer address, kept across deployments.
+  Status link_to(const std::string& addr) {
+    if (linked_.count(addr)) return Status::ok();
+    auto c = ep_->connect(addr, addr);
+    if (!c.is_ok()) return c.status();
+    linked_.insert(addr);
+    return Status::ok();
+  }
+
+  const WorkerOptions& o_;
+  net::Endpoint* ep_;
+  std::set<std::string> linked_;
+  std::string own_hash_;
+  std::unique_ptr<Deployment> dep_;
+  struct FileCloser {
+    void operator()(FILE* f) const { std::fclose(f); }
+  };
+  std::map<std::string, std::unique_ptr<FILE, FileCloser>> partial_;
+  bool shutdown_ = false;
+};
+
+}  // namespace
+
+Status run_worker(const WorkerOptions& o, const std::atomic<bool>& stop, std::string* bound_address,
+                  const std::function<void(const std::string&)>& on_listening) {
+  net::EndpointOptions eo;
+  // Node names route messages, so they must be unique: host and pid unless given.
+  char host[64] = "host";
+  gethostname(host, sizeof host - 1);
+  eo.node_name = o.name.empty() ? "worker-" + std::string(host) + "-" + std::to_string(getpid()) : o.name;
+  eo.role = net::Role::kWorker;
+  eo.insecure = o.insecure;
+  eo.cluster_key = o.key;
+  eo.added_latency_s = o.added_latency_s;
+  eo.bandwidth_bytes_per_s = o.bandwidth_bytes_per_s;
+  LL_ASSIGN_OR_RETURN(auto ep, net::Endpoint::create(eo));
+  LL_ASSIGN_OR_RETURN(std::string addr, ep->bind(o.listen));
+  if (bound_address) *bound_address = addr;
+  Worker w(o, ep.get());
+  LL_RETURN_IF_ERROR(w.init());
+  LL_LOG_INFO("worker %s listening on %s", eo.node_name.c_str(), addr.c_str());
+  if (on_listening) on_listening(addr);
+  size_t n_rejections = 0;
+  while (!stop && !w.shutdown()) {
+    // Refused peers (wrong cluster key) are always reported: an operator must see them.
+    const auto rej = ep->rejections();
+    for (; n_rejections < rej.size(); ++n_rejections) std::fprintf(stderr, "worker %s: %s\n", eo.node_name.c_str(), rej[n_rejections].c_str());
+    auto r = ep->recv(0.2);
+    if (!r.is_ok()) {
+      if (r.status().code() == StatusCode::kUnavailable) continue;  // timeout
+      return r.status();
+    }
+    w.handle(*r);
+  }
+  ep->close();
+  return Status::ok();
+}
+
+}  // namespace ll::runtime

@@ -1,0 +1,99 @@
+// lingualinked worker: the long-running device daemon.
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+
+#include "command.h"
+#include "common.h"
+#include "core/log.h"
+#include "net/cluster_key.h"
+#include "runtime/profiler.h"
+#include "runtime/worker.h"
+
+namespace ll::tools {
+namespace {
+
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop = true; }
+
+struct Opts {
+  std::string listen, model, mem_budget, cache_dir = ".lingualinked-cache", key_file, name, ready_file, bandwidth;
+  int threads = 1;
+  double latency_ms = 0;
+  bool insecure = false, verbose = false;
+};
+
+int run(const Opts& o) {
+  runtime::WorkerOptions w;
+  w.listen = o.listen.find("://") == std::string::npos ? "tcp://" + o.listen : o.listen;
+  w.model_path = o.model;
+  w.threads = o.threads;
+  w.cache_dir = o.cache_dir;
+  w.name = o.name;
+  w.insecure = o.insecure;
+  w.added_latency_s = o.latency_ms / 1000.0;
+  if (o.verbose) set_log_level(LogLevel::kDebug);
+  if (!o.mem_budget.empty()) {
+    auto b = runtime::parse_size(o.mem_budget);
+    if (!b.is_ok()) return fail(invalid_argument("--mem-budget: " + b.status().message()));
+    w.mem_budget_bytes = *b;
+  }
+  if (!o.bandwidth.empty()) {
+    // "100Mbit/s" or a byte rate like "12.5MB".
+    std::string s = o.bandwidth;
+    double mult = 1;
+    if (s.size() > 6 && s.substr(s.size() - 6) == "bit/s") {
+      mult = 1.0 / 8;
+      s = s.substr(0, s.size() - 5);
+      if (!s.empty() && (s.back() == 'M' || s.back() == 'k' || s.back() == 'G')) {
+        mult *= s.back() == 'k' ? 1e3 : s.back() == 'M' ? 1e6 : 1e9;
+        s.pop_back();
+      }
+    }
+    auto b = runtime::parse_size(s);
+    if (!b.is_ok()) return fail(invalid_argument("--bandwidth: expected e.g. 100Mbit/s, got '" + o.bandwidth + "'"));
+    w.bandwidth_bytes_per_s = *b * mult;
+  }
+  if (!o.insecure) {
+    if (o.key_file.empty()) return fail(invalid_argument("a cluster key is required: --key FILE (see `lingualinked keygen`), or --insecure to run without encryption"));
+    auto k = net::load_cluster_key(o.key_file);
+    if (!k.is_ok()) return fail(k.status());
+    w.key = *k;
+  }
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::string bound;
+  std::atomic<bool> ready_written{false};
+  // The address is known only after bind (port 0 = any free port): run_worker reports it.
+  Status st = runtime::run_worker(w, g_stop, &bound, [&](const std::string& addr) {
+    std::fprintf(stderr, "worker listening on %s\n", addr.c_str());
+    if (!o.ready_file.empty()) {
+      std::ofstream f(o.ready_file + ".tmp");
+      f << addr << "\n";
+      f.close();
+      std::rename((o.ready_file + ".tmp").c_str(), o.ready_file.c_str());
+    }
+  });
+  if (!st.is_ok()) return fail(st);
+  return 0;
+}
+
+const bool registered = register_command("worker", "Run a device daemon", [](CLI::App& sub) {
+  auto o = std::make_shared<Opts>();
+  sub.add_option("--listen", o->listen, "Address to listen on, e.g. tcp://0.0.0.0:5555 (port 0 = any)")->required();
+  sub.add_option("-m,--model", o->model, "Own copy of the model (used when the head's file has the same hash)");
+  sub.add_option("--mem-budget", o->mem_budget, "Memory budget, e.g. 2GiB (default: available memory)");
+  sub.add_option("-t,--threads", o->threads, "Threads")->capture_default_str()->check(CLI::Range(1, 256));
+  sub.add_option("--cache-dir", o->cache_dir, "Where received weights and profiles are kept")->capture_default_str();
+  sub.add_option("--key", o->key_file, "Cluster key file (lingualinked keygen)");
+  sub.add_flag("--insecure", o->insecure, "Run without CurveZMQ encryption and authentication");
+  sub.add_option("--name", o->name, "Node name");
+  sub.add_option("--ready-file", o->ready_file, "Write the bound address here once listening");
+  sub.add_option("--latency-ms", o->latency_ms, "Emulated one-way latency added to every message");
+  sub.add_option("--bandwidth", o->bandwidth, "Emulated outgoing bandwidth, e.g. 100Mbit/s");
+  sub.add_flag("-v,--verbose", o->verbose, "Log every connection and error");
+  return [o] { return run(*o); };
+});
+
+}  // namespace
+}  // namespace ll::tools

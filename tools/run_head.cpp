@@ -1,0 +1,141 @@
+#include "run_head.h"
+
+#include <cstdio>
+#include <iostream>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/net_ring.h"
+#include "runtime/profiler.h"
+#include "tokenizer/tokenizer.h"
+
+namespace ll::tools {
+
+void HeadFlags::add(CLI::App& sub) {
+  sub.add_option("-m,--model", model, "GGUF model file")->required();
+  sub.add_option("-p,--prompt", prompt, "Prompt text (\"\" = BOS only)");
+  sub.add_option("--prompt-ids", prompt_ids, "Prompt as token ids");
+  sub.add_option("-n,--n-predict", n_predict, "Tokens to generate")->capture_default_str()->check(CLI::Range(0, 1 << 20));
+  sub.add_option("--objective", objective, "latency or throughput")->capture_default_str();
+  sub.add_option("-t,--threads", threads, "Threads on the head device")->capture_default_str()->check(CLI::Range(1, 256));
+  sub.add_option("--ctx", ctx, "Context length (default: prompt + n, at least 256)");
+  sub.add_option("--max-seqs", max_seqs, "Concurrent sequences the KV caches hold")->capture_default_str()->check(CLI::Range(1, 4096));
+  sub.add_option("--mem-budget", mem_budget, "Head device memory budget");
+  sub.add_option("--cache-dir", cache_dir, "Head cache (weight shares, profiles)")->capture_default_str();
+  sub.add_option("--cuts", cuts, "Fixed op cuts, one segment per device (skips planning)");
+  sub.add_flag("--insecure", insecure, "Run without CurveZMQ encryption");
+  sub.add_flag("--no-bos", no_bos, "Do not add BOS");
+  sub.add_flag("--json", json, "Print one JSON object");
+  sub.add_flag("--show-plan", show_plan, "Print the plan before generating");
+  sub.add_flag("--chat", chat, "Interactive: read prompts from stdin, one per line");
+  sampling.add(sub);
+}
+
+int run_head(const HeadFlags& f, const std::vector<std::string>& workers, const net::ClusterKey& key) {
+  auto m = model::Model::load(f.model, model::tty_progress("loading " + f.model));
+  if (!m.is_ok()) return fail(m.status());
+  auto tok = tok::Tokenizer::from_gguf(*(*m)->file);
+  const tok::Tokenizer* t = tok.is_ok() ? tok->get() : nullptr;
+  auto objective = plan::objective_from_name(f.objective);
+  if (!objective) return fail(invalid_argument("--objective must be latency or throughput"));
+  auto prompt = prompt_tokens(t, f.prompt, f.prompt_ids, f.no_bos);
+  if (!prompt.is_ok()) return fail(prompt.status());
+
+  runtime::HeadOptions ho;
+  ho.workers = workers;
+  ho.key = key;
+  ho.insecure = f.insecure;
+  ho.objective = *objective;
+  ho.threads = f.threads;
+  ho.max_seqs = f.max_seqs;
+  ho.cache_dir = f.cache_dir;
+  ho.quiet = f.json;
+  ho.added_latency_s = f.head_latency_s;
+  ho.bandwidth_bytes_per_s = f.head_bandwidth;
+  ho.n_ctx = f.ctx > 0 ? f.ctx : std::min((*m)->hp().n_ctx_train, std::max(256, static_cast<int>(prompt->size()) + f.n_predict));
+  if (!f.mem_budget.empty()) {
+    auto b = runtime::parse_size(f.mem_budget);
+    if (!b.is_ok()) return fail(b.status());
+    ho.mem_budget_bytes = *b;
+  }
+  if (!f.cuts.empty()) {
+    auto ids = parse_ids(f.cuts);
+    if (!ids.is_ok()) return fail(ids.status());
+    ho.force_cuts.assign(ids->begin(), ids->end());
+  }
+  auto ring = runtime::NetRing::create(**m, f.model, ho);
+  if (!ring.is_ok()) return fail(ring.status());
+  if (f.show_plan && !f.json) std::fprintf(stderr, "%s\n", (*ring)->plan_text().c_str());
+
+  auto generate_one = [&](const std::vector<int32_t>& ids, bool json) -> int {
+    std::optional<tok::StreamDecoder> dec;
+    if (t) {
+      dec.emplace(*t);
+      dec->prime(ids);
+    }
+    std::string text;
+    auto on_token = [&](int32_t id) {
+      if (!dec) return true;
+      std::string piece = dec->push(id);
+      text += piece;
+      if (!json) {
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
+        std::fflush(stdout);
+      }
+      return true;
+    };
+    auto is_eog = [&](int32_t id) { return t && t->is_eog(id); };
+    auto r = runtime::generate_on_ring(**ring, ids, f.n_predict, f.sampling.params(), on_token, is_eog);
+    if (!r.is_ok()) return fail(r.status());
+    if (dec) text += dec->flush();
+    auto stats = (*ring)->device_stats();
+    if (!json) {
+      std::printf("\n");
+      std::fprintf(stderr, "[%zu prompt tokens, %.1f tok/s prefill; %zu tokens, %.1f tok/s decode on %d devices]\n",
+                   r->prompt_tokens.size(), r->prefill_tok_s(), r->tokens.size(), r->decode_tok_s(), (*ring)->n_devices());
+      return 0;
+    }
+    nlohmann::json j;
+    j["prompt_tokens"] = r->prompt_tokens;
+    j["tokens"] = r->tokens;
+    j["text"] = text;
+    j["prefill_tok_s"] = r->prefill_tok_s();
+    j["decode_tok_s"] = r->decode_tok_s();
+    j["predicted_tok_s"] = (*ring)->predicted_tok_s();
+    j["plan"] = (*ring)->plan_json();
+    const double n_steps = 1.0 + r->decode_evals;
+    double stage_sum = 0;
+    if (stats.is_ok()) {
+      for (auto& d : *stats) {
+        const double steps = std::max(1.0, d.value("steps", 1.0));
+        const double stage_ms = 1e3 * d.value("busy_s", 0.0) / steps;
+        if (d.value("steps", 0) > 0) stage_sum += stage_ms / 1e3;
+        j["devices"].push_back({{"name", d.value("name", "")}, {"stage_ms", stage_ms},
+                                {"bytes_sent_per_token", d.value("bytes_sent", 0.0) / n_steps},
+                                {"bytes_received_per_token", d.value("bytes_received", 0.0) / n_steps}});
+      }
+    }
+    // What a decode step costs beyond the devices' own compute, per hop of the ring.
+    if (r->decode_evals > 0) {
+      const double per_token = r->decode_s / r->decode_evals;
+      j["hop_overhead_us"] = 1e6 * std::max(0.0, per_token - stage_sum) / (*ring)->n_devices();
+    }
+    j["weight_bytes_sent"] = (*ring)->weight_bytes_sent();
+    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    return 0;
+  };
+
+  if (!f.chat) return generate_one(*prompt, f.json);
+  std::string line;
+  std::fprintf(stderr, "> ");
+  while (std::getline(std::cin, line)) {
+    auto ids = prompt_tokens(t, line, "", f.no_bos);
+    if (!ids.is_ok()) return fail(ids.status());
+    if (int rc = generate_one(*ids, false); rc != 0) return rc;
+    std::fprintf(stderr, "> ");
+  }
+  return 0;
+}
+
+}  // namespace ll::tools

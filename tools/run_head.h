@@ -1,0 +1,25 @@
+// The head's generation flow, shared by `run` (remote workers) and `cluster` (local ones).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "common.h"
+#include "net/cluster_key.h"
+
+namespace ll::tools {
+
+struct HeadFlags {
+  std::string model, prompt, prompt_ids, objective = "latency", key_file, cache_dir = ".lingualinked-cache", mem_budget;
+  int n_predict = 64, threads = 1, ctx = 0, max_seqs = 1;
+  bool json = false, insecure = false, no_bos = false, chat = false, show_plan = false;
+  std::string cuts;  // fixed cuts instead of planning (tests)
+  SamplingFlags sampling;
+  double head_latency_s = 0, head_bandwidth = 0;  // emulation (cluster)
+  void add(CLI::App& sub);
+};
+
+int run_head(const HeadFlags& f, const std::vector<std::string>& workers, const net::ClusterKey& key);
+
+}  // namespace ll::tools
