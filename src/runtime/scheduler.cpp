@@ -238,6 +238,13 @@ void Scheduler::loop() {
       if (ev.is_ok()) {
         on_token(*ev);
         last_progress = now_s();
+        // The tail returns a wave's tokens back to back: take them all before forming the next
+        // wave, or the wave would split into one-row passes and lose its micro-batching.
+        while (wave_rows_out_.count(ev->step)) {
+          auto more = ring_.next_token(0.005);
+          if (!more.is_ok()) break;
+          on_token(*more);
+        }
       } else if (ev.status().code() != StatusCode::kUnavailable) {
         fail_all(ev.status());
       } else if (now_s() - last_progress > opt_.ring_timeout_s) {
