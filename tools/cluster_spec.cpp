@@ -13,10 +13,10 @@ namespace {
 // high-end phone (where the user is); memory budgets are shares of the model so that no phone
 // holds it alone.
 constexpr const char* kPhones3 = R"({
-  "head":    {"name": "phone-high", "threads": 1, "cpu_share": 1.0,  "mem_budget": "45%", "latency_ms": 3,  "bandwidth": "200Mbit/s"},
+  "head":    {"name": "phone-high", "threads": 1, "cpu_share": 1.0,  "mem_budget": "60%", "latency_ms": 3,  "bandwidth": "200Mbit/s"},
   "workers": [
-             {"name": "phone-mid",  "threads": 1, "cpu_share": 0.5,  "mem_budget": "45%", "latency_ms": 5,  "bandwidth": "100Mbit/s"},
-             {"name": "phone-low",  "threads": 1, "cpu_share": 0.3,  "mem_budget": "45%", "latency_ms": 10, "bandwidth": "50Mbit/s"}
+             {"name": "phone-mid",  "threads": 1, "cpu_share": 0.5,  "mem_budget": "60%", "latency_ms": 5,  "bandwidth": "100Mbit/s"},
+             {"name": "phone-low",  "threads": 1, "cpu_share": 0.3,  "mem_budget": "60%", "latency_ms": 10, "bandwidth": "50Mbit/s"}
   ]
 })";
 
