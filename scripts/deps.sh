@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs build and run dependencies from Debian (idempotent; needs root or sudo).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 pkgs=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
       libzmq3-dev cppzmq-dev coinor-libcbc-dev nlohmann-json3-dev libcli11-dev
       libcpp-httplib-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
@@ -18,4 +19,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# The official OpenAI client for the end-to-end server test (versions pinned by the lock file).
+if [ -f tests/e2e/package-lock.json ] && [ ! -d tests/e2e/node_modules/openai ]; then
+  npm ci --prefix tests/e2e --no-audit --no-fund >/dev/null 2>&1 ||
+    echo "warning: npm could not install tests/e2e (the OpenAI client test will be skipped)" >&2
 fi

@@ -87,6 +87,11 @@ Result<std::string> start_worker(const EmulatedDevice& d, int index, const std::
   if (pid < 0) return internal_error("fork failed");
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive the cluster command
+    // A blocked signal mask survives exec: a parent that sigwait()s (serve) must not leave its
+    // workers deaf to the SIGTERM that stops them.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
     if (!cg.empty()) std::ofstream(cg + "/cgroup.procs") << getpid();
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());

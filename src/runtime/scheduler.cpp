@@ -87,6 +87,15 @@ void Scheduler::admit() {
   for (auto& [id, req] : cancelled_queued) {
     if (req.on_done) req.on_done(Status(StatusCode::kCancelled, "cancelled"), "cancelled");
   }
+  // A cancelled sequence with nothing in flight would never see another token: end it now.
+  // One whose prompt is partly sent goes on until its final chunk returns, so no device keeps
+  // running chunks of a sequence that was already reset.
+  std::vector<int32_t> idle_cancelled;
+  for (auto& [seq, a] : active_) {
+    const bool prompt_partly_sent = a.prompt_sent > 0 && a.prompt_sent < a.req.prompt.size();
+    if (a.cancel && !a.in_flight && !prompt_partly_sent) idle_cancelled.push_back(seq);
+  }
+  for (int32_t seq : idle_cancelled) finish(active_.at(seq), Status(StatusCode::kCancelled, "cancelled"), "cancelled");
   for (auto& [id, req] : admitted) {
     int32_t seq = 0;
     while (active_.count(seq)) ++seq;
@@ -116,7 +125,7 @@ bool Scheduler::submit_waves() {
   // Prompts go out in chunks back to back; the devices run them in order, so chunk k+1 starts
   // on device 1 while chunk k runs on device 2. Only the final chunk returns a token.
   for (auto& [seq, a] : active_) {
-    while (!a.cancel && a.prompt_sent < a.req.prompt.size()) {
+    while ((!a.cancel || a.prompt_sent > 0) && a.prompt_sent < a.req.prompt.size()) {
       const size_t chunk = opt_.prefill_chunk > 0 ? opt_.prefill_chunk : a.req.prompt.size();
       const size_t n = std::min(chunk, a.req.prompt.size() - a.prompt_sent);
       const bool last = a.prompt_sent + n == a.req.prompt.size();

@@ -112,3 +112,38 @@ TEST(Scheduler, CancelFreesTheSlot) {
 
 }  // namespace
 }  // namespace ll::runtime
+
+namespace ll::runtime {
+namespace {
+
+TEST(Scheduler, CancelFromOnTokenFreesTheSlot) {
+  Fixture f = make(2, 1);
+  SchedulerOptions opt;
+  opt.max_seqs = 1;
+  Scheduler sched(*f.ring, opt);
+  std::promise<std::string> first, second;
+  uint64_t id = 0;
+  int seen = 0;
+  GenRequest a;
+  a.prompt = {1, 2, 3};
+  a.n_predict = 200;
+  // Cancel between tokens, while nothing of this sequence is in flight.
+  a.on_token = [&](int32_t) {
+    if (++seen == 2) sched.cancel(id);
+    return true;
+  };
+  a.on_done = [&](const Status&, const std::string& r) { first.set_value(r); };
+  id = *sched.submit(std::move(a));
+  GenRequest b;
+  b.prompt = {1, 4};
+  b.n_predict = 3;
+  b.on_done = [&](const Status&, const std::string& r) { second.set_value(r); };
+  ASSERT_TRUE(sched.submit(std::move(b)).is_ok());
+  auto f1 = first.get_future();
+  ASSERT_EQ(f1.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "cancelled sequence never finished";
+  EXPECT_EQ(f1.get(), "cancelled");
+  EXPECT_EQ(second.get_future().get(), "length");
+}
+
+}  // namespace
+}  // namespace ll::runtime

@@ -1,0 +1,79 @@
+#include "server/backend.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "graph/segment.h"
+#include "runtime/local_ring.h"
+
+namespace ll::server {
+
+Result<std::unique_ptr<Backend>> load_backend_model(const BackendOptions& o) {
+  if (o.max_seqs < 1) return invalid_argument("--max-seqs must be at least 1");
+  if (o.ctx < 0) return invalid_argument("--ctx must not be negative");
+  if (o.prefill_chunk < 0) return invalid_argument("--prefill-chunk must not be negative");
+  auto b = std::make_unique<Backend>();
+  b->model_id = std::filesystem::path(o.model_path).stem().string();
+  LL_ASSIGN_OR_RETURN(b->model, model::Model::load(o.model_path));
+  auto tok = tok::Tokenizer::from_gguf(*b->model->file);
+  if (!tok.is_ok()) {
+    return invalid_argument("the server needs the model's tokenizer: " + tok.status().message());
+  }
+  b->tokenizer = std::move(tok).value();
+  b->chat_template =
+      ChatTemplate::detect(b->model->file->get_string_or("tokenizer.chat_template", ""));
+  return b;
+}
+
+int backend_ctx(const Backend& b, const BackendOptions& o) {
+  if (o.ctx > 0) return o.ctx;
+  const int trained = b.model->hp().n_ctx_train;
+  return std::min(trained > 0 ? trained : 2048, 4096);
+}
+
+Result<std::unique_ptr<runtime::Ring>> make_local_ring(const Backend& b, const BackendOptions& o) {
+  if (o.cluster < 1) return invalid_argument("--cluster must be at least 1");
+  const model::Model& m = *b.model;
+  LL_ASSIGN_OR_RETURN(auto seg, graph::segment_default(m.graph, o.cluster));
+  LL_ASSIGN_OR_RETURN(
+      auto ring, runtime::LocalRing::create(m.graph, seg, *m.weights, backend_ctx(b, o), o.max_seqs,
+                                            {o.threads}));
+  return std::unique_ptr<runtime::Ring>(std::move(ring));
+}
+
+void attach_ring(Backend& b, std::unique_ptr<runtime::Ring> ring, int n_devices,
+                 std::string description, const BackendOptions& o) {
+  b.ring = std::move(ring);
+  b.n_devices = n_devices;
+  b.description = std::move(description);
+  runtime::SchedulerOptions so;
+  so.max_seqs = o.max_seqs;
+  so.prefill_chunk = o.prefill_chunk;
+  so.n_devices = n_devices;
+  b.scheduler = std::make_unique<runtime::Scheduler>(*b.ring, so);
+}
+
+Result<std::unique_ptr<Backend>> make_backend(const BackendOptions& o) {
+  // Checked before loading so a bad command line fails at once.
+  if (!o.workers.empty()) {
+    return unsupported(
+        "--workers is not wired to the server yet; use --cluster N for an "
+        "in-process ring");
+  }
+  if (!o.device_spec.empty()) {
+    return unsupported(
+        "--device-spec is not wired to the server yet; --cluster N splits the "
+        "model evenly");
+  }
+  if (o.cluster < 1) return invalid_argument("--cluster must be at least 1");
+  LL_ASSIGN_OR_RETURN(auto b, load_backend_model(o));
+  // The one switch between ring kinds: a networked ring is built here, next to the local one.
+  LL_ASSIGN_OR_RETURN(auto ring, make_local_ring(*b, o));
+  attach_ring(
+      *b, std::move(ring), o.cluster,
+      "in-process ring of " + std::to_string(o.cluster) + " device" + (o.cluster == 1 ? "" : "s"),
+      o);
+  return b;
+}
+
+}  // namespace ll::server

@@ -1,0 +1,150 @@
+// lingualinked serve: the OpenAI-compatible HTTP API over a ring of devices (docs/server.md).
+#include <pthread.h>
+#include <csignal>
+#include <cstdio>
+
+#include "command.h"
+#include "common.h"
+#include <filesystem>
+
+#include "cluster_spec.h"
+#include "local_cluster.h"
+#include "net/cluster_key.h"
+#include "runtime/net_ring.h"
+#include "server/backend.h"
+#include "server/http_server.h"
+
+namespace ll::tools {
+namespace {
+
+struct Opts {
+  server::BackendOptions backend;
+  server::ServerOptions http;
+  std::string workers, key_file, spec, objective = "throughput", cache_dir = ".lingualinked-cache";
+  bool insecure = false, in_process = false;
+};
+
+// The ring over ZeroMQ: remote workers, or local worker processes (--cluster N, --device-spec).
+Result<std::unique_ptr<server::Backend>> make_net_backend(const Opts& o, std::vector<std::string> addrs) {
+  LL_ASSIGN_OR_RETURN(auto b, server::load_backend_model(o.backend));
+  runtime::HeadOptions ho;
+  ho.insecure = o.insecure;
+  if (addrs.empty()) {
+    ClusterSpec spec;
+    if (!o.spec.empty()) {
+      LL_ASSIGN_OR_RETURN(spec, load_cluster_spec(o.spec));
+    } else {
+      spec = uniform_spec(o.backend.cluster - 1, o.backend.threads);
+    }
+    std::error_code ec;
+    const double model_bytes = static_cast<double>(std::filesystem::file_size(o.backend.model_path, ec));
+    LL_ASSIGN_OR_RETURN(LocalWorkers lw, start_local_workers(spec, model_bytes, o.insecure, o.cache_dir));
+    addrs = lw.addresses;
+    ho.key = lw.key;
+    ho.added_latency_s = spec.head.latency_ms / 1000.0;
+    ho.bandwidth_bytes_per_s = spec.head.bandwidth_bps;
+  } else if (!o.insecure) {
+    if (o.key_file.empty()) return invalid_argument("--workers needs --key FILE (lingualinked keygen) or --insecure");
+    LL_ASSIGN_OR_RETURN(ho.key, net::load_cluster_key(o.key_file));
+  }
+  auto objective = plan::objective_from_name(o.objective);
+  if (!objective) return invalid_argument("--objective must be latency or throughput");
+  ho.workers = addrs;
+  ho.objective = *objective;
+  ho.n_ctx = server::backend_ctx(*b, o.backend);
+  ho.max_seqs = o.backend.max_seqs;
+  ho.threads = o.backend.threads;
+  ho.cache_dir = o.cache_dir;
+  LL_ASSIGN_OR_RETURN(auto ring, runtime::NetRing::create(*b->model, o.backend.model_path, ho));
+  const int n = ring->n_devices();
+  server::attach_ring(*b, std::move(ring), n, "ring of " + std::to_string(n) + " devices over ZeroMQ", o.backend);
+  return b;
+}
+
+int run(Opts o) {
+  if (!o.workers.empty()) {
+    std::string w;
+    for (char c : o.workers + ",") {
+      if (c != ',') {
+        w += c;
+      } else if (!w.empty()) {
+        o.backend.workers.push_back(w.find("://") == std::string::npos ? "tcp://" + w : w);
+        w.clear();
+      }
+    }
+  }
+  // SIGINT/SIGTERM are blocked before any thread starts, so every thread inherits the mask and
+  // the main thread alone takes them with sigwait(): shutdown then runs as ordinary code.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  const bool networked = !o.backend.workers.empty() || !o.spec.empty() || (o.backend.cluster > 1 && !o.in_process);
+  auto backend = networked ? make_net_backend(o, o.backend.workers) : server::make_backend(o.backend);
+  if (!backend.is_ok()) {
+    stop_local_workers();
+    return fail(backend.status());
+  }
+  server::Backend& b = **backend;
+  server::HttpServer srv(b, o.http);
+  auto port = srv.start();
+  if (!port.is_ok()) return fail(port.status());
+  std::fprintf(stderr, "serving %s (%s, context %d, %d slots, chat format %s) on http://%s:%d\n",
+               b.model_id.c_str(), b.description.c_str(), b.n_ctx(), o.backend.max_seqs,
+               server::chat_format_name(b.chat_template.format), o.http.host.c_str(), *port);
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  std::fprintf(stderr, "signal %d: stopping\n", sig);
+  srv.stop();
+  backend->reset();  // the scheduler and ring go before the workers they talk to
+  stop_local_workers();
+  return 0;
+}
+
+const bool registered =
+    register_command("serve", "OpenAI-compatible HTTP server", [](CLI::App& sub) {
+      auto o = std::make_shared<Opts>();
+      o->http.log_requests = true;
+      sub.add_option("-m,--model", o->backend.model_path, "GGUF model file")->required();
+      auto* workers = sub.add_option("--workers", o->workers, "Worker addresses HOST:PORT, comma-separated");
+      sub.add_option("--cluster", o->backend.cluster,
+                     "N devices on this machine: this process and N-1 worker processes")
+          ->capture_default_str()
+          ->check(CLI::Range(1, 64))
+          ->excludes(workers);
+      sub.add_option("--device-spec", o->spec, "Emulated local devices: phones3 or a spec file (docs/cluster.md)")->excludes(workers);
+      sub.add_option("--key", o->key_file, "Cluster key file for --workers");
+      sub.add_flag("--insecure", o->insecure, "Links without CurveZMQ encryption");
+      sub.add_flag("--in-process", o->in_process, "Keep the --cluster devices in this process (no ZeroMQ)");
+      sub.add_option("--objective", o->objective, "Planner objective: throughput or latency")->capture_default_str();
+      sub.add_option("--cache-dir", o->cache_dir, "Cache for weight shares and profiles")->capture_default_str();
+      sub.add_option("--host", o->http.host, "Address to listen on")->capture_default_str();
+      sub.add_option("--port", o->http.port, "Port (0 = any free port)")
+          ->capture_default_str()
+          ->check(CLI::Range(0, 65535));
+      sub.add_option("--api-key", o->http.api_key, "Require 'Authorization: Bearer KEY'");
+      sub.add_option("--max-seqs", o->backend.max_seqs, "Sequences generated at once (KV slots)")
+          ->capture_default_str()
+          ->check(CLI::Range(1, 256));
+      sub.add_option("--ctx", o->backend.ctx,
+                     "Context length per sequence (0 = min(trained, 4096))")
+          ->capture_default_str()
+          ->check(CLI::Range(0, 1 << 20));
+      sub.add_option("--prefill-chunk", o->backend.prefill_chunk,
+                     "Prompt rows per forward pass (0 = whole prompt)")
+          ->capture_default_str()
+          ->check(CLI::Range(0, 1 << 20));
+      sub.add_option("-t,--threads", o->backend.threads, "Threads per device")
+          ->capture_default_str()
+          ->check(CLI::Range(1, 256));
+      sub.add_option("--http-threads", o->http.http_threads,
+                     "HTTP worker threads (one per open stream)")
+          ->capture_default_str()
+          ->check(CLI::Range(4, 1024));
+      return [o] { return run(*o); };
+    });
+
+}  // namespace
+}  // namespace ll::tools
