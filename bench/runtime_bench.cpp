@@ -36,14 +36,25 @@ struct Worker {
 std::vector<Worker> start_workers(const std::string& bin, int n, const std::string& tag) {
   std::vector<Worker> ws;
   for (int i = 0; i < n; ++i) {
-    const std::string ready = "/tmp/ll_bench_ready_" + std::to_string(getpid()) + "_" + tag + std::to_string(i);
+    const std::string ready =
+        "/tmp/ll_bench_ready_" + std::to_string(getpid()) + "_" + tag + std::to_string(i);
     std::remove(ready.c_str());
     Worker w;
     w.pid = fork();
     if (w.pid == 0) {
-      std::vector<std::string> args = {bin, "worker", "--listen", "tcp://127.0.0.1:0", "--insecure", "--threads", "1",
-                                       "--name", "bench-" + tag + std::to_string(i), "--ready-file", ready,
-                                       "--cache-dir", "/tmp/ll_bench_cache_" + std::to_string(i)};
+      std::vector<std::string> args = {bin,
+                                       "worker",
+                                       "--listen",
+                                       "tcp://127.0.0.1:0",
+                                       "--insecure",
+                                       "--threads",
+                                       "1",
+                                       "--name",
+                                       "bench-" + tag + std::to_string(i),
+                                       "--ready-file",
+                                       ready,
+                                       "--cache-dir",
+                                       "/tmp/ll_bench_cache_" + std::to_string(i)};
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
@@ -67,7 +78,8 @@ void stop_workers(std::vector<Worker>& ws) {
 }
 
 std::unique_ptr<runtime::NetRing> make_ring(const model::Model& m, const std::string& path,
-                                            const std::vector<Worker>& ws, std::vector<int> cuts, int n_ctx, int max_seqs) {
+                                            const std::vector<Worker>& ws, std::vector<int> cuts,
+                                            int n_ctx, int max_seqs) {
   runtime::HeadOptions o;
   for (auto& w : ws) o.workers.push_back(w.addr);
   o.insecure = true;
@@ -131,7 +143,8 @@ nlohmann::json overhead(const model::Model& m, const std::string& path, const st
   return j;
 }
 
-double run_streams(runtime::Ring& ring, int n_dev, int streams, int n_gen, int vocab, int prefill_chunk = 0) {
+double run_streams(runtime::Ring& ring, int n_dev, int streams, int n_gen, int vocab,
+                   int prefill_chunk = 0) {
   runtime::SchedulerOptions so;
   so.max_seqs = 16;
   so.n_devices = n_dev;
@@ -163,10 +176,12 @@ nlohmann::json throughput(const model::Model& m, const std::string& path, const 
   for (int n : {1, 2, 4, 8, 16}) {
     const double dist = run_streams(*ring, 2, n, n_gen, m.hp().n_vocab);
     const double single = run_streams(**local, 1, n, n_gen, m.hp().n_vocab);
-    j["curve"].push_back({{"streams", n}, {"distributed_tok_s", dist}, {"single_device_tok_s", single}});
+    j["curve"].push_back(
+        {{"streams", n}, {"distributed_tok_s", dist}, {"single_device_tok_s", single}});
   }
   stop_workers(ws);
-  j["ratio_8_over_1"] = j["curve"][3]["distributed_tok_s"].get<double>() / j["curve"][0]["distributed_tok_s"].get<double>();
+  j["ratio_8_over_1"] = j["curve"][3]["distributed_tok_s"].get<double>() /
+                        j["curve"][0]["distributed_tok_s"].get<double>();
   return j;
 }
 
@@ -217,7 +232,8 @@ nlohmann::json ttft(const model::Model& m, const std::string& path, const std::s
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: bench_runtime MODEL LINGUALINKED_BINARY [overhead|throughput|ttft]...\n");
+    std::fprintf(stderr,
+                 "usage: bench_runtime MODEL LINGUALINKED_BINARY [overhead|throughput|ttft]...\n");
     return 2;
   }
   const std::string path = argv[1], bin = argv[2];
@@ -230,7 +246,9 @@ int main(int argc, char** argv) {
   for (int i = 3; i < argc; ++i) which.push_back(argv[i]);
   if (which.empty()) which = {"overhead", "throughput", "ttft"};
   for (const auto& w : which) {
-    nlohmann::json j = w == "overhead" ? overhead(**m, path, bin) : w == "throughput" ? throughput(**m, path, bin) : ttft(**m, path, bin);
+    nlohmann::json j = w == "overhead"     ? overhead(**m, path, bin)
+                       : w == "throughput" ? throughput(**m, path, bin)
+                                           : ttft(**m, path, bin);
     j["model"] = path;
     std::printf("%s\n", j.dump().c_str());
     std::fflush(stdout);

@@ -8,7 +8,9 @@
 
 namespace ll::testing {
 
-inline std::string shared_path(const std::string& rel) { return std::string(LL_SHARED_DIR) + "/" + rel; }
+inline std::string shared_path(const std::string& rel) {
+  return std::string(LL_SHARED_DIR) + "/" + rel;
+}
 
 inline bool shared_exists(const std::string& rel) {
   return std::filesystem::exists(shared_path(rel));
@@ -16,9 +18,9 @@ inline bool shared_exists(const std::string& rel) {
 
 }  // namespace ll::testing
 
-#define LL_REQUIRE_SHARED(rel)                                                       \
-  do {                                                                               \
-    if (!::ll::testing::shared_exists(rel))                                          \
-      GTEST_SKIP() << "skipped: " << ::ll::testing::shared_path(rel)                 \
+#define LL_REQUIRE_SHARED(rel)                                                         \
+  do {                                                                                 \
+    if (!::ll::testing::shared_exists(rel))                                            \
+      GTEST_SKIP() << "skipped: " << ::ll::testing::shared_path(rel)                   \
                    << " not found (../shared is missing; models are not in the repo)"; \
   } while (0)

@@ -24,7 +24,9 @@ Result<double> parse_rate(const std::string& s, const std::string& field) {
   // "100Mbit/s", "12.5MB/s", "1000000".
   std::string v = s;
   double mult = 1;
-  auto ends = [&](const std::string& suf) { return v.size() >= suf.size() && v.compare(v.size() - suf.size(), suf.size(), suf) == 0; };
+  auto ends = [&](const std::string& suf) {
+    return v.size() >= suf.size() && v.compare(v.size() - suf.size(), suf.size(), suf) == 0;
+  };
   if (ends("/s")) v.resize(v.size() - 2);
   if (ends("bit")) {
     v.resize(v.size() - 3);
@@ -35,7 +37,8 @@ Result<double> parse_rate(const std::string& s, const std::string& field) {
     }
   }
   auto r = runtime::parse_size(v);
-  if (!r.is_ok()) return invalid_argument(field + ": expected a rate like 100Mbit/s, got '" + s + "'");
+  if (!r.is_ok())
+    return invalid_argument(field + ": expected a rate like 100Mbit/s, got '" + s + "'");
   return *r * mult;
 }
 
@@ -49,14 +52,17 @@ Result<EmulatedDevice> parse_device(const nlohmann::json& j, const std::string& 
     d.mem_budget = j.value("mem_budget", std::string());
     d.latency_ms = j.value("latency_ms", 0.0);
     if (j.contains("bandwidth")) {
-      LL_ASSIGN_OR_RETURN(d.bandwidth_bps, parse_rate(j["bandwidth"].get<std::string>(), where + ".bandwidth"));
+      LL_ASSIGN_OR_RETURN(d.bandwidth_bps,
+                          parse_rate(j["bandwidth"].get<std::string>(), where + ".bandwidth"));
     }
   } catch (const std::exception& e) {
     return invalid_argument(where + ": " + e.what());
   }
   if (d.threads < 1 || d.threads > 256) return invalid_argument(where + ".threads: must be 1..256");
-  if (!(d.cpu_share > 0 && d.cpu_share <= 64)) return invalid_argument(where + ".cpu_share: must be in (0, 64]");
-  if (d.latency_ms < 0 || d.latency_ms > 10000) return invalid_argument(where + ".latency_ms: must be 0..10000");
+  if (!(d.cpu_share > 0 && d.cpu_share <= 64))
+    return invalid_argument(where + ".cpu_share: must be in (0, 64]");
+  if (d.latency_ms < 0 || d.latency_ms > 10000)
+    return invalid_argument(where + ".latency_ms: must be 0..10000");
   return d;
 }
 
@@ -93,18 +99,23 @@ Result<ClusterSpec> load_cluster_spec(const std::string& name_or_path) {
     text = kPhones3;
   } else {
     std::ifstream in(name_or_path);
-    if (!in) return not_found("device spec '" + name_or_path + "' is neither a built-in spec (phones3) nor a readable file");
+    if (!in)
+      return not_found("device spec '" + name_or_path +
+                       "' is neither a built-in spec (phones3) nor a readable file");
     text.assign(std::istreambuf_iterator<char>(in), {});
   }
   auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return invalid_argument(name_or_path + ": not a JSON object");
+  if (j.is_discarded() || !j.is_object())
+    return invalid_argument(name_or_path + ": not a JSON object");
   ClusterSpec s;
   if (j.contains("head")) {
     LL_ASSIGN_OR_RETURN(s.head, parse_device(j["head"], "head"));
   }
-  if (!j.contains("workers") || !j["workers"].is_array() || j["workers"].empty()) return invalid_argument(name_or_path + ": 'workers' must be a non-empty array");
+  if (!j.contains("workers") || !j["workers"].is_array() || j["workers"].empty())
+    return invalid_argument(name_or_path + ": 'workers' must be a non-empty array");
   for (size_t i = 0; i < j["workers"].size(); ++i) {
-    LL_ASSIGN_OR_RETURN(EmulatedDevice d, parse_device(j["workers"][i], "workers[" + std::to_string(i) + "]"));
+    LL_ASSIGN_OR_RETURN(EmulatedDevice d,
+                        parse_device(j["workers"][i], "workers[" + std::to_string(i) + "]"));
     s.workers.push_back(d);
   }
   return s;

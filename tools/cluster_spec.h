@@ -12,10 +12,10 @@ namespace ll::tools {
 struct EmulatedDevice {
   std::string name;
   int threads = 1;
-  double cpu_share = 1.0;     // fraction of one core (cgroup cpu quota)
-  std::string mem_budget;     // "512MiB", "40%" (of the model file), "" = unlimited
-  double latency_ms = 0;      // one-way, added in our transport
-  double bandwidth_bps = 0;   // bytes/s, shaped in our transport; 0 = unlimited
+  double cpu_share = 1.0;    // fraction of one core (cgroup cpu quota)
+  std::string mem_budget;    // "512MiB", "40%" (of the model file), "" = unlimited
+  double latency_ms = 0;     // one-way, added in our transport
+  double bandwidth_bps = 0;  // bytes/s, shaped in our transport; 0 = unlimited
 };
 
 struct ClusterSpec {

@@ -78,16 +78,23 @@ int run(const Opts& o) {
   return 0;
 }
 
-const bool registered = register_command("bench", "Measure prefill/decode speed and memory bandwidth", [](CLI::App& sub) {
-  auto o = std::make_shared<Opts>();
-  sub.add_option("-m,--model", o->model, "GGUF model file")->required();
-  sub.add_option("-t,--threads", o->threads, "Threads")->capture_default_str()->check(CLI::Range(1, 256));
-  sub.add_option("-p,--n-prompt", o->n_prompt, "Prompt tokens for prefill")->capture_default_str()->check(CLI::Range(1, 1 << 16));
-  sub.add_option("-n,--n-gen", o->n_gen, "Decode tokens")->capture_default_str()->check(CLI::Range(1, 1 << 16));
-  sub.add_option("--reps", o->reps, "Repetitions (best is reported)")->capture_default_str();
-  sub.add_flag("--json", o->json, "One-line JSON");
-  return [o] { return run(*o); };
-});
+const bool registered = register_command(
+    "bench", "Measure prefill/decode speed and memory bandwidth", [](CLI::App& sub) {
+      auto o = std::make_shared<Opts>();
+      sub.add_option("-m,--model", o->model, "GGUF model file")->required();
+      sub.add_option("-t,--threads", o->threads, "Threads")
+          ->capture_default_str()
+          ->check(CLI::Range(1, 256));
+      sub.add_option("-p,--n-prompt", o->n_prompt, "Prompt tokens for prefill")
+          ->capture_default_str()
+          ->check(CLI::Range(1, 1 << 16));
+      sub.add_option("-n,--n-gen", o->n_gen, "Decode tokens")
+          ->capture_default_str()
+          ->check(CLI::Range(1, 1 << 16));
+      sub.add_option("--reps", o->reps, "Repetitions (best is reported)")->capture_default_str();
+      sub.add_flag("--json", o->json, "One-line JSON");
+      return [o] { return run(*o); };
+    });
 
 }  // namespace
 }  // namespace ll::tools

@@ -9,8 +9,8 @@
 
 #include <chrono>
 #include <csignal>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -18,8 +18,8 @@
 #include "cluster_spec.h"
 #include "command.h"
 #include "common.h"
-#include "net/cluster_key.h"
 #include "local_cluster.h"
+#include "net/cluster_key.h"
 #include "run_head.h"
 
 namespace ll::tools {
@@ -58,13 +58,16 @@ int run(Opts o) {
   return rc;
 }
 
-const bool registered = register_command("cluster", "Run N emulated devices on this machine", [](CLI::App& sub) {
-  auto o = std::make_shared<Opts>();
-  sub.add_option("--devices", o->devices, "Number of worker devices (besides the head)")->capture_default_str();
-  sub.add_option("--device-spec", o->spec, "Emulated devices: phones3 or a JSON file (docs/cluster.md)");
-  o->head.add(sub);
-  return [o] { return run(*o); };
-});
+const bool registered =
+    register_command("cluster", "Run N emulated devices on this machine", [](CLI::App& sub) {
+      auto o = std::make_shared<Opts>();
+      sub.add_option("--devices", o->devices, "Number of worker devices (besides the head)")
+          ->capture_default_str();
+      sub.add_option("--device-spec", o->spec,
+                     "Emulated devices: phones3 or a JSON file (docs/cluster.md)");
+      o->head.add(sub);
+      return [o] { return run(*o); };
+    });
 
 }  // namespace
 }  // namespace ll::tools

@@ -26,7 +26,9 @@ int run(const Opts& o) {
   const tok::Tokenizer* t = tok.is_ok() ? tok->get() : nullptr;
   auto prompt = prompt_tokens(t, o.prompt, o.prompt_ids, o.no_bos);
   if (!prompt.is_ok()) return fail(prompt.status());
-  const int ctx = o.ctx > 0 ? o.ctx : std::min((*m)->hp().n_ctx_train, static_cast<int>(prompt->size()) + o.n_predict);
+  const int ctx =
+      o.ctx > 0 ? o.ctx
+                : std::min((*m)->hp().n_ctx_train, static_cast<int>(prompt->size()) + o.n_predict);
   auto engine = model::Engine::create(**m, o.threads, std::max(ctx, 1));
   if (!engine.is_ok()) return fail(engine.status());
   model::Sampler sampler(o.sampling.params());
@@ -66,19 +68,24 @@ int run(const Opts& o) {
   return 0;
 }
 
-const bool registered = register_command("generate", "Generate text on this device", [](CLI::App& sub) {
-  auto o = std::make_shared<Opts>();
-  sub.add_option("-m,--model", o->model, "GGUF model file")->required();
-  sub.add_option("-p,--prompt", o->prompt, "Prompt text (\"\" = BOS only)");
-  sub.add_option("--prompt-ids", o->prompt_ids, "Prompt as token ids, e.g. 1,2,3");
-  sub.add_option("-n,--n-predict", o->n_predict, "Tokens to generate")->capture_default_str()->check(CLI::Range(0, 1 << 20));
-  sub.add_option("-t,--threads", o->threads, "Threads")->capture_default_str()->check(CLI::Range(1, 256));
-  sub.add_option("--ctx", o->ctx, "Context length (default: prompt + n)");
-  sub.add_flag("--no-bos", o->no_bos, "Do not add BOS");
-  sub.add_flag("--json", o->json, "Print one JSON object instead of streaming text");
-  o->sampling.add(sub);
-  return [o] { return run(*o); };
-});
+const bool registered =
+    register_command("generate", "Generate text on this device", [](CLI::App& sub) {
+      auto o = std::make_shared<Opts>();
+      sub.add_option("-m,--model", o->model, "GGUF model file")->required();
+      sub.add_option("-p,--prompt", o->prompt, "Prompt text (\"\" = BOS only)");
+      sub.add_option("--prompt-ids", o->prompt_ids, "Prompt as token ids, e.g. 1,2,3");
+      sub.add_option("-n,--n-predict", o->n_predict, "Tokens to generate")
+          ->capture_default_str()
+          ->check(CLI::Range(0, 1 << 20));
+      sub.add_option("-t,--threads", o->threads, "Threads")
+          ->capture_default_str()
+          ->check(CLI::Range(1, 256));
+      sub.add_option("--ctx", o->ctx, "Context length (default: prompt + n)");
+      sub.add_flag("--no-bos", o->no_bos, "Do not add BOS");
+      sub.add_flag("--json", o->json, "Print one JSON object instead of streaming text");
+      o->sampling.add(sub);
+      return [o] { return run(*o); };
+    });
 
 }  // namespace
 }  // namespace ll::tools

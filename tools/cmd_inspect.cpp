@@ -33,8 +33,8 @@ int run(const Opts& o) {
   if (o.json) {
     std::printf("%s\n", graph::to_json(g, *s, *costs).dump(2).c_str());
   } else {
-    std::printf("%s\n%s\n%s", graph::summary_text(g).c_str(), graph::segments_text(g, *s, *costs).c_str(),
-                graph::map_text(g, *s).c_str());
+    std::printf("%s\n%s\n%s", graph::summary_text(g).c_str(),
+                graph::segments_text(g, *s, *costs).c_str(), graph::map_text(g, *s).c_str());
   }
   if (!o.dot.empty()) {
     std::ofstream f(o.dot);
@@ -44,15 +44,17 @@ int run(const Opts& o) {
   return 0;
 }
 
-const bool registered = register_command("inspect", "Show the graph, segments, costs and map", [](CLI::App& sub) {
-  auto o = std::make_shared<Opts>();
-  sub.add_option("-m,--model", o->model, "GGUF model file")->required();
-  auto* seg = sub.add_option("--segments", o->segments, "Number of segments (default: every default cut)");
-  sub.add_option("--cuts", o->cuts, "Explicit cut op indices, e.g. 5,12,30")->excludes(seg);
-  sub.add_flag("--json", o->json, "JSON output");
-  sub.add_option("--dot", o->dot, "Write a Graphviz file of the segmented graph");
-  return [o] { return run(*o); };
-});
+const bool registered =
+    register_command("inspect", "Show the graph, segments, costs and map", [](CLI::App& sub) {
+      auto o = std::make_shared<Opts>();
+      sub.add_option("-m,--model", o->model, "GGUF model file")->required();
+      auto* seg = sub.add_option("--segments", o->segments,
+                                 "Number of segments (default: every default cut)");
+      sub.add_option("--cuts", o->cuts, "Explicit cut op indices, e.g. 5,12,30")->excludes(seg);
+      sub.add_flag("--json", o->json, "JSON output");
+      sub.add_option("--dot", o->dot, "Write a Graphviz file of the segmented graph");
+      return [o] { return run(*o); };
+    });
 
 }  // namespace
 }  // namespace ll::tools

@@ -24,7 +24,9 @@ int run(const Opts& o) {
   auto df = plan::load_devices_file(o.devices);
   if (!df.is_ok()) return fail(df.status());
   auto objective = plan::objective_from_name(o.objective);
-  if (!objective) return fail(invalid_argument("--objective must be latency or throughput, got '" + o.objective + "'"));
+  if (!objective)
+    return fail(
+        invalid_argument("--objective must be latency or throughput, got '" + o.objective + "'"));
   auto method = plan::method_from_name(o.method);
   if (!method) return fail(invalid_argument("--method must be auto, milp or dp"));
   const graph::Graph& g = (*m)->graph;
@@ -41,7 +43,8 @@ int run(const Opts& o) {
   po.method = *method;
   auto report = plan::make_plan(mp, df->cluster, run, po);
   if (!report.is_ok()) return fail(report.status());
-  std::printf("%s", o.json ? (plan::render_json(*report) + "\n").c_str() : plan::render_text(*report).c_str());
+  std::printf("%s", o.json ? (plan::render_json(*report) + "\n").c_str()
+                           : plan::render_text(*report).c_str());
   if (!o.svg.empty()) {
     std::ofstream f(o.svg);
     f << plan::render_svg(*report);
@@ -50,18 +53,19 @@ int run(const Opts& o) {
   return 0;
 }
 
-const bool registered = register_command("plan", "Plan the assignment of segments to devices", [](CLI::App& sub) {
-  auto o = std::make_shared<Opts>();
-  sub.add_option("-m,--model", o->model, "GGUF model file")->required();
-  sub.add_option("--devices", o->devices, "Devices file (docs/plan.md)")->required();
-  sub.add_option("--objective", o->objective, "latency or throughput")->capture_default_str();
-  sub.add_option("--method", o->method, "auto, milp or dp")->capture_default_str();
-  sub.add_option("--ctx", o->ctx, "Context length (overrides the devices file)");
-  sub.add_option("--n-seqs", o->n_seqs, "Concurrent sequences (overrides the devices file)");
-  sub.add_flag("--json", o->json, "JSON output (docs/plan.md)");
-  sub.add_option("--svg", o->svg, "Write an SVG picture of the plan");
-  return [o] { return run(*o); };
-});
+const bool registered =
+    register_command("plan", "Plan the assignment of segments to devices", [](CLI::App& sub) {
+      auto o = std::make_shared<Opts>();
+      sub.add_option("-m,--model", o->model, "GGUF model file")->required();
+      sub.add_option("--devices", o->devices, "Devices file (docs/plan.md)")->required();
+      sub.add_option("--objective", o->objective, "latency or throughput")->capture_default_str();
+      sub.add_option("--method", o->method, "auto, milp or dp")->capture_default_str();
+      sub.add_option("--ctx", o->ctx, "Context length (overrides the devices file)");
+      sub.add_option("--n-seqs", o->n_seqs, "Concurrent sequences (overrides the devices file)");
+      sub.add_flag("--json", o->json, "JSON output (docs/plan.md)");
+      sub.add_option("--svg", o->svg, "Write an SVG picture of the plan");
+      return [o] { return run(*o); };
+    });
 
 }  // namespace
 }  // namespace ll::tools

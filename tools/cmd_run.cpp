@@ -28,7 +28,9 @@ int run(const Opts& o) {
   if (addrs.empty()) return fail(invalid_argument("--workers needs at least one HOST:PORT"));
   net::ClusterKey key;
   if (!o.head.insecure) {
-    if (o.head.key_file.empty()) return fail(invalid_argument("a cluster key is required: --key FILE (see `lingualinked keygen`), or --insecure"));
+    if (o.head.key_file.empty())
+      return fail(invalid_argument(
+          "a cluster key is required: --key FILE (see `lingualinked keygen`), or --insecure"));
     auto k = net::load_cluster_key(o.head.key_file);
     if (!k.is_ok()) return fail(k.status());
     key = *k;
@@ -36,13 +38,14 @@ int run(const Opts& o) {
   return run_head(o.head, addrs, key);
 }
 
-const bool registered = register_command("run", "Run a model across worker devices (the head)", [](CLI::App& sub) {
-  auto o = std::make_shared<Opts>();
-  sub.add_option("--workers", o->workers, "Worker addresses HOST:PORT,...")->required();
-  sub.add_option("--key", o->head.key_file, "Cluster key file (lingualinked keygen)");
-  o->head.add(sub);
-  return [o] { return run(*o); };
-});
+const bool registered =
+    register_command("run", "Run a model across worker devices (the head)", [](CLI::App& sub) {
+      auto o = std::make_shared<Opts>();
+      sub.add_option("--workers", o->workers, "Worker addresses HOST:PORT,...")->required();
+      sub.add_option("--key", o->head.key_file, "Cluster key file (lingualinked keygen)");
+      o->head.add(sub);
+      return [o] { return run(*o); };
+    });
 
 }  // namespace
 }  // namespace ll::tools

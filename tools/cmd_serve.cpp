@@ -3,9 +3,9 @@
 #include <csignal>
 #include <cstdio>
 
+#include <filesystem>
 #include "command.h"
 #include "common.h"
-#include <filesystem>
 
 #include "cluster_spec.h"
 #include "local_cluster.h"
@@ -25,7 +25,8 @@ struct Opts {
 };
 
 // The ring over ZeroMQ: remote workers, or local worker processes (--cluster N, --device-spec).
-Result<std::unique_ptr<server::Backend>> make_net_backend(const Opts& o, std::vector<std::string> addrs) {
+Result<std::unique_ptr<server::Backend>> make_net_backend(const Opts& o,
+                                                          std::vector<std::string> addrs) {
   LL_ASSIGN_OR_RETURN(auto b, server::load_backend_model(o.backend));
   runtime::HeadOptions ho;
   ho.insecure = o.insecure;
@@ -37,14 +38,17 @@ Result<std::unique_ptr<server::Backend>> make_net_backend(const Opts& o, std::ve
       spec = uniform_spec(o.backend.cluster - 1, o.backend.threads);
     }
     std::error_code ec;
-    const double model_bytes = static_cast<double>(std::filesystem::file_size(o.backend.model_path, ec));
-    LL_ASSIGN_OR_RETURN(LocalWorkers lw, start_local_workers(spec, model_bytes, o.insecure, o.cache_dir));
+    const double model_bytes =
+        static_cast<double>(std::filesystem::file_size(o.backend.model_path, ec));
+    LL_ASSIGN_OR_RETURN(LocalWorkers lw,
+                        start_local_workers(spec, model_bytes, o.insecure, o.cache_dir));
     addrs = lw.addresses;
     ho.key = lw.key;
     ho.added_latency_s = spec.head.latency_ms / 1000.0;
     ho.bandwidth_bytes_per_s = spec.head.bandwidth_bps;
   } else if (!o.insecure) {
-    if (o.key_file.empty()) return invalid_argument("--workers needs --key FILE (lingualinked keygen) or --insecure");
+    if (o.key_file.empty())
+      return invalid_argument("--workers needs --key FILE (lingualinked keygen) or --insecure");
     LL_ASSIGN_OR_RETURN(ho.key, net::load_cluster_key(o.key_file));
   }
   auto objective = plan::objective_from_name(o.objective);
@@ -57,7 +61,8 @@ Result<std::unique_ptr<server::Backend>> make_net_backend(const Opts& o, std::ve
   ho.cache_dir = o.cache_dir;
   LL_ASSIGN_OR_RETURN(auto ring, runtime::NetRing::create(*b->model, o.backend.model_path, ho));
   const int n = ring->n_devices();
-  server::attach_ring(*b, std::move(ring), n, "ring of " + std::to_string(n) + " devices over ZeroMQ", o.backend);
+  server::attach_ring(*b, std::move(ring), n,
+                      "ring of " + std::to_string(n) + " devices over ZeroMQ", o.backend);
   return b;
 }
 
@@ -81,8 +86,10 @@ int run(Opts o) {
   sigaddset(&sigs, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
-  const bool networked = !o.backend.workers.empty() || !o.spec.empty() || (o.backend.cluster > 1 && !o.in_process);
-  auto backend = networked ? make_net_backend(o, o.backend.workers) : server::make_backend(o.backend);
+  const bool networked =
+      !o.backend.workers.empty() || !o.spec.empty() || (o.backend.cluster > 1 && !o.in_process);
+  auto backend =
+      networked ? make_net_backend(o, o.backend.workers) : server::make_backend(o.backend);
   if (!backend.is_ok()) {
     stop_local_workers();
     return fail(backend.status());
@@ -108,18 +115,24 @@ const bool registered =
       auto o = std::make_shared<Opts>();
       o->http.log_requests = true;
       sub.add_option("-m,--model", o->backend.model_path, "GGUF model file")->required();
-      auto* workers = sub.add_option("--workers", o->workers, "Worker addresses HOST:PORT, comma-separated");
+      auto* workers =
+          sub.add_option("--workers", o->workers, "Worker addresses HOST:PORT, comma-separated");
       sub.add_option("--cluster", o->backend.cluster,
                      "N devices on this machine: this process and N-1 worker processes")
           ->capture_default_str()
           ->check(CLI::Range(1, 64))
           ->excludes(workers);
-      sub.add_option("--device-spec", o->spec, "Emulated local devices: phones3 or a spec file (docs/cluster.md)")->excludes(workers);
+      sub.add_option("--device-spec", o->spec,
+                     "Emulated local devices: phones3 or a spec file (docs/cluster.md)")
+          ->excludes(workers);
       sub.add_option("--key", o->key_file, "Cluster key file for --workers");
       sub.add_flag("--insecure", o->insecure, "Links without CurveZMQ encryption");
-      sub.add_flag("--in-process", o->in_process, "Keep the --cluster devices in this process (no ZeroMQ)");
-      sub.add_option("--objective", o->objective, "Planner objective: throughput or latency")->capture_default_str();
-      sub.add_option("--cache-dir", o->cache_dir, "Cache for weight shares and profiles")->capture_default_str();
+      sub.add_flag("--in-process", o->in_process,
+                   "Keep the --cluster devices in this process (no ZeroMQ)");
+      sub.add_option("--objective", o->objective, "Planner objective: throughput or latency")
+          ->capture_default_str();
+      sub.add_option("--cache-dir", o->cache_dir, "Cache for weight shares and profiles")
+          ->capture_default_str();
       sub.add_option("--host", o->http.host, "Address to listen on")->capture_default_str();
       sub.add_option("--port", o->http.port, "Port (0 = any free port)")
           ->capture_default_str()

@@ -18,7 +18,8 @@ int run(const Opts& o) {
   auto spec = model::synth_preset(o.preset);
   if (!spec.is_ok()) return fail(spec.status());
   auto type = dtype_from_name(o.type);
-  if (!type || *type == DType::kBF16) return fail(invalid_argument("unknown type '" + o.type + "' (F32, F16, Q8_0, Q4_0)"));
+  if (!type || *type == DType::kBF16)
+    return fail(invalid_argument("unknown type '" + o.type + "' (F32, F16, Q8_0, Q4_0)"));
   spec->type = *type;
   spec->seed = o.seed;
   spec->arch = o.arch;
@@ -26,7 +27,8 @@ int run(const Opts& o) {
   Status st = model::write_synth(*spec, o.out, model::tty_progress("writing " + o.out));
   if (!st.is_ok()) return fail(st);
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr, "wrote %s (%s %s, %d layers, n_embd %d) in %.1f s\n", o.out.c_str(), o.preset.c_str(), o.type.c_str(), spec->n_layer, spec->n_embd, s);
+  std::fprintf(stderr, "wrote %s (%s %s, %d layers, n_embd %d) in %.1f s\n", o.out.c_str(),
+               o.preset.c_str(), o.type.c_str(), spec->n_layer, spec->n_embd, s);
   return 0;
 }
 

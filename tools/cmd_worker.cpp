@@ -14,10 +14,13 @@ namespace ll::tools {
 namespace {
 
 std::atomic<bool> g_stop{false};
-void on_signal(int) { g_stop = true; }
+void on_signal(int) {
+  g_stop = true;
+}
 
 struct Opts {
-  std::string listen, model, mem_budget, cache_dir = ".lingualinked-cache", key_file, name, ready_file, bandwidth;
+  std::string listen, model, mem_budget, cache_dir = ".lingualinked-cache", key_file, name,
+                                         ready_file, bandwidth;
   int threads = 1;
   double latency_ms = 0;
   bool insecure = false, verbose = false;
@@ -51,11 +54,16 @@ int run(const Opts& o) {
       }
     }
     auto b = runtime::parse_size(s);
-    if (!b.is_ok()) return fail(invalid_argument("--bandwidth: expected e.g. 100Mbit/s, got '" + o.bandwidth + "'"));
+    if (!b.is_ok())
+      return fail(
+          invalid_argument("--bandwidth: expected e.g. 100Mbit/s, got '" + o.bandwidth + "'"));
     w.bandwidth_bytes_per_s = *b * mult;
   }
   if (!o.insecure) {
-    if (o.key_file.empty()) return fail(invalid_argument("a cluster key is required: --key FILE (see `lingualinked keygen`), or --insecure to run without encryption"));
+    if (o.key_file.empty())
+      return fail(
+          invalid_argument("a cluster key is required: --key FILE (see `lingualinked keygen`), or "
+                           "--insecure to run without encryption"));
     auto k = net::load_cluster_key(o.key_file);
     if (!k.is_ok()) return fail(k.status());
     w.key = *k;
@@ -80,11 +88,18 @@ int run(const Opts& o) {
 
 const bool registered = register_command("worker", "Run a device daemon", [](CLI::App& sub) {
   auto o = std::make_shared<Opts>();
-  sub.add_option("--listen", o->listen, "Address to listen on, e.g. tcp://0.0.0.0:5555 (port 0 = any)")->required();
-  sub.add_option("-m,--model", o->model, "Own copy of the model (used when the head's file has the same hash)");
-  sub.add_option("--mem-budget", o->mem_budget, "Memory budget, e.g. 2GiB (default: available memory)");
-  sub.add_option("-t,--threads", o->threads, "Threads")->capture_default_str()->check(CLI::Range(1, 256));
-  sub.add_option("--cache-dir", o->cache_dir, "Where received weights and profiles are kept")->capture_default_str();
+  sub.add_option("--listen", o->listen,
+                 "Address to listen on, e.g. tcp://0.0.0.0:5555 (port 0 = any)")
+      ->required();
+  sub.add_option("-m,--model", o->model,
+                 "Own copy of the model (used when the head's file has the same hash)");
+  sub.add_option("--mem-budget", o->mem_budget,
+                 "Memory budget, e.g. 2GiB (default: available memory)");
+  sub.add_option("-t,--threads", o->threads, "Threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  sub.add_option("--cache-dir", o->cache_dir, "Where received weights and profiles are kept")
+      ->capture_default_str();
   sub.add_option("--key", o->key_file, "Cluster key file (lingualinked keygen)");
   sub.add_flag("--insecure", o->insecure, "Run without CurveZMQ encryption and authentication");
   sub.add_option("--name", o->name, "Node name");

@@ -10,7 +10,8 @@ void SamplingFlags::add(CLI::App& sub) {
   sub.add_option("--top-k", top_k, "Top-k (0 = off)")->capture_default_str();
   sub.add_option("--top-p", top_p, "Top-p nucleus (1 = off)")->capture_default_str();
   sub.add_option("--min-p", min_p, "Min-p (0 = off)")->capture_default_str();
-  sub.add_option("--repeat-penalty", repeat_penalty, "Repetition penalty (1 = off)")->capture_default_str();
+  sub.add_option("--repeat-penalty", repeat_penalty, "Repetition penalty (1 = off)")
+      ->capture_default_str();
   sub.add_option("--seed", seed, "Sampling seed")->capture_default_str();
 }
 
@@ -63,11 +64,21 @@ std::string json_escape_utf8(const std::string& s) {
   std::string o;
   for (unsigned char c : s) {
     switch (c) {
-      case '"': o += "\\\""; break;
-      case '\\': o += "\\\\"; break;
-      case '\n': o += "\\n"; break;
-      case '\r': o += "\\r"; break;
-      case '\t': o += "\\t"; break;
+      case '"':
+        o += "\\\"";
+        break;
+      case '\\':
+        o += "\\\\";
+        break;
+      case '\n':
+        o += "\\n";
+        break;
+      case '\r':
+        o += "\\r";
+        break;
+      case '\t':
+        o += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];

@@ -49,9 +49,12 @@ void on_signal(int sig) {
 // A cgroup v1 cpu quota of `share` cores; "" with a warning when cgroups are not writable.
 std::string make_cpu_cgroup(const std::string& name, double share) {
   if (share >= 0.999 && share <= 1.001) return "";
-  const std::string dir = "/sys/fs/cgroup/cpu/lingualinked-" + std::to_string(getpid()) + "-" + name;
+  const std::string dir =
+      "/sys/fs/cgroup/cpu/lingualinked-" + std::to_string(getpid()) + "-" + name;
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    std::fprintf(stderr, "warning: cannot create cgroup %s (%s): device '%s' runs at full CPU speed\n", dir.c_str(), std::strerror(errno), name.c_str());
+    std::fprintf(stderr,
+                 "warning: cannot create cgroup %s (%s): device '%s' runs at full CPU speed\n",
+                 dir.c_str(), std::strerror(errno), name.c_str());
     return "";
   }
   const long period = 100000;
@@ -60,7 +63,9 @@ std::string make_cpu_cgroup(const std::string& name, double share) {
   q << static_cast<long>(share * period);
   q.close();
   if (!q) {
-    std::fprintf(stderr, "warning: cannot set the CPU quota of %s: device '%s' runs at full CPU speed\n", dir.c_str(), name.c_str());
+    std::fprintf(stderr,
+                 "warning: cannot set the CPU quota of %s: device '%s' runs at full CPU speed\n",
+                 dir.c_str(), name.c_str());
     rmdir(dir.c_str());
     return "";
   }
@@ -72,17 +77,24 @@ Result<std::string> start_worker(const EmulatedDevice& d, int index, const std::
                                  double budget, const std::string& cache_root) {
   const std::string ready = g_tmpdir + "/ready-" + std::to_string(index);
   const std::string cg = make_cpu_cgroup(d.name, d.cpu_share);
-  std::vector<std::string> args = {"lingualinked", "worker", "--listen", "tcp://127.0.0.1:0", "--name", d.name,
-                                   "--threads", std::to_string(d.threads), "--ready-file", ready,
-                                   "--cache-dir", cache_root + "/" + d.name + "-cpu" + std::to_string(d.cpu_share)};
+  std::vector<std::string> args = {
+      "lingualinked", "worker",
+      "--listen",     "tcp://127.0.0.1:0",
+      "--name",       d.name,
+      "--threads",    std::to_string(d.threads),
+      "--ready-file", ready,
+      "--cache-dir",  cache_root + "/" + d.name + "-cpu" + std::to_string(d.cpu_share)};
   if (key_file.empty()) {
     args.push_back("--insecure");
   } else {
     args.insert(args.end(), {"--key", key_file});
   }
-  if (budget > 0) args.insert(args.end(), {"--mem-budget", std::to_string(static_cast<long long>(budget))});
+  if (budget > 0)
+    args.insert(args.end(), {"--mem-budget", std::to_string(static_cast<long long>(budget))});
   if (d.latency_ms > 0) args.insert(args.end(), {"--latency-ms", std::to_string(d.latency_ms)});
-  if (d.bandwidth_bps > 0) args.insert(args.end(), {"--bandwidth", std::to_string(static_cast<long long>(d.bandwidth_bps))});
+  if (d.bandwidth_bps > 0)
+    args.insert(args.end(),
+                {"--bandwidth", std::to_string(static_cast<long long>(d.bandwidth_bps))});
   const pid_t pid = fork();
   if (pid < 0) return internal_error("fork failed");
   if (pid == 0) {
@@ -105,7 +117,8 @@ Result<std::string> start_worker(const EmulatedDevice& d, int index, const std::
     std::string addr;
     if (in >> addr) return addr;
     int status;
-    if (waitpid(pid, &status, WNOHANG) == pid) return unavailable("worker '" + d.name + "' exited during start-up");
+    if (waitpid(pid, &status, WNOHANG) == pid)
+      return unavailable("worker '" + d.name + "' exited during start-up");
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return unavailable("worker '" + d.name + "' did not start within 30 s");
@@ -134,11 +147,14 @@ Result<LocalWorkers> start_local_workers(const ClusterSpec& spec, double model_b
     if (!a.is_ok()) return (cleanup_all(), a.status());
     lw.addresses.push_back(*a);
   }
-  const std::string head_cg = make_cpu_cgroup(spec.head.name.empty() ? "head" : spec.head.name, spec.head.cpu_share);
+  const std::string head_cg =
+      make_cpu_cgroup(spec.head.name.empty() ? "head" : spec.head.name, spec.head.cpu_share);
   if (!head_cg.empty()) std::ofstream(head_cg + "/cgroup.procs") << getpid();
   return lw;
 }
 
-void stop_local_workers() { cleanup_all(); }
+void stop_local_workers() {
+  cleanup_all();
+}
 
 }  // namespace ll::tools

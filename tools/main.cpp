@@ -17,8 +17,7 @@ std::map<std::string, Entry>& registry() {
 }
 }  // namespace
 
-bool register_command(const std::string& name, const std::string& description,
-                      CommandSetup setup) {
+bool register_command(const std::string& name, const std::string& description, CommandSetup setup) {
   registry()[name] = Entry{description, std::move(setup)};
   return true;
 }

@@ -16,13 +16,20 @@ void HeadFlags::add(CLI::App& sub) {
   sub.add_option("-m,--model", model, "GGUF model file")->required();
   sub.add_option("-p,--prompt", prompt, "Prompt text (\"\" = BOS only)");
   sub.add_option("--prompt-ids", prompt_ids, "Prompt as token ids");
-  sub.add_option("-n,--n-predict", n_predict, "Tokens to generate")->capture_default_str()->check(CLI::Range(0, 1 << 20));
+  sub.add_option("-n,--n-predict", n_predict, "Tokens to generate")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 20));
   sub.add_option("--objective", objective, "latency or throughput")->capture_default_str();
-  sub.add_option("-t,--threads", threads, "Threads on the head device")->capture_default_str()->check(CLI::Range(1, 256));
+  sub.add_option("-t,--threads", threads, "Threads on the head device")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
   sub.add_option("--ctx", ctx, "Context length (default: prompt + n, at least 256)");
-  sub.add_option("--max-seqs", max_seqs, "Concurrent sequences the KV caches hold")->capture_default_str()->check(CLI::Range(1, 4096));
+  sub.add_option("--max-seqs", max_seqs, "Concurrent sequences the KV caches hold")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
   sub.add_option("--mem-budget", mem_budget, "Head device memory budget");
-  sub.add_option("--cache-dir", cache_dir, "Head cache (weight shares, profiles)")->capture_default_str();
+  sub.add_option("--cache-dir", cache_dir, "Head cache (weight shares, profiles)")
+      ->capture_default_str();
   sub.add_option("--cuts", cuts, "Fixed op cuts, one segment per device (skips planning)");
   sub.add_flag("--insecure", insecure, "Run without CurveZMQ encryption");
   sub.add_flag("--no-bos", no_bos, "Do not add BOS");
@@ -32,7 +39,8 @@ void HeadFlags::add(CLI::App& sub) {
   sampling.add(sub);
 }
 
-int run_head(const HeadFlags& f, const std::vector<std::string>& workers, const net::ClusterKey& key) {
+int run_head(const HeadFlags& f, const std::vector<std::string>& workers,
+             const net::ClusterKey& key) {
   auto m = model::Model::load(f.model, model::tty_progress("loading " + f.model));
   if (!m.is_ok()) return fail(m.status());
   auto tok = tok::Tokenizer::from_gguf(*(*m)->file);
@@ -53,7 +61,9 @@ int run_head(const HeadFlags& f, const std::vector<std::string>& workers, const 
   ho.quiet = f.json;
   ho.added_latency_s = f.head_latency_s;
   ho.bandwidth_bytes_per_s = f.head_bandwidth;
-  ho.n_ctx = f.ctx > 0 ? f.ctx : std::min((*m)->hp().n_ctx_train, std::max(256, static_cast<int>(prompt->size()) + f.n_predict));
+  ho.n_ctx = f.ctx > 0 ? f.ctx
+                       : std::min((*m)->hp().n_ctx_train,
+                                  std::max(256, static_cast<int>(prompt->size()) + f.n_predict));
   if (!f.mem_budget.empty()) {
     auto b = runtime::parse_size(f.mem_budget);
     if (!b.is_ok()) return fail(b.status());
@@ -86,14 +96,18 @@ int run_head(const HeadFlags& f, const std::vector<std::string>& workers, const 
       return true;
     };
     auto is_eog = [&](int32_t id) { return t && t->is_eog(id); };
-    auto r = runtime::generate_on_ring(**ring, ids, f.n_predict, f.sampling.params(), on_token, is_eog);
+    auto r =
+        runtime::generate_on_ring(**ring, ids, f.n_predict, f.sampling.params(), on_token, is_eog);
     if (!r.is_ok()) return fail(r.status());
     if (dec) text += dec->flush();
     auto stats = (*ring)->device_stats();
     if (!json) {
       std::printf("\n");
-      std::fprintf(stderr, "[%zu prompt tokens, %.1f tok/s prefill; %zu tokens, %.1f tok/s decode on %d devices]\n",
-                   r->prompt_tokens.size(), r->prefill_tok_s(), r->tokens.size(), r->decode_tok_s(), (*ring)->n_devices());
+      std::fprintf(
+          stderr,
+          "[%zu prompt tokens, %.1f tok/s prefill; %zu tokens, %.1f tok/s decode on %d devices]\n",
+          r->prompt_tokens.size(), r->prefill_tok_s(), r->tokens.size(), r->decode_tok_s(),
+          (*ring)->n_devices());
       return 0;
     }
     nlohmann::json j;
@@ -111,9 +125,11 @@ int run_head(const HeadFlags& f, const std::vector<std::string>& workers, const 
         const double steps = std::max(1.0, d.value("steps", 1.0));
         const double stage_ms = 1e3 * d.value("busy_s", 0.0) / steps;
         if (d.value("steps", 0) > 0) stage_sum += stage_ms / 1e3;
-        j["devices"].push_back({{"name", d.value("name", "")}, {"stage_ms", stage_ms},
-                                {"bytes_sent_per_token", d.value("bytes_sent", 0.0) / n_steps},
-                                {"bytes_received_per_token", d.value("bytes_received", 0.0) / n_steps}});
+        j["devices"].push_back(
+            {{"name", d.value("name", "")},
+             {"stage_ms", stage_ms},
+             {"bytes_sent_per_token", d.value("bytes_sent", 0.0) / n_steps},
+             {"bytes_received_per_token", d.value("bytes_received", 0.0) / n_steps}});
       }
     }
     // What a decode step costs beyond the devices' own compute, per hop of the ring.

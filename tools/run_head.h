@@ -11,7 +11,8 @@
 namespace ll::tools {
 
 struct HeadFlags {
-  std::string model, prompt, prompt_ids, objective = "latency", key_file, cache_dir = ".lingualinked-cache", mem_budget;
+  std::string model, prompt, prompt_ids, objective = "latency", key_file,
+                                         cache_dir = ".lingualinked-cache", mem_budget;
   int n_predict = 64, threads = 1, ctx = 0, max_seqs = 1;
   bool json = false, insecure = false, no_bos = false, chat = false, show_plan = false;
   std::string cuts;  // fixed cuts instead of planning (tests)
@@ -20,6 +21,7 @@ struct HeadFlags {
   void add(CLI::App& sub);
 };
 
-int run_head(const HeadFlags& f, const std::vector<std::string>& workers, const net::ClusterKey& key);
+int run_head(const HeadFlags& f, const std::vector<std::string>& workers,
+             const net::ClusterKey& key);
 
 }  // namespace ll::tools

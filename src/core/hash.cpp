@@ -6,7 +6,9 @@
 namespace ll {
 
 namespace {
-inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+inline uint64_t rotl(uint64_t x, int r) {
+  return (x << r) | (x >> (64 - r));
+}
 inline uint64_t fmix(uint64_t k) {
   k ^= k >> 33;
   k *= 0xff51afd7ed558ccdull;
@@ -75,7 +77,8 @@ std::string Hasher::hex() const {
   x += y;
   y += x;
   char out[33];
-  std::snprintf(out, sizeof out, "%016llx%016llx", static_cast<unsigned long long>(x), static_cast<unsigned long long>(y));
+  std::snprintf(out, sizeof out, "%016llx%016llx", static_cast<unsigned long long>(x),
+                static_cast<unsigned long long>(y));
   return out;
 }
 

@@ -10,8 +10,12 @@ std::atomic<int> g_level{static_cast<int>(LogLevel::kWarn)};
 const char* kNames[] = {"debug", "info", "warn", "error"};
 }  // namespace
 
-void set_log_level(LogLevel level) { g_level = static_cast<int>(level); }
-LogLevel log_level() { return static_cast<LogLevel>(g_level.load()); }
+void set_log_level(LogLevel level) {
+  g_level = static_cast<int>(level);
+}
+LogLevel log_level() {
+  return static_cast<LogLevel>(g_level.load());
+}
 
 void log_printf(LogLevel level, const char* fmt, ...) {
   if (static_cast<int>(level) < g_level.load()) return;

@@ -14,11 +14,11 @@ enum class StatusCode {
   kOk = 0,
   kInvalidArgument,
   kNotFound,
-  kCorrupt,        // malformed input data (files, frames)
-  kUnsupported,    // valid but not handled by us
-  kOutOfMemory,    // does not fit a budget
+  kCorrupt,      // malformed input data (files, frames)
+  kUnsupported,  // valid but not handled by us
+  kOutOfMemory,  // does not fit a budget
   kIoError,
-  kUnavailable,    // peer or service unreachable
+  kUnavailable,  // peer or service unreachable
   kPermissionDenied,
   kCancelled,
   kInternal,
@@ -43,14 +43,30 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status invalid_argument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
-inline Status not_found(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
-inline Status corrupt(std::string m) { return {StatusCode::kCorrupt, std::move(m)}; }
-inline Status unsupported(std::string m) { return {StatusCode::kUnsupported, std::move(m)}; }
-inline Status out_of_memory(std::string m) { return {StatusCode::kOutOfMemory, std::move(m)}; }
-inline Status io_error(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
-inline Status unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
-inline Status internal_error(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status invalid_argument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
+inline Status not_found(std::string m) {
+  return {StatusCode::kNotFound, std::move(m)};
+}
+inline Status corrupt(std::string m) {
+  return {StatusCode::kCorrupt, std::move(m)};
+}
+inline Status unsupported(std::string m) {
+  return {StatusCode::kUnsupported, std::move(m)};
+}
+inline Status out_of_memory(std::string m) {
+  return {StatusCode::kOutOfMemory, std::move(m)};
+}
+inline Status io_error(std::string m) {
+  return {StatusCode::kIoError, std::move(m)};
+}
+inline Status unavailable(std::string m) {
+  return {StatusCode::kUnavailable, std::move(m)};
+}
+inline Status internal_error(std::string m) {
+  return {StatusCode::kInternal, std::move(m)};
+}
 
 template <typename T>
 class [[nodiscard]] Result {
@@ -75,7 +91,8 @@ class [[nodiscard]] Result {
  private:
   void check() const {
     if (!value_) {
-      std::fprintf(stderr, "fatal: Result accessed without value: %s\n", status_.to_string().c_str());
+      std::fprintf(stderr, "fatal: Result accessed without value: %s\n",
+                   status_.to_string().c_str());
       std::abort();
     }
   }
@@ -88,10 +105,10 @@ class [[nodiscard]] Result {
 #define LL_CONCAT_INNER(a, b) a##b
 #define LL_CONCAT(a, b) LL_CONCAT_INNER(a, b)
 
-#define LL_RETURN_IF_ERROR(expr)              \
-  do {                                        \
-    ::ll::Status _ll_st = (expr);             \
-    if (!_ll_st.is_ok()) return _ll_st;       \
+#define LL_RETURN_IF_ERROR(expr)        \
+  do {                                  \
+    ::ll::Status _ll_st = (expr);       \
+    if (!_ll_st.is_ok()) return _ll_st; \
   } while (0)
 
 #define LL_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \

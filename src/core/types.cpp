@@ -8,17 +8,27 @@ namespace ll {
 
 std::optional<DTypeInfo> dtype_info(uint32_t id) {
   switch (id) {
-    case 0: return DTypeInfo{"F32", 1, 4};
-    case 1: return DTypeInfo{"F16", 1, 2};
-    case 2: return DTypeInfo{"Q4_0", kQK4_0, sizeof(BlockQ4_0)};
-    case 8: return DTypeInfo{"Q8_0", kQK8_0, sizeof(BlockQ8_0)};
-    case 30: return DTypeInfo{"BF16", 1, 2};
-    default: return std::nullopt;
+    case 0:
+      return DTypeInfo{"F32", 1, 4};
+    case 1:
+      return DTypeInfo{"F16", 1, 2};
+    case 2:
+      return DTypeInfo{"Q4_0", kQK4_0, sizeof(BlockQ4_0)};
+    case 8:
+      return DTypeInfo{"Q8_0", kQK8_0, sizeof(BlockQ8_0)};
+    case 30:
+      return DTypeInfo{"BF16", 1, 2};
+    default:
+      return std::nullopt;
   }
 }
 
-DTypeInfo dtype_info(DType t) { return *dtype_info(static_cast<uint32_t>(t)); }
-std::string_view dtype_name(DType t) { return dtype_info(t).name; }
+DTypeInfo dtype_info(DType t) {
+  return *dtype_info(static_cast<uint32_t>(t));
+}
+std::string_view dtype_name(DType t) {
+  return dtype_info(t).name;
+}
 
 std::optional<DType> dtype_from_name(std::string_view name) {
   std::string up;
@@ -67,7 +77,7 @@ uint16_t fp32_to_fp16(float f) {
   std::memcpy(&x, &f, 4);
   uint32_t sign = (x >> 16) & 0x8000;
   uint32_t abs = x & 0x7fffffff;
-  if (abs > 0x7f800000) return static_cast<uint16_t>(sign | 0x7e00);  // NaN
+  if (abs > 0x7f800000) return static_cast<uint16_t>(sign | 0x7e00);   // NaN
   if (abs >= 0x477ff000) return static_cast<uint16_t>(sign | 0x7c00);  // overflow -> inf
   if (abs < 0x38800000) {  // result is subnormal or zero
     // Half subnormals count units of 2^-24; drop (126 - exponent) mantissa bits, rounding to even.

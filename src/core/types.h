@@ -38,7 +38,7 @@ static_assert(sizeof(BlockQ4_0) == 18);
 
 struct DTypeInfo {
   std::string_view name;
-  int block_size;     // elements per block
+  int block_size;  // elements per block
   int bytes_per_block;
 };
 

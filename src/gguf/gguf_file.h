@@ -16,8 +16,19 @@
 namespace ll::gguf {
 
 enum class ValueType : uint32_t {
-  kU8 = 0, kI8 = 1, kU16 = 2, kI16 = 3, kU32 = 4, kI32 = 5, kF32 = 6, kBool = 7,
-  kString = 8, kArray = 9, kU64 = 10, kI64 = 11, kF64 = 12,
+  kU8 = 0,
+  kI8 = 1,
+  kU16 = 2,
+  kI16 = 3,
+  kU32 = 4,
+  kI32 = 5,
+  kF32 = 6,
+  kBool = 7,
+  kString = 8,
+  kArray = 9,
+  kU64 = 10,
+  kI64 = 11,
+  kF64 = 12,
 };
 const char* value_type_name(ValueType t);
 
@@ -42,10 +53,10 @@ struct Value {
 
 struct TensorInfo {
   std::string name;
-  std::vector<int64_t> ne;        // ne[0] is the innermost (contiguous, row) dimension
-  uint32_t type_id = 0;           // raw ggml type id
-  std::optional<DType> dtype;     // set when we can execute this type
-  uint64_t offset = 0;            // relative to the data section
+  std::vector<int64_t> ne;     // ne[0] is the innermost (contiguous, row) dimension
+  uint32_t type_id = 0;        // raw ggml type id
+  std::optional<DType> dtype;  // set when we can execute this type
+  uint64_t offset = 0;         // relative to the data section
   uint64_t n_bytes = 0;
   const uint8_t* data = nullptr;  // inside the mapping, bounds-checked
 

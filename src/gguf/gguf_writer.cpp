@@ -81,13 +81,32 @@ void Writer::set_i32_array(const std::string& key, const std::vector<int32_t>& v
 namespace {
 void encode_value(std::vector<uint8_t>* b, const Value& v) {
   switch (v.type) {
-    case ValueType::kU8: case ValueType::kI8: case ValueType::kBool: append<uint8_t>(b, static_cast<uint8_t>(v.u64)); break;
-    case ValueType::kU16: case ValueType::kI16: append<uint16_t>(b, static_cast<uint16_t>(v.u64)); break;
-    case ValueType::kU32: case ValueType::kI32: append<uint32_t>(b, static_cast<uint32_t>(v.u64)); break;
-    case ValueType::kU64: case ValueType::kI64: append<uint64_t>(b, v.u64); break;
-    case ValueType::kF32: append<float>(b, static_cast<float>(v.f64)); break;
-    case ValueType::kF64: append<double>(b, v.f64); break;
-    case ValueType::kString: append_string(b, v.str); break;
+    case ValueType::kU8:
+    case ValueType::kI8:
+    case ValueType::kBool:
+      append<uint8_t>(b, static_cast<uint8_t>(v.u64));
+      break;
+    case ValueType::kU16:
+    case ValueType::kI16:
+      append<uint16_t>(b, static_cast<uint16_t>(v.u64));
+      break;
+    case ValueType::kU32:
+    case ValueType::kI32:
+      append<uint32_t>(b, static_cast<uint32_t>(v.u64));
+      break;
+    case ValueType::kU64:
+    case ValueType::kI64:
+      append<uint64_t>(b, v.u64);
+      break;
+    case ValueType::kF32:
+      append<float>(b, static_cast<float>(v.f64));
+      break;
+    case ValueType::kF64:
+      append<double>(b, v.f64);
+      break;
+    case ValueType::kString:
+      append_string(b, v.str);
+      break;
     case ValueType::kArray: {
       append<uint32_t>(b, static_cast<uint32_t>(v.elem_type));
       append<uint64_t>(b, v.array_len);
@@ -95,10 +114,21 @@ void encode_value(std::vector<uint8_t>* b, const Value& v) {
       e.type = v.elem_type;
       for (uint64_t i = 0; i < v.array_len; ++i) {
         switch (v.elem_type) {
-          case ValueType::kString: append_string(b, v.strs[i]); break;
-          case ValueType::kF32: case ValueType::kF64: e.f64 = v.floats[i]; encode_value(b, e); break;
-          case ValueType::kArray: encode_value(b, v.arrays[i]); break;
-          default: e.u64 = static_cast<uint64_t>(v.ints[i]); encode_value(b, e); break;
+          case ValueType::kString:
+            append_string(b, v.strs[i]);
+            break;
+          case ValueType::kF32:
+          case ValueType::kF64:
+            e.f64 = v.floats[i];
+            encode_value(b, e);
+            break;
+          case ValueType::kArray:
+            encode_value(b, v.arrays[i]);
+            break;
+          default:
+            e.u64 = static_cast<uint64_t>(v.ints[i]);
+            encode_value(b, e);
+            break;
         }
       }
       break;
@@ -126,7 +156,8 @@ Status write_subset(const File& src, const std::vector<std::string>& tensor_name
     const TensorInfo* t = src.find_tensor(name);
     if (!t) return not_found("tensor '" + name + "' is not in " + src.path());
     if (!t->dtype) return unsupported("tensor '" + name + "' has an unsupported type");
-    w.add_tensor(name, t->ne, *t->dtype, [t](uint8_t* out, size_t n) { std::memcpy(out, t->data, n); });
+    w.add_tensor(name, t->ne, *t->dtype,
+                 [t](uint8_t* out, size_t n) { std::memcpy(out, t->data, n); });
   }
   return w.write(path);
 }
@@ -158,7 +189,8 @@ Status Writer::write(const std::string& path,
     int64_t n = 1;
     for (int64_t d : t.ne) n *= d;
     uint64_t bytes = row_bytes(t.type, t.ne[0]) * static_cast<uint64_t>(n / t.ne[0]);
-    if (bytes == 0) return invalid_argument("tensor '" + t.name + "' row length does not fit its type's blocks");
+    if (bytes == 0)
+      return invalid_argument("tensor '" + t.name + "' row length does not fit its type's blocks");
     sizes.push_back(bytes);
     append_string(&head, t.name);
     append<uint32_t>(&head, static_cast<uint32_t>(t.ne.size()));
@@ -172,14 +204,16 @@ Status Writer::write(const std::string& path,
 
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "wb"), std::fclose);
   if (!f) return io_error("cannot create '" + path + "': " + std::strerror(errno));
-  if (std::fwrite(head.data(), 1, head.size(), f.get()) != head.size()) return io_error("write failed: " + path);
+  if (std::fwrite(head.data(), 1, head.size(), f.get()) != head.size())
+    return io_error("write failed: " + path);
   std::vector<uint8_t> buf;
   uint64_t done = 0;
   for (size_t i = 0; i < tensors_.size(); ++i) {
     uint64_t padded = (sizes[i] + alignment - 1) / alignment * alignment;
     buf.assign(padded, 0);
     tensors_[i].fill(buf.data(), sizes[i]);
-    if (std::fwrite(buf.data(), 1, padded, f.get()) != padded) return io_error("write failed: " + path + ": " + std::strerror(errno));
+    if (std::fwrite(buf.data(), 1, padded, f.get()) != padded)
+      return io_error("write failed: " + path + ": " + std::strerror(errno));
     done += padded;
     if (progress) progress(done, total);
   }

@@ -12,7 +12,8 @@ double SegmentCost::weight_bytes_total() const {
   return t;
 }
 
-Result<GraphCosts> compute_costs(const Graph& g, const Segmentation& s, const WeightSource& weights) {
+Result<GraphCosts> compute_costs(const Graph& g, const Segmentation& s,
+                                 const WeightSource& weights) {
   GraphCosts out;
   const HParams& hp = g.hp;
   for (int seg = 0; seg < s.size(); ++seg) {
@@ -33,25 +34,41 @@ Result<GraphCosts> compute_costs(const Graph& g, const Segmentation& s, const We
         if (!w) return not_found("weight '" + node.weights[i] + "' is missing");
         if (resident.insert(node.weights[i]).second) c.weight_bytes_resident[w->type] += w->n_bytes;
         const bool row_lookup = node.op == OpType::kEmbed || node.op == OpType::kAddPosEmbd;
-        c.weight_bytes_streamed[w->type] += row_lookup ? static_cast<double>(w->n_bytes) / w->rows() : w->n_bytes;
+        c.weight_bytes_streamed[w->type] +=
+            row_lookup ? static_cast<double>(w->n_bytes) / w->rows() : w->n_bytes;
       }
       switch (node.op) {
         case OpType::kMatmul:
           c.matmul_flops += 2.0 * in_w * out_w + (node.weights.size() > 1 ? out_w : 0);
           break;
-        case OpType::kRmsNorm: c.other_flops += 4.0 * out_w; break;
-        case OpType::kLayerNorm: c.other_flops += 7.0 * out_w; break;
-        case OpType::kRope: c.other_flops += 3.0 * node.params.n_head * node.params.n_rot; break;
+        case OpType::kRmsNorm:
+          c.other_flops += 4.0 * out_w;
+          break;
+        case OpType::kLayerNorm:
+          c.other_flops += 7.0 * out_w;
+          break;
+        case OpType::kRope:
+          c.other_flops += 3.0 * node.params.n_head * node.params.n_rot;
+          break;
         case OpType::kAttention:
           c.attn_flops_per_ctx += 4.0 * node.params.n_head * node.params.head_dim;
           c.kv_bytes_per_token += 2.0 * hp.n_embd_kv() * sizeof(float);
           break;
-        case OpType::kAdd: c.other_flops += out_w; break;
-        case OpType::kSwiGlu: c.other_flops += 6.0 * out_w; break;
-        case OpType::kGelu: c.other_flops += 10.0 * out_w; break;
-        case OpType::kAddPosEmbd: c.other_flops += out_w; break;
+        case OpType::kAdd:
+          c.other_flops += out_w;
+          break;
+        case OpType::kSwiGlu:
+          c.other_flops += 6.0 * out_w;
+          break;
+        case OpType::kGelu:
+          c.other_flops += 10.0 * out_w;
+          break;
+        case OpType::kAddPosEmbd:
+          c.other_flops += out_w;
+          break;
         case OpType::kEmbed:
-        case OpType::kSelectRows: break;
+        case OpType::kSelectRows:
+          break;
       }
     }
     LL_ASSIGN_OR_RETURN(auto ex, SegmentExecutor::create(g, s, seg, weights));

@@ -22,16 +22,19 @@ struct EdgeCost {
 struct SegmentCost {
   std::string first_label, last_label;
   int first_layer = -1, last_layer = -1;  // blocks touched (-1 = outside blocks)
-  double matmul_flops = 0;        // per token: 2 * rows * cols per matmul
-  double other_flops = 0;         // per token: norms, rope, elementwise, softmax
-  double attn_flops_per_ctx = 0;  // per token per position of context: 4 * n_head * head_dim per layer
+  double matmul_flops = 0;                // per token: 2 * rows * cols per matmul
+  double other_flops = 0;                 // per token: norms, rope, elementwise, softmax
+  double attn_flops_per_ctx =
+      0;  // per token per position of context: 4 * n_head * head_dim per layer
   std::map<DType, double> weight_bytes_streamed;  // per decode token (an embedding reads one row)
   std::map<DType, double> weight_bytes_resident;  // held in memory
-  double kv_bytes_per_token = 0;  // per position of context per sequence
+  double kv_bytes_per_token = 0;                  // per position of context per sequence
   double scratch_bytes_per_row = 0;
 
   double weight_bytes_total() const;
-  double flops_decode(int ctx) const { return matmul_flops + other_flops + attn_flops_per_ctx * ctx; }
+  double flops_decode(int ctx) const {
+    return matmul_flops + other_flops + attn_flops_per_ctx * ctx;
+  }
 };
 
 struct GraphCosts {
@@ -40,6 +43,7 @@ struct GraphCosts {
 };
 
 // Weight shapes and types come from `weights`; scratch from each segment's planned arena.
-Result<GraphCosts> compute_costs(const Graph& g, const Segmentation& s, const WeightSource& weights);
+Result<GraphCosts> compute_costs(const Graph& g, const Segmentation& s,
+                                 const WeightSource& weights);
 
 }  // namespace ll::graph

@@ -18,8 +18,7 @@ kernels::RopeStyle to_kernel(RopeStyle s) {
 }  // namespace
 
 Result<std::unique_ptr<SegmentExecutor>> SegmentExecutor::create(const Graph& g,
-                                                                 const Segmentation& s,
-                                                                 int segment,
+                                                                 const Segmentation& s, int segment,
                                                                  const WeightSource& weights) {
   if (segment < 0 || segment >= s.size()) return invalid_argument("segment index out of range");
   std::unique_ptr<SegmentExecutor> ex(new SegmentExecutor(g));
@@ -45,13 +44,15 @@ Status SegmentExecutor::bind(const Segmentation& s, int segment, const WeightSou
     const int64_t in_w = node.inputs.empty() ? 0 : g_.tensors[node.inputs[0]].width;
     const int64_t out_w = g_.tensors[node.output].width;
     auto check = [&](bool ok, const std::string& what) {
-      return ok ? Status::ok() : invalid_argument("weight shape mismatch in " + node.label + ": " + what);
+      return ok ? Status::ok()
+                : invalid_argument("weight shape mismatch in " + node.label + ": " + what);
     };
     switch (node.op) {
       case OpType::kMatmul: {
         const WeightView* w = bn.w[0];
-        LL_RETURN_IF_ERROR(check(w->ne.size() == 2 && w->ne[0] == in_w && w->ne[1] == out_w,
-                                 "expected [" + std::to_string(in_w) + ", " + std::to_string(out_w) + "]"));
+        LL_RETURN_IF_ERROR(
+            check(w->ne.size() == 2 && w->ne[0] == in_w && w->ne[1] == out_w,
+                  "expected [" + std::to_string(in_w) + ", " + std::to_string(out_w) + "]"));
         if (bn.w.size() > 1) {
           LL_RETURN_IF_ERROR(check(bn.w[1]->ne[0] == out_w, "bias length"));
           std::vector<float> b(out_w);
@@ -153,9 +154,12 @@ Status SegmentExecutor::run(const Batch& batch, const TensorStore& in, TensorSto
     if (t == g_.tokens) continue;
     auto it = in.find(t);
     const int n = g_.tensors[t].selected ? batch.n_out() : rows;
-    if (it == in.end()) return invalid_argument("segment input '" + g_.tensors[t].name + "' is missing");
+    if (it == in.end())
+      return invalid_argument("segment input '" + g_.tensors[t].name + "' is missing");
     if (static_cast<int64_t>(it->second.size()) != n * g_.tensors[t].width) {
-      return invalid_argument("segment input '" + g_.tensors[t].name + "' has " + std::to_string(it->second.size()) + " floats, expected " + std::to_string(n * g_.tensors[t].width));
+      return invalid_argument("segment input '" + g_.tensors[t].name + "' has " +
+                              std::to_string(it->second.size()) + " floats, expected " +
+                              std::to_string(n * g_.tensors[t].width));
     }
   }
   const size_t need = static_cast<size_t>(scratch_per_row_) * rows;
@@ -187,9 +191,12 @@ Status SegmentExecutor::run_node(const BoundNode& bn, const Batch& batch, const 
       for (int r = 0; r < rows; ++r) {
         const int32_t tok = batch.tokens[r];
         if (tok < 0 || tok >= w->rows()) {
-          return invalid_argument("token id " + std::to_string(tok) + " is outside the vocabulary (0.." + std::to_string(w->rows() - 1) + ")");
+          return invalid_argument("token id " + std::to_string(tok) +
+                                  " is outside the vocabulary (0.." +
+                                  std::to_string(w->rows() - 1) + ")");
         }
-        kernels::dequantize_row(w->type, static_cast<const uint8_t*>(w->data) + row_b * tok, y + r * out_w, out_w);
+        kernels::dequantize_row(w->type, static_cast<const uint8_t*>(w->data) + row_b * tok,
+                                y + r * out_w, out_w);
       }
       break;
     }
@@ -199,8 +206,12 @@ Status SegmentExecutor::run_node(const BoundNode& bn, const Batch& batch, const 
       const float* x = input(0);
       std::vector<float> row(out_w);
       for (int r = 0; r < rows; ++r) {
-        if (batch.pos[r] >= w->rows()) return invalid_argument("position " + std::to_string(batch.pos[r]) + " exceeds the model's learned positions");
-        kernels::dequantize_row(w->type, static_cast<const uint8_t*>(w->data) + row_b * batch.pos[r], row.data(), out_w);
+        if (batch.pos[r] >= w->rows())
+          return invalid_argument("position " + std::to_string(batch.pos[r]) +
+                                  " exceeds the model's learned positions");
+        kernels::dequantize_row(w->type,
+                                static_cast<const uint8_t*>(w->data) + row_b * batch.pos[r],
+                                row.data(), out_w);
         for (int64_t i = 0; i < out_w; ++i) y[r * out_w + i] = x[r * out_w + i] + row[i];
       }
       break;
@@ -216,7 +227,8 @@ Status SegmentExecutor::run_node(const BoundNode& bn, const Batch& batch, const 
       const float* x = input(0);
       const float* b = bn.w_f32.size() > 1 ? bn.w_f32[1].data() : nullptr;
       for (int r = 0; r < out_rows; ++r) {
-        kernels::layer_norm(x + r * in_w, bn.w_f32[0].data(), b, y + r * out_w, out_w, node.params.eps);
+        kernels::layer_norm(x + r * in_w, bn.w_f32[0].data(), b, y + r * out_w, out_w,
+                            node.params.eps);
       }
       break;
     }
@@ -241,12 +253,14 @@ Status SegmentExecutor::run_node(const BoundNode& bn, const Batch& batch, const 
       if (x != y) std::memcpy(y, x, sizeof(float) * rows * out_w);
       const OpParams& p = node.params;
       for (int r = 0; r < rows; ++r) {
-        kernels::rope_inplace(y + r * out_w, p.n_head, p.head_dim, p.n_rot, batch.pos[r], p.freq_base, to_kernel(p.rope_style));
+        kernels::rope_inplace(y + r * out_w, p.n_head, p.head_dim, p.n_rot, batch.pos[r],
+                              p.freq_base, to_kernel(p.rope_style));
       }
       break;
     }
     case OpType::kAttention: {
-      if (!kv || !kv->has_layer(node.layer)) return internal_error("no KV cache for layer " + std::to_string(node.layer));
+      if (!kv || !kv->has_layer(node.layer))
+        return internal_error("no KV cache for layer " + std::to_string(node.layer));
       const float* q = input(0);
       const float* k = tensor_ptr(node.inputs[1], rows, in);
       const float* v = tensor_ptr(node.inputs[2], rows, in);
@@ -255,10 +269,14 @@ Status SegmentExecutor::run_node(const BoundNode& bn, const Batch& batch, const 
       for (int r = 0; r < rows; ++r) {
         LL_ASSIGN_OR_RETURN(slots[r], kv->slot(batch.seq[r]));
         if (batch.pos[r] < 0 || batch.pos[r] >= kv->n_ctx()) {
-          return invalid_argument("position " + std::to_string(batch.pos[r]) + " is beyond the context of " + std::to_string(kv->n_ctx()) + " tokens");
+          return invalid_argument("position " + std::to_string(batch.pos[r]) +
+                                  " is beyond the context of " + std::to_string(kv->n_ctx()) +
+                                  " tokens");
         }
-        std::memcpy(kv->k(node.layer, slots[r]) + batch.pos[r] * kv_w, k + r * kv_w, sizeof(float) * kv_w);
-        std::memcpy(kv->v(node.layer, slots[r]) + batch.pos[r] * kv_w, v + r * kv_w, sizeof(float) * kv_w);
+        std::memcpy(kv->k(node.layer, slots[r]) + batch.pos[r] * kv_w, k + r * kv_w,
+                    sizeof(float) * kv_w);
+        std::memcpy(kv->v(node.layer, slots[r]) + batch.pos[r] * kv_w, v + r * kv_w,
+                    sizeof(float) * kv_w);
       }
       const OpParams& p = node.params;
       auto one = [&](int64_t r, int) {
@@ -297,7 +315,8 @@ Status SegmentExecutor::run_node(const BoundNode& bn, const Batch& batch, const 
       const float* x = input(0);
       int o = 0;
       for (int r = 0; r < rows; ++r) {
-        if (batch.want_logits[r]) std::memcpy(y + (o++) * out_w, x + r * in_w, sizeof(float) * out_w);
+        if (batch.want_logits[r])
+          std::memcpy(y + (o++) * out_w, x + r * in_w, sizeof(float) * out_w);
       }
       break;
     }

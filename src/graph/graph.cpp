@@ -6,17 +6,28 @@ namespace ll::graph {
 
 const char* op_name(OpType op) {
   switch (op) {
-    case OpType::kEmbed: return "embed";
-    case OpType::kAddPosEmbd: return "add_pos_embd";
-    case OpType::kRmsNorm: return "rms_norm";
-    case OpType::kLayerNorm: return "layer_norm";
-    case OpType::kMatmul: return "matmul";
-    case OpType::kRope: return "rope";
-    case OpType::kAttention: return "attention";
-    case OpType::kAdd: return "add";
-    case OpType::kSwiGlu: return "swiglu";
-    case OpType::kGelu: return "gelu";
-    case OpType::kSelectRows: return "select_rows";
+    case OpType::kEmbed:
+      return "embed";
+    case OpType::kAddPosEmbd:
+      return "add_pos_embd";
+    case OpType::kRmsNorm:
+      return "rms_norm";
+    case OpType::kLayerNorm:
+      return "layer_norm";
+    case OpType::kMatmul:
+      return "matmul";
+    case OpType::kRope:
+      return "rope";
+    case OpType::kAttention:
+      return "attention";
+    case OpType::kAdd:
+      return "add";
+    case OpType::kSwiGlu:
+      return "swiglu";
+    case OpType::kGelu:
+      return "gelu";
+    case OpType::kSelectRows:
+      return "select_rows";
   }
   return "?";
 }
@@ -56,9 +67,12 @@ Result<Graph> build_graph(const gguf::File& file, const HParams& hp, bool check_
   for (const Node& n : g->nodes) {
     for (const std::string& w : n.weights) {
       const gguf::TensorInfo* t = file.find_tensor(w);
-      if (!t) return invalid_argument("model: tensor '" + w + "' needed by " + n.label + " is missing");
+      if (!t)
+        return invalid_argument("model: tensor '" + w + "' needed by " + n.label + " is missing");
       if (!t->dtype) {
-        return unsupported("model: tensor '" + w + "' has ggml type id " + std::to_string(t->type_id) + ", which is not supported (F32, F16, BF16, Q8_0, Q4_0 are)");
+        return unsupported("model: tensor '" + w + "' has ggml type id " +
+                           std::to_string(t->type_id) +
+                           ", which is not supported (F32, F16, BF16, Q8_0, Q4_0 are)");
       }
     }
   }

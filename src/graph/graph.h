@@ -41,9 +41,9 @@ struct OpParams {
 
 struct TensorDef {
   std::string name;
-  int64_t width = 0;     // floats per row
-  int producer = -1;     // node index; -1 for graph inputs
-  bool selected = false; // rows are the selected output rows, not the batch rows
+  int64_t width = 0;      // floats per row
+  int producer = -1;      // node index; -1 for graph inputs
+  bool selected = false;  // rows are the selected output rows, not the batch rows
 };
 
 struct Node {

@@ -8,7 +8,8 @@ Status require_int(const gguf::File& f, const std::string& key, int* out, int64_
   auto r = f.get_int(key);
   if (!r.is_ok()) return invalid_argument("model metadata: " + r.status().message());
   if (*r <= 0 || *r > max) {
-    return invalid_argument("model metadata: '" + key + "' = " + std::to_string(*r) + " is out of range");
+    return invalid_argument("model metadata: '" + key + "' = " + std::to_string(*r) +
+                            " is out of range");
   }
   *out = static_cast<int>(*r);
   return Status::ok();
@@ -33,27 +34,34 @@ Result<HParams> read_hparams(const gguf::File& f) {
   }
   hp.head_dim = static_cast<int>(f.get_int_or(a + "attention.key_length", hp.n_embd / hp.n_head));
   if (hp.head_dim <= 0 || hp.head_dim % 2 != 0) {
-    return invalid_argument("model metadata: head dimension " + std::to_string(hp.head_dim) + " must be positive and even");
+    return invalid_argument("model metadata: head dimension " + std::to_string(hp.head_dim) +
+                            " must be positive and even");
   }
   hp.n_rot = static_cast<int>(f.get_int_or(a + "rope.dimension_count", hp.head_dim));
   if (hp.n_rot <= 0 || hp.n_rot > hp.head_dim || hp.n_rot % 2 != 0) {
-    return invalid_argument("model metadata: rope.dimension_count " + std::to_string(hp.n_rot) + " is invalid for head dimension " + std::to_string(hp.head_dim));
+    return invalid_argument("model metadata: rope.dimension_count " + std::to_string(hp.n_rot) +
+                            " is invalid for head dimension " + std::to_string(hp.head_dim));
   }
   hp.rope_freq_base = static_cast<float>(f.get_float_or(a + "rope.freq_base", 10000.0));
-  hp.norm_eps = static_cast<float>(f.get_float_or(
-      a + "attention.layer_norm_rms_epsilon", f.get_float_or(a + "attention.layer_norm_epsilon", 1e-5)));
+  hp.norm_eps =
+      static_cast<float>(f.get_float_or(a + "attention.layer_norm_rms_epsilon",
+                                        f.get_float_or(a + "attention.layer_norm_epsilon", 1e-5)));
   // A worker's partial file may lack the embedding and LM head; the head records their facts
   // under lingualinked.* keys when it writes such a file.
   const gguf::TensorInfo* emb = f.find_tensor("token_embd.weight");
   if (emb) {
-    if (emb->ne.size() != 2) return invalid_argument("model: tensor 'token_embd.weight' is not 2-D");
-    if (emb->ne[0] != hp.n_embd) return invalid_argument("model: token_embd.weight row length " + std::to_string(emb->ne[0]) + " != embedding_length " + std::to_string(hp.n_embd));
+    if (emb->ne.size() != 2)
+      return invalid_argument("model: tensor 'token_embd.weight' is not 2-D");
+    if (emb->ne[0] != hp.n_embd)
+      return invalid_argument("model: token_embd.weight row length " + std::to_string(emb->ne[0]) +
+                              " != embedding_length " + std::to_string(hp.n_embd));
     hp.n_vocab = static_cast<int>(emb->ne[1]);
   } else {
     hp.n_vocab = static_cast<int>(f.get_int_or("lingualinked.n_vocab", 0));
     if (hp.n_vocab <= 0) return invalid_argument("model: tensor 'token_embd.weight' is missing");
   }
-  hp.tied_output = f.get_bool_or("lingualinked.tied_output", f.find_tensor("output.weight") == nullptr);
+  hp.tied_output =
+      f.get_bool_or("lingualinked.tied_output", f.find_tensor("output.weight") == nullptr);
   return hp;
 }
 

@@ -20,7 +20,7 @@ struct HParams {
   int head_dim = 0;  // n_embd / n_head unless attention.key_length says otherwise
   int n_rot = 0;     // rope.dimension_count
   float rope_freq_base = 10000.0f;
-  float norm_eps = 1e-5f;  // rms or layer norm epsilon
+  float norm_eps = 1e-5f;    // rms or layer norm epsilon
   bool tied_output = false;  // output.weight absent: LM head uses token_embd
 
   int n_embd_kv() const { return n_head_kv * head_dim; }

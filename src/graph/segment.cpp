@@ -19,7 +19,9 @@ Result<Segmentation> segment_at(const Graph& g, std::vector<int> cuts) {
   s.starts.push_back(0);
   for (int c : cuts) {
     if (c <= 0 || c >= s.n_nodes) {
-      return invalid_argument("cut " + std::to_string(c) + " is outside the graph's op boundaries (1.." + std::to_string(s.n_nodes - 1) + ")");
+      return invalid_argument("cut " + std::to_string(c) +
+                              " is outside the graph's op boundaries (1.." +
+                              std::to_string(s.n_nodes - 1) + ")");
     }
     s.starts.push_back(c);
   }
@@ -30,7 +32,8 @@ Result<Segmentation> segment_default(const Graph& g, int n) {
   const std::vector<int>& cand = g.default_cuts;
   if (n <= 0) return segment_at(g, cand);
   if (n > static_cast<int>(cand.size()) + 1) {
-    return invalid_argument("cannot make " + std::to_string(n) + " segments: the graph has only " + std::to_string(cand.size() + 1) + " default segments");
+    return invalid_argument("cannot make " + std::to_string(n) + " segments: the graph has only " +
+                            std::to_string(cand.size() + 1) + " default segments");
   }
   // Pick the candidate nearest to each equal share of nodes.
   std::vector<int> cuts;

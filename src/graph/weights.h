@@ -39,7 +39,8 @@ class GgufWeights : public WeightSource {
 // Owns copies of selected weights (a worker holding only its segments).
 class OwnedWeights : public WeightSource {
  public:
-  void add(const std::string& name, DType type, std::vector<int64_t> ne, std::vector<uint8_t> bytes);
+  void add(const std::string& name, DType type, std::vector<int64_t> ne,
+           std::vector<uint8_t> bytes);
   const WeightView* find(const std::string& name) const override;
 
  private:

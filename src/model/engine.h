@@ -12,7 +12,8 @@ namespace ll::model {
 
 class Engine {
  public:
-  static Result<std::unique_ptr<Engine>> create(const Model& m, int n_threads, int n_ctx, int max_seqs = 1);
+  static Result<std::unique_ptr<Engine>> create(const Model& m, int n_threads, int n_ctx,
+                                                int max_seqs = 1);
 
   // Logits of the batch rows that want them: [n_out][n_vocab].
   Result<std::vector<float>> eval(const graph::Batch& batch);

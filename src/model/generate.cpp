@@ -13,9 +13,12 @@ double now_s() {
 Result<GenerateResult> generate(Engine& engine, const std::vector<int32_t>& prompt, int n_predict,
                                 Sampler& sampler, const std::function<bool(int32_t)>& on_token,
                                 const std::function<bool(int32_t)>& is_eog) {
-  if (prompt.empty()) return invalid_argument("the prompt has no tokens (BOS is added unless disabled)");
+  if (prompt.empty())
+    return invalid_argument("the prompt has no tokens (BOS is added unless disabled)");
   if (static_cast<int>(prompt.size()) + n_predict > engine.n_ctx()) {
-    return invalid_argument("prompt (" + std::to_string(prompt.size()) + " tokens) plus " + std::to_string(n_predict) + " new tokens exceeds the context of " + std::to_string(engine.n_ctx()));
+    return invalid_argument("prompt (" + std::to_string(prompt.size()) + " tokens) plus " +
+                            std::to_string(n_predict) + " new tokens exceeds the context of " +
+                            std::to_string(engine.n_ctx()));
   }
   GenerateResult r;
   r.prompt_tokens = prompt;

@@ -6,8 +6,8 @@
 
 namespace ll::model {
 
-Result<std::unique_ptr<Model>> Model::load(const std::string& path,
-                                           const std::function<void(uint64_t, uint64_t)>& progress) {
+Result<std::unique_ptr<Model>> Model::load(
+    const std::string& path, const std::function<void(uint64_t, uint64_t)>& progress) {
   auto m = std::make_unique<Model>();
   LL_ASSIGN_OR_RETURN(m->file, gguf::File::open(path));
   LL_ASSIGN_OR_RETURN(m->graph, graph::build_graph(*m->file));
@@ -30,7 +30,8 @@ std::function<void(uint64_t, uint64_t)> tty_progress(const std::string& what) {
   if (!isatty(STDERR_FILENO)) return nullptr;
   return [what](uint64_t done, uint64_t total) {
     const int pct = total ? static_cast<int>(100.0 * done / total) : 100;
-    std::fprintf(stderr, "\r%s: %3d%% (%.1f / %.1f MiB)", what.c_str(), pct, done / 1048576.0, total / 1048576.0);
+    std::fprintf(stderr, "\r%s: %3d%% (%.1f / %.1f MiB)", what.c_str(), pct, done / 1048576.0,
+                 total / 1048576.0);
     if (done >= total) std::fprintf(stderr, "\n");
     std::fflush(stderr);
   };

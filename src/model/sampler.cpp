@@ -27,8 +27,9 @@ int32_t Sampler::sample(const float* logits, int n_vocab, const std::vector<int3
   cand_.resize(n_vocab);
   for (int32_t i = 0; i < n_vocab; ++i) cand_[i] = {logits[i], i};
   if (p_.repeat_penalty != 1.0f && p_.repeat_last_n != 0) {
-    const size_t n = p_.repeat_last_n < 0 ? history.size()
-                                          : std::min(history.size(), static_cast<size_t>(p_.repeat_last_n));
+    const size_t n = p_.repeat_last_n < 0
+                         ? history.size()
+                         : std::min(history.size(), static_cast<size_t>(p_.repeat_last_n));
     std::unordered_set<int32_t> seen(history.end() - n, history.end());
     for (int32_t t : seen) {
       if (t < 0 || t >= n_vocab) continue;

@@ -58,7 +58,8 @@ void make_vocab(int n_vocab, std::vector<std::string>* tokens, std::vector<float
   const std::string sp = "\xe2\x96\x81";  // U+2581, SentencePiece's space
   std::vector<std::string> base;
   for (char c : letters) base.push_back(std::string(1, c));
-  for (char c : std::string(".,!?'\"-:;0123456789ETAOINSHRDLUCMFWYPVBGKJQXZ")) base.push_back(std::string(1, c));
+  for (char c : std::string(".,!?'\"-:;0123456789ETAOINSHRDLUCMFWYPVBGKJQXZ"))
+    base.push_back(std::string(1, c));
   auto push = [&](const std::string& p) {
     if (static_cast<int>(tokens->size()) >= n_vocab || !seen.insert(p).second) return;
     tokens->push_back(p);
@@ -84,7 +85,8 @@ void make_vocab(int n_vocab, std::vector<std::string>* tokens, std::vector<float
   scores->assign(tokens->size(), 0.0f);
   for (size_t t = 259; t < tokens->size(); ++t) {
     // Longer pieces score higher so merges prefer them, like a trained unigram model.
-    (*scores)[t] = -static_cast<float>(t) / tokens->size() + static_cast<float>((*tokens)[t].size());
+    (*scores)[t] =
+        -static_cast<float>(t) / tokens->size() + static_cast<float>((*tokens)[t].size());
   }
 }
 
@@ -120,10 +122,13 @@ Result<SynthSpec> synth_preset(const std::string& name) {
 
 Status write_synth(const SynthSpec& s, const std::string& path,
                    const std::function<void(uint64_t, uint64_t)>& progress) {
-  if (s.arch != "llama" && s.arch != "qwen2") return invalid_argument("synth: unknown arch '" + s.arch + "' (llama, qwen2)");
-  if (s.n_embd % s.n_head != 0 || s.n_head % s.n_head_kv != 0) return invalid_argument("synth: head counts do not divide n_embd");
+  if (s.arch != "llama" && s.arch != "qwen2")
+    return invalid_argument("synth: unknown arch '" + s.arch + "' (llama, qwen2)");
+  if (s.n_embd % s.n_head != 0 || s.n_head % s.n_head_kv != 0)
+    return invalid_argument("synth: head counts do not divide n_embd");
   if (s.type == DType::kQ8_0 || s.type == DType::kQ4_0) {
-    if (s.n_embd % 32 || s.n_ff % 32) return invalid_argument("synth: quantized types need n_embd and n_ff multiples of 32");
+    if (s.n_embd % 32 || s.n_ff % 32)
+      return invalid_argument("synth: quantized types need n_embd and n_ff multiples of 32");
   }
   gguf::Writer w;
   const std::string a = s.arch;

@@ -15,7 +15,8 @@ Result<std::unique_ptr<DeviceNode>> DeviceNode::create(const graph::Graph& g,
   n->me_ = me;
   n->is_tail_ = me == segments.size() - 1;
   LL_ASSIGN_OR_RETURN(n->exec_, graph::SegmentExecutor::create(g, segments, me, weights));
-  n->kv_ = std::make_unique<graph::KvCache>(n->exec_->attention_layers(), g.hp.n_embd_kv(), n_ctx, max_seqs);
+  n->kv_ = std::make_unique<graph::KvCache>(n->exec_->attention_layers(), g.hp.n_embd_kv(), n_ctx,
+                                            max_seqs);
   n->pool_ = std::make_unique<ThreadPool>(n_threads);
   return n;
 }
@@ -27,7 +28,9 @@ Status DeviceNode::receive(uint32_t step, const graph::Batch& batch, int tensor,
   }
   bool wanted = false;
   for (int t : exec_->inputs()) wanted |= t == tensor;
-  if (!wanted) return invalid_argument("tensor '" + g_->tensors[tensor].name + "' is not an input of segment " + std::to_string(me_));
+  if (!wanted)
+    return invalid_argument("tensor '" + g_->tensors[tensor].name +
+                            "' is not an input of segment " + std::to_string(me_));
   Pending& p = pending_[step];
   if (p.batch.n_rows() == 0) p.batch = batch;
   p.inputs[tensor] = std::move(data);
@@ -66,7 +69,8 @@ Status DeviceNode::run_one(uint32_t step, Pending& p, Outbox* out) {
       if (c >= 0) by_dest[c].emplace_back(e.tensor, results.at(e.tensor));
     }
   }
-  for (auto& [dest, tensors] : by_dest) LL_RETURN_IF_ERROR(out->send_tensors(dest, step, p.batch, std::move(tensors)));
+  for (auto& [dest, tensors] : by_dest)
+    LL_RETURN_IF_ERROR(out->send_tensors(dest, step, p.batch, std::move(tensors)));
   if (is_tail_) {
     const std::vector<float>& logits = results.at(g_->logits);
     const int n_vocab = g_->hp.n_vocab;
@@ -75,8 +79,10 @@ Status DeviceNode::run_one(uint32_t step, Pending& p, Outbox* out) {
       if (!p.batch.want_logits[r]) continue;
       const int32_t seq = p.batch.seq[r];
       auto it = seqs_.find(seq);
-      if (it == seqs_.end()) return invalid_argument("sequence " + std::to_string(seq) + " was not started on the tail");
-      const int32_t tok = it->second.sampler.sample(logits.data() + static_cast<size_t>(row) * n_vocab, n_vocab, it->second.history);
+      if (it == seqs_.end())
+        return invalid_argument("sequence " + std::to_string(seq) + " was not started on the tail");
+      const int32_t tok = it->second.sampler.sample(
+          logits.data() + static_cast<size_t>(row) * n_vocab, n_vocab, it->second.history);
       it->second.history.push_back(tok);
       LL_RETURN_IF_ERROR(out->send_token(seq, step, tok));
       ++row;
@@ -85,7 +91,8 @@ Status DeviceNode::run_one(uint32_t step, Pending& p, Outbox* out) {
   return Status::ok();
 }
 
-void DeviceNode::start_sequence(int32_t seq, const model::SamplerParams& p, std::vector<int32_t> history) {
+void DeviceNode::start_sequence(int32_t seq, const model::SamplerParams& p,
+                                std::vector<int32_t> history) {
   seqs_.erase(seq);
   seqs_.emplace(seq, SeqState{model::Sampler(p), std::move(history)});
 }

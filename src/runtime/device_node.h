@@ -28,8 +28,8 @@ class DeviceNode {
   // segments: one coarse segment per device in ring order; this node runs segment `me`.
   static Result<std::unique_ptr<DeviceNode>> create(const graph::Graph& g,
                                                     const graph::Segmentation& segments, int me,
-                                                    const graph::WeightSource& weights,
-                                                    int n_ctx, int max_seqs, int n_threads);
+                                                    const graph::WeightSource& weights, int n_ctx,
+                                                    int max_seqs, int n_threads);
 
   // Stores an input tensor of a forward pass; the batch travels with every message.
   Status receive(uint32_t step, const graph::Batch& batch, int tensor, std::vector<float> data);

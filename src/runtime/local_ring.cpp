@@ -5,12 +5,14 @@ namespace ll::runtime {
 Result<std::unique_ptr<LocalRing>> LocalRing::create(const graph::Graph& g,
                                                      const graph::Segmentation& per_device,
                                                      const graph::WeightSource& weights, int n_ctx,
-                                                     int max_seqs, const std::vector<int>& threads) {
+                                                     int max_seqs,
+                                                     const std::vector<int>& threads) {
   std::unique_ptr<LocalRing> r(new LocalRing());
   r->n_ctx_ = n_ctx;
   for (int i = 0; i < per_device.size(); ++i) {
     const int t = threads.empty() ? 1 : threads[i % threads.size()];
-    LL_ASSIGN_OR_RETURN(auto node, DeviceNode::create(g, per_device, i, weights, n_ctx, max_seqs, t));
+    LL_ASSIGN_OR_RETURN(auto node,
+                        DeviceNode::create(g, per_device, i, weights, n_ctx, max_seqs, t));
     r->nodes_.push_back(std::move(node));
   }
   return r;
@@ -29,7 +31,8 @@ Status LocalRing::submit(uint32_t step, const graph::Batch& batch) {
 
 Status LocalRing::send_tensors(int to, uint32_t step, const graph::Batch& batch,
                                std::vector<std::pair<int, std::vector<float>>> tensors) {
-  for (auto& [t, data] : tensors) LL_RETURN_IF_ERROR(nodes_[to]->receive(step, batch, t, std::move(data)));
+  for (auto& [t, data] : tensors)
+    LL_RETURN_IF_ERROR(nodes_[to]->receive(step, batch, t, std::move(data)));
   return nodes_[to]->run_ready(this);
 }
 

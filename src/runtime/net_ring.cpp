@@ -54,7 +54,8 @@ NetRing::~NetRing() {
   if (ep_) ep_->close();
 }
 
-Result<std::unique_ptr<NetRing>> NetRing::create(const model::Model& m, const std::string& model_path,
+Result<std::unique_ptr<NetRing>> NetRing::create(const model::Model& m,
+                                                 const std::string& model_path,
                                                  const HeadOptions& o) {
   if (o.workers.empty()) return invalid_argument("no workers given");
   std::unique_ptr<NetRing> r(new NetRing(m, o));
@@ -67,7 +68,8 @@ Result<std::unique_ptr<NetRing>> NetRing::create(const model::Model& m, const st
   return r;
 }
 
-Result<net::Received> NetRing::wait_from(const std::string& peer, net::MsgType type, double timeout_s) {
+Result<net::Received> NetRing::wait_from(const std::string& peer, net::MsgType type,
+                                         double timeout_s) {
   // Replies from several workers arrive in any order: keep the ones not asked for yet.
   for (auto it = stash_.begin(); it != stash_.end(); ++it) {
     if (it->from.name != peer) continue;
@@ -85,7 +87,8 @@ Result<net::Received> NetRing::wait_from(const std::string& peer, net::MsgType t
   const double deadline = now_s() + timeout_s;
   while (true) {
     const double left = deadline - now_s();
-    if (left <= 0) return unavailable("timed out waiting for " + net::msg_type_name(type) + " from " + peer);
+    if (left <= 0)
+      return unavailable("timed out waiting for " + net::msg_type_name(type) + " from " + peer);
     auto r = ep_->recv(left);
     if (!r.is_ok()) {
       if (r.status().code() == StatusCode::kUnavailable) continue;
@@ -93,7 +96,8 @@ Result<net::Received> NetRing::wait_from(const std::string& peer, net::MsgType t
     }
     if (r->msg.type() == net::MsgType::kHello) continue;
     if (r->from.name != peer) {
-      if (r->msg.type() != net::MsgType::kError || !(r->msg.flags & net::kFlagLocal)) stash_.push_back(std::move(*r));
+      if (r->msg.type() != net::MsgType::kError || !(r->msg.flags & net::kFlagLocal))
+        stash_.push_back(std::move(*r));
       continue;
     }
     if (r->msg.type() == type) return std::move(*r);
@@ -119,7 +123,8 @@ Status NetRing::setup(const std::string& model_path) {
     // Workers are named by address: unique, and the same in every run and on every device.
     wnames.push_back(o_.workers[i]);
     auto c = ep_->connect(wnames[i], o_.workers[i]);
-    if (!c.is_ok()) return unavailable("cannot reach worker " + o_.workers[i] + ": " + c.status().message());
+    if (!c.is_ok())
+      return unavailable("cannot reach worker " + o_.workers[i] + ": " + c.status().message());
   }
 
   // Profiles: the head measures itself; each worker measures itself and its links to the others.
@@ -143,12 +148,14 @@ Status NetRing::setup(const std::string& model_path) {
   for (int i = 0; i < n_workers; ++i) {
     LL_ASSIGN_OR_RETURN(net::Received r, wait_from(wnames[i], net::MsgType::kProfileResp, 120));
     wprof[i] = nlohmann::json::parse(r.msg.as<net::ProfileResp>()->json, nullptr, false);
-    if (wprof[i].is_discarded()) return corrupt("worker " + wnames[i] + " sent a malformed profile");
+    if (wprof[i].is_discarded())
+      return corrupt("worker " + wnames[i] + " sent a malformed profile");
   }
   plan::Cluster cluster;
   head_prof.head = true;
   cluster.devices.push_back(head_prof);
-  for (int i = 0; i < n_workers; ++i) cluster.devices.push_back(profile_from_json(wnames[i], wprof[i]));
+  for (int i = 0; i < n_workers; ++i)
+    cluster.devices.push_back(profile_from_json(wnames[i], wprof[i]));
   const int n_dev = n_workers + 1;
   cluster.links.assign(n_dev, std::vector<plan::LinkProfile>(n_dev));
   for (int i = 0; i < n_workers; ++i) {
@@ -159,8 +166,9 @@ Status NetRing::setup(const std::string& model_path) {
       for (int k = 0; k < n_workers; ++k) {
         if (!wprof[i]["links"].contains(wnames[k])) continue;
         const auto& lj = wprof[i]["links"][wnames[k]];
-        cluster.links[i + 1][k + 1] = plan::LinkProfile{lj.value("rtt_median_s", 0.0) / 2, lj.value("rtt_p95_s", 0.0) / 2,
-                                                        lj.value("bandwidth_bytes_per_s", 1e9)};
+        cluster.links[i + 1][k + 1] =
+            plan::LinkProfile{lj.value("rtt_median_s", 0.0) / 2, lj.value("rtt_p95_s", 0.0) / 2,
+                              lj.value("bandwidth_bytes_per_s", 1e9)};
       }
     }
   }
@@ -172,19 +180,22 @@ Status NetRing::setup(const std::string& model_path) {
   DevicePlacement placement;
   if (!o_.force_cuts.empty()) {
     LL_ASSIGN_OR_RETURN(placement.coarse, graph::segment_at(g, o_.force_cuts));
-    if (placement.coarse.size() > n_dev) return invalid_argument("more forced segments than devices");
+    if (placement.coarse.size() > n_dev)
+      return invalid_argument("more forced segments than devices");
     for (int i = 0; i < placement.coarse.size(); ++i) placement.devices.push_back(i);
   } else {
     plan::RunConfig run;
     run.ctx = o_.n_ctx;
     run.n_seqs = o_.max_seqs;
-    plan::ModelProfile mp = model_profile(fs::path(model_path).stem().string(), g, fine, costs, o_.n_ctx);
+    plan::ModelProfile mp =
+        model_profile(fs::path(model_path).stem().string(), g, fine, costs, o_.n_ctx);
     plan::PlanOptions po;
     po.objective = o_.objective;
     LL_ASSIGN_OR_RETURN(plan::PlanReport rep, plan::make_plan(mp, cluster, run, po));
     plan_json_ = nlohmann::json::parse(plan::render_json(rep), nullptr, false);
     plan_text_ = plan::render_text(rep);
-    predicted_tok_s_ = o_.objective == plan::Objective::kLatency ? rep.plan.single_stream_tok_s : rep.plan.pipelined_tok_s;
+    predicted_tok_s_ = o_.objective == plan::Objective::kLatency ? rep.plan.single_stream_tok_s
+                                                                 : rep.plan.pipelined_tok_s;
     LL_ASSIGN_OR_RETURN(placement, placement_from_plan(g, fine, rep.plan.device_of_segment));
     if (placement.devices[0] != 0) return internal_error("the plan does not start on the head");
   }
@@ -197,7 +208,8 @@ Status NetRing::setup(const std::string& model_path) {
   nlohmann::json devices = nlohmann::json::array();
   for (size_t i = 0; i < names_.size(); ++i) {
     const int d = placement.devices[i];
-    devices.push_back({{"name", names_[i]}, {"address", d == 0 ? std::string() : o_.workers[d - 1]}});
+    devices.push_back(
+        {{"name", names_[i]}, {"address", d == 0 ? std::string() : o_.workers[d - 1]}});
   }
   for (size_t i = 1; i < names_.size(); ++i) {
     const int w = placement.devices[i] - 1;
@@ -211,21 +223,32 @@ Status NetRing::setup(const std::string& model_path) {
       }
       std::error_code ec;
       fs::create_directories(o_.cache_dir, ec);
-      const std::string share = o_.cache_dir + "/share-" + model_hash + "-" + std::to_string(coarse_.begin(i)) + "-" + std::to_string(coarse_.end(i)) + ".gguf";
+      const std::string share = o_.cache_dir + "/share-" + model_hash + "-" +
+                                std::to_string(coarse_.begin(i)) + "-" +
+                                std::to_string(coarse_.end(i)) + ".gguf";
       if (!fs::exists(share)) {
         const std::string tmp = share + ".tmp" + std::to_string(getpid());
-        LL_RETURN_IF_ERROR(gguf::write_subset(*m_.file, std::vector<std::string>(names.begin(), names.end()), tmp, [&](gguf::Writer& wr) {
-          wr.set_u32("lingualinked.n_vocab", g.hp.n_vocab);
-          wr.set_bool("lingualinked.tied_output", g.hp.tied_output);
-        }));
+        LL_RETURN_IF_ERROR(
+            gguf::write_subset(*m_.file, std::vector<std::string>(names.begin(), names.end()), tmp,
+                               [&](gguf::Writer& wr) {
+                                 wr.set_u32("lingualinked.n_vocab", g.hp.n_vocab);
+                                 wr.set_bool("lingualinked.tied_output", g.hp.tied_output);
+                               }));
         fs::rename(tmp, share);
       }
       LL_ASSIGN_OR_RETURN(std::string key, file_content_hash(share, o_.cache_dir));
       LL_RETURN_IF_ERROR(ship_weights(static_cast<int>(i), share, key));
       weights = {{"kind", "cache"}, {"key", key}};
     }
-    nlohmann::json dj = {{"me", i}, {"head", o_.name}, {"devices", devices}, {"cuts", std::vector<int>(coarse_.starts.begin() + 1, coarse_.starts.end())},
-                         {"n_ctx", o_.n_ctx}, {"max_seqs", o_.max_seqs}, {"weights", weights}, {"model_hash", model_hash}};
+    nlohmann::json dj = {
+        {"me", i},
+        {"head", o_.name},
+        {"devices", devices},
+        {"cuts", std::vector<int>(coarse_.starts.begin() + 1, coarse_.starts.end())},
+        {"n_ctx", o_.n_ctx},
+        {"max_seqs", o_.max_seqs},
+        {"weights", weights},
+        {"model_hash", model_hash}};
     net::Message m;
     m.body = net::Deploy{dj.dump(), {}};
     LL_RETURN_IF_ERROR(ep_->send(net::PeerId::outgoing(names_[i]), std::move(m)));
@@ -234,7 +257,8 @@ Status NetRing::setup(const std::string& model_path) {
     auto ack = wait_from(names_[i], net::MsgType::kDeployAck, 120);
     if (!ack.is_ok()) return ack.status();
   }
-  LL_ASSIGN_OR_RETURN(node_, DeviceNode::create(g, coarse_, 0, *m_.weights, o_.n_ctx, o_.max_seqs, o_.threads));
+  LL_ASSIGN_OR_RETURN(
+      node_, DeviceNode::create(g, coarse_, 0, *m_.weights, o_.n_ctx, o_.max_seqs, o_.threads));
   // Traffic and busy time are reported per run: deployment and earlier runs are subtracted.
   LL_ASSIGN_OR_RETURN(stats_base_, device_stats());
   return Status::ok();
@@ -259,7 +283,9 @@ Status NetRing::ship_weights(int device, const std::string& path, const std::str
     c.body = net::WeightsChunk{key, off, mf->size(), net::payload_copy(mf->data() + off, n)};
     LL_RETURN_IF_ERROR(ep_->send(net::PeerId::outgoing(peer), std::move(c)));
     weight_bytes_sent_ += n;
-    if (tty) std::fprintf(stderr, "\rsending weights to %s: %3d%%", peer.c_str(), static_cast<int>(100.0 * (off + n) / mf->size()));
+    if (tty)
+      std::fprintf(stderr, "\rsending weights to %s: %3d%%", peer.c_str(),
+                   static_cast<int>(100.0 * (off + n) / mf->size()));
   }
   if (tty) std::fprintf(stderr, "\n");
   net::Message d;
@@ -272,7 +298,8 @@ Status NetRing::ship_weights(int device, const std::string& path, const std::str
   return corrupt("worker " + peer + " did not confirm the weights");
 }
 
-Status NetRing::start_sequence(int32_t seq, const model::SamplerParams& p, const std::vector<int32_t>& history) {
+Status NetRing::start_sequence(int32_t seq, const model::SamplerParams& p,
+                               const std::vector<int32_t>& history) {
   if (node_->is_tail()) {
     node_->start_sequence(seq, p, history);
     return Status::ok();
@@ -287,7 +314,8 @@ Status NetRing::submit(uint32_t step, const graph::Batch& batch) {
 
 Status NetRing::send_tensors(int to, uint32_t step, const graph::Batch& batch,
                              std::vector<std::pair<int, std::vector<float>>> tensors) {
-  return ep_->send(net::PeerId::outgoing(names_[to]), make_step(step, m_.graph, batch, std::move(tensors)));
+  return ep_->send(net::PeerId::outgoing(names_[to]),
+                   make_step(step, m_.graph, batch, std::move(tensors)));
 }
 
 Status NetRing::send_token(int32_t seq, uint32_t step, int32_t token) {
@@ -307,7 +335,8 @@ Result<TokenEvent> NetRing::next_token(double timeout_s) {
     if (left <= 0) return unavailable("timeout: no token yet");
     auto r = ep_->recv(left);
     if (!r.is_ok()) {
-      if (r.status().code() == StatusCode::kUnavailable) return unavailable("timeout: no token yet");
+      if (r.status().code() == StatusCode::kUnavailable)
+        return unavailable("timeout: no token yet");
       return r.status();
     }
     if (const net::Token* t = r->msg.as<net::Token>()) {
@@ -333,8 +362,11 @@ Status NetRing::end_sequence(int32_t seq) {
 Result<nlohmann::json> NetRing::device_stats() {
   nlohmann::json out = nlohmann::json::array();
   auto hs = ep_->stats();
-  out.push_back({{"name", names_[0]}, {"busy_s", node_->busy_s()}, {"steps", node_->steps_run()},
-                 {"bytes_sent", hs.bytes_sent}, {"bytes_received", hs.bytes_received}});
+  out.push_back({{"name", names_[0]},
+                 {"busy_s", node_->busy_s()},
+                 {"steps", node_->steps_run()},
+                 {"bytes_sent", hs.bytes_sent},
+                 {"bytes_received", hs.bytes_received}});
   for (size_t i = 1; i < names_.size(); ++i) {
     net::Message m;
     m.body = net::ProfileReq{R"({"stats":true})"};

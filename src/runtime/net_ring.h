@@ -30,8 +30,9 @@ struct HeadOptions {
   std::string cache_dir = ".lingualinked-cache";
   double added_latency_s = 0;
   double bandwidth_bytes_per_s = 0;
-  std::string name;  // default "head-<host>-<pid>": a ROUTER keeps a routing id until it notices the
-                     // old connection is gone, so a second run must not reuse the first one's name
+  std::string
+      name;  // default "head-<host>-<pid>": a ROUTER keeps a routing id until it notices the
+             // old connection is gone, so a second run must not reuse the first one's name
   // Fixed cuts instead of planning (tests): one coarse segment per device, in worker order.
   std::vector<int> force_cuts;
   bool quiet = false;
@@ -39,7 +40,8 @@ struct HeadOptions {
 
 class NetRing : public Ring, private Outbox {
  public:
-  static Result<std::unique_ptr<NetRing>> create(const model::Model& m, const std::string& model_path,
+  static Result<std::unique_ptr<NetRing>> create(const model::Model& m,
+                                                 const std::string& model_path,
                                                  const HeadOptions& o);
   ~NetRing() override;
 

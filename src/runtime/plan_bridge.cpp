@@ -40,7 +40,8 @@ plan::ModelProfile model_profile(const std::string& name, const graph::Graph& g,
 Result<DevicePlacement> placement_from_plan(const graph::Graph& g, const graph::Segmentation& fine,
                                             const std::vector<int>& device_of_segment) {
   if (static_cast<int>(device_of_segment.size()) != fine.size()) {
-    return invalid_argument("plan has " + std::to_string(device_of_segment.size()) + " segments, the graph " + std::to_string(fine.size()));
+    return invalid_argument("plan has " + std::to_string(device_of_segment.size()) +
+                            " segments, the graph " + std::to_string(fine.size()));
   }
   DevicePlacement p;
   std::vector<int> cuts;
@@ -48,7 +49,9 @@ Result<DevicePlacement> placement_from_plan(const graph::Graph& g, const graph::
     const int d = device_of_segment[s];
     if (s == 0 || d != device_of_segment[s - 1]) {
       for (int seen : p.devices) {
-        if (seen == d) return invalid_argument("plan gives device " + std::to_string(d) + " two separate runs of segments");
+        if (seen == d)
+          return invalid_argument("plan gives device " + std::to_string(d) +
+                                  " two separate runs of segments");
       }
       p.devices.push_back(d);
       if (s > 0) cuts.push_back(fine.begin(s));

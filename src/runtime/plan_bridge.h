@@ -15,7 +15,7 @@ plan::ModelProfile model_profile(const std::string& name, const graph::Graph& g,
                                  int ctx_for_attention);
 
 struct DevicePlacement {
-  std::vector<int> devices;   // cluster device indices in ring order (head first)
+  std::vector<int> devices;    // cluster device indices in ring order (head first)
   graph::Segmentation coarse;  // coarse segment i runs on devices[i]
 };
 Result<DevicePlacement> placement_from_plan(const graph::Graph& g, const graph::Segmentation& fine,

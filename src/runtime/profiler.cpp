@@ -36,7 +36,8 @@ double measure_decode(DType t, ThreadPool* pool, double seconds) {
   std::vector<uint8_t> w(row_bytes(t, cols) * rows);
   std::vector<float> row(cols), x(cols), y(rows);
   for (int64_t i = 0; i < cols; ++i) row[i] = std::sin(0.01f * i), x[i] = std::cos(0.02f * i);
-  for (int64_t r = 0; r < rows; ++r) kernels::quantize_row(t, row.data(), w.data() + row_bytes(t, cols) * r, cols);
+  for (int64_t r = 0; r < rows; ++r)
+    kernels::quantize_row(t, row.data(), w.data() + row_bytes(t, cols) * r, cols);
   kernels::matvec(t, w.data(), rows, cols, x.data(), y.data(), pool);  // warm-up
   double best = 0;
   const double t_end = now_s() + seconds;
@@ -54,7 +55,8 @@ double measure_prefill(DType t, ThreadPool* pool, double seconds) {
   std::vector<float> row(cols), x(cols * batch), y(rows * batch);
   for (int64_t i = 0; i < cols; ++i) row[i] = std::sin(0.01f * i);
   for (int64_t i = 0; i < cols * batch; ++i) x[i] = std::cos(0.003f * i);
-  for (int64_t r = 0; r < rows; ++r) kernels::quantize_row(t, row.data(), w.data() + row_bytes(t, cols) * r, cols);
+  for (int64_t r = 0; r < rows; ++r)
+    kernels::quantize_row(t, row.data(), w.data() + row_bytes(t, cols) * r, cols);
   double best = 0;
   const double t_end = now_s() + seconds;
   do {
@@ -90,8 +92,10 @@ nlohmann::json to_json(const plan::DeviceProfile& p) {
   j["arch"] = p.arch;
   j["threads"] = p.threads;
   j["mem_budget_bytes"] = p.mem_budget_bytes;
-  for (auto& [t, v] : p.decode_bytes_per_s.by_type) j["decode_bytes_per_s"][std::string(dtype_name(t))] = v;
-  for (auto& [t, v] : p.prefill_flops_per_s.by_type) j["prefill_flops_per_s"][std::string(dtype_name(t))] = v;
+  for (auto& [t, v] : p.decode_bytes_per_s.by_type)
+    j["decode_bytes_per_s"][std::string(dtype_name(t))] = v;
+  for (auto& [t, v] : p.prefill_flops_per_s.by_type)
+    j["prefill_flops_per_s"][std::string(dtype_name(t))] = v;
   j["other_flops_per_s"] = p.other_flops_per_s;
   j["per_segment_overhead_s"] = p.per_segment_overhead_s;
   return j;
@@ -104,8 +108,10 @@ Result<plan::DeviceProfile> from_json(const nlohmann::json& j) {
     p.arch = j.at("arch").get<std::string>();
     p.threads = j.at("threads").get<int>();
     p.mem_budget_bytes = j.at("mem_budget_bytes").get<double>();
-    for (auto& [k, v] : j.at("decode_bytes_per_s").items()) p.decode_bytes_per_s.by_type[*dtype_from_name(k)] = v.get<double>();
-    for (auto& [k, v] : j.at("prefill_flops_per_s").items()) p.prefill_flops_per_s.by_type[*dtype_from_name(k)] = v.get<double>();
+    for (auto& [k, v] : j.at("decode_bytes_per_s").items())
+      p.decode_bytes_per_s.by_type[*dtype_from_name(k)] = v.get<double>();
+    for (auto& [k, v] : j.at("prefill_flops_per_s").items())
+      p.prefill_flops_per_s.by_type[*dtype_from_name(k)] = v.get<double>();
     p.other_flops_per_s = j.at("other_flops_per_s").get<double>();
     p.per_segment_overhead_s = j.at("per_segment_overhead_s").get<double>();
     return p;
@@ -130,24 +136,35 @@ double os_available_memory() {
 Result<double> parse_size(const std::string& s) {
   std::istringstream in(s);
   double v;
-  if (!(in >> v) || v < 0) return invalid_argument("expected a size like 512MiB or 2GiB, got '" + s + "'");
+  if (!(in >> v) || v < 0)
+    return invalid_argument("expected a size like 512MiB or 2GiB, got '" + s + "'");
   std::string unit;
   in >> unit;
   for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   double mult = 1;
-  if (unit.empty() || unit == "b") mult = 1;
-  else if (unit == "k" || unit == "kb") mult = 1e3;
-  else if (unit == "kib") mult = 1024.0;
-  else if (unit == "m" || unit == "mb") mult = 1e6;
-  else if (unit == "mib") mult = 1048576.0;
-  else if (unit == "g" || unit == "gb") mult = 1e9;
-  else if (unit == "gib") mult = 1073741824.0;
-  else return invalid_argument("unknown size unit '" + unit + "' in '" + s + "'");
+  if (unit.empty() || unit == "b")
+    mult = 1;
+  else if (unit == "k" || unit == "kb")
+    mult = 1e3;
+  else if (unit == "kib")
+    mult = 1024.0;
+  else if (unit == "m" || unit == "mb")
+    mult = 1e6;
+  else if (unit == "mib")
+    mult = 1048576.0;
+  else if (unit == "g" || unit == "gb")
+    mult = 1e9;
+  else if (unit == "gib")
+    mult = 1073741824.0;
+  else
+    return invalid_argument("unknown size unit '" + unit + "' in '" + s + "'");
   return v * mult;
 }
 
 Result<plan::DeviceProfile> profile_device(const std::string& name, const ProfileOptions& o) {
-  const std::string cache = o.cache_dir.empty() ? "" : o.cache_dir + "/profile-" + arch_name() + "-t" + std::to_string(o.threads) + ".json";
+  const std::string cache = o.cache_dir.empty() ? ""
+                                                : o.cache_dir + "/profile-" + arch_name() + "-t" +
+                                                      std::to_string(o.threads) + ".json";
   plan::DeviceProfile p;
   bool cached = false;
   if (!cache.empty() && std::filesystem::exists(cache)) {

@@ -17,7 +17,9 @@ Result<RingGeneration> generate_on_ring(Ring& ring, const std::vector<int32_t>& 
                                         double token_timeout_s) {
   if (prompt.empty()) return invalid_argument("the prompt has no tokens");
   if (static_cast<int>(prompt.size()) + n_predict > ring.n_ctx()) {
-    return invalid_argument("prompt (" + std::to_string(prompt.size()) + " tokens) plus " + std::to_string(n_predict) + " new tokens exceeds the context of " + std::to_string(ring.n_ctx()));
+    return invalid_argument("prompt (" + std::to_string(prompt.size()) + " tokens) plus " +
+                            std::to_string(n_predict) + " new tokens exceeds the context of " +
+                            std::to_string(ring.n_ctx()));
   }
   const int32_t seq = 0;
   RingGeneration r;

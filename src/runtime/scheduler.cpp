@@ -28,8 +28,9 @@ Result<uint64_t> Scheduler::submit(GenRequest r) {
   if (r.n_predict < 1) return invalid_argument("max_tokens must be at least 1");
   const int64_t need = static_cast<int64_t>(r.prompt.size()) + r.n_predict;
   if (need > ring_.n_ctx()) {
-    return invalid_argument("prompt (" + std::to_string(r.prompt.size()) + " tokens) plus max_tokens " +
-                            std::to_string(r.n_predict) + " exceeds the context of " + std::to_string(ring_.n_ctx()) + " tokens");
+    return invalid_argument("prompt (" + std::to_string(r.prompt.size()) +
+                            " tokens) plus max_tokens " + std::to_string(r.n_predict) +
+                            " exceeds the context of " + std::to_string(ring_.n_ctx()) + " tokens");
   }
   std::lock_guard<std::mutex> lock(mu_);
   if (stop_) return unavailable("the scheduler is shutting down");
@@ -95,7 +96,8 @@ void Scheduler::admit() {
     const bool prompt_partly_sent = a.prompt_sent > 0 && a.prompt_sent < a.req.prompt.size();
     if (a.cancel && !a.in_flight && !prompt_partly_sent) idle_cancelled.push_back(seq);
   }
-  for (int32_t seq : idle_cancelled) finish(active_.at(seq), Status(StatusCode::kCancelled, "cancelled"), "cancelled");
+  for (int32_t seq : idle_cancelled)
+    finish(active_.at(seq), Status(StatusCode::kCancelled, "cancelled"), "cancelled");
   for (auto& [id, req] : admitted) {
     int32_t seq = 0;
     while (active_.count(seq)) ++seq;
@@ -131,7 +133,8 @@ bool Scheduler::submit_waves() {
       const bool last = a.prompt_sent + n == a.req.prompt.size();
       if (last && waves_in_flight_ >= max_waves) break;
       graph::Batch b;
-      for (size_t i = 0; i < n; ++i) b.add(a.req.prompt[a.prompt_sent + i], a.pos++, seq, last && i + 1 == n);
+      for (size_t i = 0; i < n; ++i)
+        b.add(a.req.prompt[a.prompt_sent + i], a.pos++, seq, last && i + 1 == n);
       a.prompt_sent += n;
       const uint32_t step = next_step_++;
       Status st = ring_.submit(step, b);
@@ -257,21 +260,25 @@ void Scheduler::loop() {
       } else if (ev.status().code() != StatusCode::kUnavailable) {
         fail_all(ev.status());
       } else if (now_s() - last_progress > opt_.ring_timeout_s) {
-        fail_all(unavailable("no token from the ring for " + std::to_string(opt_.ring_timeout_s) + " s"));
+        fail_all(unavailable("no token from the ring for " + std::to_string(opt_.ring_timeout_s) +
+                             " s"));
       }
       continue;
     }
     std::unique_lock<std::mutex> lock(mu_);
     idle_cv_.notify_all();
-    cv_.wait_for(lock, std::chrono::milliseconds(50), [this] { return stop_ || !queue_.empty() || !cancels_.empty(); });
+    cv_.wait_for(lock, std::chrono::milliseconds(50),
+                 [this] { return stop_ || !queue_.empty() || !cancels_.empty(); });
   }
   // Shutdown: every unfinished request is told.
   std::vector<int32_t> seqs;
   for (auto& [seq, a] : active_) seqs.push_back(seq);
-  for (int32_t seq : seqs) finish(active_.at(seq), Status(StatusCode::kCancelled, "server shutting down"), "cancelled");
+  for (int32_t seq : seqs)
+    finish(active_.at(seq), Status(StatusCode::kCancelled, "server shutting down"), "cancelled");
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [id, req] : queue_) {
-    if (req.on_done) req.on_done(Status(StatusCode::kCancelled, "server shutting down"), "cancelled");
+    if (req.on_done)
+      req.on_done(Status(StatusCode::kCancelled, "server shutting down"), "cancelled");
   }
   queue_.clear();
   idle_cv_.notify_all();

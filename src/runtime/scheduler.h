@@ -31,9 +31,9 @@ struct GenRequest {
 };
 
 struct SchedulerOptions {
-  int max_seqs = 4;          // sequences with a KV slot at once (the devices' --max-seqs)
-  int prefill_chunk = 0;     // prompt rows per forward pass; 0 = whole prompt at once
-  int max_waves = 0;         // forward passes in flight; 0 = number of devices
+  int max_seqs = 4;       // sequences with a KV slot at once (the devices' --max-seqs)
+  int prefill_chunk = 0;  // prompt rows per forward pass; 0 = whole prompt at once
+  int max_waves = 0;      // forward passes in flight; 0 = number of devices
   int n_devices = 1;
   double ring_timeout_s = 120.0;  // no token for this long fails the in-flight requests
 };

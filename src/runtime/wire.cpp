@@ -9,7 +9,8 @@ namespace ll::runtime {
 namespace {
 constexpr uint32_t kI32 = 26, kI64 = 27, kF32 = 0;
 
-net::WireTensor tensor_i32(const std::string& name, std::vector<int32_t> v, std::vector<int64_t> dims) {
+net::WireTensor tensor_i32(const std::string& name, std::vector<int32_t> v,
+                           std::vector<int64_t> dims) {
   net::WireTensor t;
   t.name = name;
   t.dtype = kI32;
@@ -19,7 +20,8 @@ net::WireTensor tensor_i32(const std::string& name, std::vector<int32_t> v, std:
 }
 }  // namespace
 
-net::Message make_step(uint32_t step, const graph::Graph& g, const graph::Batch& b, TensorList tensors) {
+net::Message make_step(uint32_t step, const graph::Graph& g, const graph::Batch& b,
+                       TensorList tensors) {
   net::Step body;
   const int n = b.n_rows();
   std::vector<int32_t> meta(4 * n);
@@ -52,11 +54,13 @@ Result<DecodedStep> read_step(const net::Message& m, const graph::Graph& g) {
   bool have_batch = false;
   for (const net::WireTensor& t : s->tensors) {
     if (t.name == "__batch") {
-      if (t.dtype != kI32 || t.dims.size() != 2 || t.dims[1] != 4 || t.dims[0] <= 0 || t.dims[0] > (1 << 20)) {
+      if (t.dtype != kI32 || t.dims.size() != 2 || t.dims[1] != 4 || t.dims[0] <= 0 ||
+          t.dims[0] > (1 << 20)) {
         return invalid_argument("STEP: malformed __batch tensor");
       }
       const int n = static_cast<int>(t.dims[0]);
-      if (t.data.size() != static_cast<size_t>(4 * n) * 4) return invalid_argument("STEP: __batch size mismatch");
+      if (t.data.size() != static_cast<size_t>(4 * n) * 4)
+        return invalid_argument("STEP: __batch size mismatch");
       std::vector<int32_t> v = net::payload_to_vector<int32_t>(t.data);
       for (int r = 0; r < n; ++r) d.batch.add(v[r], v[n + r], v[2 * n + r], v[3 * n + r] != 0);
       have_batch = true;
@@ -76,12 +80,16 @@ Result<DecodedStep> read_step(const net::Message& m, const graph::Graph& g) {
   for (auto& [id, data] : d.tensors) {
     const int64_t rows = static_cast<int64_t>(data.size()) / g.tensors[id].width;
     const int64_t want = g.tensors[id].selected ? d.batch.n_out() : d.batch.n_rows();
-    if (rows != want) return invalid_argument("STEP: tensor '" + g.tensors[id].name + "' has " + std::to_string(rows) + " rows, the batch needs " + std::to_string(want));
+    if (rows != want)
+      return invalid_argument("STEP: tensor '" + g.tensors[id].name + "' has " +
+                              std::to_string(rows) + " rows, the batch needs " +
+                              std::to_string(want));
   }
   return d;
 }
 
-net::Message make_seq_start(int32_t seq, const model::SamplerParams& p, const std::vector<int32_t>& history) {
+net::Message make_seq_start(int32_t seq, const model::SamplerParams& p,
+                            const std::vector<int32_t>& history) {
   net::Step body;
   std::vector<int64_t> s(8);
   auto bits = [](float f) {
@@ -114,11 +122,14 @@ bool is_seq_start(const net::Message& m) {
   return s && !s->tensors.empty() && s->tensors[0].name == "__sampling";
 }
 
-Result<std::pair<model::SamplerParams, std::vector<int32_t>>> read_seq_start(const net::Message& m) {
+Result<std::pair<model::SamplerParams, std::vector<int32_t>>> read_seq_start(
+    const net::Message& m) {
   const net::Step* s = m.as<net::Step>();
-  if (!s || s->tensors.size() != 2 || s->tensors[1].name != "__history") return invalid_argument("malformed sequence start");
+  if (!s || s->tensors.size() != 2 || s->tensors[1].name != "__history")
+    return invalid_argument("malformed sequence start");
   const net::WireTensor& st = s->tensors[0];
-  if (st.dtype != kI64 || st.data.size() != 64) return invalid_argument("malformed __sampling tensor");
+  if (st.dtype != kI64 || st.data.size() != 64)
+    return invalid_argument("malformed __sampling tensor");
   if (s->tensors[1].dtype != kI32) return invalid_argument("malformed __history tensor");
   std::vector<int64_t> v = net::payload_to_vector<int64_t>(st.data);
   auto flt = [](int64_t b) {

@@ -16,7 +16,8 @@ namespace ll::runtime {
 
 using TensorList = std::vector<std::pair<int, std::vector<float>>>;
 
-net::Message make_step(uint32_t step, const graph::Graph& g, const graph::Batch& b, TensorList tensors);
+net::Message make_step(uint32_t step, const graph::Graph& g, const graph::Batch& b,
+                       TensorList tensors);
 
 struct DecodedStep {
   graph::Batch batch;
@@ -25,7 +26,8 @@ struct DecodedStep {
 // Validates names, dtypes and shapes against the graph; errors name the tensor.
 Result<DecodedStep> read_step(const net::Message& m, const graph::Graph& g);
 
-net::Message make_seq_start(int32_t seq, const model::SamplerParams& p, const std::vector<int32_t>& history);
+net::Message make_seq_start(int32_t seq, const model::SamplerParams& p,
+                            const std::vector<int32_t>& history);
 bool is_seq_start(const net::Message& m);
 Result<std::pair<model::SamplerParams, std::vector<int32_t>>> read_seq_start(const net::Message& m);
 

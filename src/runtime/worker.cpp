@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/hash.h"
 #include "core/log.h"
@@ -27,7 +27,8 @@ namespace fs = std::filesystem;
 Result<std::string> file_content_hash(const std::string& path, const std::string& cache_dir) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return io_error("cannot stat " + path);
-  const std::string tag = hash_hex(path.data(), path.size()) + "-" + std::to_string(st.st_size) + "-" + std::to_string(st.st_mtime);
+  const std::string tag = hash_hex(path.data(), path.size()) + "-" + std::to_string(st.st_size) +
+                          "-" + std::to_string(st.st_mtime);
   const fs::path memo = fs::path(cache_dir) / ("filehash-" + tag);
   if (!cache_dir.empty() && fs::exists(memo)) {
     std::ifstream in(memo);
@@ -72,15 +73,18 @@ class Worker : public Outbox {
 
   void handle(net::Received& r) {
     LL_LOG_DEBUG("%s: %s from %s (seq %u, step %u)", ep_->options().node_name.c_str(),
-                 net::msg_type_name(r.msg.type()).c_str(), r.from.to_string().c_str(), r.msg.seq_id, r.msg.step);
+                 net::msg_type_name(r.msg.type()).c_str(), r.from.to_string().c_str(), r.msg.seq_id,
+                 r.msg.step);
     Status st = dispatch(r);
     if (!st.is_ok()) {
       LL_LOG_WARN("worker %s: %s from %s: %s", ep_->options().node_name.c_str(),
-                  net::msg_type_name(r.msg.type()).c_str(), r.from.to_string().c_str(), st.message().c_str());
+                  net::msg_type_name(r.msg.type()).c_str(), r.from.to_string().c_str(),
+                  st.message().c_str());
       net::Message e;
       e.seq_id = r.msg.seq_id;
       e.step = r.msg.step;
-      e.body = net::Error{net::ErrorCode::kBadMessage, ep_->options().node_name + ": " + st.message()};
+      e.body =
+          net::Error{net::ErrorCode::kBadMessage, ep_->options().node_name + ": " + st.message()};
       (void)ep_->send(r.from, std::move(e));
     }
   }
@@ -91,12 +95,18 @@ class Worker : public Outbox {
   Status dispatch(net::Received& r) {
     net::Message& m = r.msg;
     switch (m.type()) {
-      case net::MsgType::kProfileReq: return on_profile(r);
-      case net::MsgType::kWeightsQuery: return on_weights_query(r);
-      case net::MsgType::kWeightsChunk: return on_weights_chunk(r);
-      case net::MsgType::kWeightsDone: return on_weights_done(r);
-      case net::MsgType::kDeploy: return on_deploy(r);
-      case net::MsgType::kStep: return on_step(r);
+      case net::MsgType::kProfileReq:
+        return on_profile(r);
+      case net::MsgType::kWeightsQuery:
+        return on_weights_query(r);
+      case net::MsgType::kWeightsChunk:
+        return on_weights_chunk(r);
+      case net::MsgType::kWeightsDone:
+        return on_weights_done(r);
+      case net::MsgType::kDeploy:
+        return on_deploy(r);
+      case net::MsgType::kStep:
+        return on_step(r);
       case net::MsgType::kResetSeq:
         if (!dep_) return Status(StatusCode::kInvalidArgument, "RESET_SEQ before DEPLOY");
         dep_->node->end_sequence(static_cast<int32_t>(m.seq_id));
@@ -105,7 +115,8 @@ class Worker : public Outbox {
         shutdown_ = true;
         return Status::ok();
       case net::MsgType::kError:
-        if (auto* e = m.as<net::Error>()) LL_LOG_INFO("peer %s reports: %s", r.from.to_string().c_str(), e->text.c_str());
+        if (auto* e = m.as<net::Error>())
+          LL_LOG_INFO("peer %s reports: %s", r.from.to_string().c_str(), e->text.c_str());
         return Status::ok();
       default:
         return Status::ok();  // probes are answered by the endpoint itself
@@ -114,7 +125,8 @@ class Worker : public Outbox {
 
   Status on_profile(net::Received& r) {
     auto req = nlohmann::json::parse(r.msg.as<net::ProfileReq>()->json, nullptr, false);
-    if (req.is_discarded() || !req.is_object()) return invalid_argument("PROFILE_REQ: payload is not a JSON object");
+    if (req.is_discarded() || !req.is_object())
+      return invalid_argument("PROFILE_REQ: payload is not a JSON object");
     nlohmann::json resp;
     if (req.value("stats", false)) {
       resp["busy_s"] = dep_ ? dep_->node->busy_s() : 0.0;
@@ -131,8 +143,10 @@ class Worker : public Outbox {
       resp["arch"] = p.arch;
       resp["threads"] = p.threads;
       resp["mem_budget_bytes"] = p.mem_budget_bytes;
-      for (auto& [t, v] : p.decode_bytes_per_s.by_type) resp["decode_bytes_per_s"][std::string(dtype_name(t))] = v;
-      for (auto& [t, v] : p.prefill_flops_per_s.by_type) resp["prefill_flops_per_s"][std::string(dtype_name(t))] = v;
+      for (auto& [t, v] : p.decode_bytes_per_s.by_type)
+        resp["decode_bytes_per_s"][std::string(dtype_name(t))] = v;
+      for (auto& [t, v] : p.prefill_flops_per_s.by_type)
+        resp["prefill_flops_per_s"][std::string(dtype_name(t))] = v;
       resp["other_flops_per_s"] = p.other_flops_per_s;
       resp["per_segment_overhead_s"] = p.per_segment_overhead_s;
       resp["model_hash"] = own_hash_;
@@ -145,7 +159,8 @@ class Worker : public Outbox {
           (void)name;
           auto lp = ep_->probe_link(net::PeerId::outgoing(addr));
           if (!lp.is_ok()) return lp.status();
-          resp["links"][name] = {{"rtt_median_s", lp->rtt_median_s}, {"rtt_p95_s", lp->rtt_p95_s},
+          resp["links"][name] = {{"rtt_median_s", lp->rtt_median_s},
+                                 {"rtt_p95_s", lp->rtt_p95_s},
                                  {"bandwidth_bytes_per_s", lp->bandwidth_bytes_per_s}};
         }
       }
@@ -156,7 +171,9 @@ class Worker : public Outbox {
     return ep_->send(r.from, std::move(out));
   }
 
-  fs::path cache_file(const std::string& key) const { return fs::path(o_.cache_dir) / ("weights-" + key + ".gguf"); }
+  fs::path cache_file(const std::string& key) const {
+    return fs::path(o_.cache_dir) / ("weights-" + key + ".gguf");
+  }
 
   static bool valid_key(const std::string& k) {
     if (k.size() != 32) return false;
@@ -169,7 +186,9 @@ class Worker : public Outbox {
   Status on_weights_query(net::Received& r) {
     net::WeightsHave have;
     for (const net::WeightRef& w : r.msg.as<net::WeightsQuery>()->blobs) {
-      if (valid_key(w.key) && fs::exists(cache_file(w.key)) && fs::file_size(cache_file(w.key)) == w.bytes) have.keys.push_back(w.key);
+      if (valid_key(w.key) && fs::exists(cache_file(w.key)) &&
+          fs::file_size(cache_file(w.key)) == w.bytes)
+        have.keys.push_back(w.key);
     }
     net::Message out;
     out.seq_id = r.msg.seq_id;
@@ -180,7 +199,8 @@ class Worker : public Outbox {
   Status on_weights_chunk(net::Received& r) {
     const net::WeightsChunk* c = r.msg.as<net::WeightsChunk>();
     if (!valid_key(c->key)) return invalid_argument("WEIGHTS_CHUNK: bad key");
-    if (c->total_bytes > (1ull << 40) || c->offset + c->data.size() > c->total_bytes) return invalid_argument("WEIGHTS_CHUNK: chunk outside the blob");
+    if (c->total_bytes > (1ull << 40) || c->offset + c->data.size() > c->total_bytes)
+      return invalid_argument("WEIGHTS_CHUNK: chunk outside the blob");
     std::error_code ec;
     fs::create_directories(o_.cache_dir, ec);
     auto& f = partial_[c->key];
@@ -217,31 +237,39 @@ class Worker : public Outbox {
 
   Status on_deploy(net::Received& r) {
     auto j = nlohmann::json::parse(r.msg.as<net::Deploy>()->json, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return invalid_argument("DEPLOY: payload is not a JSON object");
+    if (j.is_discarded() || !j.is_object())
+      return invalid_argument("DEPLOY: payload is not a JSON object");
     auto d = std::make_unique<Deployment>();
     try {
       const std::string kind = j.at("weights").at("kind").get<std::string>();
       std::string path;
       if (kind == "own") {
-        if (o_.model_path.empty() || j.at("model_hash").get<std::string>() != own_hash_) return invalid_argument("DEPLOY: asked to use my own model file, but it is absent or differs");
+        if (o_.model_path.empty() || j.at("model_hash").get<std::string>() != own_hash_)
+          return invalid_argument(
+              "DEPLOY: asked to use my own model file, but it is absent or differs");
         path = o_.model_path;
       } else {
         const std::string key = j.at("weights").at("key").get<std::string>();
-        if (!valid_key(key) || !fs::exists(cache_file(key))) return not_found("DEPLOY: weights " + key + " are not in the cache");
+        if (!valid_key(key) || !fs::exists(cache_file(key)))
+          return not_found("DEPLOY: weights " + key + " are not in the cache");
         path = cache_file(key).string();
       }
       d->me = j.at("me").get<int>();
       d->head_name = j.at("head").get<std::string>();
       // Outgoing links are named by the peer's address (the head is reached on its own link).
-      for (const auto& dev : j.at("devices")) d->device_names.push_back(dev.at("address").get<std::string>());
+      for (const auto& dev : j.at("devices"))
+        d->device_names.push_back(dev.at("address").get<std::string>());
       std::vector<int> cuts = j.at("cuts").get<std::vector<int>>();
       const int n_ctx = j.at("n_ctx").get<int>(), max_seqs = j.at("max_seqs").get<int>();
-      if (n_ctx <= 0 || n_ctx > (1 << 24) || max_seqs <= 0 || max_seqs > 4096) return invalid_argument("DEPLOY: bad n_ctx or max_seqs");
+      if (n_ctx <= 0 || n_ctx > (1 << 24) || max_seqs <= 0 || max_seqs > 4096)
+        return invalid_argument("DEPLOY: bad n_ctx or max_seqs");
       LL_ASSIGN_OR_RETURN(d->file, gguf::File::open(path));
       LL_ASSIGN_OR_RETURN(graph::HParams hp, graph::read_hparams(*d->file));
       LL_ASSIGN_OR_RETURN(d->graph, graph::build_graph(*d->file, hp, /*check_weights=*/false));
       LL_ASSIGN_OR_RETURN(graph::Segmentation seg, graph::segment_at(d->graph, cuts));
-      if (seg.size() != static_cast<int>(d->device_names.size()) || d->me <= 0 || d->me >= seg.size()) return invalid_argument("DEPLOY: segments and devices do not match");
+      if (seg.size() != static_cast<int>(d->device_names.size()) || d->me <= 0 ||
+          d->me >= seg.size())
+        return invalid_argument("DEPLOY: segments and devices do not match");
       d->weights = std::make_unique<graph::GgufWeights>(*d->file);
       // The memory budget is checked before the KV cache is allocated.
       if (o_.mem_budget_bytes > 0) {
@@ -256,15 +284,20 @@ class Worker : public Outbox {
             if (v && seen.insert(w).second) weight_bytes += v->n_bytes;
           }
         }
-        const double kv = static_cast<double>(graph::KvCache::bytes_for(n_attn, hp.n_embd_kv(), n_ctx, max_seqs));
+        const double kv =
+            static_cast<double>(graph::KvCache::bytes_for(n_attn, hp.n_embd_kv(), n_ctx, max_seqs));
         if (weight_bytes + kv > o_.mem_budget_bytes) {
           char buf[256];
-          std::snprintf(buf, sizeof buf, "DEPLOY: segment needs %.1f MiB (weights %.1f MiB + KV cache %.1f MiB) but the memory budget is %.1f MiB",
-                        (weight_bytes + kv) / 1048576.0, weight_bytes / 1048576.0, kv / 1048576.0, o_.mem_budget_bytes / 1048576.0);
+          std::snprintf(buf, sizeof buf,
+                        "DEPLOY: segment needs %.1f MiB (weights %.1f MiB + KV cache %.1f MiB) but "
+                        "the memory budget is %.1f MiB",
+                        (weight_bytes + kv) / 1048576.0, weight_bytes / 1048576.0, kv / 1048576.0,
+                        o_.mem_budget_bytes / 1048576.0);
           return out_of_memory(buf);
         }
       }
-      LL_ASSIGN_OR_RETURN(d->node, DeviceNode::create(d->graph, seg, d->me, *d->weights, n_ctx, max_seqs, o_.threads));
+      LL_ASSIGN_OR_RETURN(d->node, DeviceNode::create(d->graph, seg, d->me, *d->weights, n_ctx,
+                                                      max_seqs, o_.threads));
       // Connect to every device this segment sends to.
       const graph::TransmissionMap map = graph::build_map(d->graph, seg);
       const auto& devs = j.at("devices");
@@ -289,18 +322,23 @@ class Worker : public Outbox {
   Status on_step(net::Received& r) {
     if (!dep_) return Status(StatusCode::kInvalidArgument, "STEP before DEPLOY");
     if (is_seq_start(r.msg)) {
-      if (!dep_->node->is_tail()) return invalid_argument("sequence start sent to a device that is not the tail");
+      if (!dep_->node->is_tail())
+        return invalid_argument("sequence start sent to a device that is not the tail");
       LL_ASSIGN_OR_RETURN(auto ss, read_seq_start(r.msg));
-      dep_->node->start_sequence(static_cast<int32_t>(r.msg.seq_id), ss.first, std::move(ss.second));
+      dep_->node->start_sequence(static_cast<int32_t>(r.msg.seq_id), ss.first,
+                                 std::move(ss.second));
       return Status::ok();
     }
     LL_ASSIGN_OR_RETURN(DecodedStep d, read_step(r.msg, dep_->graph));
-    for (auto& [id, data] : d.tensors) LL_RETURN_IF_ERROR(dep_->node->receive(r.msg.step, d.batch, id, std::move(data)));
+    for (auto& [id, data] : d.tensors)
+      LL_RETURN_IF_ERROR(dep_->node->receive(r.msg.step, d.batch, id, std::move(data)));
     return dep_->node->run_ready(this);
   }
 
-  Status send_tensors(int to, uint32_t step, const graph::Batch& batch, TensorList tensors) override {
-    return ep_->send(net::PeerId::outgoing(dep_->device_names[to]), make_step(step, dep_->graph, batch, std::move(tensors)));
+  Status send_tensors(int to, uint32_t step, const graph::Batch& batch,
+                      TensorList tensors) override {
+    return ep_->send(net::PeerId::outgoing(dep_->device_names[to]),
+                     make_step(step, dep_->graph, batch, std::move(tensors)));
   }
 
   Status send_token(int32_t seq, uint32_t step, int32_t token) override {
@@ -340,7 +378,8 @@ Status run_worker(const WorkerOptions& o, const std::atomic<bool>& stop, std::st
   // Node names route messages, so they must be unique: host and pid unless given.
   char host[64] = "host";
   gethostname(host, sizeof host - 1);
-  eo.node_name = o.name.empty() ? "worker-" + std::string(host) + "-" + std::to_string(getpid()) : o.name;
+  eo.node_name =
+      o.name.empty() ? "worker-" + std::string(host) + "-" + std::to_string(getpid()) : o.name;
   eo.role = net::Role::kWorker;
   eo.insecure = o.insecure;
   eo.cluster_key = o.key;
@@ -357,7 +396,8 @@ Status run_worker(const WorkerOptions& o, const std::atomic<bool>& stop, std::st
   while (!stop && !w.shutdown()) {
     // Refused peers (wrong cluster key) are always reported: an operator must see them.
     const auto rej = ep->rejections();
-    for (; n_rejections < rej.size(); ++n_rejections) std::fprintf(stderr, "worker %s: %s\n", eo.node_name.c_str(), rej[n_rejections].c_str());
+    for (; n_rejections < rej.size(); ++n_rejections)
+      std::fprintf(stderr, "worker %s: %s\n", eo.node_name.c_str(), rej[n_rejections].c_str());
     auto r = ep->recv(0.2);
     if (!r.is_ok()) {
       if (r.status().code() == StatusCode::kUnavailable) continue;  // timeout

@@ -15,7 +15,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string tmp(const std::string& name) { return (fs::temp_directory_path() / ("ll_e2e_" + name)).string(); }
+std::string tmp(const std::string& name) {
+  return (fs::temp_directory_path() / ("ll_e2e_" + name)).string();
+}
 
 nlohmann::json run_json(const std::vector<std::string>& args) {
   std::string out, err;
@@ -43,7 +45,8 @@ struct Workers {
     std::string out;
     if (!fs::exists(key)) EXPECT_EQ(run_binary({"keygen", "-o", key}, &out), 0);
     for (int i = 0; i < n; ++i) {
-      std::vector<std::string> extra = {"--key", key, "--cache-dir", tmp(tag + "_cache_" + std::to_string(i))};
+      std::vector<std::string> extra = {"--key", key, "--cache-dir",
+                                        tmp(tag + "_cache_" + std::to_string(i))};
       if (with_model) extra.insert(extra.end(), {"--model", model});
       procs.push_back(std::make_unique<WorkerProcess>(tag + "w" + std::to_string(i), extra));
       EXPECT_FALSE(procs.back()->address().empty()) << procs.back()->log();
@@ -56,17 +59,22 @@ struct Workers {
   }
 };
 
-void check_model(const std::string& model, const std::string& prompt_ids, const std::vector<std::string>& cuts_by_n) {
+void check_model(const std::string& model, const std::string& prompt_ids,
+                 const std::vector<std::string>& cuts_by_n) {
   Workers w(4, fs::path(model).stem().string());
   for (const char* temp : {"0", "0.8"}) {
-    auto want = run_json({"generate", "-m", model, "--prompt-ids", prompt_ids, "-n", "24", "--temp", temp, "--seed", "7", "--json"});
+    auto want = run_json({"generate", "-m", model, "--prompt-ids", prompt_ids, "-n", "24", "--temp",
+                          temp, "--seed", "7", "--json"});
     for (int n = 1; n <= 4; ++n) {
-      std::vector<std::string> args = {"run", "-m", model, "--workers", w.list(n), "--key", w.key, "--prompt-ids", prompt_ids,
-                                       "-n", "24", "--temp", temp, "--seed", "7", "--json", "--cache-dir", tmp("head_cache")};
+      std::vector<std::string> args = {
+          "run", "-m",           model,      "--workers", w.list(n),     "--key",
+          w.key, "--prompt-ids", prompt_ids, "-n",        "24",          "--temp",
+          temp,  "--seed",       "7",        "--json",    "--cache-dir", tmp("head_cache")};
       // Fixed cuts put segment boundaries inside layers (residual edges cross several devices).
       if (!cuts_by_n[n - 1].empty()) args.insert(args.end(), {"--cuts", cuts_by_n[n - 1]});
       auto got = run_json(args);
-      EXPECT_EQ(got["tokens"], want["tokens"]) << model << " with " << n << " workers, temp " << temp;
+      EXPECT_EQ(got["tokens"], want["tokens"])
+          << model << " with " << n << " workers, temp " << temp;
       EXPECT_EQ(got["prompt_tokens"], want["prompt_tokens"]);
     }
   }
@@ -75,7 +83,8 @@ void check_model(const std::string& model, const std::string& prompt_ids, const 
 TEST(Distributed, Stories260KMatchesGenerate) {
   LL_REQUIRE_SHARED("models/stories260K.gguf");
   // stories260K: 84 ops; op 5 is inside layer 0's attention (q, k, v and the residual cross).
-  check_model(shared_path("models/stories260K.gguf"), "1,403,407", {"5", "5,40", "5,23,61", "3,20,44,70"});
+  check_model(shared_path("models/stories260K.gguf"), "1,403,407",
+              {"5", "5,40", "5,23,61", "3,20,44,70"});
 }
 
 TEST(Distributed, TinyStories656KQ8MatchesGenerate) {
@@ -90,8 +99,10 @@ TEST(Distributed, SyntheticMatchesGenerate) {
 TEST(Distributed, RestartedWorkerReceivesNoWeightsAgain) {
   const std::string model = synth_model();
   auto args = [&](const Workers& w) {
-    return std::vector<std::string>{"run", "-m", model, "--workers", w.list(2), "--key", w.key, "--prompt-ids", "1,2",
-                                    "-n", "4", "--temp", "0", "--json", "--cuts", "10,20", "--cache-dir", tmp("head_cache")};
+    return std::vector<std::string>{
+        "run", "-m",           model,    "--workers", w.list(2),     "--key",
+        w.key, "--prompt-ids", "1,2",    "-n",        "4",           "--temp",
+        "0",   "--json",       "--cuts", "10,20",     "--cache-dir", tmp("head_cache")};
   };
   // Fresh cache dirs for this test's workers.
   for (int i = 0; i < 2; ++i) fs::remove_all(tmp("restart_cache_" + std::to_string(i)));
@@ -117,7 +128,9 @@ TEST(Distributed, WrongClusterKeyIsRefusedOnBothSides) {
   const std::string other = tmp("keyB.key");
   std::string out, err;
   if (!fs::exists(other)) ASSERT_EQ(run_binary({"keygen", "-o", other}, &out), 0);
-  const int rc = run_binary({"run", "-m", model, "--workers", w.list(1), "--key", other, "--prompt-ids", "1", "-n", "2", "--json"}, &out, &err);
+  const int rc = run_binary({"run", "-m", model, "--workers", w.list(1), "--key", other,
+                             "--prompt-ids", "1", "-n", "2", "--json"},
+                            &out, &err);
   EXPECT_NE(rc, 0);
   EXPECT_NE(err.find("cluster key"), std::string::npos) << err;
   std::this_thread::sleep_for(std::chrono::milliseconds(500));

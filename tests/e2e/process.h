@@ -14,10 +14,13 @@
 
 namespace ll::testing {
 
-inline std::string binary() { return std::string(LL_BINARY_DIR) + "/tools/lingualinked"; }
+inline std::string binary() {
+  return std::string(LL_BINARY_DIR) + "/tools/lingualinked";
+}
 
 // Runs the binary to completion; returns the exit code, stdout and stderr in out/err.
-inline int run_binary(const std::vector<std::string>& args, std::string* out, std::string* err = nullptr) {
+inline int run_binary(const std::vector<std::string>& args, std::string* out,
+                      std::string* err = nullptr) {
   std::string cmd = binary();
   for (const auto& a : args) cmd += " '" + a + "'";
   const std::string err_file = "/tmp/ll_e2e_err_" + std::to_string(getpid());
@@ -44,7 +47,8 @@ class WorkerProcess {
     ready_ = "/tmp/ll_e2e_ready_" + std::to_string(getpid()) + "_" + name;
     log_ = "/tmp/ll_e2e_log_" + std::to_string(getpid()) + "_" + name;
     std::remove(ready_.c_str());
-    std::vector<std::string> args = {binary(), "worker", "--listen", "tcp://127.0.0.1:0", "--name", name, "--ready-file", ready_};
+    std::vector<std::string> args = {binary(), "worker", "--listen",     "tcp://127.0.0.1:0",
+                                     "--name", name,     "--ready-file", ready_};
     args.insert(args.end(), extra.begin(), extra.end());
     pid_ = fork();
     if (pid_ == 0) {

@@ -13,7 +13,8 @@ namespace ll::testing {
 namespace {
 
 std::string curl_completion(int port, const std::string& prompt) {
-  nlohmann::json body = {{"model", "stories260K"}, {"prompt", prompt}, {"max_tokens", 20}, {"temperature", 0}};
+  nlohmann::json body = {
+      {"model", "stories260K"}, {"prompt", prompt}, {"max_tokens", 20}, {"temperature", 0}};
   const std::string cmd = "curl -s -m 60 -H 'Content-Type: application/json' -d '" + body.dump() +
                           "' http://127.0.0.1:" + std::to_string(port) + "/v1/completions";
   FILE* p = popen(cmd.c_str(), "r");
@@ -35,8 +36,9 @@ TEST(ServeCluster, SixteenConcurrentRequestsOnThreeWorkersMatchAlone) {
   if (pid == 0) {
     FILE* f = std::freopen(log.c_str(), "w", stderr);
     (void)f;
-    execl(binary().c_str(), "lingualinked", "serve", "-m", shared_path("models/stories260K.gguf").c_str(), "--cluster", "4",
-          "--port", "0", "--max-seqs", "16", "--ctx", "128", "--cache-dir", "/tmp/ll_e2e_serve_cache", nullptr);
+    execl(binary().c_str(), "lingualinked", "serve", "-m",
+          shared_path("models/stories260K.gguf").c_str(), "--cluster", "4", "--port", "0",
+          "--max-seqs", "16", "--ctx", "128", "--cache-dir", "/tmp/ll_e2e_serve_cache", nullptr);
     _exit(127);
   }
   int port = 0;
@@ -45,14 +47,19 @@ TEST(ServeCluster, SixteenConcurrentRequestsOnThreeWorkersMatchAlone) {
     std::ifstream in(log);
     std::string text((std::istreambuf_iterator<char>(in)), {});
     std::smatch m;
-    if (std::regex_search(text, m, std::regex("on http://127\\.0\\.0\\.1:(\\d+)"))) port = std::stoi(m[1]);
+    if (std::regex_search(text, m, std::regex("on http://127\\.0\\.0\\.1:(\\d+)")))
+      port = std::stoi(m[1]);
   }
   ASSERT_GT(port, 0) << "server did not start";
   std::vector<std::string> prompts;
-  for (int i = 0; i < 16; ++i) prompts.push_back(std::vector<std::string>{"Once upon a time", "The cat", "Lily had a", "One day, Tom"}[i % 4] + std::string(i / 4, '!'));
+  for (int i = 0; i < 16; ++i)
+    prompts.push_back(std::vector<std::string>{"Once upon a time", "The cat", "Lily had a",
+                                               "One day, Tom"}[i % 4] +
+                      std::string(i / 4, '!'));
   std::vector<std::string> together(16);
   std::vector<std::thread> threads;
-  for (int i = 0; i < 16; ++i) threads.emplace_back([&, i] { together[i] = curl_completion(port, prompts[i]); });
+  for (int i = 0; i < 16; ++i)
+    threads.emplace_back([&, i] { together[i] = curl_completion(port, prompts[i]); });
   for (auto& t : threads) t.join();
   for (int i = 0; i < 16; ++i) {
     const std::string alone = curl_completion(port, prompts[i]);

@@ -17,7 +17,8 @@ namespace ll::graph {
 namespace {
 
 std::string synth_model(const std::string& name, model::SynthSpec spec) {
-  std::string path = (std::filesystem::temp_directory_path() / ("ll_graph_test_" + name + ".gguf")).string();
+  std::string path =
+      (std::filesystem::temp_directory_path() / ("ll_graph_test_" + name + ".gguf")).string();
   EXPECT_TRUE(model::write_synth(spec, path).is_ok());
   return path;
 }
@@ -31,7 +32,8 @@ class Pipeline {
     for (int i = 0; i < s.size(); ++i) {
       auto ex = SegmentExecutor::create(m.graph, s, i, *m.weights);
       EXPECT_TRUE(ex.is_ok()) << ex.status().to_string();
-      kv_.push_back(std::make_unique<KvCache>((*ex)->attention_layers(), m.hp().n_embd_kv(), n_ctx, 1));
+      kv_.push_back(
+          std::make_unique<KvCache>((*ex)->attention_layers(), m.hp().n_embd_kv(), n_ctx, 1));
       ex_.push_back(std::move(*ex));
     }
   }
@@ -62,7 +64,8 @@ class Pipeline {
   std::vector<std::unique_ptr<KvCache>> kv_;
 };
 
-std::vector<std::vector<float>> run_steps(Pipeline& p, const std::vector<int32_t>& prompt, int n_decode, int n_vocab) {
+std::vector<std::vector<float>> run_steps(Pipeline& p, const std::vector<int32_t>& prompt,
+                                          int n_decode, int n_vocab) {
   std::vector<std::vector<float>> all;
   all.push_back(p.eval(Batch::prompt(prompt, 0)));
   int pos = static_cast<int>(prompt.size());
@@ -94,7 +97,8 @@ void property_test(const std::string& path, int n_random, uint32_t seed) {
     ASSERT_TRUE(s.is_ok());
     const TransmissionMap map = build_map(g, *s);
     for (int i = 1; i < s->size(); ++i) {
-      if (g.nodes[s->begin(i)].op == OpType::kAttention || g.nodes[s->begin(i)].op == OpType::kRope) ++inside_attention;
+      if (g.nodes[s->begin(i)].op == OpType::kAttention || g.nodes[s->begin(i)].op == OpType::kRope)
+        ++inside_attention;
       if (map.inputs[i].size() >= 3) ++multi_tensor_cuts;
     }
     Pipeline p(**m, *s, 64, iter % 2 ? &pool2 : &pool1);
@@ -104,8 +108,10 @@ void property_test(const std::string& path, int n_random, uint32_t seed) {
       ASSERT_EQ(got[step], ref[step]) << "segmentation #" << iter << " differs at step " << step;
     }
   }
-  std::printf("%d segmentations bit-identical over prefill + 20 decode steps; %d cuts inside attention, %d segments receiving >= 3 tensors\n",
-              n_random, inside_attention, multi_tensor_cuts);
+  std::printf(
+      "%d segmentations bit-identical over prefill + 20 decode steps; %d cuts inside attention, %d "
+      "segments receiving >= 3 tensors\n",
+      n_random, inside_attention, multi_tensor_cuts);
   EXPECT_GT(inside_attention, 0);
   EXPECT_GT(multi_tensor_cuts, 0);
 }
@@ -131,7 +137,8 @@ TEST(Segments, MapIsExactInBothDirections) {
   std::mt19937 rng(7);
   for (int iter = 0; iter < 300; ++iter) {
     std::vector<int> cuts;
-    for (int c = 0; c < 1 + static_cast<int>(rng() % 10); ++c) cuts.push_back(1 + rng() % (g.nodes.size() - 1));
+    for (int c = 0; c < 1 + static_cast<int>(rng() % 10); ++c)
+      cuts.push_back(1 + rng() % (g.nodes.size() - 1));
     auto s = segment_at(g, cuts);
     const TransmissionMap map = build_map(g, *s);
     for (int seg = 0; seg < s->size(); ++seg) {
@@ -165,11 +172,13 @@ TEST(Segments, MapIsExactInBothDirections) {
 }
 
 TEST(Segments, CostsMatchHandComputedValues) {
-  model::SynthSpec spec;  // tiny: n_embd 64, n_ff 192, 4 heads, 2 KV heads, 2 layers, vocab 512, F32, tied
+  model::SynthSpec
+      spec;  // tiny: n_embd 64, n_ff 192, 4 heads, 2 KV heads, 2 layers, vocab 512, F32, tied
   auto m = model::Model::load(synth_model("costs", spec));
   ASSERT_TRUE(m.is_ok());
   const Graph& g = (*m)->graph;
-  auto s = segment_default(g, 0);  // every default cut: embed | L0 attn | L0 ffn | L1 attn | L1 ffn | head
+  auto s = segment_default(
+      g, 0);  // every default cut: embed | L0 attn | L0 ffn | L1 attn | L1 ffn | head
   ASSERT_EQ(s->size(), 6);
   auto c = compute_costs(g, *s, *(*m)->weights);
   ASSERT_TRUE(c.is_ok());
@@ -181,7 +190,8 @@ TEST(Segments, CostsMatchHandComputedValues) {
   // L0 attention: q 64x64, k 64x32, v 64x32, o 64x64 => 2*(4096+2048+2048+4096) FLOPs.
   EXPECT_DOUBLE_EQ(seg[1].matmul_flops, 2.0 * (4096 + 2048 + 2048 + 4096));
   // Weights: those four matrices plus the 64-float norm, in F32.
-  EXPECT_DOUBLE_EQ(seg[1].weight_bytes_resident.at(DType::kF32), 4.0 * (4096 + 2048 + 2048 + 4096 + 64));
+  EXPECT_DOUBLE_EQ(seg[1].weight_bytes_resident.at(DType::kF32),
+                   4.0 * (4096 + 2048 + 2048 + 4096 + 64));
   // KV: K and V rows of n_head_kv * head_dim = 2 * 16 floats per token.
   EXPECT_DOUBLE_EQ(seg[1].kv_bytes_per_token, 2 * 32 * 4);
   EXPECT_DOUBLE_EQ(seg[1].attn_flops_per_ctx, 4.0 * 4 * 16);
@@ -232,7 +242,8 @@ TEST(Segments, DotRendersWithGraphviz) {
     std::fwrite(dot.data(), 1, dot.size(), f);
     std::fclose(f);
   }
-  const std::string cmd = "dot -Tsvg " + (dir / "ll_seg.dot").string() + " -o " + (dir / "ll_seg.svg").string();
+  const std::string cmd =
+      "dot -Tsvg " + (dir / "ll_seg.dot").string() + " -o " + (dir / "ll_seg.svg").string();
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   EXPECT_GT(std::filesystem::file_size(dir / "ll_seg.svg"), 1000u);
 }

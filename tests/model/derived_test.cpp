@@ -44,16 +44,20 @@ void check_family(const std::string& f32_path, const std::string& stem) {
   const int n = 32;
   const Run ref = greedy(f32_path, n);
   for (const char* type : {"F16", "Q8_0", "Q4_0"}) {
-    const std::string path = ll::testing::shared_path("models/derived/" + stem + "-" + type + ".derived.gguf");
+    const std::string path =
+        ll::testing::shared_path("models/derived/" + stem + "-" + type + ".derived.gguf");
     const Run free_run = greedy(path, n);
     const Run forced = greedy(path, n, &ref.tokens);
     double max_dev = 0;
     for (int s = 0; s < n; ++s) {
-      for (size_t k = 0; k < ref.logits[s].size(); ++k) max_dev = std::max(max_dev, std::abs(double(forced.logits[s][k]) - ref.logits[s][k]));
+      for (size_t k = 0; k < ref.logits[s].size(); ++k)
+        max_dev = std::max(max_dev, std::abs(double(forced.logits[s][k]) - ref.logits[s][k]));
     }
     const int agree = first_divergence(free_run.tokens, ref.tokens);
-    std::printf("%s %-5s greedy tokens agree for %2d/%d steps; max |logit - F32 logit| %.4f (teacher-forced)\n",
-                stem.c_str(), type, agree, n, max_dev);
+    std::printf(
+        "%s %-5s greedy tokens agree for %2d/%d steps; max |logit - F32 logit| %.4f "
+        "(teacher-forced)\n",
+        stem.c_str(), type, agree, n, max_dev);
     if (std::string(type) != "Q4_0") {
       EXPECT_GE(agree, 16) << stem << " " << type;
     } else {
@@ -69,7 +73,8 @@ TEST(Derived, Stories260KFamilyAgreesWithF32) {
 
 TEST(Derived, TinyStories656KFamilyAgreesWithF32) {
   LL_REQUIRE_SHARED("models/derived/TinyStories-656K-F32.derived.gguf");
-  check_family(ll::testing::shared_path("models/derived/TinyStories-656K-F32.derived.gguf"), "TinyStories-656K");
+  check_family(ll::testing::shared_path("models/derived/TinyStories-656K-F32.derived.gguf"),
+               "TinyStories-656K");
 }
 
 // Issue 3: the prompt's token ids are pinned, and the greedy continuation is the story.

@@ -65,7 +65,8 @@ TEST(Engine, PrefillEqualsTokenByTokenDecode) {
   auto b = Engine::create(**m, 1, 64);
   auto la = (*a)->eval(graph::Batch::prompt(prompt, 0));
   Result<std::vector<float>> lb = std::vector<float>{};
-  for (size_t i = 0; i < prompt.size(); ++i) lb = (*b)->eval(graph::Batch::prompt({prompt[i]}, static_cast<int>(i)));
+  for (size_t i = 0; i < prompt.size(); ++i)
+    lb = (*b)->eval(graph::Batch::prompt({prompt[i]}, static_cast<int>(i)));
   ASSERT_TRUE(la.is_ok() && lb.is_ok());
   EXPECT_EQ(*la, *lb);  // bit-identical: batch size and thread count must not matter
 }

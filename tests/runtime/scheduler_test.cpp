@@ -61,7 +61,9 @@ void run_concurrent(int n_req, int n_dev, int max_seqs, int chunk) {
       got[i].push_back(t);
       return true;
     };
-    r.on_done = [&done, i](const Status& st, const std::string& reason) { done[i].set_value(st.is_ok() ? reason : st.to_string()); };
+    r.on_done = [&done, i](const Status& st, const std::string& reason) {
+      done[i].set_value(st.is_ok() ? reason : st.to_string());
+    };
     ASSERT_TRUE(sched.submit(std::move(r)).is_ok());
   }
   for (int i = 0; i < n_req; ++i) {
@@ -73,9 +75,15 @@ void run_concurrent(int n_req, int n_dev, int max_seqs, int chunk) {
   EXPECT_EQ(st.active, 0u);
 }
 
-TEST(Scheduler, SixteenConcurrentGreedyRequestsMatchAlone) { run_concurrent(16, 3, 8, 0); }
-TEST(Scheduler, ChunkedPrefillMatchesAlone) { run_concurrent(6, 3, 3, 4); }
-TEST(Scheduler, OneDeviceOneSlot) { run_concurrent(4, 1, 1, 2); }
+TEST(Scheduler, SixteenConcurrentGreedyRequestsMatchAlone) {
+  run_concurrent(16, 3, 8, 0);
+}
+TEST(Scheduler, ChunkedPrefillMatchesAlone) {
+  run_concurrent(6, 3, 3, 4);
+}
+TEST(Scheduler, OneDeviceOneSlot) {
+  run_concurrent(4, 1, 1, 2);
+}
 
 TEST(Scheduler, RejectsOverlongAndEmptyPrompts) {
   Fixture f = make(2, 2);
@@ -140,7 +148,8 @@ TEST(Scheduler, CancelFromOnTokenFreesTheSlot) {
   b.on_done = [&](const Status&, const std::string& r) { second.set_value(r); };
   ASSERT_TRUE(sched.submit(std::move(b)).is_ok());
   auto f1 = first.get_future();
-  ASSERT_EQ(f1.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "cancelled sequence never finished";
+  ASSERT_EQ(f1.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+      << "cancelled sequence never finished";
   EXPECT_EQ(f1.get(), "cancelled");
   EXPECT_EQ(second.get_future().get(), "length");
 }
