@@ -1,5 +1,6 @@
 #include "runtime/device_node.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace ll::runtime {
@@ -89,6 +90,18 @@ Status DeviceNode::run_one(uint32_t step, Pending& p, Outbox* out) {
     }
   }
   return Status::ok();
+}
+
+std::vector<int> DeviceNode::consumers() const {
+  std::vector<int> out;
+  for (const graph::MapEdge& e : map_.edges) {
+    if (e.producer != me_) continue;
+    for (int c : e.consumers) {
+      if (c >= 0 && std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 void DeviceNode::start_sequence(int32_t seq, const model::SamplerParams& p,

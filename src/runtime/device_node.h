@@ -45,6 +45,8 @@ class DeviceNode {
   void end_sequence(int32_t seq);
 
   bool is_tail() const { return is_tail_; }
+  // Devices this one sends activations to (ring indices, ascending).
+  std::vector<int> consumers() const;
   int index() const { return me_; }
   const std::vector<int>& attention_layers() const { return exec_->attention_layers(); }
   double busy_s() const { return busy_s_; }

@@ -350,11 +350,13 @@ Result<TokenEvent> NetRing::next_token(double timeout_s) {
 
 Status NetRing::end_sequence(int32_t seq) {
   node_->end_sequence(seq);
-  for (size_t i = 1; i < names_.size(); ++i) {
+  // The reset follows the sequence's own steps down the ring (each device forwards it on the
+  // links its activations take), so no device frees a slot that a step still needs.
+  for (int to : node_->consumers()) {
     net::Message m;
     m.seq_id = static_cast<uint32_t>(seq);
     m.body = net::ResetSeq{};
-    LL_RETURN_IF_ERROR(ep_->send(net::PeerId::outgoing(names_[i]), std::move(m)));
+    LL_RETURN_IF_ERROR(ep_->send(net::PeerId::outgoing(names_[to]), std::move(m)));
   }
   return Status::ok();
 }

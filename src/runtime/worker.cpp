@@ -110,6 +110,14 @@ class Worker : public Outbox {
       case net::MsgType::kResetSeq:
         if (!dep_) return Status(StatusCode::kInvalidArgument, "RESET_SEQ before DEPLOY");
         dep_->node->end_sequence(static_cast<int32_t>(m.seq_id));
+        // Pass it on along the links this device's activations take (see NetRing::end_sequence).
+        for (int to : dep_->node->consumers()) {
+          net::Message fwd;
+          fwd.seq_id = m.seq_id;
+          fwd.body = net::ResetSeq{};
+          LL_RETURN_IF_ERROR(
+              ep_->send(net::PeerId::outgoing(dep_->device_names[to]), std::move(fwd)));
+        }
         return Status::ok();
       case net::MsgType::kShutdown:
         shutdown_ = true;

@@ -2,6 +2,7 @@
 // gives tokens bit-identical to single-device `generate`, greedy and seeded; cached weights are
 // not sent again; a second run reuses the workers; a wrong cluster key is refused clearly.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <memory>
@@ -16,7 +17,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string tmp(const std::string& name) {
-  return (fs::temp_directory_path() / ("ll_e2e_" + name)).string();
+  return (fs::temp_directory_path() / ("ll_e2e_" + std::to_string(getpid()) + "_" + name)).string();
 }
 
 nlohmann::json run_json(const std::vector<std::string>& args) {

@@ -1,6 +1,7 @@
 // Issue 7: 16 concurrent greedy requests to `serve` on 3 local worker processes each return
 // exactly what the same prompt returns alone.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -38,7 +39,8 @@ TEST(ServeCluster, SixteenConcurrentRequestsOnThreeWorkersMatchAlone) {
     (void)f;
     execl(binary().c_str(), "lingualinked", "serve", "-m",
           shared_path("models/stories260K.gguf").c_str(), "--cluster", "4", "--port", "0",
-          "--max-seqs", "16", "--ctx", "128", "--cache-dir", "/tmp/ll_e2e_serve_cache", nullptr);
+          "--max-seqs", "16", "--ctx", "128", "--cache-dir",
+          ("/tmp/ll_e2e_serve_cache_" + std::to_string(getpid())).c_str(), nullptr);
     _exit(127);
   }
   int port = 0;

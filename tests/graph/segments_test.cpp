@@ -1,6 +1,7 @@
 // Issue 4 acceptance: random segmentations executed through the map equal the whole graph,
 // bit for bit; the map is exact in both directions; costs match hand-computed figures.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <random>
@@ -17,8 +18,9 @@ namespace ll::graph {
 namespace {
 
 std::string synth_model(const std::string& name, model::SynthSpec spec) {
-  std::string path =
-      (std::filesystem::temp_directory_path() / ("ll_graph_test_" + name + ".gguf")).string();
+  std::string path = (std::filesystem::temp_directory_path() /
+                      ("ll_graph_test_" + std::to_string(getpid()) + "_" + name + ".gguf"))
+                         .string();
   EXPECT_TRUE(model::write_synth(spec, path).is_ok());
   return path;
 }
@@ -238,14 +240,16 @@ TEST(Segments, DotRendersWithGraphviz) {
   if (std::system("command -v dot >/dev/null 2>&1") != 0) GTEST_SKIP() << "graphviz not installed";
   const auto dir = std::filesystem::temp_directory_path();
   {
-    std::FILE* f = std::fopen((dir / "ll_seg.dot").c_str(), "w");
+    std::FILE* f = std::fopen((dir / ("ll_seg_" + std::to_string(getpid()) + ".dot")).c_str(), "w");
     std::fwrite(dot.data(), 1, dot.size(), f);
     std::fclose(f);
   }
-  const std::string cmd =
-      "dot -Tsvg " + (dir / "ll_seg.dot").string() + " -o " + (dir / "ll_seg.svg").string();
+  const std::string cmd = "dot -Tsvg " +
+                          (dir / ("ll_seg_" + std::to_string(getpid()) + ".dot")).string() +
+                          " -o " + (dir / ("ll_seg_" + std::to_string(getpid()) + ".svg")).string();
   ASSERT_EQ(std::system(cmd.c_str()), 0);
-  EXPECT_GT(std::filesystem::file_size(dir / "ll_seg.svg"), 1000u);
+  EXPECT_GT(std::filesystem::file_size(dir / ("ll_seg_" + std::to_string(getpid()) + ".svg")),
+            1000u);
 }
 
 TEST(Segments, BadCutsAreErrors) {

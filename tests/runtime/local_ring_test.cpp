@@ -1,6 +1,7 @@
 // The ring of devices (in one process) produces exactly the single-device tokens, greedy and
 // seeded, for every number of devices and for splits inside layers.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <random>
@@ -62,7 +63,9 @@ TEST(LocalRing, Stories260KMatchesSingleDevice) {
 TEST(LocalRing, SyntheticQ4MatchesSingleDevice) {
   model::SynthSpec spec;
   spec.type = DType::kQ4_0;
-  const std::string path = (std::filesystem::temp_directory_path() / "ll_ring_q4.gguf").string();
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("ll_ring_q4_" + std::to_string(getpid()) + ".gguf"))
+                               .string();
   ASSERT_TRUE(model::write_synth(spec, path).is_ok());
   check_model(path);
 }

@@ -1,6 +1,7 @@
 // Many sequences in flight (micro-batched decode, chunked prefill) return exactly what each
 // prompt returns alone.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <future>
@@ -24,7 +25,9 @@ Fixture make(int n_dev, int max_seqs) {
   Fixture f;
   model::SynthSpec spec;
   spec.type = DType::kQ8_0;
-  const std::string path = (std::filesystem::temp_directory_path() / "ll_sched.gguf").string();
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("ll_sched_" + std::to_string(getpid()) + ".gguf"))
+          .string();
   EXPECT_TRUE(model::write_synth(spec, path).is_ok());
   f.m = model::Model::load(path).value();
   auto s = graph::segment_default(f.m->graph, n_dev);
