@@ -3,7 +3,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "runtime/profiler.h"
+#include "plan/units.h"
 
 namespace ll::tools {
 
@@ -21,25 +21,10 @@ constexpr const char* kPhones3 = R"({
 })";
 
 Result<double> parse_rate(const std::string& s, const std::string& field) {
-  // "100Mbit/s", "12.5MB/s", "1000000".
-  std::string v = s;
-  double mult = 1;
-  auto ends = [&](const std::string& suf) {
-    return v.size() >= suf.size() && v.compare(v.size() - suf.size(), suf.size(), suf) == 0;
-  };
-  if (ends("/s")) v.resize(v.size() - 2);
-  if (ends("bit")) {
-    v.resize(v.size() - 3);
-    mult = 0.125;
-    if (!v.empty() && (v.back() == 'k' || v.back() == 'M' || v.back() == 'G')) {
-      mult *= v.back() == 'k' ? 1e3 : v.back() == 'M' ? 1e6 : 1e9;
-      v.pop_back();
-    }
-  }
-  auto r = runtime::parse_size(v);
+  auto r = plan::parse_bandwidth(s);
   if (!r.is_ok())
     return invalid_argument(field + ": expected a rate like 100Mbit/s, got '" + s + "'");
-  return *r * mult;
+  return *r;
 }
 
 Result<EmulatedDevice> parse_device(const nlohmann::json& j, const std::string& where) {
@@ -77,7 +62,7 @@ Result<double> resolve_budget(const std::string& s, double model_bytes) {
       return invalid_argument("mem_budget: bad percentage '" + s + "'");
     }
   }
-  return runtime::parse_size(s);
+  return plan::parse_size(s);
 }
 
 ClusterSpec uniform_spec(int n_workers, int threads) {

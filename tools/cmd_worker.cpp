@@ -7,7 +7,7 @@
 #include "common.h"
 #include "core/log.h"
 #include "net/cluster_key.h"
-#include "runtime/profiler.h"
+#include "plan/units.h"
 #include "runtime/worker.h"
 
 namespace ll::tools {
@@ -37,27 +37,16 @@ int run(const Opts& o) {
   w.added_latency_s = o.latency_ms / 1000.0;
   if (o.verbose) set_log_level(LogLevel::kDebug);
   if (!o.mem_budget.empty()) {
-    auto b = runtime::parse_size(o.mem_budget);
+    auto b = plan::parse_size(o.mem_budget);
     if (!b.is_ok()) return fail(invalid_argument("--mem-budget: " + b.status().message()));
     w.mem_budget_bytes = *b;
   }
   if (!o.bandwidth.empty()) {
-    // "100Mbit/s" or a byte rate like "12.5MB".
-    std::string s = o.bandwidth;
-    double mult = 1;
-    if (s.size() > 6 && s.substr(s.size() - 6) == "bit/s") {
-      mult = 1.0 / 8;
-      s = s.substr(0, s.size() - 5);
-      if (!s.empty() && (s.back() == 'M' || s.back() == 'k' || s.back() == 'G')) {
-        mult *= s.back() == 'k' ? 1e3 : s.back() == 'M' ? 1e6 : 1e9;
-        s.pop_back();
-      }
-    }
-    auto b = runtime::parse_size(s);
+    auto b = plan::parse_bandwidth(o.bandwidth);
     if (!b.is_ok())
       return fail(
           invalid_argument("--bandwidth: expected e.g. 100Mbit/s, got '" + o.bandwidth + "'"));
-    w.bandwidth_bytes_per_s = *b * mult;
+    w.bandwidth_bytes_per_s = *b;
   }
   if (!o.insecure) {
     if (o.key_file.empty())

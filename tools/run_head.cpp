@@ -6,8 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "plan/units.h"
 #include "runtime/net_ring.h"
-#include "runtime/profiler.h"
 #include "tokenizer/tokenizer.h"
 
 namespace ll::tools {
@@ -65,7 +65,7 @@ int run_head(const HeadFlags& f, const std::vector<std::string>& workers,
                        : std::min((*m)->hp().n_ctx_train,
                                   std::max(256, static_cast<int>(prompt->size()) + f.n_predict));
   if (!f.mem_budget.empty()) {
-    auto b = runtime::parse_size(f.mem_budget);
+    auto b = plan::parse_size(f.mem_budget);
     if (!b.is_ok()) return fail(b.status());
     ho.mem_budget_bytes = *b;
   }

@@ -133,34 +133,6 @@ double os_available_memory() {
   return 0;
 }
 
-Result<double> parse_size(const std::string& s) {
-  std::istringstream in(s);
-  double v;
-  if (!(in >> v) || v < 0)
-    return invalid_argument("expected a size like 512MiB or 2GiB, got '" + s + "'");
-  std::string unit;
-  in >> unit;
-  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  double mult = 1;
-  if (unit.empty() || unit == "b")
-    mult = 1;
-  else if (unit == "k" || unit == "kb")
-    mult = 1e3;
-  else if (unit == "kib")
-    mult = 1024.0;
-  else if (unit == "m" || unit == "mb")
-    mult = 1e6;
-  else if (unit == "mib")
-    mult = 1048576.0;
-  else if (unit == "g" || unit == "gb")
-    mult = 1e9;
-  else if (unit == "gib")
-    mult = 1073741824.0;
-  else
-    return invalid_argument("unknown size unit '" + unit + "' in '" + s + "'");
-  return v * mult;
-}
-
 Result<plan::DeviceProfile> profile_device(const std::string& name, const ProfileOptions& o) {
   const std::string cache = o.cache_dir.empty() ? ""
                                                 : o.cache_dir + "/profile-" + arch_name() + "-t" +

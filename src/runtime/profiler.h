@@ -21,7 +21,4 @@ Result<plan::DeviceProfile> profile_device(const std::string& name, const Profil
 // MemAvailable from /proc/meminfo (bytes), 0 when unknown.
 double os_available_memory();
 
-// "512MiB", "1.5GiB", "2G", "1000000" -> bytes.
-Result<double> parse_size(const std::string& s);
-
 }  // namespace ll::runtime
