@@ -57,7 +57,7 @@ void regenerate() {
     if (auto* s = m.as<Step>())
       s->tensors[0] = WireTensor{"hidden", 0, {8}, testing::bytes_payload(32, 5)};
     if (auto* b = m.as<Blast>()) b->data = testing::bytes_payload(24, 2);
-    write_file(kCorpus / ("valid_" + name + ".bin"),
+    write_file(kCorpus / ("valid_" + name + ".frame"),
                pack_frames(testing::must_encode(std::move(m))));
   }
   auto bad = [](const char* name, auto patch) {
@@ -67,7 +67,7 @@ void regenerate() {
     m.body = std::move(s);
     Frames f = testing::must_encode(std::move(m));
     testing::patch_frame0(f, patch);
-    write_file(kCorpus / (std::string("bad_") + name + ".bin"), pack_frames(f));
+    write_file(kCorpus / (std::string("bad_") + name + ".frame"), pack_frames(f));
   };
   bad("magic", [](auto& b) { b[0] = 'X'; });
   bad("short_header", [](auto& b) { b.resize(20); });
