@@ -37,7 +37,8 @@ int run(const Opts& o) {
   if (o.ctx > 0) run.ctx = o.ctx;
   if (o.n_seqs > 0) run.n_seqs = o.n_seqs;
   const std::string name = std::filesystem::path(o.model).stem().string();
-  plan::ModelProfile mp = runtime::model_profile(name, g, *fine, *costs, static_cast<int>(run.ctx));
+  plan::ModelProfile mp =
+      runtime::model_profile(name, g, *fine, *costs, *(*m)->weights, static_cast<int>(run.ctx));
   plan::PlanOptions po;
   po.objective = *objective;
   po.method = *method;

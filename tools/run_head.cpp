@@ -100,7 +100,6 @@ int run_head(const HeadFlags& f, const std::vector<std::string>& workers,
         runtime::generate_on_ring(**ring, ids, f.n_predict, f.sampling.params(), on_token, is_eog);
     if (!r.is_ok()) return fail(r.status());
     if (dec) text += dec->flush();
-    auto stats = (*ring)->device_stats();
     if (!json) {
       std::printf("\n");
       std::fprintf(
@@ -118,6 +117,7 @@ int run_head(const HeadFlags& f, const std::vector<std::string>& workers,
     j["decode_tok_s"] = r->decode_tok_s();
     j["predicted_tok_s"] = (*ring)->predicted_tok_s();
     j["plan"] = (*ring)->plan_json();
+    auto stats = (*ring)->device_stats();
     const double n_steps = 1.0 + r->decode_evals;
     double stage_sum = 0;
     if (stats.is_ok()) {

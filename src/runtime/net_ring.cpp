@@ -188,7 +188,7 @@ Status NetRing::setup(const std::string& model_path) {
     run.ctx = o_.n_ctx;
     run.n_seqs = o_.max_seqs;
     plan::ModelProfile mp =
-        model_profile(fs::path(model_path).stem().string(), g, fine, costs, o_.n_ctx);
+        model_profile(fs::path(model_path).stem().string(), g, fine, costs, *m_.weights, o_.n_ctx);
     plan::PlanOptions po;
     po.objective = o_.objective;
     LL_ASSIGN_OR_RETURN(plan::PlanReport rep, plan::make_plan(mp, cluster, run, po));
@@ -266,7 +266,7 @@ Status NetRing::setup(const std::string& model_path) {
 
 Status NetRing::ship_weights(int device, const std::string& path, const std::string& key) {
   const std::string& peer = names_[device];
-  LL_ASSIGN_OR_RETURN(auto mf, MappedFile::open(path));
+  LL_ASSIGN_OR_RETURN(std::shared_ptr<MappedFile> mf, MappedFile::open(path));
   net::Message q;
   q.body = net::WeightsQuery{{net::WeightRef{key, mf->size()}}};
   LL_RETURN_IF_ERROR(ep_->send(net::PeerId::outgoing(peer), std::move(q)));
@@ -276,11 +276,12 @@ Status NetRing::ship_weights(int device, const std::string& path, const std::str
   }
   const size_t chunk = 1 << 20;
   const bool tty = isatty(STDERR_FILENO) && !o_.quiet;
-  std::shared_ptr<const void> owner(mf.get(), [](const void*) {});
+  // Chunks are views into the mapping; each holds a reference so it outlives queued sends.
+  std::shared_ptr<const void> owner(mf, mf->data());
   for (size_t off = 0; off < mf->size(); off += chunk) {
     const size_t n = std::min(chunk, mf->size() - off);
     net::Message c;
-    c.body = net::WeightsChunk{key, off, mf->size(), net::payload_copy(mf->data() + off, n)};
+    c.body = net::WeightsChunk{key, off, mf->size(), net::payload_view(mf->data() + off, n, owner)};
     LL_RETURN_IF_ERROR(ep_->send(net::PeerId::outgoing(peer), std::move(c)));
     weight_bytes_sent_ += n;
     if (tty)

@@ -1,10 +1,12 @@
 #include "runtime/plan_bridge.h"
 
+#include <set>
+
 namespace ll::runtime {
 
 plan::ModelProfile model_profile(const std::string& name, const graph::Graph& g,
                                  const graph::Segmentation& fine, const graph::GraphCosts& costs,
-                                 int ctx_for_attention) {
+                                 const graph::WeightSource& weights, int ctx_for_attention) {
   plan::ModelProfile m;
   m.name = name;
   m.n_layer = g.hp.n_layer;
@@ -23,10 +25,19 @@ plan::ModelProfile model_profile(const std::string& name, const graph::Graph& g,
     s.weight_bytes_resident = c.weight_bytes_total();
     s.kv_bytes_per_token = c.kv_bytes_per_token;
     s.scratch_bytes = c.scratch_bytes_per_row;
-    for (auto& [t, b] : c.weight_bytes_resident) m.n_params += b;  // bytes, refined below
     m.segments.push_back(std::move(s));
   }
-  // Parameters from element counts would need types; report bytes as a proxy for display.
+  // Parameters: elements of every distinct weight (a tied embedding counts once).
+  std::set<std::string> seen;
+  for (const graph::Node& node : g.nodes) {
+    for (const std::string& w : node.weights) {
+      const graph::WeightView* v = weights.find(w);
+      if (!v || !seen.insert(w).second) continue;
+      double n = 1;
+      for (int64_t d : v->ne) n *= static_cast<double>(d);
+      m.n_params += n;
+    }
+  }
   for (const graph::EdgeCost& e : costs.edges) {
     if (e.from < 0 || e.to < 0) continue;
     plan::SegmentEdge edge;

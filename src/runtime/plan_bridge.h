@@ -12,7 +12,7 @@ namespace ll::runtime {
 
 plan::ModelProfile model_profile(const std::string& name, const graph::Graph& g,
                                  const graph::Segmentation& fine, const graph::GraphCosts& costs,
-                                 int ctx_for_attention);
+                                 const graph::WeightSource& weights, int ctx_for_attention);
 
 struct DevicePlacement {
   std::vector<int> devices;    // cluster device indices in ring order (head first)

@@ -164,7 +164,6 @@ class Worker : public Outbox {
           const std::string name = peer.value("name", ""), addr = peer.value("address", "");
           if (name.empty() || addr.empty()) continue;
           LL_RETURN_IF_ERROR(link_to(addr));
-          (void)name;
           auto lp = ep_->probe_link(net::PeerId::outgoing(addr));
           if (!lp.is_ok()) return lp.status();
           resp["links"][name] = {{"rtt_median_s", lp->rtt_median_s},
