@@ -17,6 +17,7 @@
 #include "core/types.h"
 #include "kernels/bandwidth.h"
 #include "kernels/kernels.h"
+#include "kernels/packed.h"
 
 namespace ll::kernels {
 namespace {
@@ -120,6 +121,60 @@ void BM_Matmul(benchmark::State& state) {
   state.SetLabel(std::string(dtype_name(t)) + " " + isa_name(best_isa()));
 }
 
+// The packed layout (what the engine runs for Q8_0/Q4_0): args and counters as above.
+void BM_PackedMatvec(benchmark::State& state) {
+  DType t = type_arg(state.range(0));
+  int64_t rows = state.range(1), cols = state.range(2);
+  ThreadPool* pool = pool_for(static_cast<int>(state.range(3)));
+  std::vector<uint8_t> w = make_matrix(t, rows, cols);
+  PackedMatrix p = PackedMatrix::pack(t, w.data(), rows, cols);
+  std::vector<float> x = make_input(cols), y(rows);
+  for (auto _ : state) {
+    p.matmul(x.data(), 1, y.data(), pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.size()));
+  state.SetLabel(std::string(dtype_name(t)) + " packed " + isa_name(best_isa()));
+}
+
+void BM_PackedMatvecCold(benchmark::State& state) {
+  DType t = type_arg(state.range(0));
+  ThreadPool* pool = pool_for(static_cast<int>(state.range(1)));
+  constexpr int64_t kDim = 2048;
+  std::vector<uint8_t> w = make_matrix(t, kDim, kDim);
+  const size_t n_mats = (size_t{1} << 30) / w.size();
+  std::vector<PackedMatrix> stack;
+  for (size_t i = 0; i < n_mats; ++i) stack.push_back(PackedMatrix::pack(t, w.data(), kDim, kDim));
+  std::vector<float> x = make_input(kDim), y(kDim);
+  size_t i = 0;
+  for (auto _ : state) {
+    stack[i++ % n_mats].matmul(x.data(), 1, y.data(), pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.size()));
+  state.counters["tok/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(dtype_name(t)) + " packed " + isa_name(best_isa()));
+}
+
+void BM_PackedMatmul(benchmark::State& state) {
+  constexpr int64_t kBatch = 128;
+  DType t = type_arg(state.range(0));
+  int64_t rows = state.range(1), cols = state.range(2);
+  ThreadPool* pool = pool_for(static_cast<int>(state.range(3)));
+  std::vector<uint8_t> w = make_matrix(t, rows, cols);
+  PackedMatrix p = PackedMatrix::pack(t, w.data(), rows, cols);
+  std::vector<float> x = make_input(kBatch * cols), y(kBatch * rows);
+  for (auto _ : state) {
+    p.matmul(x.data(), kBatch, y.data(), pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.size()));
+  state.counters["tok/s"] = benchmark::Counter(static_cast<double>(state.iterations() * kBatch),
+                                               benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(dtype_name(t)) + " packed " + isa_name(best_isa()));
+}
+
 void BM_ReadBandwidth(benchmark::State& state) {
   ThreadPool* pool = pool_for(static_cast<int>(state.range(0)));
   double gbs = 0.0;
@@ -172,6 +227,21 @@ BENCHMARK(BM_MatvecCold)
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Matmul)
     ->Apply(matmul_args)
+    ->MinTime(0.2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PackedMatvec)
+    ->ArgsProduct({{8, 2}, {2048, 5632}, {2048}, {1, 2}})
+    ->MinTime(0.2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_PackedMatvecCold)
+    ->ArgsProduct({{8, 2}, {1, 2}})
+    ->MinTime(0.5)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_PackedMatmul)
+    ->ArgsProduct({{8, 2}, {2048}, {2048}, {1, 2}})
     ->MinTime(0.2)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);

@@ -59,6 +59,10 @@ Status SegmentExecutor::bind(const Segmentation& s, int segment, const WeightSou
           kernels::dequantize_row(bn.w[1]->type, bn.w[1]->data, b.data(), out_w);
           bn.w_f32.push_back(std::move(b));
         }
+        if (kernels::packable(w->type, out_w, in_w)) {
+          bn.packed = std::make_unique<kernels::PackedMatrix>(
+              kernels::PackedMatrix::pack(w->type, w->data, out_w, in_w));
+        }
         break;
       }
       case OpType::kRmsNorm:
@@ -235,7 +239,9 @@ Status SegmentExecutor::run_node(const BoundNode& bn, const Batch& batch, const 
     case OpType::kMatmul: {
       const WeightView* w = bn.w[0];
       const float* x = input(0);
-      if (out_rows == 1) {
+      if (bn.packed) {
+        bn.packed->matmul(x, out_rows, y, pool);
+      } else if (out_rows == 1) {
         kernels::matvec(w->type, w->data, out_w, in_w, x, y, pool);
       } else {
         kernels::matmul(w->type, w->data, out_w, in_w, x, out_rows, y, pool);

@@ -12,6 +12,7 @@
 #include "graph/kv_cache.h"
 #include "graph/segment.h"
 #include "graph/weights.h"
+#include "kernels/packed.h"
 
 namespace ll::graph {
 
@@ -40,6 +41,9 @@ class SegmentExecutor {
     const Node* node;
     std::vector<const WeightView*> w;
     std::vector<std::vector<float>> w_f32;  // 1-D weights (norm scales, biases) as floats
+    // Quantized matmul weights in the kernels' packed layout, made once at bind; the source
+    // mapping's pages are then no longer touched.
+    std::unique_ptr<kernels::PackedMatrix> packed;
   };
   SegmentExecutor(const Graph& g) : g_(g) {}
   Status bind(const Segmentation& s, int segment, const WeightSource& weights);

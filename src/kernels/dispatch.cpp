@@ -16,6 +16,7 @@ namespace ll::kernels {
 
 using internal::ActRow;
 using internal::GemmArgs;
+using internal::GemmFn;
 using internal::KernelTable;
 
 namespace {
@@ -42,15 +43,17 @@ constexpr int64_t kRowGroup = 16;
 // Below this many multiply-adds a parallel section costs more than it saves.
 constexpr int64_t kMinParallelWork = 1 << 15;
 
-void run_gemm(const KernelTable& kt, const GemmArgs& a, int64_t n_rows, ThreadPool* pool) {
+void run_gemm(GemmFn fn, const GemmArgs& a, int64_t n_rows, ThreadPool* pool) {
   int64_t work = n_rows * a.n_cols * a.n_batch;
   if (pool == nullptr || pool->size() == 1 || work < kMinParallelWork) {
-    kt.gemm(a, 0, n_rows);
+    fn(a, 0, n_rows);
     return;
   }
+  // A static split, even for memory-bound decode: handing out chunks on demand measured far
+  // slower (the two threads' interleaved streams defeat the prefetchers).
   int64_t n_groups = (n_rows + kRowGroup - 1) / kRowGroup;
   pool->parallel_range(n_groups, [&](int64_t g0, int64_t g1, int) {
-    kt.gemm(a, g0 * kRowGroup, g1 * kRowGroup < n_rows ? g1 * kRowGroup : n_rows);
+    fn(a, g0 * kRowGroup, g1 * kRowGroup < n_rows ? g1 * kRowGroup : n_rows);
   });
 }
 
@@ -65,31 +68,40 @@ void gemm(DType wtype, const void* w, int64_t n_rows, int64_t n_cols, const floa
              x,        static_cast<size_t>(n_cols) * sizeof(float),
              n_batch,  y,
              n_rows};
-  if (internal::is_quantized(wtype)) {
-    // Per calling thread, so steady-state calls never allocate. uint64_t keeps rows aligned.
-    thread_local std::vector<uint64_t> xq;
-    const int64_t nb = n_cols / kQK8_0;
-    const int sum_scale = internal::act_sum_scale(wtype);
-    const size_t stride = ActRow::bytes(nb, true);
-    if (xq.size() * 8 < stride * n_batch) xq.resize(stride * n_batch / 8);
-    auto* xq_data = reinterpret_cast<uint8_t*>(xq.data());
-    auto quantize = [&](int64_t b0, int64_t b1, int) {
-      for (int64_t b = b0; b < b1; ++b) {
-        kt.quantize_act(x + b * n_cols, n_cols, xq_data + b * stride, sum_scale);
-      }
-    };
-    if (pool != nullptr && n_batch > 1 && n_batch * n_cols >= kMinParallelWork) {
-      pool->parallel_range(n_batch, quantize);
-    } else {
-      quantize(0, n_batch, 0);
-    }
-    a.x = xq_data;
-    a.x_stride = stride;
-  }
-  run_gemm(kt, a, n_rows, pool);
+  if (internal::is_quantized(wtype)) return internal::run_quantized(kt, kt.gemm, a, n_rows, pool);
+  run_gemm(kt.gemm, a, n_rows, pool);
 }
 
 }  // namespace
+
+namespace internal {
+
+void run_quantized(const KernelTable& kt, GemmFn fn, GemmArgs a, int64_t n_rows, ThreadPool* pool) {
+  // Per calling thread, so steady-state calls never allocate. uint64_t keeps rows aligned.
+  thread_local std::vector<uint64_t> xq;
+  const auto* x = static_cast<const float*>(a.x);
+  const int64_t n_cols = a.n_cols, n_batch = a.n_batch;
+  const int64_t nb = n_cols / kQK8_0;
+  const int sum_scale = internal::act_sum_scale(a.wtype);
+  const size_t stride = ActRow::bytes(nb, true);
+  if (xq.size() * 8 < stride * n_batch) xq.resize(stride * n_batch / 8);
+  auto* xq_data = reinterpret_cast<uint8_t*>(xq.data());
+  auto quantize = [&](int64_t b0, int64_t b1, int) {
+    for (int64_t b = b0; b < b1; ++b) {
+      kt.quantize_act(x + b * n_cols, n_cols, xq_data + b * stride, sum_scale);
+    }
+  };
+  if (pool != nullptr && n_batch > 1 && n_batch * n_cols >= kMinParallelWork) {
+    pool->parallel_range(n_batch, quantize);
+  } else {
+    quantize(0, n_batch, 0);
+  }
+  a.x = xq_data;
+  a.x_stride = stride;
+  run_gemm(fn, a, n_rows, pool);
+}
+
+}  // namespace internal
 
 const char* isa_name(Isa isa) {
   switch (isa) {

@@ -67,6 +67,17 @@ struct MaddDot {
     __m256i quads = _mm256_madd_epi16(_mm256_maddubs_epi16(u, xv), _mm256_set1_epi16(1));
     return _mm256_add_epi32(quads, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(negsum)));
   }
+  // Packed layout (packed_avx2.h).
+  static constexpr bool kQ8Offset = false;
+  static __m256i dp_u4(__m256i acc, __m256i u, __m256i x) {
+    return _mm256_add_epi32(acc,
+                            _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1)));
+  }
+  static __m256i dp_q8(__m256i acc, __m256i v, __m256i x) {
+    const __m256i w = _mm256_xor_si256(v, _mm256_set1_epi8(-128));
+    const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+  }
 };
 
 template <class Dot>

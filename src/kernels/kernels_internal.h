@@ -36,6 +36,10 @@ struct KernelTable {
   // Computes rows [r0, r1) for every batch row. Each dot must use the same operation sequence
   // whatever r0, r1 and n_batch are (that is what makes threads and batching bit-exact).
   GemmFn gemm;
+  // The same products over weights in the packed layout (packed.h): w is the packed buffer,
+  // w_stride the bytes of one 8-row group, rows [r0, r1) multiples of kPackRows. Every Isa
+  // gives the same bits (the canonical form is in packed.h).
+  GemmFn gemm_packed;
   float (*dot_f32)(const float* a, const float* b, int64_t n);
   void (*axpy_f32)(float a, const float* x, float* y, int64_t n);  // y += a * x
   // Reads every byte of p (n a multiple of 256, p 64-byte aligned) with software prefetch
@@ -65,11 +69,18 @@ GemmFn avx2_vnni_quant_gemm();  // nullptr if the CPU has no VNNI
 // Quantized-weight gemm with VPDPBUSD (matvec_avxvnni_avx2.cpp, matvec_avx512vnni_avx2.cpp).
 void gemm_quant_avxvnni(const GemmArgs& args, int64_t r0, int64_t r1);
 void gemm_quant_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
+void gemm_packed_avxvnni(const GemmArgs& args, int64_t r0, int64_t r1);
+void gemm_packed_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
+GemmFn avx2_vnni_packed_gemm();  // nullptr if the CPU has no VNNI
 #endif
 // The NEON task adds matvec_neon.cpp defining neon_table() and hooks it into table_for().
 
 // Table for a resolved Isa (see resolve_isa).
 const KernelTable& table_for(Isa isa);
+
+// Quantizes a's float activations (a.x, a.x_stride ignored: rows are n_cols floats) into ActRows
+// and runs fn over rows [0, n_rows), split across the pool in 16-row groups.
+void run_quantized(const KernelTable& kt, GemmFn fn, GemmArgs a, int64_t n_rows, ThreadPool* pool);
 
 // Helpers below live in an unnamed namespace: the SIMD translation units include this header
 // with wider instruction sets enabled, and a shared inline definition could be merged by the
@@ -79,21 +90,25 @@ namespace {
 // A row of activations quantized to 8 bits for the integer paths, in nb = n / 32 blocks:
 //   qs[nb][32] int8, then d[nb] float (exact fp32 scales: activations are re-quantized on
 //   every call, so nothing forces the lossy fp16 scale of weights on them), then optionally
-//   negsums[nb][8] int32 = -sum_scale * (qs[4l] + ... + qs[4l+3]). Kernels that multiply
-//   weights offset to unsigned bytes (w + sum_scale) by x use them to cancel the offset.
+//   negsums[nb][8] int32 = -sum_scale * (qs[4l] + ... + qs[4l+3]), then bsums[nb] int32 =
+//   -sum_scale * (qs[0] + ... + qs[31]). Kernels that multiply weights offset to unsigned
+//   bytes (w + sum_scale) by x use them to cancel the offset: per 4-element lane (plain
+//   layout) or per block (packed layout).
 struct ActRow {
   const int8_t* qs;
   const float* d;
   const int32_t* negsums;
+  const int32_t* bsums;
 
   static size_t bytes(int64_t nb, bool with_sums) {
-    size_t n = static_cast<size_t>(nb) * (with_sums ? 68 : 36);
+    size_t n = static_cast<size_t>(nb) * (with_sums ? 72 : 36);
     return (n + 63) / 64 * 64;  // rows stay 64-byte aligned in a batch
   }
   static ActRow at(const void* base, int64_t nb) {
     auto* p = static_cast<const uint8_t*>(base);
     return {reinterpret_cast<const int8_t*>(p), reinterpret_cast<const float*>(p + nb * 32),
-            reinterpret_cast<const int32_t*>(p + nb * 36)};
+            reinterpret_cast<const int32_t*>(p + nb * 36),
+            reinterpret_cast<const int32_t*>(p + nb * 68)};
   }
 };
 

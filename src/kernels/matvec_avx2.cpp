@@ -2,6 +2,7 @@
 // weights use gemm_avx2.h, float weights the tiles below; see gemm_avx2.h for the reduction
 // order every dot follows.
 #include "kernels/gemm_avx2.h"
+#include "kernels/packed_avx2.h"
 
 namespace ll::kernels::internal {
 namespace {
@@ -95,10 +96,14 @@ void gemm_madd(const GemmArgs& a, int64_t r0, int64_t r1) {
   gemm_float(a, r0, r1);
 }
 
-GemmFn detect_vnni() {
-  if (x86_features().avx_vnni) return gemm_quant_avxvnni;
-  if (x86_features().avx512_vnni_vl) return gemm_quant_avx512vnni;
+GemmFn detect_vnni(bool packed) {
+  if (x86_features().avx_vnni) return packed ? gemm_packed_avxvnni : gemm_quant_avxvnni;
+  if (x86_features().avx512_vnni_vl) return packed ? gemm_packed_avx512vnni : gemm_quant_avx512vnni;
   return nullptr;
+}
+
+void gemm_packed_madd(const GemmArgs& a, int64_t r0, int64_t r1) {
+  gemm_packed_quant<MaddDot>(a, r0, r1);
 }
 
 void gemm_vnni(const GemmArgs& a, int64_t r0, int64_t r1) {
@@ -114,6 +119,7 @@ void quantize_act(const float* x, int64_t n, void* out, int sum_scale) {
   auto* qs = static_cast<int8_t*>(out);
   auto* ds = reinterpret_cast<float*>(qs + nb * 32);
   auto* negsums = reinterpret_cast<int32_t*>(qs + nb * 36);
+  auto* bsums = reinterpret_cast<int32_t*>(qs + nb * 68);
   for (int64_t i = 0; i < nb; ++i) {
     __m256 v[4];
     for (int j = 0; j < 4; ++j) v[j] = _mm256_loadu_ps(x + i * kQK8_0 + 8 * j);
@@ -139,6 +145,10 @@ void quantize_act(const float* x, int64_t n, void* out, int sum_scale) {
       __m256i pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(1), packed);
       __m256i sums = _mm256_madd_epi16(pairs, neg_scale);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(negsums + i * 8), sums);
+      __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1));
+      s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+      s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+      bsums[i] = _mm_cvtsi128_si32(s4);
     }
   }
 }
@@ -185,15 +195,26 @@ uint64_t read_sum(const void* p, size_t n) {
 }  // namespace
 
 GemmFn avx2_vnni_quant_gemm() {
-  static const GemmFn fn = detect_vnni();
+  static const GemmFn fn = detect_vnni(false);
+  return fn;
+}
+
+GemmFn avx2_vnni_packed_gemm() {
+  static const GemmFn fn = detect_vnni(true);
   return fn;
 }
 
 const KernelTable& avx2_table(bool use_vnni) {
-  static const KernelTable madd{Isa::kAvx2, quantize_act, gemm_madd, dot_f32, axpy_f32, read_sum};
+  static const KernelTable madd{Isa::kAvx2, quantize_act, gemm_madd, gemm_packed_madd,
+                                dot_f32,    axpy_f32,     read_sum};
   static const KernelTable vnni{
-      Isa::kAvx2, quantize_act, avx2_vnni_quant_gemm() ? gemm_vnni : gemm_madd,
-      dot_f32,    axpy_f32,     read_sum};
+      Isa::kAvx2,
+      quantize_act,
+      avx2_vnni_quant_gemm() ? gemm_vnni : gemm_madd,
+      avx2_vnni_packed_gemm() ? avx2_vnni_packed_gemm() : gemm_packed_madd,
+      dot_f32,
+      axpy_f32,
+      read_sum};
   return use_vnni ? vnni : madd;
 }
 

@@ -12,6 +12,7 @@
 #endif
 
 #include "kernels/gemm_avx2.h"
+#include "kernels/packed_avx2.h"
 
 namespace ll::kernels::internal {
 namespace {
@@ -28,12 +29,20 @@ struct VnniDot {
     __m256i init = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(negsum));
     return _mm256_dpbusd_epi32(init, u, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));
   }
+  // Packed layout (packed_avx2.h): Q8_0 quants are stored as w + 128.
+  static constexpr bool kQ8Offset = true;
+  static __m256i dp_u4(__m256i acc, __m256i u, __m256i x) { return _mm256_dpbusd_epi32(acc, u, x); }
+  static __m256i dp_q8(__m256i acc, __m256i v, __m256i x) { return _mm256_dpbusd_epi32(acc, v, x); }
 };
 
 }  // namespace
 
 void gemm_quant_avx512vnni(const GemmArgs& a, int64_t r0, int64_t r1) {
   gemm_quant<VnniDot>(a, r0, r1);
+}
+
+void gemm_packed_avx512vnni(const GemmArgs& a, int64_t r0, int64_t r1) {
+  gemm_packed_quant<VnniDot>(a, r0, r1);
 }
 
 }  // namespace ll::kernels::internal

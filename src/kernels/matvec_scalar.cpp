@@ -94,6 +94,43 @@ void gemm(const GemmArgs& a, int64_t r0, int64_t r1) {
   }
 }
 
+// Packed layout (packed.h): row i of a group, block k. The quants are read back through the
+// layout so that the reference also checks it.
+void gemm_packed(const GemmArgs& a, int64_t r0, int64_t r1) {
+  const int64_t nb = a.n_cols / kQK8_0;
+  const bool q8 = a.wtype == DType::kQ8_0;
+  const size_t sbytes = (static_cast<size_t>(nb) * 16 + 31) / 32 * 32;
+  const size_t qbytes = q8 ? 256 : 128;
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* grp = a.w + (r / 8) * a.w_stride;
+    const int64_t i = r % 8;
+    for (int64_t b = 0; b < a.n_batch; ++b) {
+      ActRow x = ActRow::at(static_cast<const uint8_t*>(a.x) + b * a.x_stride, nb);
+      float acc = 0.0f;
+      for (int64_t k = 0; k < nb; ++k) {
+        const uint8_t* q = grp + sbytes + k * qbytes;
+        const int8_t* xq = x.qs + k * kQK8_0;
+        int sum = 0;
+        if (q8) {
+          for (int j = 0; j < 8; ++j) {
+            for (int e = 0; e < 4; ++e) sum += (q[j * 32 + i * 4 + e] - 128) * xq[4 * j + e];
+          }
+        } else {
+          for (int j = 0; j < 4; ++j) {
+            for (int e = 0; e < 4; ++e) {
+              const uint8_t v = q[j * 32 + i * 4 + e];
+              sum += ((v & 0x0F) - 8) * xq[4 * j + e] + ((v >> 4) - 8) * xq[16 + 4 * j + e];
+            }
+          }
+        }
+        const float d = half_to_float(load_u16(grp + (k * 8 + i) * 2)) * x.d[k];
+        acc = acc + static_cast<float>(sum) * d;
+      }
+      a.y[b * a.y_stride + r] = acc;
+    }
+  }
+}
+
 void quantize_act(const float* x, int64_t n, void* out, int sum_scale) {
   // Adding and removing 1.5 * 2^23 rounds to nearest-even for |v| < 2^22, like SIMD
   // round/convert instructions do, without depending on the libm rounding function.
@@ -102,6 +139,7 @@ void quantize_act(const float* x, int64_t n, void* out, int sum_scale) {
   auto* qs = static_cast<int8_t*>(out);
   auto* ds = reinterpret_cast<float*>(qs + nb * 32);
   auto* negsums = reinterpret_cast<int32_t*>(qs + nb * 36);
+  auto* bsums = reinterpret_cast<int32_t*>(qs + nb * 68);
   for (int64_t i = 0; i < nb; ++i) {
     const float* xb = x + i * kQK8_0;
     int8_t* q = qs + i * kQK8_0;
@@ -121,6 +159,9 @@ void quantize_act(const float* x, int64_t n, void* out, int sum_scale) {
       for (int l = 0; l < 8; ++l) {
         negsums[i * 8 + l] = -sum_scale * (q[4 * l] + q[4 * l + 1] + q[4 * l + 2] + q[4 * l + 3]);
       }
+      int sum = 0;
+      for (int j = 0; j < kQK8_0; ++j) sum += q[j];
+      bsums[i] = -sum_scale * sum;
     }
   }
 }
@@ -155,7 +196,8 @@ uint64_t read_sum(const void* p, size_t n) {
 }  // namespace
 
 const KernelTable& scalar_table() {
-  static const KernelTable table{Isa::kScalar, quantize_act, gemm, dot_f32, axpy_f32, read_sum};
+  static const KernelTable table{Isa::kScalar, quantize_act, gemm,    gemm_packed,
+                                 dot_f32,      axpy_f32,     read_sum};
   return table;
 }
 

@@ -1,0 +1,113 @@
+#include "kernels/packed.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/kernels_internal.h"
+
+namespace ll::kernels {
+
+namespace {
+
+size_t block_bytes(DType t) {
+  return t == DType::kQ8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
+}
+
+// Quant bytes of one packed block of 8 rows.
+size_t packed_quant_bytes(DType t) {
+  return kPackRows * (t == DType::kQ8_0 ? 32 : 16);
+}
+
+size_t scale_bytes(int64_t nb) {
+  return (static_cast<size_t>(nb) * kPackRows * 2 + 31) / 32 * 32;
+}
+
+}  // namespace
+
+bool packable(DType t, int64_t n_rows, int64_t n_cols) {
+  return (t == DType::kQ8_0 || t == DType::kQ4_0) && n_rows > 0 && n_rows % kPackRows == 0 &&
+         n_cols > 0 && n_cols % kQK8_0 == 0;
+}
+
+size_t packed_group_bytes(DType t, int64_t n_cols) {
+  const int64_t nb = n_cols / kQK8_0;
+  return scale_bytes(nb) + static_cast<size_t>(nb) * packed_quant_bytes(t);
+}
+
+void PackedMatrix::Free::operator()(uint8_t* p) const {
+  std::free(p);
+}
+
+PackedMatrix PackedMatrix::pack(DType t, const void* w, int64_t n_rows, int64_t n_cols) {
+  if (!packable(t, n_rows, n_cols)) {
+    std::fprintf(stderr, "fatal: kernels: PackedMatrix::pack on an unpackable matrix\n");
+    std::abort();
+  }
+  PackedMatrix m;
+  m.type_ = t;
+  m.n_rows_ = n_rows;
+  m.n_cols_ = n_cols;
+  m.group_bytes_ = packed_group_bytes(t, n_cols);
+  const size_t total = (m.bytes() + 63) / 64 * 64;
+  m.data_.reset(static_cast<uint8_t*>(std::aligned_alloc(64, total)));
+  if (!m.data_) {
+    std::fprintf(stderr, "fatal: kernels: out of memory packing %zu bytes\n", total);
+    std::abort();
+  }
+  std::memset(m.data_.get(), 0, total);  // scale padding
+  const int64_t nb = n_cols / kQK8_0;
+  const size_t row_b = row_bytes(t, n_cols), bb = block_bytes(t);
+  const size_t qbytes = packed_quant_bytes(t), sbytes = scale_bytes(nb);
+  const int n_vec = t == DType::kQ8_0 ? 8 : 4;  // 32-byte vectors per packed block
+  const auto* src = static_cast<const uint8_t*>(w);
+  for (int64_t g = 0; g < n_rows / kPackRows; ++g) {
+    uint8_t* grp = m.data_.get() + g * m.group_bytes_;
+    for (int64_t i = 0; i < kPackRows; ++i) {
+      const uint8_t* row = src + (g * kPackRows + i) * row_b;
+      for (int64_t k = 0; k < nb; ++k) {
+        const uint8_t* blk = row + k * bb;
+        std::memcpy(grp + (k * kPackRows + i) * 2, blk, 2);
+        uint8_t* q = grp + sbytes + k * qbytes;
+        for (int j = 0; j < n_vec; ++j) {
+          uint8_t* lane = q + j * 32 + i * 4;
+          std::memcpy(lane, blk + 2 + 4 * j, 4);
+          if (t == DType::kQ8_0) {
+            for (int e = 0; e < 4; ++e) lane[e] ^= 0x80;  // int8 w -> uint8 w + 128
+          }
+        }
+      }
+    }
+  }
+  return m;
+}
+
+void PackedMatrix::unpack_row(int64_t r, void* out) const {
+  const int64_t nb = n_cols_ / kQK8_0, g = r / kPackRows, i = r % kPackRows;
+  const uint8_t* grp = data_.get() + g * group_bytes_;
+  const size_t bb = block_bytes(type_), qbytes = packed_quant_bytes(type_),
+               sbytes = scale_bytes(nb);
+  const int n_vec = type_ == DType::kQ8_0 ? 8 : 4;
+  auto* dst = static_cast<uint8_t*>(out);
+  for (int64_t k = 0; k < nb; ++k) {
+    uint8_t* blk = dst + k * bb;
+    std::memcpy(blk, grp + (k * kPackRows + i) * 2, 2);
+    const uint8_t* q = grp + sbytes + k * qbytes;
+    for (int j = 0; j < n_vec; ++j) {
+      std::memcpy(blk + 2 + 4 * j, q + j * 32 + i * 4, 4);
+      if (type_ == DType::kQ8_0) {
+        for (int e = 0; e < 4; ++e) blk[2 + 4 * j + e] ^= 0x80;
+      }
+    }
+  }
+}
+
+void PackedMatrix::matmul(const float* x, int64_t n_batch, float* y, ThreadPool* pool,
+                          Isa isa) const {
+  if (n_batch <= 0 || n_rows_ == 0) return;
+  const internal::KernelTable& kt = internal::table_for(resolve_isa(isa));
+  internal::GemmArgs a{type_, data_.get(), group_bytes_, n_cols_, x, 0, n_batch, y, n_rows_};
+  internal::run_quantized(kt, kt.gemm_packed, a, n_rows_, pool);
+}
+
+}  // namespace ll::kernels

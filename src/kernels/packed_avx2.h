@@ -1,0 +1,162 @@
+// AVX2 gemm over packed quantized weights (packed.h), included by the AVX2 translation units
+// with their own Dot policy (maddubs/madd or VPDPBUSD), hence the unnamed namespace.
+//
+// A 32-byte vector of a packed block holds 4 quants of each of 8 rows; the matching 4
+// activation bytes are broadcast to every lane, so each instruction advances 8 dots and lane r
+// ends a block holding row r's exact integer block sum. Then one convert, two multiplies and an
+// add finish the block for 8 rows, in the canonical order of packed.h.
+#pragma once
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/kernels_internal.h"
+
+namespace ll::kernels::internal {
+namespace {
+
+// Dot policies provide:
+//   dp_u4(acc, u, x): acc + per-lane sums of u * x over 4 bytes (u unsigned nibbles, x signed)
+//   dp_q8(acc, v, x): acc + the same for v = w + 128 as u8, giving sum (v - 128) * x when the
+//                     block sum starts from bsum (kQ8Offset) or sum w * x otherwise.
+template <class Dot, bool kQ8>
+struct PackedTile {
+  static constexpr int kVecs = kQ8 ? 8 : 4;  // 32-byte quant vectors per block
+  static constexpr size_t kQuantBytes = kQ8 ? 256 : 128;
+  // Matvec streams each group once: prefetch this far ahead in the group's quants (the hardware
+  // prefetcher alone leaves DRAM bandwidth on the table), and the scales likewise.
+  static constexpr size_t kAhead = 4096, kAheadL2 = 16384;
+
+  static __m256i bcast4(const int8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+  }
+
+  // Groups [g, g + G) x batch columns [b, b + B). Two independent integer chains per dot when
+  // registers allow (shorter dependency chains), summed exactly at the end of the block.
+  template <int G, int B>
+  static void tile(const GemmArgs& a, int64_t g, int64_t b) {
+    constexpr bool kSplit = G * B <= 2;
+    const int64_t nb = a.n_cols / kQK8_0;
+    const size_t sbytes = (static_cast<size_t>(nb) * 16 + 31) / 32 * 32;
+    const uint8_t* grp[G];
+    for (int i = 0; i < G; ++i) grp[i] = a.w + (g + i) * a.w_stride;
+    ActRow x[B];
+    for (int j = 0; j < B; ++j) {
+      x[j] = ActRow::at(static_cast<const uint8_t*>(a.x) + (b + j) * a.x_stride, nb);
+    }
+    __m256 acc[G][B];
+    for (int i = 0; i < G; ++i) {
+      for (int j = 0; j < B; ++j) acc[i][j] = _mm256_setzero_ps();
+    }
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    for (int64_t k = 0; k < nb; ++k) {
+      __m256i s0[G][B], s1[G][B];
+      for (int i = 0; i < G; ++i) {
+        for (int j = 0; j < B; ++j) {
+          s0[i][j] =
+              (kQ8 && !Dot::kQ8Offset) ? _mm256_setzero_si256() : _mm256_set1_epi32(x[j].bsums[k]);
+          if constexpr (kSplit) s1[i][j] = _mm256_setzero_si256();
+        }
+      }
+      const int8_t* xk[B];
+      for (int j = 0; j < B; ++j) xk[j] = x[j].qs + k * kQK8_0;
+      for (int i = 0; i < G; ++i) {
+        const uint8_t* q = grp[i] + sbytes + k * kQuantBytes;
+        if constexpr (B == 1) {
+          for (size_t off = 0; off < kQuantBytes; off += 64) {
+            _mm_prefetch(reinterpret_cast<const char*>(q + kAhead + off), _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(q + kAheadL2 + off), _MM_HINT_T1);
+          }
+          if (k % 4 == 0) {
+            _mm_prefetch(reinterpret_cast<const char*>(grp[i] + k * 16 + kAhead / 8), _MM_HINT_T0);
+          }
+        }
+        for (int v = 0; v < kVecs; ++v) {
+          const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32 * v));
+          if constexpr (kQ8) {
+            for (int j = 0; j < B; ++j) {
+              __m256i& s = (kSplit && (v & 1)) ? s1[i][j] : s0[i][j];
+              s = Dot::dp_q8(s, w, bcast4(xk[j] + 4 * v));
+            }
+          } else {
+            const __m256i lo = _mm256_and_si256(w, low4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), low4);
+            for (int j = 0; j < B; ++j) {
+              s0[i][j] = Dot::dp_u4(s0[i][j], lo, bcast4(xk[j] + 4 * v));
+              __m256i& s = kSplit ? s1[i][j] : s0[i][j];
+              s = Dot::dp_u4(s, hi, bcast4(xk[j] + 16 + 4 * v));
+            }
+          }
+        }
+      }
+      for (int i = 0; i < G; ++i) {
+        const __m256 dw =
+            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(grp[i] + k * 16)));
+        for (int j = 0; j < B; ++j) {
+          __m256i sum = s0[i][j];
+          if constexpr (kSplit) sum = _mm256_add_epi32(sum, s1[i][j]);
+          const __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(x[j].d[k]));
+          acc[i][j] = _mm256_add_ps(acc[i][j], _mm256_mul_ps(_mm256_cvtepi32_ps(sum), d));
+        }
+      }
+    }
+    for (int i = 0; i < G; ++i) {
+      for (int j = 0; j < B; ++j) {
+        _mm256_storeu_ps(a.y + (b + j) * a.y_stride + (g + i) * 8, acc[i][j]);
+      }
+    }
+  }
+
+  // Calls tile<1, N> for a run-time n in [1, N].
+  template <int N>
+  static void tail(const GemmArgs& a, int64_t g, int64_t b, int64_t n) {
+    if constexpr (N > 0) {
+      if (n == N) return tile<1, N>(a, g, b);
+      tail<N - 1>(a, g, b, n);
+    }
+  }
+
+  static void gemm(const GemmArgs& a, int64_t r0, int64_t r1) {
+    const int64_t g0 = r0 / 8, g1 = r1 / 8;
+    if (a.n_batch == 1) {
+      // One group at a time: each thread's share is then one sequential stream. The tiles
+      // prefetch kAheadL2 bytes ahead, so request the stream's first kAheadL2 bytes here;
+      // a decode step runs ~150 products and would otherwise start each one with misses.
+      const uint8_t* start = a.w + g0 * a.w_stride;
+      const size_t n = std::min<size_t>(kAheadL2, (g1 - g0) * a.w_stride);
+      for (size_t off = 0; off < n; off += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(start + off), _MM_HINT_T1);
+      }
+      for (int64_t g = g0; g < g1; ++g) tile<1, 1>(a, g, 0);
+      return;
+    }
+    // Cache blocking as for the plain layout: a chunk of groups stays in L2 while every batch
+    // column passes over it, kBatch columns at a time.
+    constexpr int kBatch = 4;
+    constexpr int64_t kWeightChunkBytes = 256 << 10;
+    const int64_t groups_chunk = std::max<int64_t>(1, kWeightChunkBytes / a.w_stride);
+    for (int64_t gc = g0; gc < g1; gc += groups_chunk) {
+      const int64_t gc1 = std::min(g1, gc + groups_chunk);
+      int64_t b = 0;
+      for (; b + kBatch <= a.n_batch; b += kBatch) {
+        for (int64_t g = gc; g < gc1; ++g) tile<1, kBatch>(a, g, b);
+      }
+      if (b < a.n_batch) {
+        for (int64_t g = gc; g < gc1; ++g) tail<kBatch - 1>(a, g, b, a.n_batch - b);
+      }
+    }
+  }
+};
+
+template <class Dot>
+void gemm_packed_quant(const GemmArgs& a, int64_t r0, int64_t r1) {
+  if (a.wtype == DType::kQ8_0) return PackedTile<Dot, true>::gemm(a, r0, r1);
+  PackedTile<Dot, false>::gemm(a, r0, r1);
+}
+
+}  // namespace
+}  // namespace ll::kernels::internal

@@ -1,0 +1,162 @@
+// Packed quantized weights: the layout round-trips, every Isa (and the VNNI and maddubs paths)
+// gives the scalar reference's exact bits for any batch size and thread count, and the results
+// are accurate against a double-precision dot of the same quantized operands.
+#include "kernels/packed.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernel_test_util.h"
+#include "kernels/kernels_internal.h"
+
+namespace ll::kernels {
+namespace {
+
+using testing::make_weights;
+using testing::random_floats;
+using testing::same_bits;
+using testing::test_isas;
+
+constexpr DType kQuantTypes[] = {DType::kQ8_0, DType::kQ4_0};
+
+struct Shape {
+  int64_t rows, cols, batch;
+};
+
+Shape random_shape(std::mt19937& rng) {
+  std::uniform_int_distribution<int64_t> groups(1, 12), blocks(1, 20), batch(1, 9);
+  return {groups(rng) * kPackRows, blocks(rng) * 32, batch(rng)};
+}
+
+TEST(PackedTest, OnlyQuantizedMatricesWithWholeRowGroupsPack) {
+  EXPECT_TRUE(packable(DType::kQ4_0, 8, 32));
+  EXPECT_TRUE(packable(DType::kQ8_0, 4096, 2048));
+  EXPECT_FALSE(packable(DType::kQ4_0, 12, 32));  // rows not a multiple of 8
+  EXPECT_FALSE(packable(DType::kQ8_0, 8, 48));   // columns not whole blocks
+  EXPECT_FALSE(packable(DType::kF16, 8, 32));    // float weights have their own kernels
+  EXPECT_FALSE(packable(DType::kQ4_0, 0, 32));
+}
+
+TEST(PackedTest, EveryRowUnpacksToItsOriginalBytes) {
+  std::mt19937 rng(11);
+  for (DType t : kQuantTypes) {
+    for (int iter = 0; iter < 20; ++iter) {
+      Shape s = random_shape(rng);
+      testing::Weights w = make_weights(rng, t, s.rows, s.cols);
+      PackedMatrix p = PackedMatrix::pack(t, w.bytes.data(), s.rows, s.cols);
+      ASSERT_EQ(p.bytes(), s.rows / kPackRows * packed_group_bytes(t, s.cols));
+      std::vector<uint8_t> row(w.stride);
+      for (int64_t r = 0; r < s.rows; ++r) {
+        p.unpack_row(r, row.data());
+        ASSERT_EQ(0, std::memcmp(row.data(), w.bytes.data() + r * w.stride, w.stride))
+            << dtype_name(t) << " row " << r << " of " << s.rows << "x" << s.cols;
+      }
+    }
+  }
+}
+
+// Runs gemm_packed from a given table directly (to reach the maddubs path on VNNI CPUs).
+std::vector<float> run_table(const internal::KernelTable& kt, const PackedMatrix& p,
+                             const std::vector<float>& x, int64_t batch, ThreadPool* pool) {
+  std::vector<float> y(batch * p.n_rows());
+  internal::GemmArgs a{p.type(),   p.data(), packed_group_bytes(p.type(), p.n_cols()),
+                       p.n_cols(), x.data(), 0,
+                       batch,      y.data(), p.n_rows()};
+  internal::run_quantized(kt, kt.gemm_packed, a, p.n_rows(), pool);
+  return y;
+}
+
+TEST(PackedTest, EveryIsaAndThreadCountGivesTheReferenceBits) {
+  std::mt19937 rng(12);
+  std::vector<const internal::KernelTable*> tables{&internal::scalar_table()};
+#if defined(__x86_64__)
+  if (isa_supported(Isa::kAvx2)) {
+    tables.push_back(&internal::avx2_table(false));
+    if (internal::avx2_vnni_packed_gemm() != nullptr) tables.push_back(&internal::avx2_table(true));
+  }
+#endif
+  ThreadPool pool2(2), pool3(3);
+  int compared = 0;
+  for (DType t : kQuantTypes) {
+    for (int iter = 0; iter < 30; ++iter) {
+      Shape s = random_shape(rng);
+      testing::Weights w = make_weights(rng, t, s.rows, s.cols);
+      PackedMatrix p = PackedMatrix::pack(t, w.bytes.data(), s.rows, s.cols);
+      std::vector<float> x = random_floats(rng, s.batch * s.cols);
+      const std::vector<float> want = run_table(internal::scalar_table(), p, x, s.batch, nullptr);
+      for (const internal::KernelTable* kt : tables) {
+        for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &pool2, &pool3}) {
+          ASSERT_TRUE(same_bits(want, run_table(*kt, p, x, s.batch, pool)))
+              << dtype_name(t) << " " << isa_name(kt->isa) << " " << s.rows << "x" << s.cols
+              << " batch " << s.batch << " threads " << (pool ? pool->size() : 1);
+          ++compared;
+        }
+      }
+      // The public entry point with the best Isa, too.
+      std::vector<float> y(s.batch * s.rows);
+      p.matmul(x.data(), s.batch, y.data(), &pool2);
+      ASSERT_TRUE(same_bits(want, y)) << dtype_name(t) << " best Isa";
+    }
+  }
+  std::printf("compared %d packed products across %zu kernel tables\n", compared, tables.size());
+}
+
+TEST(PackedTest, EachBatchRowEqualsTheSingleRowProduct) {
+  std::mt19937 rng(13);
+  ThreadPool pool(2);
+  for (DType t : kQuantTypes) {
+    for (Isa isa : test_isas()) {
+      const int64_t rows = 96, cols = 320, batch = 13;  // batch not a multiple of the tile
+      testing::Weights w = make_weights(rng, t, rows, cols);
+      PackedMatrix p = PackedMatrix::pack(t, w.bytes.data(), rows, cols);
+      std::vector<float> x = random_floats(rng, batch * cols), y(batch * rows), y1(rows);
+      p.matmul(x.data(), batch, y.data(), &pool, isa);
+      for (int64_t b = 0; b < batch; ++b) {
+        p.matmul(x.data() + b * cols, 1, y1.data(), nullptr, isa);
+        ASSERT_EQ(0, std::memcmp(y1.data(), y.data() + b * rows, rows * sizeof(float)))
+            << dtype_name(t) << " " << isa_name(isa) << " batch row " << b;
+      }
+    }
+  }
+}
+
+// Exact dot (in double) of the quantized weights with the quantized activations; the kernel
+// rounds three times per block (product of scales, product, sum).
+TEST(PackedTest, AccurateAgainstExactDotOfTheQuantizedOperands) {
+  std::mt19937 rng(14);
+  for (DType t : kQuantTypes) {
+    const int64_t rows = 64, cols = 1024, nb = cols / 32;
+    testing::Weights w = make_weights(rng, t, rows, cols);
+    PackedMatrix p = PackedMatrix::pack(t, w.bytes.data(), rows, cols);
+    std::vector<float> x = random_floats(rng, cols), y(rows), plain(rows);
+    p.matmul(x.data(), 1, y.data(), nullptr);
+    matvec(t, w.bytes.data(), rows, cols, x.data(), plain.data(), nullptr);
+    std::vector<uint8_t> buf(internal::ActRow::bytes(nb, false));
+    internal::scalar_table().quantize_act(x.data(), cols, buf.data(), 0);
+    internal::ActRow xq = internal::ActRow::at(buf.data(), nb);
+    const size_t bb = t == DType::kQ8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
+    for (int64_t r = 0; r < rows; ++r) {
+      double value = 0.0, magnitude = 0.0;
+      for (int64_t k = 0; k < nb; ++k) {
+        double dw = fp16_to_fp32(internal::load_u16(w.bytes.data() + r * w.stride + k * bb));
+        double isum = 0.0;
+        for (int e = 0; e < 32; ++e) {
+          double q = dw != 0.0 ? w.values[r * cols + k * 32 + e] / dw : 0.0;
+          isum += q * xq.qs[k * 32 + e];
+        }
+        value += dw * xq.d[k] * isum;
+        magnitude += std::fabs(dw * xq.d[k] * isum);
+      }
+      const double tol = 1.01 * (3 * nb) * (1.0 / (1 << 24)) * magnitude + 1e-30;
+      ASSERT_NEAR(y[r], value, tol) << dtype_name(t) << " row " << r;
+      // The plain layout computes the same dot in another order.
+      ASSERT_NEAR(y[r], plain[r], 2 * tol) << dtype_name(t) << " row " << r;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ll::kernels
