@@ -89,6 +89,13 @@ Status SegmentExecutor::bind(const Segmentation& s, int segment, const WeightSou
     }
     nodes_.push_back(std::move(bn));
   }
+  // Decode prefetches the start of the next matmul's weights while finishing the current one.
+  const kernels::PackedMatrix* next = nullptr;
+  for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
+    if (!it->packed) continue;
+    it->next_packed = next;
+    next = it->packed.get();
+  }
   return Status::ok();
 }
 
@@ -240,7 +247,7 @@ Status SegmentExecutor::run_node(const BoundNode& bn, const Batch& batch, const 
       const WeightView* w = bn.w[0];
       const float* x = input(0);
       if (bn.packed) {
-        bn.packed->matmul(x, out_rows, y, pool);
+        bn.packed->matmul(x, out_rows, y, pool, kernels::Isa::kBest, bn.next_packed);
       } else if (out_rows == 1) {
         kernels::matvec(w->type, w->data, out_w, in_w, x, y, pool);
       } else {

@@ -44,6 +44,7 @@ class SegmentExecutor {
     // Quantized matmul weights in the kernels' packed layout, made once at bind; the source
     // mapping's pages are then no longer touched.
     std::unique_ptr<kernels::PackedMatrix> packed;
+    const kernels::PackedMatrix* next_packed = nullptr;  // the segment's next packed matmul
   };
   SegmentExecutor(const Graph& g) : g_(g) {}
   Status bind(const Segmentation& s, int segment, const WeightSource& weights);

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "kernels/kernels_internal.h"
+#include "kernels/packed.h"
 
 namespace ll::kernels {
 
@@ -17,6 +18,7 @@ double measure_read_bandwidth_gbs(ThreadPool* pool, size_t bytes) {
   std::unique_ptr<uint8_t, decltype(&std::free)> buf(
       static_cast<uint8_t*>(std::aligned_alloc(kPage, bytes)), &std::free);
   if (!buf) return 0.0;
+  advise_huge_pages(buf.get(), bytes);
   const internal::KernelTable& kt = internal::table_for(best_isa());
   const int n_threads = pool != nullptr ? pool->size() : 1;
   const int64_t n_pages = static_cast<int64_t>(bytes / kPage);

@@ -43,17 +43,35 @@ constexpr int64_t kRowGroup = 16;
 // Below this many multiply-adds a parallel section costs more than it saves.
 constexpr int64_t kMinParallelWork = 1 << 15;
 
+// Bytes of the next product each thread prefetches (see GemmArgs::next).
+constexpr size_t kNextPrefetchBytes = 16384;
+
+// Thread part of n_threads's share of a's next product, as next_begin/next_len.
+GemmArgs with_next_share(const GemmArgs& a, int n_threads, int part) {
+  GemmArgs t = a;
+  if (a.next == nullptr) return t;
+  const int64_t n_groups = (a.next_rows + kRowGroup - 1) / kRowGroup;
+  auto [g0, g1] = ThreadPool::split_range(n_groups, n_threads, part);
+  const int64_t r0 = g0 * kRowGroup, r1 = std::min(a.next_rows, g1 * kRowGroup);
+  if (r1 <= r0) return t;
+  t.next_begin = a.next + r0 / 8 * a.next_stride;
+  t.next_len = std::min(kNextPrefetchBytes, static_cast<size_t>((r1 - r0) / 8) * a.next_stride);
+  return t;
+}
+
 void run_gemm(GemmFn fn, const GemmArgs& a, int64_t n_rows, ThreadPool* pool) {
   int64_t work = n_rows * a.n_cols * a.n_batch;
   if (pool == nullptr || pool->size() == 1 || work < kMinParallelWork) {
-    fn(a, 0, n_rows);
+    // The next product may be split across threads even if this one is not.
+    fn(with_next_share(a, pool != nullptr ? pool->size() : 1, 0), 0, n_rows);
     return;
   }
   // A static split, even for memory-bound decode: handing out chunks on demand measured far
   // slower (the two threads' interleaved streams defeat the prefetchers).
   int64_t n_groups = (n_rows + kRowGroup - 1) / kRowGroup;
-  pool->parallel_range(n_groups, [&](int64_t g0, int64_t g1, int) {
-    fn(a, g0 * kRowGroup, g1 * kRowGroup < n_rows ? g1 * kRowGroup : n_rows);
+  pool->parallel_range(n_groups, [&](int64_t g0, int64_t g1, int t) {
+    fn(with_next_share(a, pool->size(), t), g0 * kRowGroup,
+       g1 * kRowGroup < n_rows ? g1 * kRowGroup : n_rows);
   });
 }
 

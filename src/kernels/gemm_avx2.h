@@ -69,6 +69,7 @@ struct MaddDot {
   }
   // Packed layout (packed_avx2.h).
   static constexpr bool kQ8Offset = false;
+  static constexpr bool kWideProducts = false;  // maddubs saturates at 16 bits
   static __m256i dp_u4(__m256i acc, __m256i u, __m256i x) {
     return _mm256_add_epi32(acc,
                             _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1)));

@@ -23,6 +23,14 @@ struct GemmArgs {
   int64_t n_batch;
   float* y;
   int64_t y_stride;  // floats per y row
+  // Packed decode only: the next product's packed weights (nullptr if unknown). Each thread
+  // prefetches the start of its share of them as its own stream runs out, so the next product
+  // does not begin with a burst of misses. run_gemm turns it into next_begin/next_len.
+  const uint8_t* next = nullptr;
+  size_t next_stride = 0;  // bytes per 8-row group of next
+  int64_t next_rows = 0;
+  const uint8_t* next_begin = nullptr;
+  size_t next_len = 0;
 };
 
 using GemmFn = void (*)(const GemmArgs& args, int64_t r0, int64_t r1);

@@ -31,6 +31,7 @@ struct VnniDot {
   }
   // Packed layout (packed_avx2.h): Q8_0 quants are stored as w + 128.
   static constexpr bool kQ8Offset = true;
+  static constexpr bool kWideProducts = true;
   static __m256i dp_u4(__m256i acc, __m256i u, __m256i x) {
     return _mm256_dpbusd_avx_epi32(acc, u, x);
   }

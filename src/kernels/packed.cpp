@@ -4,6 +4,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include "kernels/kernels_internal.h"
 
 namespace ll::kernels {
@@ -24,6 +28,20 @@ size_t scale_bytes(int64_t nb) {
 }
 
 }  // namespace
+
+void advise_huge_pages(void* p, size_t n) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  // Decode streams every packed byte per token; 2 MiB pages save ~500 TLB misses per MiB.
+  // Only whole huge pages inside the buffer are advised; a refusal costs nothing.
+  constexpr uintptr_t kHuge = 2u << 20;
+  const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) & ~(kHuge - 1);
+  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)n;
+#endif
+}
 
 bool packable(DType t, int64_t n_rows, int64_t n_cols) {
   return (t == DType::kQ8_0 || t == DType::kQ4_0) && n_rows > 0 && n_rows % kPackRows == 0 &&
@@ -55,6 +73,7 @@ PackedMatrix PackedMatrix::pack(DType t, const void* w, int64_t n_rows, int64_t 
     std::fprintf(stderr, "fatal: kernels: out of memory packing %zu bytes\n", total);
     std::abort();
   }
+  advise_huge_pages(m.data_.get(), total);
   std::memset(m.data_.get(), 0, total);  // scale padding
   const int64_t nb = n_cols / kQK8_0;
   const size_t row_b = row_bytes(t, n_cols), bb = block_bytes(t);
@@ -102,11 +121,16 @@ void PackedMatrix::unpack_row(int64_t r, void* out) const {
   }
 }
 
-void PackedMatrix::matmul(const float* x, int64_t n_batch, float* y, ThreadPool* pool,
-                          Isa isa) const {
+void PackedMatrix::matmul(const float* x, int64_t n_batch, float* y, ThreadPool* pool, Isa isa,
+                          const PackedMatrix* next) const {
   if (n_batch <= 0 || n_rows_ == 0) return;
   const internal::KernelTable& kt = internal::table_for(resolve_isa(isa));
   internal::GemmArgs a{type_, data_.get(), group_bytes_, n_cols_, x, 0, n_batch, y, n_rows_};
+  if (next != nullptr && n_batch == 1) {
+    a.next = next->data();
+    a.next_stride = next->group_bytes_;
+    a.next_rows = next->n_rows_;
+  }
   internal::run_quantized(kt, kt.gemm_packed, a, n_rows_, pool);
 }
 

@@ -38,6 +38,11 @@ constexpr int64_t kPackRows = 8;
 bool packable(DType t, int64_t n_rows, int64_t n_cols);
 size_t packed_group_bytes(DType t, int64_t n_cols);
 
+// Asks the OS for transparent huge pages on the whole 2 MiB pages inside [p, p + n), before
+// they are first touched. Used for the buffers that are streamed: packed weights and the
+// bandwidth probe (so the probe is measured under the same conditions).
+void advise_huge_pages(void* p, size_t n);
+
 class PackedMatrix {
  public:
   PackedMatrix() = default;
@@ -48,8 +53,10 @@ class PackedMatrix {
   // y[b][r] = dot(row r, x[b]) for x [n_batch][n_cols], y [n_batch][n_rows]: the same contract
   // as matmul (row b is bit-identical for any n_batch and thread count), in the canonical
   // form above.
-  void matmul(const float* x, int64_t n_batch, float* y, ThreadPool* pool,
-              Isa isa = Isa::kBest) const;
+  // next: the product that will run after this one, if known. Single-row products (decode)
+  // then prefetch its first bytes while finishing, which hides its start-up misses.
+  void matmul(const float* x, int64_t n_batch, float* y, ThreadPool* pool, Isa isa = Isa::kBest,
+              const PackedMatrix* next = nullptr) const;
 
   DType type() const { return type_; }
   int64_t n_rows() const { return n_rows_; }

@@ -17,7 +17,7 @@
 namespace ll::kernels::internal {
 namespace {
 
-// Dot policies provide:
+// Dot policies provide (and kWideProducts: whether dp_u4 takes any u8 without saturating):
 //   dp_u4(acc, u, x): acc + per-lane sums of u * x over 4 bytes (u unsigned nibbles, x signed)
 //   dp_q8(acc, v, x): acc + the same for v = w + 128 as u8, giving sum (v - 128) * x when the
 //                     block sum starts from bsum (kQ8Offset) or sum w * x otherwise.
@@ -37,9 +37,24 @@ struct PackedTile {
 
   // Groups [g, g + G) x batch columns [b, b + B). Two independent integer chains per dot when
   // registers allow (shorter dependency chains), summed exactly at the end of the block.
+  // Prefetches p, which runs ahead of a stream ending at end; past the end, the same distance
+  // into the next product's share instead (GemmArgs::next).
+  template <_mm_hint kHint>
+  static void prefetch_stream(const GemmArgs& a, const uint8_t* p, const uint8_t* end) {
+    if (p < end) {
+      _mm_prefetch(reinterpret_cast<const char*>(p), kHint);
+    } else if (static_cast<size_t>(p - end) < a.next_len) {
+      _mm_prefetch(reinterpret_cast<const char*>(a.next_begin + (p - end)), kHint);
+    }
+  }
+
+  // end: where this thread's stream of groups ends (matvec tiles only).
   template <int G, int B>
-  static void tile(const GemmArgs& a, int64_t g, int64_t b) {
+  static void tile(const GemmArgs& a, int64_t g, int64_t b, const uint8_t* end = nullptr) {
     constexpr bool kSplit = G * B <= 2;
+    // With an instruction that does not saturate (VPDPBUSD), Q4_0's high nibbles can be
+    // multiplied as 16 * hi in a chain of their own and divided by 16 at the end of the block.
+    constexpr bool kHi16 = !kQ8 && kSplit && Dot::kWideProducts;
     const int64_t nb = a.n_cols / kQK8_0;
     const size_t sbytes = (static_cast<size_t>(nb) * 16 + 31) / 32 * 32;
     const uint8_t* grp[G];
@@ -54,12 +69,14 @@ struct PackedTile {
     }
     const __m256i low4 = _mm256_set1_epi8(0x0F);
     for (int64_t k = 0; k < nb; ++k) {
-      __m256i s0[G][B], s1[G][B];
+      // Integer chains per dot: one, or four (split by vector parity and nibble half).
+      constexpr int C = kSplit ? 4 : 1;
+      __m256i c[G][B][C];
       for (int i = 0; i < G; ++i) {
         for (int j = 0; j < B; ++j) {
-          s0[i][j] =
-              (kQ8 && !Dot::kQ8Offset) ? _mm256_setzero_si256() : _mm256_set1_epi32(x[j].bsums[k]);
-          if constexpr (kSplit) s1[i][j] = _mm256_setzero_si256();
+          c[i][j][0] = (kQ8 && !Dot::kQ8Offset) ? _mm256_setzero_si256()
+                                                 : _mm256_set1_epi32(x[j].bsums[k]);
+          for (int h = 1; h < C; ++h) c[i][j][h] = _mm256_setzero_si256();
         }
       }
       const int8_t* xk[B];
@@ -68,27 +85,32 @@ struct PackedTile {
         const uint8_t* q = grp[i] + sbytes + k * kQuantBytes;
         if constexpr (B == 1) {
           for (size_t off = 0; off < kQuantBytes; off += 64) {
-            _mm_prefetch(reinterpret_cast<const char*>(q + kAhead + off), _MM_HINT_T0);
-            _mm_prefetch(reinterpret_cast<const char*>(q + kAheadL2 + off), _MM_HINT_T1);
+            prefetch_stream<_MM_HINT_T0>(a, q + kAhead + off, end);
+            prefetch_stream<_MM_HINT_T1>(a, q + kAheadL2 + off, end);
           }
           if (k % 4 == 0) {
-            _mm_prefetch(reinterpret_cast<const char*>(grp[i] + k * 16 + kAhead / 8), _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(grp[i] + k * 16 + kAhead / 8),
+                         _MM_HINT_T0);
           }
         }
         for (int v = 0; v < kVecs; ++v) {
           const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32 * v));
           if constexpr (kQ8) {
             for (int j = 0; j < B; ++j) {
-              __m256i& s = (kSplit && (v & 1)) ? s1[i][j] : s0[i][j];
+              __m256i& s = c[i][j][v % C];
               s = Dot::dp_q8(s, w, bcast4(xk[j] + 4 * v));
             }
           } else {
             const __m256i lo = _mm256_and_si256(w, low4);
-            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), low4);
+            // High nibbles in place (16 * hi, still a u8) take one instruction instead of two
+            // where products cannot saturate; their chains are divided by 16 at the end.
+            const __m256i hi = kHi16 ? _mm256_andnot_si256(low4, w)
+                                     : _mm256_and_si256(_mm256_srli_epi16(w, 4), low4);
             for (int j = 0; j < B; ++j) {
-              s0[i][j] = Dot::dp_u4(s0[i][j], lo, bcast4(xk[j] + 4 * v));
-              __m256i& s = kSplit ? s1[i][j] : s0[i][j];
-              s = Dot::dp_u4(s, hi, bcast4(xk[j] + 16 + 4 * v));
+              __m256i& sl = c[i][j][kSplit ? 2 * (v & 1) : 0];
+              sl = Dot::dp_u4(sl, lo, bcast4(xk[j] + 4 * v));
+              __m256i& sh = c[i][j][kSplit ? 2 * (v & 1) + 1 : 0];
+              sh = Dot::dp_u4(sh, hi, bcast4(xk[j] + 16 + 4 * v));
             }
           }
         }
@@ -97,8 +119,16 @@ struct PackedTile {
         const __m256 dw =
             _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(grp[i] + k * 16)));
         for (int j = 0; j < B; ++j) {
-          __m256i sum = s0[i][j];
-          if constexpr (kSplit) sum = _mm256_add_epi32(sum, s1[i][j]);
+          __m256i sum = c[i][j][0];
+          if constexpr (kSplit) {
+            if constexpr (kHi16) {  // exact: the high chains are multiples of 16
+              __m256i hi = _mm256_srai_epi32(_mm256_add_epi32(c[i][j][1], c[i][j][3]), 4);
+              sum = _mm256_add_epi32(_mm256_add_epi32(sum, c[i][j][2]), hi);
+            } else {
+              sum = _mm256_add_epi32(_mm256_add_epi32(sum, c[i][j][1]),
+                                     _mm256_add_epi32(c[i][j][2], c[i][j][3]));
+            }
+          }
           const __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(x[j].d[k]));
           acc[i][j] = _mm256_add_ps(acc[i][j], _mm256_mul_ps(_mm256_cvtepi32_ps(sum), d));
         }
@@ -131,7 +161,8 @@ struct PackedTile {
       for (size_t off = 0; off < n; off += 64) {
         _mm_prefetch(reinterpret_cast<const char*>(start + off), _MM_HINT_T1);
       }
-      for (int64_t g = g0; g < g1; ++g) tile<1, 1>(a, g, 0);
+      const uint8_t* end = a.w + g1 * a.w_stride;
+      for (int64_t g = g0; g < g1; ++g) tile<1, 1>(a, g, 0, end);
       return;
     }
     // Cache blocking as for the plain layout: a chunk of groups stays in L2 while every batch
