@@ -59,10 +59,6 @@ Status SegmentExecutor::bind(const Segmentation& s, int segment, const WeightSou
           kernels::dequantize_row(bn.w[1]->type, bn.w[1]->data, b.data(), out_w);
           bn.w_f32.push_back(std::move(b));
         }
-        if (kernels::packable(w->type, out_w, in_w)) {
-          bn.packed = std::make_unique<kernels::PackedMatrix>(
-              kernels::PackedMatrix::pack(w->type, w->data, out_w, in_w));
-        }
         break;
       }
       case OpType::kRmsNorm:
@@ -89,14 +85,50 @@ Status SegmentExecutor::bind(const Segmentation& s, int segment, const WeightSou
     }
     nodes_.push_back(std::move(bn));
   }
-  // Decode prefetches the start of the next matmul's weights while finishing the current one.
+  pack_weights();
+  return Status::ok();
+}
+
+// Quantized matmul weights go into the kernels' packed layout, once. Runs of consecutive
+// matmuls over the same input become one product.
+void SegmentExecutor::pack_weights() {
+  auto packable = [&](const BoundNode& bn) {
+    const Node& node = *bn.node;
+    return node.op == OpType::kMatmul &&
+           kernels::packable(bn.w[0]->type, g_.tensors[node.output].width, bn.w[0]->ne[0]);
+  };
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (!packable(nodes_[i])) continue;
+    const Node& lead = *nodes_[i].node;
+    const DType type = nodes_[i].w[0]->type;
+    size_t end = i + 1;
+    while (end < nodes_.size() && packable(nodes_[end]) &&
+           nodes_[end].node->inputs[0] == lead.inputs[0] && nodes_[end].w[0]->type == type &&
+           g_.tensors[nodes_[end].node->output].selected == g_.tensors[lead.output].selected) {
+      ++end;
+    }
+    std::vector<kernels::PackedMatrix::Part> parts;
+    int64_t offset = 0;
+    for (size_t j = i; j < end; ++j) {
+      const int64_t width = g_.tensors[nodes_[j].node->output].width;
+      parts.push_back({nodes_[j].w[0]->data, width});
+      if (end - i > 1) {
+        nodes_[j].fused_leader = static_cast<int>(i);
+        nodes_[j].fused_offset = offset;
+      }
+      offset += width;
+    }
+    nodes_[i].packed = std::make_unique<kernels::PackedMatrix>(
+        kernels::PackedMatrix::pack(type, parts, nodes_[i].w[0]->ne[0]));
+    i = end - 1;
+  }
+  // Decode prefetches the start of the next product's weights while finishing the current one.
   const kernels::PackedMatrix* next = nullptr;
   for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
     if (!it->packed) continue;
     it->next_packed = next;
     next = it->packed.get();
   }
-  return Status::ok();
 }
 
 // Greedy first-fit over live ranges: a tensor lives from its producing node to its last reader
@@ -246,7 +278,19 @@ Status SegmentExecutor::run_node(const BoundNode& bn, const Batch& batch, const 
     case OpType::kMatmul: {
       const WeightView* w = bn.w[0];
       const float* x = input(0);
-      if (bn.packed) {
+      if (bn.fused_leader >= 0) {
+        const BoundNode& lead = nodes_[bn.fused_leader];
+        const int64_t fused_w = lead.packed->n_rows();
+        if (&lead == &bn) {
+          fused_out_.resize(static_cast<size_t>(out_rows) * fused_w);
+          lead.packed->matmul(x, out_rows, fused_out_.data(), pool, kernels::Isa::kBest,
+                              lead.next_packed);
+        }
+        for (int r = 0; r < out_rows; ++r) {
+          std::memcpy(y + r * out_w, fused_out_.data() + r * fused_w + bn.fused_offset,
+                      sizeof(float) * out_w);
+        }
+      } else if (bn.packed) {
         bn.packed->matmul(x, out_rows, y, pool, kernels::Isa::kBest, bn.next_packed);
       } else if (out_rows == 1) {
         kernels::matvec(w->type, w->data, out_w, in_w, x, y, pool);
@@ -299,6 +343,16 @@ Status SegmentExecutor::run_node(const BoundNode& bn, const Batch& batch, const 
       };
       if (pool && rows > 1) {
         pool->parallel_for(rows, one);
+      } else if (pool && rows == 1 &&
+                 static_cast<int64_t>(batch.pos[0] + 1) * p.n_head * p.head_dim >= (1 << 15)) {
+        // One query (decode): split its heads instead, so no thread idles through it.
+        const float* kc = kv->k(node.layer, slots[0]);
+        const float* vc = kv->v(node.layer, slots[0]);
+        pool->parallel_range(p.n_head, [&](int64_t h0, int64_t h1, int) {
+          kernels::attention_heads(q, kc, vc, batch.pos[0] + 1, p.n_head, p.n_head_kv, p.head_dim,
+                                   p.attn_scale, y, nullptr, static_cast<int>(h0),
+                                   static_cast<int>(h1));
+        });
       } else {
         for (int r = 0; r < rows; ++r) one(r, 0);
       }

@@ -43,9 +43,15 @@ class SegmentExecutor {
     std::vector<std::vector<float>> w_f32;  // 1-D weights (norm scales, biases) as floats
     // Quantized matmul weights in the kernels' packed layout, made once at bind; the source
     // mapping's pages are then no longer touched.
+    // Consecutive matmuls reading the same input (Q, K, V; gate, up) share one packed matrix,
+    // owned by the first: it computes all their rows into fused_out_, and each member copies
+    // its columns [fused_offset, fused_offset + its width) when its turn comes.
     std::unique_ptr<kernels::PackedMatrix> packed;
-    const kernels::PackedMatrix* next_packed = nullptr;  // the segment's next packed matmul
+    const kernels::PackedMatrix* next_packed = nullptr;  // the segment's next packed product
+    int fused_leader = -1;  // index in nodes_ of the node owning this node's product, or -1
+    int64_t fused_offset = 0;
   };
+  void pack_weights();
   SegmentExecutor(const Graph& g) : g_(g) {}
   Status bind(const Segmentation& s, int segment, const WeightSource& weights);
   void plan_scratch();
@@ -61,7 +67,8 @@ class SegmentExecutor {
   std::map<int, int64_t> offset_per_row_;  // scratch offset of each tensor produced here
   int64_t scratch_per_row_ = 0;
   std::vector<float> arena_;
-  std::vector<int> out_rows_;  // per batch: rows of selected tensors
+  std::vector<float> fused_out_;  // [rows][packed->n_rows()] of the running fused product
+  std::vector<int> out_rows_;     // per batch: rows of selected tensors
 };
 
 }  // namespace ll::graph

@@ -9,12 +9,19 @@ namespace ll::kernels {
 void attention(const float* q, const float* k_cache, const float* v_cache, int n_kv, int n_head,
                int n_head_kv, int head_dim, float scale, float* out, const float* alibi_slopes,
                Isa isa) {
+  attention_heads(q, k_cache, v_cache, n_kv, n_head, n_head_kv, head_dim, scale, out, alibi_slopes,
+                  0, n_head, isa);
+}
+
+void attention_heads(const float* q, const float* k_cache, const float* v_cache, int n_kv,
+                     int n_head, int n_head_kv, int head_dim, float scale, float* out,
+                     const float* alibi_slopes, int h_begin, int h_end, Isa isa) {
   const internal::KernelTable& kt = internal::table_for(resolve_isa(isa));
   const int group = n_head / n_head_kv;
   const int64_t pos_stride = static_cast<int64_t>(n_head_kv) * head_dim;
   thread_local std::vector<float> scores;
   scores.resize(n_kv > 0 ? n_kv : 1);
-  for (int h = 0; h < n_head; ++h) {
+  for (int h = h_begin; h < h_end; ++h) {
     const float* qh = q + static_cast<int64_t>(h) * head_dim;
     const int64_t kv_off = static_cast<int64_t>(h / group) * head_dim;
     float* oh = out + static_cast<int64_t>(h) * head_dim;

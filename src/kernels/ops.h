@@ -41,5 +41,10 @@ void rope_inplace(float* x, int n_head, int head_dim, int n_rot, int pos, float 
 void attention(const float* q, const float* k_cache, const float* v_cache, int n_kv, int n_head,
                int n_head_kv, int head_dim, float scale, float* out, const float* alibi_slopes,
                Isa isa = Isa::kBest);
+// Heads [h_begin, h_end) only, with exactly the bits attention() gives them: a single query's
+// heads can be split across threads.
+void attention_heads(const float* q, const float* k_cache, const float* v_cache, int n_kv,
+                     int n_head, int n_head_kv, int head_dim, float scale, float* out,
+                     const float* alibi_slopes, int h_begin, int h_end, Isa isa = Isa::kBest);
 
 }  // namespace ll::kernels

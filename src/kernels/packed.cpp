@@ -58,7 +58,17 @@ void PackedMatrix::Free::operator()(uint8_t* p) const {
 }
 
 PackedMatrix PackedMatrix::pack(DType t, const void* w, int64_t n_rows, int64_t n_cols) {
-  if (!packable(t, n_rows, n_cols)) {
+  return pack(t, std::vector<Part>{{w, n_rows}}, n_cols);
+}
+
+PackedMatrix PackedMatrix::pack(DType t, const std::vector<Part>& parts, int64_t n_cols) {
+  int64_t n_rows = 0;
+  bool ok = !parts.empty();
+  for (const Part& p : parts) {
+    ok = ok && packable(t, p.n_rows, n_cols);
+    n_rows += p.n_rows;
+  }
+  if (!ok) {
     std::fprintf(stderr, "fatal: kernels: PackedMatrix::pack on an unpackable matrix\n");
     std::abort();
   }
@@ -79,20 +89,23 @@ PackedMatrix PackedMatrix::pack(DType t, const void* w, int64_t n_rows, int64_t 
   const size_t row_b = row_bytes(t, n_cols), bb = block_bytes(t);
   const size_t qbytes = packed_quant_bytes(t), sbytes = scale_bytes(nb);
   const int n_vec = t == DType::kQ8_0 ? 8 : 4;  // 32-byte vectors per packed block
-  const auto* src = static_cast<const uint8_t*>(w);
-  for (int64_t g = 0; g < n_rows / kPackRows; ++g) {
-    uint8_t* grp = m.data_.get() + g * m.group_bytes_;
-    for (int64_t i = 0; i < kPackRows; ++i) {
-      const uint8_t* row = src + (g * kPackRows + i) * row_b;
-      for (int64_t k = 0; k < nb; ++k) {
-        const uint8_t* blk = row + k * bb;
-        std::memcpy(grp + (k * kPackRows + i) * 2, blk, 2);
-        uint8_t* q = grp + sbytes + k * qbytes;
-        for (int j = 0; j < n_vec; ++j) {
-          uint8_t* lane = q + j * 32 + i * 4;
-          std::memcpy(lane, blk + 2 + 4 * j, 4);
-          if (t == DType::kQ8_0) {
-            for (int e = 0; e < 4; ++e) lane[e] ^= 0x80;  // int8 w -> uint8 w + 128
+  int64_t g = 0;                                // next group of the packed matrix
+  for (const Part& part : parts) {
+    const auto* src = static_cast<const uint8_t*>(part.w);
+    for (int64_t pg = 0; pg < part.n_rows / kPackRows; ++pg, ++g) {
+      uint8_t* grp = m.data_.get() + g * m.group_bytes_;
+      for (int64_t i = 0; i < kPackRows; ++i) {
+        const uint8_t* row = src + (pg * kPackRows + i) * row_b;
+        for (int64_t k = 0; k < nb; ++k) {
+          const uint8_t* blk = row + k * bb;
+          std::memcpy(grp + (k * kPackRows + i) * 2, blk, 2);
+          uint8_t* q = grp + sbytes + k * qbytes;
+          for (int j = 0; j < n_vec; ++j) {
+            uint8_t* lane = q + j * 32 + i * 4;
+            std::memcpy(lane, blk + 2 + 4 * j, 4);
+            if (t == DType::kQ8_0) {
+              for (int e = 0; e < 4; ++e) lane[e] ^= 0x80;  // int8 w -> uint8 w + 128
+            }
           }
         }
       }

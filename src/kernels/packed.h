@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "core/thread_pool.h"
 #include "core/types.h"
@@ -49,6 +50,13 @@ class PackedMatrix {
   // Copies w (GGUF row layout, n_rows rows of row_bytes(t, n_cols)) into the packed layout.
   // Requires packable(t, n_rows, n_cols).
   static PackedMatrix pack(DType t, const void* w, int64_t n_rows, int64_t n_cols);
+  // Several matrices with the same columns stacked into one (rows in order): products that
+  // share an input (Q, K and V; gate and up) then run as one parallel section and one stream.
+  struct Part {
+    const void* w;
+    int64_t n_rows;
+  };
+  static PackedMatrix pack(DType t, const std::vector<Part>& parts, int64_t n_cols);
 
   // y[b][r] = dot(row r, x[b]) for x [n_batch][n_cols], y [n_batch][n_rows]: the same contract
   // as matmul (row b is bit-identical for any n_batch and thread count), in the canonical

@@ -74,8 +74,8 @@ struct PackedTile {
       __m256i c[G][B][C];
       for (int i = 0; i < G; ++i) {
         for (int j = 0; j < B; ++j) {
-          c[i][j][0] = (kQ8 && !Dot::kQ8Offset) ? _mm256_setzero_si256()
-                                                 : _mm256_set1_epi32(x[j].bsums[k]);
+          c[i][j][0] =
+              (kQ8 && !Dot::kQ8Offset) ? _mm256_setzero_si256() : _mm256_set1_epi32(x[j].bsums[k]);
           for (int h = 1; h < C; ++h) c[i][j][h] = _mm256_setzero_si256();
         }
       }
@@ -89,8 +89,7 @@ struct PackedTile {
             prefetch_stream<_MM_HINT_T1>(a, q + kAheadL2 + off, end);
           }
           if (k % 4 == 0) {
-            _mm_prefetch(reinterpret_cast<const char*>(grp[i] + k * 16 + kAhead / 8),
-                         _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(grp[i] + k * 16 + kAhead / 8), _MM_HINT_T0);
           }
         }
         for (int v = 0; v < kVecs; ++v) {

@@ -123,6 +123,35 @@ TEST(PackedTest, EachBatchRowEqualsTheSingleRowProduct) {
   }
 }
 
+TEST(PackedTest, StackedPartsGiveEachPartsOwnBits) {
+  std::mt19937 rng(15);
+  ThreadPool pool(2);
+  for (DType t : kQuantTypes) {
+    const int64_t cols = 256, batch = 3;
+    const int64_t rows[] = {64, 16, 16};  // like Q, K and V
+    std::vector<testing::Weights> ws;
+    std::vector<PackedMatrix::Part> parts;
+    for (int64_t r : rows) ws.push_back(make_weights(rng, t, r, cols));
+    for (size_t i = 0; i < ws.size(); ++i) parts.push_back({ws[i].bytes.data(), rows[i]});
+    PackedMatrix stacked = PackedMatrix::pack(t, parts, cols);
+    ASSERT_EQ(stacked.n_rows(), 96);
+    std::vector<float> x = random_floats(rng, batch * cols), y(batch * 96);
+    stacked.matmul(x.data(), batch, y.data(), &pool);
+    int64_t offset = 0;
+    for (size_t i = 0; i < ws.size(); ++i) {
+      PackedMatrix alone = PackedMatrix::pack(t, ws[i].bytes.data(), rows[i], cols);
+      std::vector<float> y1(batch * rows[i]);
+      alone.matmul(x.data(), batch, y1.data(), nullptr);
+      for (int64_t b = 0; b < batch; ++b) {
+        ASSERT_EQ(0, std::memcmp(y1.data() + b * rows[i], y.data() + b * 96 + offset,
+                                 rows[i] * sizeof(float)))
+            << dtype_name(t) << " part " << i << " batch row " << b;
+      }
+      offset += rows[i];
+    }
+  }
+}
+
 // Exact dot (in double) of the quantized weights with the quantized activations; the kernel
 // rounds three times per block (product of scales, product, sum).
 TEST(PackedTest, AccurateAgainstExactDotOfTheQuantizedOperands) {
