@@ -85,13 +85,13 @@ Status SegmentExecutor::bind(const Segmentation& s, int segment, const WeightSou
     }
     nodes_.push_back(std::move(bn));
   }
-  pack_weights();
+  pack_weights(weights);
   return Status::ok();
 }
 
 // Quantized matmul weights go into the kernels' packed layout, once. Runs of consecutive
 // matmuls over the same input become one product.
-void SegmentExecutor::pack_weights() {
+void SegmentExecutor::pack_weights(const WeightSource& weights) {
   auto packable = [&](const BoundNode& bn) {
     const Node& node = *bn.node;
     return node.op == OpType::kMatmul &&
@@ -120,6 +120,7 @@ void SegmentExecutor::pack_weights() {
     }
     nodes_[i].packed = std::make_unique<kernels::PackedMatrix>(
         kernels::PackedMatrix::pack(type, parts, nodes_[i].w[0]->ne[0]));
+    for (size_t j = i; j < end; ++j) weights.release(*nodes_[j].w[0]);
     i = end - 1;
   }
   // Decode prefetches the start of the next product's weights while finishing the current one.

@@ -51,7 +51,7 @@ class SegmentExecutor {
     int fused_leader = -1;  // index in nodes_ of the node owning this node's product, or -1
     int64_t fused_offset = 0;
   };
-  void pack_weights();
+  void pack_weights(const WeightSource& weights);
   SegmentExecutor(const Graph& g) : g_(g) {}
   Status bind(const Segmentation& s, int segment, const WeightSource& weights);
   void plan_scratch();

@@ -1,5 +1,10 @@
 #include "graph/weights.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+
 namespace ll::graph {
 
 GgufWeights::GgufWeights(const gguf::File& file) {
@@ -12,6 +17,13 @@ GgufWeights::GgufWeights(const gguf::File& file) {
 const WeightView* GgufWeights::find(const std::string& name) const {
   auto it = views_.find(name);
   return it == views_.end() ? nullptr : &it->second;
+}
+
+void GgufWeights::release(const WeightView& w) const {
+  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t b = (reinterpret_cast<uintptr_t>(w.data) + page - 1) / page * page;
+  const uintptr_t e = (reinterpret_cast<uintptr_t>(w.data) + w.n_bytes) / page * page;
+  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
 }
 
 void OwnedWeights::add(const std::string& name, DType type, std::vector<int64_t> ne,

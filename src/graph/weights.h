@@ -24,6 +24,9 @@ class WeightSource {
  public:
   virtual ~WeightSource() = default;
   virtual const WeightView* find(const std::string& name) const = 0;
+  // The caller keeps its own copy of w (the packed layout) and will rarely read w again: the
+  // source may drop w's memory, as long as later reads still see the same bytes.
+  virtual void release(const WeightView& w) const { (void)w; }
 };
 
 // Views straight into the GGUF mapping: no copies.
@@ -31,6 +34,9 @@ class GgufWeights : public WeightSource {
  public:
   explicit GgufWeights(const gguf::File& file);
   const WeightView* find(const std::string& name) const override;
+  // Drops the pages wholly inside w from this process (they are clean file pages: a later read
+  // faults them back in from the file), so packed weights do not cost their size twice.
+  void release(const WeightView& w) const override;
 
  private:
   std::map<std::string, WeightView, std::less<>> views_;

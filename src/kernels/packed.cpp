@@ -84,7 +84,6 @@ PackedMatrix PackedMatrix::pack(DType t, const std::vector<Part>& parts, int64_t
     std::abort();
   }
   advise_huge_pages(m.data_.get(), total);
-  std::memset(m.data_.get(), 0, total);  // scale padding
   const int64_t nb = n_cols / kQK8_0;
   const size_t row_b = row_bytes(t, n_cols), bb = block_bytes(t);
   const size_t qbytes = packed_quant_bytes(t), sbytes = scale_bytes(nb);
@@ -94,6 +93,7 @@ PackedMatrix PackedMatrix::pack(DType t, const std::vector<Part>& parts, int64_t
     const auto* src = static_cast<const uint8_t*>(part.w);
     for (int64_t pg = 0; pg < part.n_rows / kPackRows; ++pg, ++g) {
       uint8_t* grp = m.data_.get() + g * m.group_bytes_;
+      std::memset(grp + nb * kPackRows * 2, 0, sbytes - nb * kPackRows * 2);  // scale padding
       for (int64_t i = 0; i < kPackRows; ++i) {
         const uint8_t* row = src + (pg * kPackRows + i) * row_b;
         for (int64_t k = 0; k < nb; ++k) {
