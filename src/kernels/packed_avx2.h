@@ -28,6 +28,8 @@ struct PackedTile {
   // Matvec streams each group once: prefetch this far ahead in the group's quants (the hardware
   // prefetcher alone leaves DRAM bandwidth on the table), and the scales likewise.
   static constexpr size_t kAhead = 4096, kAheadL2 = 16384;
+  // Matmul tiles: batch columns per tile, and tiles up to this many dots get two chains.
+  static constexpr int kBatch = 4, kTwoChainTiles = 4;
 
   static __m256i bcast4(const int8_t* p) {
     int32_t v;
@@ -35,8 +37,6 @@ struct PackedTile {
     return _mm256_set1_epi32(v);
   }
 
-  // Groups [g, g + G) x batch columns [b, b + B). Two independent integer chains per dot when
-  // registers allow (shorter dependency chains), summed exactly at the end of the block.
   // Prefetches p, which runs ahead of a stream ending at end; past the end, the same distance
   // into the next product's share instead (GemmArgs::next).
   template <_mm_hint kHint>
@@ -48,13 +48,16 @@ struct PackedTile {
     }
   }
 
-  // end: where this thread's stream of groups ends (matvec tiles only).
+  // Groups [g, g + G) x batch columns [b, b + B); end: where this thread's stream of groups
+  // ends (matvec tiles only). Each dot's block sum runs in C independent integer chains (as
+  // many as registers allow: VPDPBUSD's latency would otherwise bound a block), summed exactly
+  // at the end of the block.
   template <int G, int B>
   static void tile(const GemmArgs& a, int64_t g, int64_t b, const uint8_t* end = nullptr) {
-    constexpr bool kSplit = G * B <= 2;
+    constexpr int C = G * B <= 2 ? 4 : G * B <= kTwoChainTiles ? 2 : 1;
     // With an instruction that does not saturate (VPDPBUSD), Q4_0's high nibbles can be
-    // multiplied as 16 * hi in a chain of their own and divided by 16 at the end of the block.
-    constexpr bool kHi16 = !kQ8 && kSplit && Dot::kWideProducts;
+    // multiplied as 16 * hi in chains of their own, divided by 16 at the end of the block.
+    constexpr bool kHi16 = !kQ8 && C > 1 && Dot::kWideProducts;
     const int64_t nb = a.n_cols / kQK8_0;
     const size_t sbytes = (static_cast<size_t>(nb) * 16 + 31) / 32 * 32;
     const uint8_t* grp[G];
@@ -69,8 +72,7 @@ struct PackedTile {
     }
     const __m256i low4 = _mm256_set1_epi8(0x0F);
     for (int64_t k = 0; k < nb; ++k) {
-      // Integer chains per dot: one, or four (split by vector parity and nibble half).
-      constexpr int C = kSplit ? 4 : 1;
+      // Chain of vector v: Q8_0 v % C; Q4_0 low nibbles even chains, high nibbles odd ones.
       __m256i c[G][B][C];
       for (int i = 0; i < G; ++i) {
         for (int j = 0; j < B; ++j) {
@@ -105,10 +107,11 @@ struct PackedTile {
             // where products cannot saturate; their chains are divided by 16 at the end.
             const __m256i hi = kHi16 ? _mm256_andnot_si256(low4, w)
                                      : _mm256_and_si256(_mm256_srli_epi16(w, 4), low4);
+            const int lo_chain = C == 4 ? 2 * (v & 1) : 0, hi_chain = C == 1 ? 0 : lo_chain + 1;
             for (int j = 0; j < B; ++j) {
-              __m256i& sl = c[i][j][kSplit ? 2 * (v & 1) : 0];
+              __m256i& sl = c[i][j][lo_chain];
               sl = Dot::dp_u4(sl, lo, bcast4(xk[j] + 4 * v));
-              __m256i& sh = c[i][j][kSplit ? 2 * (v & 1) + 1 : 0];
+              __m256i& sh = c[i][j][hi_chain];
               sh = Dot::dp_u4(sh, hi, bcast4(xk[j] + 16 + 4 * v));
             }
           }
@@ -118,16 +121,11 @@ struct PackedTile {
         const __m256 dw =
             _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(grp[i] + k * 16)));
         for (int j = 0; j < B; ++j) {
-          __m256i sum = c[i][j][0];
-          if constexpr (kSplit) {
-            if constexpr (kHi16) {  // exact: the high chains are multiples of 16
-              __m256i hi = _mm256_srai_epi32(_mm256_add_epi32(c[i][j][1], c[i][j][3]), 4);
-              sum = _mm256_add_epi32(_mm256_add_epi32(sum, c[i][j][2]), hi);
-            } else {
-              sum = _mm256_add_epi32(_mm256_add_epi32(sum, c[i][j][1]),
-                                     _mm256_add_epi32(c[i][j][2], c[i][j][3]));
-            }
-          }
+          __m256i even = c[i][j][0], odd = _mm256_setzero_si256();
+          for (int h = 2; h < C; h += 2) even = _mm256_add_epi32(even, c[i][j][h]);
+          for (int h = 1; h < C; h += 2) odd = _mm256_add_epi32(odd, c[i][j][h]);
+          // Exact: with kHi16 the odd chains hold multiples of 16.
+          const __m256i sum = _mm256_add_epi32(even, kHi16 ? _mm256_srai_epi32(odd, 4) : odd);
           const __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(x[j].d[k]));
           acc[i][j] = _mm256_add_ps(acc[i][j], _mm256_mul_ps(_mm256_cvtepi32_ps(sum), d));
         }
@@ -166,7 +164,6 @@ struct PackedTile {
     }
     // Cache blocking as for the plain layout: a chunk of groups stays in L2 while every batch
     // column passes over it, kBatch columns at a time.
-    constexpr int kBatch = 4;
     constexpr int64_t kWeightChunkBytes = 256 << 10;
     const int64_t groups_chunk = std::max<int64_t>(1, kWeightChunkBytes / a.w_stride);
     for (int64_t gc = g0; gc < g1; gc += groups_chunk) {

@@ -11,6 +11,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
+#include "kernels/packed.h"
 
 namespace ll::runtime {
 
@@ -30,6 +31,22 @@ std::string arch_name() {
 #endif
 }
 
+// A weight matrix as the executor runs it: quantized types in the packed layout.
+struct Product {
+  Product(DType t, const uint8_t* w, int64_t rows, int64_t cols)
+      : t(t), w(w), rows(rows), cols(cols) {
+    if (kernels::packable(t, rows, cols)) packed = kernels::PackedMatrix::pack(t, w, rows, cols);
+  }
+  void run(const float* x, int64_t batch, float* y, ThreadPool* pool) const {
+    if (packed.n_rows() > 0) return packed.matmul(x, batch, y, pool);
+    kernels::matmul(t, w, rows, cols, x, batch, y, pool);
+  }
+  DType t;
+  const uint8_t* w;
+  int64_t rows, cols;
+  kernels::PackedMatrix packed;
+};
+
 // Bytes/s of matvec streaming a matrix far larger than the caches.
 double measure_decode(DType t, ThreadPool* pool, double seconds) {
   const int64_t cols = 2048, rows = 16384;  // ~32-128 MB depending on type
@@ -38,12 +55,13 @@ double measure_decode(DType t, ThreadPool* pool, double seconds) {
   for (int64_t i = 0; i < cols; ++i) row[i] = std::sin(0.01f * i), x[i] = std::cos(0.02f * i);
   for (int64_t r = 0; r < rows; ++r)
     kernels::quantize_row(t, row.data(), w.data() + row_bytes(t, cols) * r, cols);
-  kernels::matvec(t, w.data(), rows, cols, x.data(), y.data(), pool);  // warm-up
+  Product product(t, w.data(), rows, cols);
+  product.run(x.data(), 1, y.data(), pool);  // warm-up
   double best = 0;
   const double t_end = now_s() + seconds;
   do {
     const double t0 = now_s();
-    kernels::matvec(t, w.data(), rows, cols, x.data(), y.data(), pool);
+    product.run(x.data(), 1, y.data(), pool);
     best = std::max(best, static_cast<double>(w.size()) / (now_s() - t0));
   } while (now_s() < t_end);
   return best;
@@ -57,11 +75,12 @@ double measure_prefill(DType t, ThreadPool* pool, double seconds) {
   for (int64_t i = 0; i < cols * batch; ++i) x[i] = std::cos(0.003f * i);
   for (int64_t r = 0; r < rows; ++r)
     kernels::quantize_row(t, row.data(), w.data() + row_bytes(t, cols) * r, cols);
+  Product product(t, w.data(), rows, cols);
   double best = 0;
   const double t_end = now_s() + seconds;
   do {
     const double t0 = now_s();
-    kernels::matmul(t, w.data(), rows, cols, x.data(), batch, y.data(), pool);
+    product.run(x.data(), batch, y.data(), pool);
     best = std::max(best, 2.0 * rows * cols * batch / (now_s() - t0));
   } while (now_s() < t_end);
   return best;
@@ -134,9 +153,13 @@ double os_available_memory() {
 }
 
 Result<plan::DeviceProfile> profile_device(const std::string& name, const ProfileOptions& o) {
-  const std::string cache = o.cache_dir.empty() ? ""
-                                                : o.cache_dir + "/profile-" + arch_name() + "-t" +
-                                                      std::to_string(o.threads) + ".json";
+  // The version changes whenever the kernels' speed does, so stale profiles are not reused
+  // (2: packed Q8_0/Q4_0 weights).
+  constexpr int kProfileVersion = 2;
+  const std::string cache =
+      o.cache_dir.empty() ? ""
+                          : o.cache_dir + "/profile-v" + std::to_string(kProfileVersion) + "-" +
+                                arch_name() + "-t" + std::to_string(o.threads) + ".json";
   plan::DeviceProfile p;
   bool cached = false;
   if (!cache.empty() && std::filesystem::exists(cache)) {
