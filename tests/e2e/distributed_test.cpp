@@ -10,6 +10,7 @@
 
 #include "process.h"
 #include "shared_dir.h"
+#include "temp_dir.h"
 
 namespace ll::testing {
 namespace {
@@ -17,7 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string tmp(const std::string& name) {
-  return (fs::temp_directory_path() / ("ll_e2e_" + std::to_string(getpid()) + "_" + name)).string();
+  return temp_path(name);
 }
 
 nlohmann::json run_json(const std::vector<std::string>& args) {

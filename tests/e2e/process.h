@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "temp_dir.h"
+
 namespace ll::testing {
 
 inline std::string binary() {
@@ -23,7 +25,7 @@ inline int run_binary(const std::vector<std::string>& args, std::string* out,
                       std::string* err = nullptr) {
   std::string cmd = binary();
   for (const auto& a : args) cmd += " '" + a + "'";
-  const std::string err_file = "/tmp/ll_e2e_err_" + std::to_string(getpid());
+  const std::string err_file = temp_path("stderr");
   cmd += " 2>" + err_file;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return -1;
@@ -44,8 +46,9 @@ inline int run_binary(const std::vector<std::string>& args, std::string* out,
 class WorkerProcess {
  public:
   WorkerProcess(const std::string& name, const std::vector<std::string>& extra) : name_(name) {
-    ready_ = "/tmp/ll_e2e_ready_" + std::to_string(getpid()) + "_" + name;
-    log_ = "/tmp/ll_e2e_log_" + std::to_string(getpid()) + "_" + name;
+    // Paths are made before fork(): the child must not be the one to create temp_dir().
+    ready_ = temp_path("ready_" + name);
+    log_ = temp_path("log_" + name);
     std::remove(ready_.c_str());
     std::vector<std::string> args = {binary(), "worker", "--listen",     "tcp://127.0.0.1:0",
                                      "--name", name,     "--ready-file", ready_};

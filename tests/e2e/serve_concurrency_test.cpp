@@ -9,6 +9,7 @@
 
 #include "process.h"
 #include "shared_dir.h"
+#include "temp_dir.h"
 
 namespace ll::testing {
 namespace {
@@ -32,17 +33,29 @@ std::string curl_completion(int port, const std::string& prompt) {
 TEST(ServeCluster, SixteenConcurrentRequestsOnThreeWorkersMatchAlone) {
   LL_REQUIRE_SHARED("models/stories260K.gguf");
   if (std::system("command -v curl >/dev/null 2>&1") != 0) GTEST_SKIP() << "curl not installed";
-  const std::string log = "/tmp/ll_e2e_serve_" + std::to_string(getpid()) + ".log";
+  // Paths are made before fork(): the child must not be the one to create temp_dir().
+  const std::string log = temp_path("serve.log");
+  const std::string cache = temp_path("serve_cache");
   const pid_t pid = fork();
   if (pid == 0) {
     FILE* f = std::freopen(log.c_str(), "w", stderr);
     (void)f;
     execl(binary().c_str(), "lingualinked", "serve", "-m",
           shared_path("models/stories260K.gguf").c_str(), "--cluster", "4", "--port", "0",
-          "--max-seqs", "16", "--ctx", "128", "--cache-dir",
-          ("/tmp/ll_e2e_serve_cache_" + std::to_string(getpid())).c_str(), nullptr);
+          "--max-seqs", "16", "--ctx", "128", "--cache-dir", cache.c_str(), nullptr);
     _exit(127);
   }
+  // Stops the server if an assertion returns early, so it does not outlive the test process
+  // (and its temp dir).
+  struct Stop {
+    pid_t pid;
+    ~Stop() {
+      if (pid > 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, nullptr, 0);
+      }
+    }
+  } stop{pid};
   int port = 0;
   for (int i = 0; i < 300 && port == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -71,6 +84,7 @@ TEST(ServeCluster, SixteenConcurrentRequestsOnThreeWorkersMatchAlone) {
   kill(pid, SIGTERM);
   int status = 0;
   waitpid(pid, &status, 0);
+  stop.pid = -1;
   std::ifstream in(log);
   std::string text((std::istreambuf_iterator<char>(in)), {});
   EXPECT_NE(text.find("over ZeroMQ"), std::string::npos) << text;

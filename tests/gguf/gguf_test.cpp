@@ -8,15 +8,12 @@
 #include "gguf/gguf_file.h"
 #include "gguf/gguf_writer.h"
 #include "shared_dir.h"
+#include "temp_dir.h"
 
 namespace ll::gguf {
 namespace {
 
-std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() /
-          ("ll_gguf_test_" + std::to_string(getpid()) + "_" + name))
-      .string();
-}
+using ll::testing::temp_path;
 
 std::vector<uint8_t> read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -13,14 +13,13 @@
 #include "model/model.h"
 #include "model/synth.h"
 #include "shared_dir.h"
+#include "temp_dir.h"
 
 namespace ll::graph {
 namespace {
 
 std::string synth_model(const std::string& name, model::SynthSpec spec) {
-  std::string path = (std::filesystem::temp_directory_path() /
-                      ("ll_graph_test_" + std::to_string(getpid()) + "_" + name + ".gguf"))
-                         .string();
+  std::string path = ll::testing::temp_path(name + ".gguf");
   EXPECT_TRUE(model::write_synth(spec, path).is_ok());
   return path;
 }
@@ -238,18 +237,16 @@ TEST(Segments, DotRendersWithGraphviz) {
   const std::string dot = to_dot(g, *s);
   EXPECT_NE(dot.find("cluster_2"), std::string::npos);
   if (std::system("command -v dot >/dev/null 2>&1") != 0) GTEST_SKIP() << "graphviz not installed";
-  const auto dir = std::filesystem::temp_directory_path();
+  const std::string dot_path = ll::testing::temp_path("seg.dot");
+  const std::string svg_path = ll::testing::temp_path("seg.svg");
   {
-    std::FILE* f = std::fopen((dir / ("ll_seg_" + std::to_string(getpid()) + ".dot")).c_str(), "w");
+    std::FILE* f = std::fopen(dot_path.c_str(), "w");
     std::fwrite(dot.data(), 1, dot.size(), f);
     std::fclose(f);
   }
-  const std::string cmd = "dot -Tsvg " +
-                          (dir / ("ll_seg_" + std::to_string(getpid()) + ".dot")).string() +
-                          " -o " + (dir / ("ll_seg_" + std::to_string(getpid()) + ".svg")).string();
+  const std::string cmd = "dot -Tsvg " + dot_path + " -o " + svg_path;
   ASSERT_EQ(std::system(cmd.c_str()), 0);
-  EXPECT_GT(std::filesystem::file_size(dir / ("ll_seg_" + std::to_string(getpid()) + ".svg")),
-            1000u);
+  EXPECT_GT(std::filesystem::file_size(svg_path), 1000u);
 }
 
 TEST(Segments, BadCutsAreErrors) {

@@ -6,12 +6,12 @@
 
 #include <fstream>
 
+#include "temp_dir.h"
+
 namespace ll::net {
 namespace {
 
-std::string temp_path(const char* name) {
-  return ::testing::TempDir() + "ll_net_" + std::to_string(::getpid()) + "_" + name;
-}
+using ll::testing::temp_path;
 
 TEST(ClusterKey, GenerateIsValidAndUnique) {
   auto a = generate_cluster_key();

@@ -11,6 +11,7 @@
 #include "model/synth.h"
 #include "runtime/local_ring.h"
 #include "shared_dir.h"
+#include "temp_dir.h"
 
 namespace ll::runtime {
 namespace {
@@ -63,9 +64,7 @@ TEST(LocalRing, Stories260KMatchesSingleDevice) {
 TEST(LocalRing, SyntheticQ4MatchesSingleDevice) {
   model::SynthSpec spec;
   spec.type = DType::kQ4_0;
-  const std::string path = (std::filesystem::temp_directory_path() /
-                            ("ll_ring_q4_" + std::to_string(getpid()) + ".gguf"))
-                               .string();
+  const std::string path = ll::testing::temp_path("ring_q4.gguf");
   ASSERT_TRUE(model::write_synth(spec, path).is_ok());
   check_model(path);
 }

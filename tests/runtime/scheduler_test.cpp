@@ -12,6 +12,7 @@
 #include "runtime/local_ring.h"
 #include "runtime/scheduler.h"
 #include "shared_dir.h"
+#include "temp_dir.h"
 
 namespace ll::runtime {
 namespace {
@@ -25,9 +26,7 @@ Fixture make(int n_dev, int max_seqs) {
   Fixture f;
   model::SynthSpec spec;
   spec.type = DType::kQ8_0;
-  const std::string path =
-      (std::filesystem::temp_directory_path() / ("ll_sched_" + std::to_string(getpid()) + ".gguf"))
-          .string();
+  const std::string path = ll::testing::temp_path("sched.gguf");
   EXPECT_TRUE(model::write_synth(spec, path).is_ok());
   f.m = model::Model::load(path).value();
   auto s = graph::segment_default(f.m->graph, n_dev);

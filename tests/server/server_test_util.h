@@ -16,28 +16,23 @@
 #include "model/synth.h"
 #include "server/backend.h"
 #include "server/http_server.h"
+#include "temp_dir.h"
 
 namespace ll::server::testing {
 
 using nlohmann::json;
 
-// Written once per test process (ctest runs each test in its own) and removed at exit; tiny
-// preset, Q8_0 like the runtime tests.
+// Written once per test process (ctest runs each test in its own) into its temp dir, which is
+// removed at exit; tiny preset, Q8_0 like the runtime tests.
 inline const std::string& synth_model_path() {
-  struct File {
-    std::string path;
-    File() {
-      path = (std::filesystem::temp_directory_path() /
-              ("ll_server_synth_" + std::to_string(::getpid()) + ".gguf"))
-                 .string();
-      model::SynthSpec spec;
-      spec.type = DType::kQ8_0;
-      EXPECT_TRUE(model::write_synth(spec, path).is_ok());
-    }
-    ~File() { std::filesystem::remove(path); }
-  };
-  static const File file;
-  return file.path;
+  static const std::string path = [] {
+    const std::string p = ll::testing::temp_path("server_synth.gguf");
+    model::SynthSpec spec;
+    spec.type = DType::kQ8_0;
+    EXPECT_TRUE(model::write_synth(spec, p).is_ok());
+    return p;
+  }();
+  return path;
 }
 
 inline std::string synth_model_id() {

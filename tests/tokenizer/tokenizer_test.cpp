@@ -14,6 +14,7 @@
 #include "gguf/gguf_file.h"
 #include "gguf/gguf_writer.h"
 #include "shared_dir.h"
+#include "temp_dir.h"
 #include "tokenizer/pretokenize.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
@@ -678,9 +679,7 @@ TEST(Unicode, Classes) {
 // Malformed metadata: errors name the key, never crash
 
 std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() /
-          ("ll_tok_test_" + std::to_string(::getpid()) + "_" + name + ".gguf"))
-      .string();
+  return ll::testing::temp_path(name + ".gguf");
 }
 
 struct Built {
