@@ -67,8 +67,26 @@ void run_gemm(GemmFn fn, const GemmArgs& a, int64_t n_rows, ThreadPool* pool) {
     return;
   }
   // A static split, even for memory-bound decode: handing out chunks on demand measured far
-  // slower (the two threads' interleaved streams defeat the prefetchers).
+  // slower (the two threads' interleaved streams defeat the prefetchers). Packed decode keeps
+  // the split as each thread's first claim and lets a finished thread take the others' tails.
   int64_t n_groups = (n_rows + kRowGroup - 1) / kRowGroup;
+  constexpr int kMaxClaims = 64;
+  if (a.stealable && pool->size() <= kMaxClaims) {
+    internal::GroupClaim claims[kMaxClaims];
+    const int n = pool->size();
+    for (int t = 0; t < n; ++t) {
+      auto [g0, g1] = ThreadPool::split_range(n_groups, n, t);
+      claims[t].reset(g0 * kRowGroup / 8, std::min(n_rows, g1 * kRowGroup) / 8);
+    }
+    pool->parallel_range(n, [&](int64_t, int64_t, int t) {
+      GemmArgs at = with_next_share(a, n, t);
+      at.claims = claims;
+      at.n_claims = n;
+      at.thread = t;
+      fn(at, 0, n_rows);
+    });
+    return;
+  }
   pool->parallel_range(n_groups, [&](int64_t g0, int64_t g1, int t) {
     fn(with_next_share(a, pool->size(), t), g0 * kRowGroup,
        g1 * kRowGroup < n_rows ? g1 * kRowGroup : n_rows);

@@ -2,6 +2,7 @@
 // Not part of the public API (tests use it to check the pieces individually).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -31,6 +32,52 @@ struct GemmArgs {
   int64_t next_rows = 0;
   const uint8_t* next_begin = nullptr;
   size_t next_len = 0;
+  // Packed decode only: run_gemm's work claims (see GroupClaim), this thread's index in them.
+  struct GroupClaim* claims = nullptr;
+  int n_claims = 0, thread = 0;
+  bool stealable = false;  // set by the caller: fn understands claims
+};
+
+// One thread's range of 8-row groups, (front << 32) | back. Its owner takes groups from the
+// front, in order, so its share stays one sequential stream; a thread that has finished takes
+// groups from the back of the others' ranges. Threads rarely get equal shares of DRAM
+// bandwidth, and without this the faster one idles at every product's end. Which thread
+// computes a row never changes its bits.
+struct alignas(64) GroupClaim {
+  std::atomic<uint64_t> range{0};
+
+  void reset(int64_t front, int64_t back) {
+    range.store(static_cast<uint64_t>(front) << 32 | static_cast<uint64_t>(back),
+                std::memory_order_relaxed);
+  }
+  int64_t front() const {
+    return static_cast<int64_t>(range.load(std::memory_order_relaxed) >> 32);
+  }
+  int64_t back() const {
+    return static_cast<int64_t>(range.load(std::memory_order_relaxed) & 0xFFFFFFFFu);
+  }
+  // The next group from the front, or -1 when the range is empty.
+  int64_t take_front() {
+    uint64_t r = range.load(std::memory_order_relaxed);
+    for (;;) {
+      const uint64_t f = r >> 32, b = r & 0xFFFFFFFFu;
+      if (f >= b) return -1;
+      if (range.compare_exchange_weak(r, (f + 1) << 32 | b, std::memory_order_relaxed)) {
+        return static_cast<int64_t>(f);
+      }
+    }
+  }
+  // The last group, or -1 when the range is empty.
+  int64_t take_back() {
+    uint64_t r = range.load(std::memory_order_relaxed);
+    for (;;) {
+      const uint64_t f = r >> 32, b = r & 0xFFFFFFFFu;
+      if (f >= b) return -1;
+      if (range.compare_exchange_weak(r, f << 32 | (b - 1), std::memory_order_relaxed)) {
+        return static_cast<int64_t>(b - 1);
+      }
+    }
+  }
 };
 
 using GemmFn = void (*)(const GemmArgs& args, int64_t r0, int64_t r1);

@@ -96,7 +96,7 @@ void gemm(const GemmArgs& a, int64_t r0, int64_t r1) {
 
 // Packed layout (packed.h): row i of a group, block k. The quants are read back through the
 // layout so that the reference also checks it.
-void gemm_packed(const GemmArgs& a, int64_t r0, int64_t r1) {
+void gemm_packed_rows(const GemmArgs& a, int64_t r0, int64_t r1) {
   const int64_t nb = a.n_cols / kQK8_0;
   const bool q8 = a.wtype == DType::kQ8_0;
   const size_t sbytes = (static_cast<size_t>(nb) * 16 + 31) / 32 * 32;
@@ -128,6 +128,17 @@ void gemm_packed(const GemmArgs& a, int64_t r0, int64_t r1) {
       }
       a.y[b * a.y_stride + r] = acc;
     }
+  }
+}
+
+void gemm_packed(const GemmArgs& a, int64_t r0, int64_t r1) {
+  if (a.claims == nullptr) return gemm_packed_rows(a, r0, r1);
+  // Work claims (kernels_internal.h): own groups from the front, then the others' tails.
+  for (int64_t g; (g = a.claims[a.thread].take_front()) >= 0;)
+    gemm_packed_rows(a, 8 * g, 8 * g + 8);
+  for (int o = 1; o < a.n_claims; ++o) {
+    GroupClaim& other = a.claims[(a.thread + o) % a.n_claims];
+    for (int64_t g; (g = other.take_back()) >= 0;) gemm_packed_rows(a, 8 * g, 8 * g + 8);
   }
 }
 

@@ -85,7 +85,7 @@ struct PackedTile {
       for (int j = 0; j < B; ++j) xk[j] = x[j].qs + k * kQK8_0;
       for (int i = 0; i < G; ++i) {
         const uint8_t* q = grp[i] + sbytes + k * kQuantBytes;
-        if constexpr (B == 1) {
+        if (B == 1 && end != nullptr) {
           for (size_t off = 0; off < kQuantBytes; off += 64) {
             prefetch_stream<_MM_HINT_T0>(a, q + kAhead + off, end);
             prefetch_stream<_MM_HINT_T1>(a, q + kAheadL2 + off, end);
@@ -152,14 +152,25 @@ struct PackedTile {
     if (a.n_batch == 1) {
       // One group at a time: each thread's share is then one sequential stream. The tiles
       // prefetch kAheadL2 bytes ahead, so request the stream's first kAheadL2 bytes here;
-      // a decode step runs ~150 products and would otherwise start each one with misses.
-      const uint8_t* start = a.w + g0 * a.w_stride;
-      const size_t n = std::min<size_t>(kAheadL2, (g1 - g0) * a.w_stride);
+      // a decode step runs ~90 products and would otherwise start each one with misses.
+      GroupClaim* own = a.claims != nullptr ? &a.claims[a.thread] : nullptr;
+      const int64_t s0 = own ? own->front() : g0, s1 = own ? own->back() : g1;
+      const uint8_t* start = a.w + s0 * a.w_stride;
+      const size_t n = std::min<size_t>(kAheadL2, std::max<int64_t>(0, s1 - s0) * a.w_stride);
       for (size_t off = 0; off < n; off += 64) {
         _mm_prefetch(reinterpret_cast<const char*>(start + off), _MM_HINT_T1);
       }
-      const uint8_t* end = a.w + g1 * a.w_stride;
-      for (int64_t g = g0; g < g1; ++g) tile<1, 1>(a, g, 0, end);
+      const uint8_t* end = a.w + s1 * a.w_stride;
+      if (own == nullptr) {
+        for (int64_t g = g0; g < g1; ++g) tile<1, 1>(a, g, 0, end);
+        return;
+      }
+      for (int64_t g; (g = own->take_front()) >= 0;) tile<1, 1>(a, g, 0, end);
+      // Then the others' tails, last group first (no stream to prefetch along).
+      for (int o = 1; o < a.n_claims; ++o) {
+        GroupClaim& other = a.claims[(a.thread + o) % a.n_claims];
+        for (int64_t g; (g = other.take_back()) >= 0;) tile<1, 1>(a, g, 0, nullptr);
+      }
       return;
     }
     // Cache blocking as for the plain layout: a chunk of groups stays in L2 while every batch
