@@ -61,10 +61,12 @@ TEST(PackedTest, EveryRowUnpacksToItsOriginalBytes) {
 // Runs gemm_packed from a given table directly (to reach the maddubs path on VNNI CPUs).
 std::vector<float> run_table(const internal::KernelTable& kt, const PackedMatrix& p,
                              const std::vector<float>& x, int64_t batch, ThreadPool* pool) {
-  std::vector<float> y(batch * p.n_rows());
+  // NaN, so a row no thread computed cannot pass.
+  std::vector<float> y(batch * p.n_rows(), std::nanf(""));
   internal::GemmArgs a{p.type(),   p.data(), packed_group_bytes(p.type(), p.n_cols()),
                        p.n_cols(), x.data(), 0,
                        batch,      y.data(), p.n_rows()};
+  a.stealable = batch == 1;  // as PackedMatrix::matmul sets it
   internal::run_quantized(kt, kt.gemm_packed, a, p.n_rows(), pool);
   return y;
 }
@@ -102,6 +104,36 @@ TEST(PackedTest, EveryIsaAndThreadCountGivesTheReferenceBits) {
     }
   }
   std::printf("compared %d packed products across %zu kernel tables\n", compared, tables.size());
+}
+
+// Decode splits rows by work claims: a thread that finishes takes groups from the others'
+// tails, so which thread computes a row depends on timing. The bits must not.
+TEST(PackedTest, DecodeWithWorkStealingGivesTheReferenceBitsEveryTime) {
+  std::mt19937 rng(16);
+  std::vector<const internal::KernelTable*> tables{&internal::scalar_table()};
+#if defined(__x86_64__)
+  if (isa_supported(Isa::kAvx2)) {
+    tables.push_back(&internal::avx2_table(false));
+    tables.push_back(&internal::avx2_table(true));
+  }
+#endif
+  ThreadPool pool2(2), pool3(3);
+  for (DType t : kQuantTypes) {
+    const int64_t rows = 8 * 67, cols = 1024;  // 67 groups: shares of unequal length
+    testing::Weights w = make_weights(rng, t, rows, cols);
+    PackedMatrix p = PackedMatrix::pack(t, w.bytes.data(), rows, cols);
+    std::vector<float> x = random_floats(rng, cols);
+    const std::vector<float> want = run_table(internal::scalar_table(), p, x, 1, nullptr);
+    for (const internal::KernelTable* kt : tables) {
+      for (ThreadPool* pool : {&pool2, &pool3}) {
+        for (int rep = 0; rep < 20; ++rep) {
+          ASSERT_TRUE(same_bits(want, run_table(*kt, p, x, 1, pool)))
+              << dtype_name(t) << " " << isa_name(kt->isa) << " threads " << pool->size() << " rep "
+              << rep;
+        }
+      }
+    }
+  }
 }
 
 TEST(PackedTest, EachBatchRowEqualsTheSingleRowProduct) {
