@@ -66,6 +66,7 @@ std::vector<Worker> start_workers(const std::string& bin, int n, const std::stri
       in >> w.addr;
       if (w.addr.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
+    std::remove(ready.c_str());  // read once; the weight caches are kept for the next run
     ws.push_back(w);
   }
   return ws;
