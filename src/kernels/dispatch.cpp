@@ -165,7 +165,11 @@ bool isa_supported(Isa isa) {
       return false;
 #endif
     case Isa::kNeon:
-      return false;  // until matvec_neon.cpp exists
+#if defined(__aarch64__)
+      return true;  // Advanced SIMD is mandatory on AArch64
+#else
+      return false;
+#endif
   }
   return false;
 }
@@ -217,6 +221,10 @@ const KernelTable& table_for(Isa isa) {
 #if defined(__x86_64__)
     case Isa::kAvx2:
       return avx2_table();
+#endif
+#if defined(__aarch64__)
+    case Isa::kNeon:
+      return neon_table();
 #endif
     default:
       return scalar_table();

@@ -5,7 +5,8 @@
 //    are bit-identical for any thread count and on every run with the same Isa;
 //  * row b of matmul is bit-identical to matvec on x[b] with the same Isa;
 //  * Isa::kScalar uses only IEEE float operations without fused multiply-add, so it gives the
-//    same bits on every platform; SIMD paths differ from it within rounding tolerance.
+//    same bits on every platform; Isa::kNeon (ARM64) follows the same operation order without
+//    fused operations and gives those bits too; AVX2 differs within rounding tolerance.
 #pragma once
 
 #include <cstdint>

@@ -128,7 +128,16 @@ void gemm_packed_avxvnni(const GemmArgs& args, int64_t r0, int64_t r1);
 void gemm_packed_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
 GemmFn avx2_vnni_packed_gemm();  // nullptr if the CPU has no VNNI
 #endif
-// The NEON task adds matvec_neon.cpp defining neon_table() and hooks it into table_for().
+#if defined(__aarch64__)
+// NEON kernels (matvec_neon.cpp). With use_dotprod, quantized products use SDOT when the CPU has
+// the ARMv8.2 dot-product extension; the bits are identical either way, and equal the scalar
+// reference's for every entry (tests compare them).
+const KernelTable& neon_table(bool use_dotprod = true);
+bool neon_has_dotprod();  // from the kernel's HWCAP_ASIMDDP, probed once
+// Quantized-weight gemm with SDOT (matvec_dotprod_neon.cpp); call only if neon_has_dotprod().
+void gemm_quant_neon_dotprod(const GemmArgs& args, int64_t r0, int64_t r1);
+void gemm_packed_neon_dotprod(const GemmArgs& args, int64_t r0, int64_t r1);
+#endif
 
 // Table for a resolved Isa (see resolve_isa).
 const KernelTable& table_for(Isa isa);

@@ -8,6 +8,7 @@
 
 #include "core/types.h"
 #include "kernels/kernels.h"
+#include "kernels/kernels_internal.h"
 
 namespace ll::kernels::testing {
 
@@ -44,6 +45,23 @@ inline std::vector<Isa> test_isas() {
     if (isa_supported(isa)) out.push_back(isa);
   }
   return out;
+}
+
+// Every kernel table this CPU can run, each SIMD Isa in each of its variants: AVX2 with and
+// without VNNI, NEON with and without SDOT (a variant the CPU lacks is left out).
+inline std::vector<const internal::KernelTable*> kernel_tables() {
+  std::vector<const internal::KernelTable*> tables{&internal::scalar_table()};
+#if defined(__x86_64__)
+  if (isa_supported(Isa::kAvx2)) {
+    tables.push_back(&internal::avx2_table(false));
+    if (internal::avx2_vnni_packed_gemm() != nullptr) tables.push_back(&internal::avx2_table(true));
+  }
+#endif
+#if defined(__aarch64__)
+  tables.push_back(&internal::neon_table(false));
+  if (internal::neon_has_dotprod()) tables.push_back(&internal::neon_table(true));
+#endif
+  return tables;
 }
 
 inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {

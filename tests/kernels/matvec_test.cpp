@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <vector>
@@ -325,9 +328,132 @@ TEST(MatvecTest, VnniAndMaddPathsAreBitIdentical) {
 }
 #endif
 
+#if defined(__aarch64__)
+// Runs a table's plain-layout gemm the way matvec/matmul do (quantizing activations with the
+// table's own quantizer), over x [n_batch][n_cols].
+std::vector<float> run_plain(const internal::KernelTable& kt, DType t, const testing::Weights& w,
+                             int64_t n_rows, int64_t n_cols, const std::vector<float>& x,
+                             int64_t n_batch, ThreadPool* pool) {
+  std::vector<float> y(n_batch * n_rows, std::nanf(""));
+  internal::GemmArgs a{t,       w.bytes.data(), w.stride, n_cols, x.data(), n_cols * sizeof(float),
+                       n_batch, y.data(),       n_rows};
+  if (internal::is_quantized(t)) {
+    internal::run_quantized(kt, kt.gemm, a, n_rows, pool);
+  } else {
+    kt.gemm(a, 0, n_rows);
+  }
+  return y;
+}
+
+// NEON promises more than the tolerance of SIMD paths: the scalar reference's exact bits, in
+// both of its variants, for every weight type, shape tail, batch size and thread count, and for
+// the float helpers attention uses.
+TEST(MatvecTest, NeonGivesTheScalarBits) {
+  std::mt19937 rng(31);
+  ThreadPool pool2(2), pool3(3);
+  std::vector<const internal::KernelTable*> tables{&internal::neon_table(false)};
+  if (internal::neon_has_dotprod()) tables.push_back(&internal::neon_table(true));
+  int compared = 0;
+  for (DType t : testing::kAllTypes) {
+    for (int iter = 0; iter < 12; ++iter) {
+      const int64_t n_rows = 1 + iter * 7 % 41;
+      const int64_t n_cols =
+          internal::is_quantized(t) ? 32 * (1 + iter * 5 % 19) : 1 + iter * 61 % 300;
+      const int64_t n_batch = 1 + iter % 9;
+      testing::Weights w = make_weights(rng, t, n_rows, n_cols);
+      std::vector<float> x = random_floats(rng, n_batch * n_cols);
+      const std::vector<float> want =
+          run_plain(internal::scalar_table(), t, w, n_rows, n_cols, x, n_batch, nullptr);
+      for (const internal::KernelTable* kt : tables) {
+        for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &pool2, &pool3}) {
+          ASSERT_TRUE(same_bits(want, run_plain(*kt, t, w, n_rows, n_cols, x, n_batch, pool)))
+              << dtype_name(t) << " " << n_rows << "x" << n_cols << " batch " << n_batch
+              << (kt == tables[0] ? " baseline" : " dotprod");
+          ++compared;
+        }
+      }
+    }
+  }
+  for (int64_t n = 0; n < 70; ++n) {
+    std::vector<float> a = random_floats(rng, n), b = random_floats(rng, n);
+    for (const internal::KernelTable* kt : tables) {
+      const float want = internal::scalar_table().dot_f32(a.data(), b.data(), n);
+      const float got = kt->dot_f32(a.data(), b.data(), n);
+      ASSERT_EQ(std::memcmp(&want, &got, sizeof(float)), 0) << "dot_f32 n " << n;
+      std::vector<float> y_want = b, y_got = b;
+      internal::scalar_table().axpy_f32(0.37f, a.data(), y_want.data(), n);
+      kt->axpy_f32(0.37f, a.data(), y_got.data(), n);
+      ASSERT_TRUE(same_bits(y_want, y_got)) << "axpy_f32 n " << n;
+    }
+  }
+  std::printf("compared %d NEON products with the scalar reference (SDOT: %s)\n", compared,
+              internal::neon_has_dotprod() ? "yes" : "no");
+}
+
+// SDOT is an internal speed-up of Isa::kNeon, so it must not change a single bit. Weights
+// include -128 (two such products with -127 fill the baseline path's 16-bit lanes).
+TEST(MatvecTest, NeonDotprodAndBaselinePathsAreBitIdentical) {
+  if (!internal::neon_has_dotprod()) GTEST_SKIP() << "no dotprod on this CPU";
+  std::mt19937 rng(32);
+  const int64_t n_rows = 13, n_cols = 288, nb = n_cols / 32;
+  for (DType t : {DType::kQ8_0, DType::kQ4_0}) {
+    testing::Weights w = make_weights(rng, t, n_rows, n_cols);
+    if (t == DType::kQ8_0) {
+      for (int64_t r = 0; r < n_rows; ++r) {
+        auto* blocks = reinterpret_cast<BlockQ8_0*>(w.bytes.data() + r * w.stride);
+        blocks[r % nb].qs[r % 32] = -128;
+        if (r == 0) {  // a whole block of -128 against activations of -127
+          for (int e = 0; e < 32; ++e) blocks[1].qs[e] = -128;
+        }
+      }
+    }
+    for (int64_t n_batch : {1, 3, 8}) {
+      std::vector<float> x = random_floats(rng, n_batch * n_cols);
+      for (int e = 0; e < 32; ++e) x[32 + e] = -1.0f;
+      const size_t stride = ActRow::bytes(nb, true);
+      std::vector<uint8_t> xq(stride * n_batch);
+      for (int64_t b = 0; b < n_batch; ++b) {
+        internal::scalar_table().quantize_act(x.data() + b * n_cols, n_cols, xq.data() + b * stride,
+                                              internal::act_sum_scale(t));
+      }
+      std::vector<float> ref(n_batch * n_rows), base(n_batch * n_rows), sdot(n_batch * n_rows);
+      internal::GemmArgs a{t,      w.bytes.data(), w.stride,   n_cols, xq.data(),
+                           stride, n_batch,        ref.data(), n_rows};
+      internal::scalar_table().gemm(a, 0, n_rows);
+      a.y = base.data();
+      internal::neon_table(false).gemm(a, 0, n_rows);
+      a.y = sdot.data();
+      internal::gemm_quant_neon_dotprod(a, 0, n_rows);
+      ASSERT_TRUE(same_bits(ref, base)) << dtype_name(t) << " baseline, batch " << n_batch;
+      ASSERT_TRUE(same_bits(ref, sdot)) << dtype_name(t) << " dotprod, batch " << n_batch;
+    }
+  }
+}
+
+// scripts/test_arm.sh runs the tests on emulated CPUs with and without the dot-product
+// extension and says which it expects, so a detection that always answered the same would fail.
+TEST(IsaTest, NeonDetectsDotprodAsExpected) {
+  std::printf("NEON dot-product extension: %s\n", internal::neon_has_dotprod() ? "yes" : "no");
+  const char* expect = std::getenv("LL_EXPECT_NEON_DOTPROD");
+  if (expect == nullptr) GTEST_SKIP() << "LL_EXPECT_NEON_DOTPROD not set";
+  EXPECT_EQ(internal::neon_has_dotprod(), std::strcmp(expect, "1") == 0);
+  EXPECT_EQ(&internal::neon_table(), internal::neon_has_dotprod() ? &internal::neon_table(true)
+                                                                  : &internal::neon_table(false));
+}
+#endif
+
 TEST(IsaTest, NamesAndResolution) {
   EXPECT_STREQ(isa_name(Isa::kScalar), "scalar");
   EXPECT_STREQ(isa_name(Isa::kAvx2), "avx2");
+  EXPECT_STREQ(isa_name(Isa::kNeon), "neon");
+#if defined(__aarch64__)
+  EXPECT_TRUE(isa_supported(Isa::kNeon));  // mandatory on AArch64
+  EXPECT_FALSE(isa_supported(Isa::kAvx2));
+  EXPECT_EQ(internal::table_for(Isa::kNeon).isa, Isa::kNeon);
+  if (std::getenv("LL_ISA") == nullptr) EXPECT_EQ(best_isa(), Isa::kNeon);
+#else
+  EXPECT_FALSE(isa_supported(Isa::kNeon));
+#endif
   EXPECT_TRUE(isa_supported(Isa::kScalar));
   EXPECT_TRUE(isa_supported(best_isa()));
   EXPECT_NE(best_isa(), Isa::kBest);

@@ -1,6 +1,7 @@
-// Packed quantized weights: the layout round-trips, every Isa (and the VNNI and maddubs paths)
-// gives the scalar reference's exact bits for any batch size and thread count, and the results
-// are accurate against a double-precision dot of the same quantized operands.
+// Packed quantized weights: the layout round-trips, every Isa (and its variants: VNNI and maddubs,
+// SDOT and the NEON baseline) gives the scalar reference's exact bits for any batch size and thread
+// count, and the results are accurate against a double-precision dot of the same quantized
+// operands.
 #include "kernels/packed.h"
 
 #include <gtest/gtest.h>
@@ -73,13 +74,7 @@ std::vector<float> run_table(const internal::KernelTable& kt, const PackedMatrix
 
 TEST(PackedTest, EveryIsaAndThreadCountGivesTheReferenceBits) {
   std::mt19937 rng(12);
-  std::vector<const internal::KernelTable*> tables{&internal::scalar_table()};
-#if defined(__x86_64__)
-  if (isa_supported(Isa::kAvx2)) {
-    tables.push_back(&internal::avx2_table(false));
-    if (internal::avx2_vnni_packed_gemm() != nullptr) tables.push_back(&internal::avx2_table(true));
-  }
-#endif
+  const std::vector<const internal::KernelTable*> tables = testing::kernel_tables();
   ThreadPool pool2(2), pool3(3);
   int compared = 0;
   for (DType t : kQuantTypes) {
@@ -110,13 +105,7 @@ TEST(PackedTest, EveryIsaAndThreadCountGivesTheReferenceBits) {
 // tails, so which thread computes a row depends on timing. The bits must not.
 TEST(PackedTest, DecodeWithWorkStealingGivesTheReferenceBitsEveryTime) {
   std::mt19937 rng(16);
-  std::vector<const internal::KernelTable*> tables{&internal::scalar_table()};
-#if defined(__x86_64__)
-  if (isa_supported(Isa::kAvx2)) {
-    tables.push_back(&internal::avx2_table(false));
-    tables.push_back(&internal::avx2_table(true));
-  }
-#endif
+  const std::vector<const internal::KernelTable*> tables = testing::kernel_tables();
   ThreadPool pool2(2), pool3(3);
   for (DType t : kQuantTypes) {
     const int64_t rows = 8 * 67, cols = 1024;  // 67 groups: shares of unequal length
@@ -130,6 +119,57 @@ TEST(PackedTest, DecodeWithWorkStealingGivesTheReferenceBitsEveryTime) {
           ASSERT_TRUE(same_bits(want, run_table(*kt, p, x, 1, pool)))
               << dtype_name(t) << " " << isa_name(kt->isa) << " threads " << pool->size() << " rep "
               << rep;
+        }
+      }
+    }
+  }
+}
+
+// Quants at the ends of their ranges, where narrow intermediate sums (16-bit lanes in the
+// maddubs and NEON baseline paths) come closest to overflowing: Q8_0 weights of -128 (which
+// standard quantizers never emit but foreign files may) and 127, Q4_0 nibbles 0 and 15, times
+// activations that quantize to +-127, in all-equal and mixed runs.
+TEST(PackedTest, ExtremeQuantsGiveTheReferenceBitsOnEveryTable) {
+  std::mt19937 rng(17);
+  std::bernoulli_distribution coin(0.5);
+  const int64_t rows = 32, cols = 256, nb = cols / 32, batch = 3;
+  ThreadPool pool(2);
+  for (DType t : kQuantTypes) {
+    const size_t stride = row_bytes(t, cols);
+    std::vector<uint8_t> bytes(stride * rows);
+    for (int64_t r = 0; r < rows; ++r) {
+      // Rows 8k: all low, 8k + 1: all high, others mixed; scales vary so rows differ.
+      auto pick = [&](bool low) { return r % 8 == 0 || (r % 8 > 1 && low); };
+      for (int64_t k = 0; k < nb; ++k) {
+        const uint16_t d = fp32_to_fp16(0.001f * static_cast<float>(1 + (r * nb + k) % 17));
+        if (t == DType::kQ8_0) {
+          auto* blk = reinterpret_cast<BlockQ8_0*>(bytes.data() + r * stride) + k;
+          blk->d = d;
+          for (int e = 0; e < 32; ++e) blk->qs[e] = pick(coin(rng)) ? -128 : 127;
+        } else {
+          auto* blk = reinterpret_cast<BlockQ4_0*>(bytes.data() + r * stride) + k;
+          blk->d = d;
+          for (int e = 0; e < 16; ++e) {
+            const int lo = pick(coin(rng)) ? 0 : 15, hi = pick(coin(rng)) ? 0 : 15;
+            blk->qs[e] = static_cast<uint8_t>(hi << 4 | lo);
+          }
+        }
+      }
+    }
+    PackedMatrix p = PackedMatrix::pack(t, bytes.data(), rows, cols);
+    // Batch rows: all -1 (every activation quantizes to -127), all +1, then random signs.
+    std::vector<float> x(batch * cols);
+    for (int64_t i = 0; i < cols; ++i) {
+      x[i] = -1.0f;
+      x[cols + i] = 1.0f;
+      x[2 * cols + i] = coin(rng) ? 1.0f : -1.0f;
+    }
+    for (int64_t n_batch : {int64_t{1}, batch}) {
+      const std::vector<float> want = run_table(internal::scalar_table(), p, x, n_batch, nullptr);
+      for (const internal::KernelTable* kt : testing::kernel_tables()) {
+        for (ThreadPool* pool_or_null : {static_cast<ThreadPool*>(nullptr), &pool}) {
+          ASSERT_TRUE(same_bits(want, run_table(*kt, p, x, n_batch, pool_or_null)))
+              << dtype_name(t) << " " << isa_name(kt->isa) << " batch " << n_batch;
         }
       }
     }

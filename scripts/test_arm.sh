@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Cross-builds the kernel tests for ARM64 and runs them under qemu-user, so the NEON kernels are
+# tested on x86 machines (ctest runs this as kernels_arm64_qemu).
+#   scripts/test_arm.sh [build-dir]     (default build-arm, configured Release with Ninja)
+# Two emulated CPUs: "max" has the ARMv8.2 dot-product extension (SDOT path; the tests also
+# compare it with the baseline path); "cortex-a72" is ARMv8.0 without it, so the baseline path
+# is what runs, and any instruction newer than ARMv8.0 in it would fault. Exits 77 (ctest's skip
+# code here) when the cross compiler, qemu or the GoogleTest sources are missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build-arm}
+sysroot=/usr/aarch64-linux-gnu
+gtest_src=/usr/src/googletest
+
+missing=()
+for tool in aarch64-linux-gnu-g++ aarch64-linux-gnu-gcc qemu-aarch64 cmake ninja; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+[ -d "$sysroot/lib" ] || missing+=("$sysroot")
+[ -f "$gtest_src/CMakeLists.txt" ] || missing+=("$gtest_src")
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "SKIPPED: ARM64 kernel tests need ${missing[*]}" \
+    "(Debian: g++-aarch64-linux-gnu qemu-user libgtest-dev; scripts/deps.sh installs them)"
+  exit 77
+fi
+
+start=$SECONDS
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/aarch64-linux-gnu.cmake" \
+  -DLL_KERNELS_ONLY=ON -DLL_BUILD_BENCH=OFF -DLL_GTEST_SOURCE_DIR="$gtest_src" >/dev/null
+ninja -C "$build" --quiet test_kernels
+echo "cross build: $((SECONDS - start)) s"
+
+bin="$build/tests/kernels/test_kernels"
+status=0
+run() {  # run CPU EXPECT_DOTPROD [gtest args...]
+  local cpu=$1 dotprod=$2
+  shift 2
+  echo "== qemu-aarch64 -cpu $cpu"
+  local t=$SECONDS
+  LL_EXPECT_NEON_DOTPROD=$dotprod qemu-aarch64 -L "$sysroot" -cpu "$cpu" "$bin" "$@" || status=1
+  echo "== -cpu $cpu: $((SECONDS - t)) s"
+}
+run max 1
+# The products and the Isa checks again on the baseline path.
+run cortex-a72 0 --gtest_filter='Matvec*:Matmul*:Packed*:Isa*:Attention*'
+exit $status
