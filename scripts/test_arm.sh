@@ -38,8 +38,13 @@ run() {  # run CPU EXPECT_DOTPROD [gtest args...]
   shift 2
   echo "== qemu-aarch64 -cpu $cpu"
   local t=$SECONDS
-  LL_EXPECT_NEON_DOTPROD=$dotprod qemu-aarch64 -L "$sysroot" -cpu "$cpu" "$bin" "$@" || status=1
-  echo "== -cpu $cpu: $((SECONDS - t)) s"
+  local rc=0
+  # A run takes seconds; the limit turns a hang into a prompt failure.
+  LL_EXPECT_NEON_DOTPROD=$dotprod timeout 240 \
+    qemu-aarch64 -L "$sysroot" -cpu "$cpu" "$bin" "$@" || rc=$?
+  [ $rc -eq 124 ] && echo "== -cpu $cpu: TIMED OUT after 240 s"
+  [ $rc -eq 0 ] || status=1
+  echo "== -cpu $cpu: exit $rc, $((SECONDS - t)) s"
 }
 run max 1
 # The products and the Isa checks again on the baseline path.

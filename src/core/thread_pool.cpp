@@ -97,7 +97,11 @@ void ThreadPool::wait_workers_done() {
   auto done = [this] { return pending_.load(std::memory_order_acquire) == 0; };
   if (spin_until(done, spin_us_)) return;
   std::unique_lock<std::mutex> lock(done_mutex_);
-  caller_waiting_.store(true, std::memory_order_seq_cst);
+  // An exchange rather than a store: the same seq_cst order for C++, but a store followed by
+  // the load below is not kept in order by qemu-user on x86 hosts (it fences before STLR and
+  // after LDAR, never between them), and the ARM64 kernel tests run there; a lost wake-up would
+  // hang them. Read-modify-writes are locked host instructions. This is the sleeping path only.
+  caller_waiting_.exchange(true, std::memory_order_seq_cst);
   while (pending_.load(std::memory_order_seq_cst) != 0) done_cv_.wait(lock);
   caller_waiting_.store(false, std::memory_order_relaxed);
 }
