@@ -5,11 +5,13 @@
 // exactly the packed layout's broadcast. Integer sums are exact, so the bits equal the baseline
 // path's (and the scalar reference's); the tests compare them.
 //
-// The extension is enabled by a target pragma placed after every include but the kernel header:
+// GCC enables the extension by a target pragma placed after every include but the kernel header:
 // inline functions with external linkage (GroupClaim's compare-and-swap, the standard library)
 // then keep the baseline target. With -march=armv8.2-a on the whole file they would be compiled
 // with ARMv8.1 atomics, and the linker could keep that copy for the baseline path too, which
-// must run on ARMv8.0 cores (Cortex-A53/A72).
+// must run on ARMv8.0 cores (Cortex-A53/A72). Clang's arm_neon.h (before clang 16) declares the
+// SDOT intrinsics only when the whole file targets dotprod, so src/kernels/CMakeLists.txt gives
+// clang -march=armv8-a+dotprod for this file: that adds SDOT and nothing else (no atomics).
 #if defined(__aarch64__)
 
 #include <arm_neon.h>
@@ -22,9 +24,7 @@
 
 #include "kernels/kernels_internal.h"
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("dotprod"))), apply_to = function)
-#else
+#if !defined(__clang__)
 #pragma GCC target("arch=armv8.2-a+dotprod")
 #endif
 
@@ -78,9 +78,5 @@ void gemm_packed_neon_dotprod(const GemmArgs& a, int64_t r0, int64_t r1) {
 }
 
 }  // namespace ll::kernels::internal
-
-#if defined(__clang__)
-#pragma clang attribute pop
-#endif
 
 #endif  // __aarch64__
