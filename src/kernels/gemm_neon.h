@@ -29,13 +29,15 @@ namespace ll::kernels::internal {
 namespace {
 
 // Calls f(std::integral_constant<int, i>{}) for i = 0 .. N-1: lane arguments of NEON
-// intrinsics must be compile-time constants.
+// intrinsics must be compile-time constants. Always inlined, and f too (mark its lambda
+// LL_ALWAYS_INLINE): GCC otherwise leaves a large body as a call inside the block loop.
+#define LL_ALWAYS_INLINE __attribute__((always_inline))
 template <int N, class F>
-inline void unroll(F&& f) {
-  [&]<int... I>(std::integer_sequence<int, I...>) {
+LL_ALWAYS_INLINE inline void unroll(F&& f) {
+  auto each = [&]<int... I>(std::integer_sequence<int, I...>) LL_ALWAYS_INLINE {
     (f(std::integral_constant<int, I>{}), ...);
-  }
-  (std::make_integer_sequence<int, N>{});
+  };
+  each(std::make_integer_sequence<int, N>{});
 }
 
 // Calls f(std::integral_constant<int, n>{}) for a run-time n in [1, N].
@@ -236,7 +238,7 @@ struct PackedTile {
         }
         if (k % 4 == 0) __builtin_prefetch(grp + k * 16 + kAhead / 8, 0, 3);
       }
-      unroll<kVecs>([&](auto vec) {
+      unroll<kVecs>([&](auto vec) LL_ALWAYS_INLINE {
         constexpr int V = decltype(vec)::value;
         for (int h = 0; h < 2; ++h) {
           const uint8x16_t u = vld1q_u8(q + 32 * V + 16 * h);
