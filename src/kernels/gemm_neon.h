@@ -297,11 +297,8 @@ struct PackedTile {
       if (own == nullptr) return batch_groups(a, r0 / 8, r1 / 8);
       // Callers hand out claims for decode only; should a batch come with them, the protocol
       // still holds: own groups from the front, then the others' tails.
-      for (int64_t g; (g = own->take_front()) >= 0;) batch_groups(a, g, g + 1);
-      for (int o = 1; o < a.n_claims; ++o) {
-        GroupClaim& other = a.claims[(a.thread + o) % a.n_claims];
-        for (int64_t g; (g = other.take_back()) >= 0;) batch_groups(a, g, g + 1);
-      }
+      auto groups = [&](int64_t g) { batch_groups(a, g, g + 1); };
+      for_each_claimed_group(a, groups, groups);
       return;
     }
     // Decode: one group at a time, so each thread's share is one sequential stream. The tiles
@@ -319,11 +316,9 @@ struct PackedTile {
     }
     // Work claims (kernels_internal.h): own groups from the front, then the others' tails, last
     // group first (no stream to prefetch along there).
-    for (int64_t g; (g = own->take_front()) >= 0;) tile<1>(a, g, 0, end);
-    for (int o = 1; o < a.n_claims; ++o) {
-      GroupClaim& other = a.claims[(a.thread + o) % a.n_claims];
-      for (int64_t g; (g = other.take_back()) >= 0;) tile<1>(a, g, 0, nullptr);
-    }
+    for_each_claimed_group(
+        a, [&](int64_t g) { tile<1>(a, g, 0, end); },
+        [&](int64_t g) { tile<1>(a, g, 0, nullptr); });
   }
 };
 

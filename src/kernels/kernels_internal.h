@@ -151,6 +151,17 @@ void run_quantized(const KernelTable& kt, GemmFn fn, GemmArgs a, int64_t n_rows,
 // linker into the copy compiled for AVX2 and then run on a CPU without it.
 namespace {
 
+// Runs own(g) for each group this thread claims from the front of its range, in order, then
+// stolen(g) for each group it takes from the back of the other threads' ranges (GroupClaim).
+template <class Own, class Stolen>
+inline void for_each_claimed_group(const GemmArgs& a, Own own, Stolen stolen) {
+  for (int64_t g; (g = a.claims[a.thread].take_front()) >= 0;) own(g);
+  for (int o = 1; o < a.n_claims; ++o) {
+    GroupClaim& other = a.claims[(a.thread + o) % a.n_claims];
+    for (int64_t g; (g = other.take_back()) >= 0;) stolen(g);
+  }
+}
+
 // A row of activations quantized to 8 bits for the integer paths, in nb = n / 32 blocks:
 //   qs[nb][32] int8, then d[nb] float (exact fp32 scales: activations are re-quantized on
 //   every call, so nothing forces the lossy fp16 scale of weights on them), then optionally

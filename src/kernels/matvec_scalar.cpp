@@ -133,13 +133,8 @@ void gemm_packed_rows(const GemmArgs& a, int64_t r0, int64_t r1) {
 
 void gemm_packed(const GemmArgs& a, int64_t r0, int64_t r1) {
   if (a.claims == nullptr) return gemm_packed_rows(a, r0, r1);
-  // Work claims (kernels_internal.h): own groups from the front, then the others' tails.
-  for (int64_t g; (g = a.claims[a.thread].take_front()) >= 0;)
-    gemm_packed_rows(a, 8 * g, 8 * g + 8);
-  for (int o = 1; o < a.n_claims; ++o) {
-    GroupClaim& other = a.claims[(a.thread + o) % a.n_claims];
-    for (int64_t g; (g = other.take_back()) >= 0;) gemm_packed_rows(a, 8 * g, 8 * g + 8);
-  }
+  auto rows = [&](int64_t g) { gemm_packed_rows(a, 8 * g, 8 * g + 8); };
+  for_each_claimed_group(a, rows, rows);
 }
 
 void quantize_act(const float* x, int64_t n, void* out, int sum_scale) {

@@ -165,12 +165,10 @@ struct PackedTile {
         for (int64_t g = g0; g < g1; ++g) tile<1, 1>(a, g, 0, end);
         return;
       }
-      for (int64_t g; (g = own->take_front()) >= 0;) tile<1, 1>(a, g, 0, end);
-      // Then the others' tails, last group first (no stream to prefetch along).
-      for (int o = 1; o < a.n_claims; ++o) {
-        GroupClaim& other = a.claims[(a.thread + o) % a.n_claims];
-        for (int64_t g; (g = other.take_back()) >= 0;) tile<1, 1>(a, g, 0, nullptr);
-      }
+      // Stolen groups are taken last first: no stream to prefetch along.
+      for_each_claimed_group(
+          a, [&](int64_t g) { tile<1, 1>(a, g, 0, end); },
+          [&](int64_t g) { tile<1, 1>(a, g, 0, nullptr); });
       return;
     }
     // Cache blocking as for the plain layout: a chunk of groups stays in L2 while every batch
