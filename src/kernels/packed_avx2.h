@@ -71,6 +71,9 @@ struct PackedTile {
       for (int j = 0; j < B; ++j) acc[i][j] = _mm256_setzero_ps();
     }
     const __m256i low4 = _mm256_set1_epi8(0x0F);
+    // Whether every prefetch of this tile stays inside the stream (all groups but the last
+    // few of a share), so the per-block prefetches need no bounds checks.
+    const bool stream_inside = end != nullptr && grp[G - 1] + a.w_stride + kAheadL2 <= end;
     for (int64_t k = 0; k < nb; ++k) {
       // Chain of vector v: Q8_0 v % C; Q4_0 low nibbles even chains, high nibbles odd ones.
       __m256i c[G][B][C];
@@ -85,7 +88,15 @@ struct PackedTile {
       for (int j = 0; j < B; ++j) xk[j] = x[j].qs + k * kQK8_0;
       for (int i = 0; i < G; ++i) {
         const uint8_t* q = grp[i] + sbytes + k * kQuantBytes;
-        if (B == 1 && end != nullptr) {
+        if (B == 1 && stream_inside) {  // the common case: no bounds to check
+          for (size_t off = 0; off < kQuantBytes; off += 64) {
+            _mm_prefetch(reinterpret_cast<const char*>(q + kAhead + off), _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(q + kAheadL2 + off), _MM_HINT_T1);
+          }
+          if (k % 4 == 0) {
+            _mm_prefetch(reinterpret_cast<const char*>(grp[i] + k * 16 + kAhead / 8), _MM_HINT_T0);
+          }
+        } else if (B == 1 && end != nullptr) {
           for (size_t off = 0; off < kQuantBytes; off += 64) {
             prefetch_stream<_MM_HINT_T0>(a, q + kAhead + off, end);
             prefetch_stream<_MM_HINT_T1>(a, q + kAheadL2 + off, end);
