@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "core/types.h"
 #include "kernels/kernels.h"
@@ -126,7 +128,10 @@ void gemm_quant_avxvnni(const GemmArgs& args, int64_t r0, int64_t r1);
 void gemm_quant_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
 void gemm_packed_avxvnni(const GemmArgs& args, int64_t r0, int64_t r1);
 void gemm_packed_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
+void gemm_packed_avx512(const GemmArgs& args, int64_t r0, int64_t r1);
 GemmFn avx2_vnni_packed_gemm();  // nullptr if the CPU has no VNNI
+// Every packed gemm this CPU can run, by name (tests compare them all).
+std::vector<std::pair<const char*, GemmFn>> packed_gemm_variants();
 #endif
 #if defined(__aarch64__)
 // NEON kernels (matvec_neon.cpp). With use_dotprod, quantized products use SDOT when the CPU has

@@ -1,14 +1,16 @@
 // Quantized-weight gemm using VPDPBUSD from AVX512-VNNI with 256-bit vectors (Ice Lake, Zen 4),
 // selected at run time when the CPU has it. The integer lanes equal the maddubs/madd path's
 // exactly, so results are bit-identical to it; VPDPBUSD just needs one instruction where AVX2 needs
-// two or three on ports 0/1. The extension is enabled for this file only, by pragma, so the build
-// needs no extra flags.
+// two or three on ports 0/1. Packed decode (one activation row) uses 512-bit vectors instead,
+// two 8-row groups per vector (PairTile). The extensions are enabled for this file only, by
+// pragma, so the build needs no extra flags.
 #include <immintrin.h>
 
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512vnni,avx512vl"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512vnni,avx512vl"))), \
+                             apply_to = function)
 #else
-#pragma GCC target("avx512vnni,avx512vl")
+#pragma GCC target("avx512f,avx512vnni,avx512vl")
 #endif
 
 #include "kernels/gemm_avx2.h"
@@ -36,7 +38,118 @@ struct VnniDot {
   static __m256i dp_q8(__m256i acc, __m256i v, __m256i x) { return _mm256_dpbusd_epi32(acc, v, x); }
 };
 
+// Packed decode with 512-bit vectors: two consecutive 8-row groups side by side (lanes 0-7 the
+// first, 8-15 the second), so each instruction does the work of two 256-bit ones. Every lane
+// runs the canonical form of packed.h, so the bits equal the 256-bit tiles'.
+template <bool kQ8>
+struct PairTile {
+  static constexpr size_t kQuantBytes = kQ8 ? 256 : 128;
+  static constexpr int kVecs = kQ8 ? 8 : 4;
+  static constexpr size_t kAhead = 4096, kAheadL2 = 16384;
+  using Ymm = PackedTile<VnniDot, kQ8>;
+
+  static __m512i pair(const uint8_t* p, size_t stride) {
+    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + stride));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+  }
+  static __m512i bcast4(const int8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+  }
+
+  // Groups g and g + 1; prefetch only when the stream continues past them (end != nullptr).
+  static void tile(const GemmArgs& a, int64_t g, const uint8_t* end) {
+    const int64_t nb = a.n_cols / kQK8_0;
+    const size_t stride = a.w_stride;
+    const size_t sbytes = (static_cast<size_t>(nb) * 16 + 31) / 32 * 32;
+    const uint8_t* grp = a.w + g * stride;
+    const bool prefetch = end != nullptr && grp + 2 * stride + kAheadL2 <= end;
+    const ActRow x = ActRow::at(a.x, nb);
+    const __m512i low4 = _mm512_set1_epi32(0x0F0F0F0F);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t k = 0; k < nb; ++k) {
+      const uint8_t* q = grp + sbytes + k * kQuantBytes;
+      if (prefetch) {
+        for (size_t off = 0; off < kQuantBytes; off += 64) {
+          _mm_prefetch(reinterpret_cast<const char*>(q + kAhead + off), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(q + stride + kAhead + off), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(q + kAheadL2 + off), _MM_HINT_T1);
+          _mm_prefetch(reinterpret_cast<const char*>(q + stride + kAheadL2 + off), _MM_HINT_T1);
+        }
+      }
+      __m512i c[4] = {_mm512_set1_epi32(x.bsums[k]), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                      _mm512_setzero_si512()};
+      const int8_t* xk = x.qs + k * kQK8_0;
+      for (int v = 0; v < kVecs; ++v) {
+        const __m512i w = pair(q + 32 * v, stride);
+        if constexpr (kQ8) {
+          c[v % 4] = _mm512_dpbusd_epi32(c[v % 4], w, bcast4(xk + 4 * v));
+        } else {
+          const int lo = 2 * (v & 1);
+          c[lo] = _mm512_dpbusd_epi32(c[lo], _mm512_and_si512(w, low4), bcast4(xk + 4 * v));
+          c[lo + 1] =
+              _mm512_dpbusd_epi32(c[lo + 1], _mm512_andnot_si512(low4, w), bcast4(xk + 16 + 4 * v));
+        }
+      }
+      const __m512i even = _mm512_add_epi32(c[0], c[2]);
+      __m512i odd = _mm512_add_epi32(c[1], c[3]);
+      if constexpr (!kQ8) odd = _mm512_srai_epi32(odd, 4);  // exact: multiples of 16
+      const __m512i sum = _mm512_add_epi32(even, odd);
+      const __m256i h = _mm256_inserti128_si256(
+          _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(grp + k * 16))),
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(grp + stride + k * 16)), 1);
+      const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(h), _mm512_set1_ps(x.d[k]));
+      acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_cvtepi32_ps(sum), d));
+    }
+    _mm256_storeu_ps(a.y + g * 8, _mm512_castps512_ps256(acc));
+    _mm256_storeu_ps(a.y + g * 8 + 8,
+                     _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
+  }
+
+  static void decode(const GemmArgs& a, int64_t r0, int64_t r1) {
+    GroupClaim* own = a.claims != nullptr ? &a.claims[a.thread] : nullptr;
+    const int64_t s0 = own ? own->front() : r0 / 8, s1 = own ? own->back() : r1 / 8;
+    const uint8_t* start = a.w + s0 * a.w_stride;
+    const size_t n = std::min<size_t>(kAheadL2, std::max<int64_t>(0, s1 - s0) * a.w_stride);
+    for (size_t off = 0; off < n; off += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(start + off), _MM_HINT_T1);
+    }
+    const uint8_t* end = a.w + s1 * a.w_stride;
+    if (own == nullptr) {
+      int64_t g = s0;
+      for (; g + 2 <= s1; g += 2) tile(a, g, end);
+      if (g < s1) Ymm::template tile<1, 1>(a, g, 0, end);
+      return;
+    }
+    // Own groups two at a time from the front (consecutive unless the range ran out), then
+    // the others' tails one group at a time.
+    for (;;) {
+      const int64_t g = own->take_front();
+      if (g < 0) break;
+      const int64_t g2 = own->take_front();
+      if (g2 == g + 1) {
+        tile(a, g, end);
+        continue;
+      }
+      Ymm::template tile<1, 1>(a, g, 0, end);
+      if (g2 >= 0) Ymm::template tile<1, 1>(a, g2, 0, end);
+    }
+    for (int o = 1; o < a.n_claims; ++o) {
+      GroupClaim& other = a.claims[(a.thread + o) % a.n_claims];
+      for (int64_t g; (g = other.take_back()) >= 0;) Ymm::template tile<1, 1>(a, g, 0, nullptr);
+    }
+  }
+};
+
 }  // namespace
+
+void gemm_packed_avx512(const GemmArgs& a, int64_t r0, int64_t r1) {
+  if (a.n_batch != 1) return gemm_packed_quant<VnniDot>(a, r0, r1);
+  if (a.wtype == DType::kQ8_0) return PairTile<true>::decode(a, r0, r1);
+  PairTile<false>::decode(a, r0, r1);
+}
 
 void gemm_quant_avx512vnni(const GemmArgs& a, int64_t r0, int64_t r1) {
   gemm_quant<VnniDot>(a, r0, r1);

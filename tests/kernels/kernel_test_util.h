@@ -64,6 +64,29 @@ inline std::vector<const internal::KernelTable*> kernel_tables() {
   return tables;
 }
 
+// kernel_tables(), plus a copy of the AVX2 table for every other packed gemm the CPU can run
+// (AVX-VNNI, AVX512-VNNI with 256- and 512-bit vectors): the dispatch picks one of them, the
+// tests must cover all.
+inline std::vector<const internal::KernelTable*> packed_kernel_tables() {
+  std::vector<const internal::KernelTable*> tables = kernel_tables();
+#if defined(__x86_64__)
+  if (isa_supported(Isa::kAvx2)) {
+    static const std::vector<internal::KernelTable> extra = [] {
+      std::vector<internal::KernelTable> v;
+      for (auto [name, fn] : internal::packed_gemm_variants()) {
+        if (fn == internal::avx2_table(false).gemm_packed) continue;
+        if (fn == internal::avx2_table(true).gemm_packed) continue;
+        v.push_back(internal::avx2_table(true));
+        v.back().gemm_packed = fn;
+      }
+      return v;
+    }();
+    for (const internal::KernelTable& kt : extra) tables.push_back(&kt);
+  }
+#endif
+  return tables;
+}
+
 inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }

@@ -74,7 +74,7 @@ std::vector<float> run_table(const internal::KernelTable& kt, const PackedMatrix
 
 TEST(PackedTest, EveryIsaAndThreadCountGivesTheReferenceBits) {
   std::mt19937 rng(12);
-  const std::vector<const internal::KernelTable*> tables = testing::kernel_tables();
+  const std::vector<const internal::KernelTable*> tables = testing::packed_kernel_tables();
   ThreadPool pool2(2), pool3(3);
   int compared = 0;
   for (DType t : kQuantTypes) {
@@ -105,7 +105,7 @@ TEST(PackedTest, EveryIsaAndThreadCountGivesTheReferenceBits) {
 // tails, so which thread computes a row depends on timing. The bits must not.
 TEST(PackedTest, DecodeWithWorkStealingGivesTheReferenceBitsEveryTime) {
   std::mt19937 rng(16);
-  const std::vector<const internal::KernelTable*> tables = testing::kernel_tables();
+  const std::vector<const internal::KernelTable*> tables = testing::packed_kernel_tables();
   ThreadPool pool2(2), pool3(3);
   for (DType t : kQuantTypes) {
     const int64_t rows = 8 * 67, cols = 1024;  // 67 groups: shares of unequal length
@@ -166,7 +166,7 @@ TEST(PackedTest, ExtremeQuantsGiveTheReferenceBitsOnEveryTable) {
     }
     for (int64_t n_batch : {int64_t{1}, batch}) {
       const std::vector<float> want = run_table(internal::scalar_table(), p, x, n_batch, nullptr);
-      for (const internal::KernelTable* kt : testing::kernel_tables()) {
+      for (const internal::KernelTable* kt : testing::packed_kernel_tables()) {
         for (ThreadPool* pool_or_null : {static_cast<ThreadPool*>(nullptr), &pool}) {
           ASSERT_TRUE(same_bits(want, run_table(*kt, p, x, n_batch, pool_or_null)))
               << dtype_name(t) << " " << isa_name(kt->isa) << " batch " << n_batch;
