@@ -318,7 +318,12 @@ struct PackedTile {
     // group first (no stream to prefetch along there).
     for_each_claimed_group(
         a, [&](int64_t g) { tile<1>(a, g, 0, end); },
-        [&](int64_t g) { tile<1>(a, g, 0, nullptr); });
+        [&](int64_t g) {
+          // A stolen group is not part of a stream: request all of it at once.
+          const uint8_t* p = a.w + g * a.w_stride;
+          for (size_t off = 0; off < a.w_stride; off += 64) __builtin_prefetch(p + off, 0, 3);
+          tile<1>(a, g, 0, nullptr);
+        });
   }
 };
 

@@ -138,7 +138,14 @@ struct PairTile {
     }
     for (int o = 1; o < a.n_claims; ++o) {
       GroupClaim& other = a.claims[(a.thread + o) % a.n_claims];
-      for (int64_t g; (g = other.take_back()) >= 0;) Ymm::template tile<1, 1>(a, g, 0, nullptr);
+      for (int64_t g; (g = other.take_back()) >= 0;) {
+        // A stolen group is not part of a stream: request all of it at once.
+        const uint8_t* p = a.w + g * a.w_stride;
+        for (size_t off = 0; off < a.w_stride; off += 64) {
+          _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T0);
+        }
+        Ymm::template tile<1, 1>(a, g, 0, nullptr);
+      }
     }
   }
 };

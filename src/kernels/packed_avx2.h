@@ -179,7 +179,14 @@ struct PackedTile {
       // Stolen groups are taken last first: no stream to prefetch along.
       for_each_claimed_group(
           a, [&](int64_t g) { tile<1, 1>(a, g, 0, end); },
-          [&](int64_t g) { tile<1, 1>(a, g, 0, nullptr); });
+          [&](int64_t g) {
+            // A stolen group is not part of a stream: request all of it at once.
+            const uint8_t* p = a.w + g * a.w_stride;
+            for (size_t off = 0; off < a.w_stride; off += 64) {
+              _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T0);
+            }
+            tile<1, 1>(a, g, 0, nullptr);
+          });
       return;
     }
     // Cache blocking as for the plain layout: a chunk of groups stays in L2 while every batch
