@@ -14,8 +14,8 @@ for spec in "1b Q8_0" "1b Q4_0" "110m Q8_0"; do
 done
 # Issue 2: decode vs memory bandwidth, prefill vs decode, 1 and 2 threads.
 for t in 1 2; do
-  $B bench -m "$M/1b-Q8_0.gguf" --threads "$t" -p 128 -n 32 --json
-  $B bench -m "$M/1b-Q4_0.gguf" --threads "$t" -p 128 -n 32 --json
+  $B bench -m "$M/1b-Q8_0.gguf" --threads "$t" -p 128 -n 64 --reps 3 --json
+  $B bench -m "$M/1b-Q4_0.gguf" --threads "$t" -p 128 -n 64 --reps 3 --json
 done
 # Issues 6 and 7: hop overhead, throughput curve, chunked-prefill time to first token.
 ./build/bench/bench_runtime "$M/110m-Q8_0.gguf" "$B" overhead throughput ttft

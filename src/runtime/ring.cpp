@@ -21,7 +21,7 @@ Result<RingGeneration> generate_on_ring(Ring& ring, const std::vector<int32_t>& 
                             std::to_string(n_predict) + " new tokens exceeds the context of " +
                             std::to_string(ring.n_ctx()));
   }
-  const int32_t seq = 0;
+  const int32_t seq = ring.new_sequence_id();
   RingGeneration r;
   r.prompt_tokens = prompt;
   if (n_predict == 0) return r;

@@ -3,6 +3,8 @@
 // ZeroMQ (NetRing); the token loops above it do not know which.
 #pragma once
 
+#include <atomic>
+
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -29,6 +31,21 @@ class Ring {
   virtual Result<TokenEvent> next_token(double timeout_s) = 0;
   virtual Status end_sequence(int32_t seq) = 0;
   virtual int n_ctx() const = 0;
+
+  // A sequence id this ring has never used. Ids are never reused, even across schedulers on
+  // one ring: a reset of a finished sequence may still be on its way down the ring when the
+  // next one starts, and must not end the new sequence that took its id.
+  int32_t new_sequence_id() {
+    int32_t id = next_seq_.fetch_add(1, std::memory_order_relaxed);
+    if (id < 0) {  // wrapped after 2^31 sequences
+      next_seq_.store(1, std::memory_order_relaxed);
+      id = 0;
+    }
+    return id;
+  }
+
+ private:
+  std::atomic<int32_t> next_seq_{0};
 };
 
 struct RingGeneration {

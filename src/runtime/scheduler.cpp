@@ -100,10 +100,8 @@ void Scheduler::admit() {
   for (int32_t seq : idle_cancelled)
     finish(active_.at(seq), Status(StatusCode::kCancelled, "cancelled"), "cancelled");
   for (auto& [id, req] : admitted) {
-    // Sequence ids are never reused: a reset of a finished sequence may still be on its way to
-    // a device when the next request starts, and must not touch the new sequence's KV slot.
-    const int32_t seq = next_seq_++;
-    if (next_seq_ == INT32_MAX) next_seq_ = 0;
+    // Sequence ids come from the ring, never reused (see Ring::new_sequence_id).
+    const int32_t seq = ring_.new_sequence_id();
     Status st = ring_.start_sequence(seq, req.sampling, req.prompt);
     if (!st.is_ok()) {
       if (req.on_done) req.on_done(st, "error");

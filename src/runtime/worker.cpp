@@ -80,12 +80,20 @@ class Worker : public Outbox {
       LL_LOG_WARN("worker %s: %s from %s: %s", ep_->options().node_name.c_str(),
                   net::msg_type_name(r.msg.type()).c_str(), r.from.to_string().c_str(),
                   st.message().c_str());
-      net::Message e;
-      e.seq_id = r.msg.seq_id;
-      e.step = r.msg.step;
-      e.body =
-          net::Error{net::ErrorCode::kBadMessage, ep_->options().node_name + ": " + st.message()};
-      (void)ep_->send(r.from, std::move(e));
+      auto error = [&] {
+        net::Message e;
+        e.seq_id = r.msg.seq_id;
+        e.step = r.msg.step;
+        e.body =
+            net::Error{net::ErrorCode::kBadMessage, ep_->options().node_name + ": " + st.message()};
+        return e;
+      };
+      // The head must hear of it too: a step that fails on a later device would otherwise
+      // leave the head waiting for a token that never comes.
+      if (dep_ && r.from.name != dep_->head_name) {
+        (void)ep_->send(net::PeerId::incoming(dep_->head_name), error());
+      }
+      (void)ep_->send(r.from, error());
     }
   }
 

@@ -77,6 +77,28 @@ void run_concurrent(int n_req, int n_dev, int max_seqs, int chunk) {
   EXPECT_EQ(st.active, 0u);
 }
 
+// A second scheduler on the same ring (bench_runtime's ttft does this) must not reuse the first
+// one's sequence ids: over the network, the first sequence's reset can still be travelling
+// down the ring and would end the second sequence on the tail.
+TEST(Scheduler, SchedulersOnOneRingNeverShareSequenceIds) {
+  Fixture f = make(2, 2);
+  std::vector<int32_t> seqs;
+  for (int round = 0; round < 2; ++round) {
+    Scheduler sched(*f.ring, {});
+    GenRequest r;
+    r.prompt = {1, 5, 9};
+    r.n_predict = 3;
+    r.sampling.temp = 0;
+    std::promise<void> done;
+    r.on_done = [&done](const Status&, const std::string&) { done.set_value(); };
+    ASSERT_TRUE(sched.submit(std::move(r)).is_ok());
+    done.get_future().get();
+    seqs.push_back(f.ring->new_sequence_id());
+  }
+  // Each round used one id and the probe one more: 0 (round 1), 1 (probe), 2 (round 2), 3.
+  EXPECT_EQ(seqs, (std::vector<int32_t>{1, 3}));
+}
+
 TEST(Scheduler, SixteenConcurrentGreedyRequestsMatchAlone) {
   run_concurrent(16, 3, 8, 0);
 }
