@@ -305,7 +305,9 @@ Status NetRing::start_sequence(int32_t seq, const model::SamplerParams& p,
     node_->start_sequence(seq, p, history);
     return Status::ok();
   }
-  return ep_->send(net::PeerId::outgoing(names_.back()), make_seq_start(seq, p, history));
+  // To the next device, which passes it on toward the tail (see the worker's on_step).
+  return ep_->send(net::PeerId::outgoing(names_[node_->index() + 1]),
+                   make_seq_start(seq, p, history));
 }
 
 Status NetRing::submit(uint32_t step, const graph::Batch& batch) {

@@ -28,7 +28,7 @@ Result<RingGeneration> generate_on_ring(Ring& ring, const std::vector<int32_t>& 
   LL_RETURN_IF_ERROR(ring.start_sequence(seq, sampling, prompt));
   uint32_t step = 0;
   double t0 = now_s();
-  Status st = ring.submit(step++, graph::Batch::prompt(prompt, 0));
+  Status st = ring.submit(step++, graph::Batch::prompt(prompt, 0, seq));
   int pos = static_cast<int>(prompt.size());
   while (st.is_ok()) {
     auto ev = ring.next_token(token_timeout_s);
@@ -49,7 +49,7 @@ Result<RingGeneration> generate_on_ring(Ring& ring, const std::vector<int32_t>& 
       break;
     }
     t0 = now_s();
-    st = ring.submit(step++, graph::Batch::prompt({ev->token}, pos++));
+    st = ring.submit(step++, graph::Batch::prompt({ev->token}, pos++, seq));
   }
   Status end = ring.end_sequence(seq);
   LL_RETURN_IF_ERROR(st);

@@ -337,8 +337,16 @@ class Worker : public Outbox {
   Status on_step(net::Received& r) {
     if (!dep_) return Status(StatusCode::kInvalidArgument, "STEP before DEPLOY");
     if (is_seq_start(r.msg)) {
-      if (!dep_->node->is_tail())
-        return invalid_argument("sequence start sent to a device that is not the tail");
+      if (!dep_->node->is_tail()) {
+        // Passed along the ring's sequential links, ahead of the sequence's first pass on each
+        // of them, so the tail always has the sampler before the first logits (a start sent
+        // straight to the tail could be overtaken by a late reset of an earlier sequence, or
+        // by the pass itself).
+        const int next = dep_->node->index() + 1;
+        if (next >= static_cast<int>(dep_->device_names.size()))
+          return invalid_argument("sequence start past the last device");
+        return ep_->send(net::PeerId::outgoing(dep_->device_names[next]), std::move(r.msg));
+      }
       LL_ASSIGN_OR_RETURN(auto ss, read_seq_start(r.msg));
       dep_->node->start_sequence(static_cast<int32_t>(r.msg.seq_id), ss.first,
                                  std::move(ss.second));

@@ -52,6 +52,10 @@ void check_model(const std::string& path) {
       auto got = generate_on_ring(**ring, prompt, 24, sp, nullptr, nullptr);
       ASSERT_TRUE(got.is_ok()) << got.status().to_string();
       EXPECT_EQ(got->tokens, want) << n_dev << " devices, temp " << sp.temp;
+      // Again on the same ring: a new sequence (new id) gives the same tokens.
+      auto again = generate_on_ring(**ring, prompt, 24, sp, nullptr, nullptr);
+      ASSERT_TRUE(again.is_ok()) << again.status().to_string();
+      EXPECT_EQ(again->tokens, want) << n_dev << " devices, second run, temp " << sp.temp;
     }
   }
 }
