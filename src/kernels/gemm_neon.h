@@ -213,7 +213,7 @@ struct PackedTile {
   static void tile(const GemmArgs& a, int64_t g, int64_t b, const uint8_t* end) {
     constexpr int C = B == 1 ? 4 : B == 2 ? 2 : 1;
     const int64_t nb = a.n_cols / kQK8_0;
-    const size_t sbytes = (static_cast<size_t>(nb) * 16 + 31) / 32 * 32;
+    const size_t sbytes = packed_scale_bytes(nb);
     const uint8_t* grp = a.w + g * a.w_stride;
     ActRow x[B];
     for (int j = 0; j < B; ++j) {
@@ -301,29 +301,15 @@ struct PackedTile {
       for_each_claimed_group(a, groups, groups);
       return;
     }
-    // Decode: one group at a time, so each thread's share is one sequential stream. The tiles
-    // prefetch kAheadL2 bytes ahead; request the stream's first kAheadL2 bytes here, or each of
-    // a decode step's ~90 products would start with misses.
-    const int64_t s0 = own != nullptr ? own->front() : r0 / 8;
-    const int64_t s1 = own != nullptr ? own->back() : r1 / 8;
-    const uint8_t* start = a.w + s0 * a.w_stride;
-    const size_t n = std::min<size_t>(kAheadL2, std::max<int64_t>(0, s1 - s0) * a.w_stride);
-    for (size_t off = 0; off < n; off += 64) __builtin_prefetch(start + off, 0, 2);
-    const uint8_t* end = a.w + s1 * a.w_stride;
+    // Decode: one group at a time, so each thread's share is one sequential stream.
+    const DecodeStream s = start_decode_stream(a, r0, r1, kAheadL2);
     if (own == nullptr) {
-      for (int64_t g = s0; g < s1; ++g) tile<1>(a, g, 0, end);
+      for (int64_t g = s.first; g < s.last; ++g) tile<1>(a, g, 0, s.end);
       return;
     }
-    // Work claims (kernels_internal.h): own groups from the front, then the others' tails, last
-    // group first (no stream to prefetch along there).
     for_each_claimed_group(
-        a, [&](int64_t g) { tile<1>(a, g, 0, end); },
-        [&](int64_t g) {
-          // A stolen group is not part of a stream: request all of it at once.
-          const uint8_t* p = a.w + g * a.w_stride;
-          for (size_t off = 0; off < a.w_stride; off += 64) __builtin_prefetch(p + off, 0, 3);
-          tile<1>(a, g, 0, nullptr);
-        });
+        a, [&](int64_t g) { tile<1>(a, g, 0, s.end); },
+        [&](int64_t g) { tile<1>(a, g, 0, nullptr); });
   }
 };
 

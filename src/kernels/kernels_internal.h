@@ -156,15 +156,54 @@ void run_quantized(const KernelTable& kt, GemmFn fn, GemmArgs a, int64_t n_rows,
 // linker into the copy compiled for AVX2 and then run on a CPU without it.
 namespace {
 
+// Bytes of a packed group's scale block (packed.h): 8 fp16 scales per block, padded to 32.
+inline size_t packed_scale_bytes(int64_t nb) {
+  return (static_cast<size_t>(nb) * 16 + 31) / 32 * 32;
+}
+
+// Requests [p, p + n) into the cache (kLocality 3: L1, 2: L2), one request per line.
+template <int kLocality>
+inline void prefetch_bytes(const uint8_t* p, size_t n) {
+  for (size_t off = 0; off < n; off += 64) __builtin_prefetch(p + off, 0, kLocality);
+}
+
+// Runs stolen(g) for each group this thread takes from the back of the other threads' ranges
+// (GroupClaim), once its own range is done. A stolen group is not part of a stream the
+// prefetchers follow, so all of it is requested before stolen(g) runs. Groups are packed:
+// a.w_stride bytes each.
+template <class Stolen>
+inline void for_each_stolen_group(const GemmArgs& a, Stolen stolen) {
+  for (int o = 1; o < a.n_claims; ++o) {
+    GroupClaim& other = a.claims[(a.thread + o) % a.n_claims];
+    for (int64_t g; (g = other.take_back()) >= 0;) {
+      prefetch_bytes<3>(a.w + g * a.w_stride, a.w_stride);
+      stolen(g);
+    }
+  }
+}
+
 // Runs own(g) for each group this thread claims from the front of its range, in order, then
-// stolen(g) for each group it takes from the back of the other threads' ranges (GroupClaim).
+// stolen(g) as above.
 template <class Own, class Stolen>
 inline void for_each_claimed_group(const GemmArgs& a, Own own, Stolen stolen) {
   for (int64_t g; (g = a.claims[a.thread].take_front()) >= 0;) own(g);
-  for (int o = 1; o < a.n_claims; ++o) {
-    GroupClaim& other = a.claims[(a.thread + o) % a.n_claims];
-    for (int64_t g; (g = other.take_back()) >= 0;) stolen(g);
-  }
+  for_each_stolen_group(a, stolen);
+}
+
+// The groups [first, last) a packed decode thread streams: its claim, or rows [r0, r1). The
+// tiles prefetch `ahead` bytes ahead of themselves, so the stream's first `ahead` bytes are
+// requested here: a decode step runs ~90 products, each would otherwise start with misses.
+struct DecodeStream {
+  int64_t first, last;
+  const uint8_t* end;  // one past the stream's last byte
+};
+inline DecodeStream start_decode_stream(const GemmArgs& a, int64_t r0, int64_t r1, size_t ahead) {
+  const GroupClaim* own = a.claims != nullptr ? &a.claims[a.thread] : nullptr;
+  DecodeStream s{own ? own->front() : r0 / 8, own ? own->back() : r1 / 8, nullptr};
+  const size_t bytes = static_cast<size_t>(s.last > s.first ? s.last - s.first : 0) * a.w_stride;
+  prefetch_bytes<2>(a.w + s.first * a.w_stride, bytes < ahead ? bytes : ahead);
+  s.end = a.w + s.last * a.w_stride;
+  return s;
 }
 
 // A row of activations quantized to 8 bits for the integer paths, in nb = n / 32 blocks:

@@ -63,7 +63,7 @@ struct PairTile {
   static void tile(const GemmArgs& a, int64_t g, const uint8_t* end) {
     const int64_t nb = a.n_cols / kQK8_0;
     const size_t stride = a.w_stride;
-    const size_t sbytes = (static_cast<size_t>(nb) * 16 + 31) / 32 * 32;
+    const size_t sbytes = packed_scale_bytes(nb);
     const uint8_t* grp = a.w + g * stride;
     const bool prefetch = end != nullptr && grp + 2 * stride + kAheadL2 <= end;
     const ActRow x = ActRow::at(a.x, nb);
@@ -109,44 +109,26 @@ struct PairTile {
   }
 
   static void decode(const GemmArgs& a, int64_t r0, int64_t r1) {
-    GroupClaim* own = a.claims != nullptr ? &a.claims[a.thread] : nullptr;
-    const int64_t s0 = own ? own->front() : r0 / 8, s1 = own ? own->back() : r1 / 8;
-    const uint8_t* start = a.w + s0 * a.w_stride;
-    const size_t n = std::min<size_t>(kAheadL2, std::max<int64_t>(0, s1 - s0) * a.w_stride);
-    for (size_t off = 0; off < n; off += 64) {
-      _mm_prefetch(reinterpret_cast<const char*>(start + off), _MM_HINT_T1);
-    }
-    const uint8_t* end = a.w + s1 * a.w_stride;
-    if (own == nullptr) {
-      int64_t g = s0;
-      for (; g + 2 <= s1; g += 2) tile(a, g, end);
-      if (g < s1) Ymm::template tile<1, 1>(a, g, 0, end);
+    const DecodeStream s = start_decode_stream(a, r0, r1, kAheadL2);
+    if (a.claims == nullptr) {
+      int64_t g = s.first;
+      for (; g + 2 <= s.last; g += 2) tile(a, g, s.end);
+      if (g < s.last) Ymm::template tile<1, 1>(a, g, 0, s.end);
       return;
     }
     // Own groups two at a time from the front (consecutive unless the range ran out), then
     // the others' tails one group at a time.
-    for (;;) {
-      const int64_t g = own->take_front();
-      if (g < 0) break;
-      const int64_t g2 = own->take_front();
+    GroupClaim& own = a.claims[a.thread];
+    for (int64_t g; (g = own.take_front()) >= 0;) {
+      const int64_t g2 = own.take_front();
       if (g2 == g + 1) {
-        tile(a, g, end);
+        tile(a, g, s.end);
         continue;
       }
-      Ymm::template tile<1, 1>(a, g, 0, end);
-      if (g2 >= 0) Ymm::template tile<1, 1>(a, g2, 0, end);
+      Ymm::template tile<1, 1>(a, g, 0, s.end);
+      if (g2 >= 0) Ymm::template tile<1, 1>(a, g2, 0, s.end);
     }
-    for (int o = 1; o < a.n_claims; ++o) {
-      GroupClaim& other = a.claims[(a.thread + o) % a.n_claims];
-      for (int64_t g; (g = other.take_back()) >= 0;) {
-        // A stolen group is not part of a stream: request all of it at once.
-        const uint8_t* p = a.w + g * a.w_stride;
-        for (size_t off = 0; off < a.w_stride; off += 64) {
-          _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T0);
-        }
-        Ymm::template tile<1, 1>(a, g, 0, nullptr);
-      }
-    }
+    for_each_stolen_group(a, [&](int64_t g) { Ymm::template tile<1, 1>(a, g, 0, nullptr); });
   }
 };
 

@@ -99,7 +99,7 @@ void gemm(const GemmArgs& a, int64_t r0, int64_t r1) {
 void gemm_packed_rows(const GemmArgs& a, int64_t r0, int64_t r1) {
   const int64_t nb = a.n_cols / kQK8_0;
   const bool q8 = a.wtype == DType::kQ8_0;
-  const size_t sbytes = (static_cast<size_t>(nb) * 16 + 31) / 32 * 32;
+  const size_t sbytes = packed_scale_bytes(nb);
   const size_t qbytes = q8 ? 256 : 128;
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* grp = a.w + (r / 8) * a.w_stride;

@@ -24,7 +24,7 @@ size_t packed_quant_bytes(DType t) {
 }
 
 size_t scale_bytes(int64_t nb) {
-  return (static_cast<size_t>(nb) * kPackRows * 2 + 31) / 32 * 32;
+  return internal::packed_scale_bytes(nb);
 }
 
 }  // namespace

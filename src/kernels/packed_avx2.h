@@ -59,7 +59,7 @@ struct PackedTile {
     // multiplied as 16 * hi in chains of their own, divided by 16 at the end of the block.
     constexpr bool kHi16 = !kQ8 && C > 1 && Dot::kWideProducts;
     const int64_t nb = a.n_cols / kQK8_0;
-    const size_t sbytes = (static_cast<size_t>(nb) * 16 + 31) / 32 * 32;
+    const size_t sbytes = packed_scale_bytes(nb);
     const uint8_t* grp[G];
     for (int i = 0; i < G; ++i) grp[i] = a.w + (g + i) * a.w_stride;
     ActRow x[B];
@@ -161,32 +161,15 @@ struct PackedTile {
   static void gemm(const GemmArgs& a, int64_t r0, int64_t r1) {
     const int64_t g0 = r0 / 8, g1 = r1 / 8;
     if (a.n_batch == 1) {
-      // One group at a time: each thread's share is then one sequential stream. The tiles
-      // prefetch kAheadL2 bytes ahead, so request the stream's first kAheadL2 bytes here;
-      // a decode step runs ~90 products and would otherwise start each one with misses.
-      GroupClaim* own = a.claims != nullptr ? &a.claims[a.thread] : nullptr;
-      const int64_t s0 = own ? own->front() : g0, s1 = own ? own->back() : g1;
-      const uint8_t* start = a.w + s0 * a.w_stride;
-      const size_t n = std::min<size_t>(kAheadL2, std::max<int64_t>(0, s1 - s0) * a.w_stride);
-      for (size_t off = 0; off < n; off += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(start + off), _MM_HINT_T1);
-      }
-      const uint8_t* end = a.w + s1 * a.w_stride;
-      if (own == nullptr) {
-        for (int64_t g = g0; g < g1; ++g) tile<1, 1>(a, g, 0, end);
+      // One group at a time: each thread's share is then one sequential stream.
+      const DecodeStream s = start_decode_stream(a, r0, r1, kAheadL2);
+      if (a.claims == nullptr) {
+        for (int64_t g = s.first; g < s.last; ++g) tile<1, 1>(a, g, 0, s.end);
         return;
       }
-      // Stolen groups are taken last first: no stream to prefetch along.
       for_each_claimed_group(
-          a, [&](int64_t g) { tile<1, 1>(a, g, 0, end); },
-          [&](int64_t g) {
-            // A stolen group is not part of a stream: request all of it at once.
-            const uint8_t* p = a.w + g * a.w_stride;
-            for (size_t off = 0; off < a.w_stride; off += 64) {
-              _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T0);
-            }
-            tile<1, 1>(a, g, 0, nullptr);
-          });
+          a, [&](int64_t g) { tile<1, 1>(a, g, 0, s.end); },
+          [&](int64_t g) { tile<1, 1>(a, g, 0, nullptr); });
       return;
     }
     // Cache blocking as for the plain layout: a chunk of groups stays in L2 while every batch
