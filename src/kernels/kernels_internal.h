@@ -236,8 +236,9 @@ inline int act_sum_scale(DType wtype) {
   return wtype == DType::kQ4_0 ? 8 : 128;
 }
 
+// Weights whose dots run on activations quantized to 8 bits in 32-element blocks (ActRow).
 inline bool is_quantized(DType t) {
-  return t == DType::kQ8_0 || t == DType::kQ4_0;
+  return type_traits(t).vec_dot_type == DType::kQ8_0;
 }
 
 inline uint16_t load_u16(const void* p) {

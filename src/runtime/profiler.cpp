@@ -177,7 +177,8 @@ Result<plan::DeviceProfile> profile_device(const std::string& name, const Profil
     ThreadPool pool(o.threads);
     p.arch = arch_name();
     p.threads = o.threads;
-    for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
+    for (const TypeTraits& tt : all_types()) {
+      const DType t = tt.type;
       p.decode_bytes_per_s.by_type[t] = measure_decode(t, &pool, o.seconds_per_type);
       p.prefill_flops_per_s.by_type[t] = measure_prefill(t, &pool, o.seconds_per_type / 2);
     }
