@@ -1,6 +1,7 @@
 #include "runtime/profiler.h"
 
 #include <chrono>
+#include <cstring>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -47,14 +48,22 @@ struct Product {
   kernels::PackedMatrix packed;
 };
 
+// rows copies of row in type t: quantized once (the K-quant quantizers search for scales, and
+// every type is measured), copied rows-1 times.
+void fill_rows(DType t, const std::vector<float>& row, uint8_t* w, int64_t rows) {
+  const int64_t cols = static_cast<int64_t>(row.size());
+  const size_t rb = row_bytes(t, cols);
+  kernels::quantize_row(t, row.data(), w, cols);
+  for (int64_t r = 1; r < rows; ++r) std::memcpy(w + rb * r, w, rb);
+}
+
 // Bytes/s of matvec streaming a matrix far larger than the caches.
 double measure_decode(DType t, ThreadPool* pool, double seconds) {
   const int64_t cols = 2048, rows = 16384;  // ~32-128 MB depending on type
   std::vector<uint8_t> w(row_bytes(t, cols) * rows);
   std::vector<float> row(cols), x(cols), y(rows);
   for (int64_t i = 0; i < cols; ++i) row[i] = std::sin(0.01f * i), x[i] = std::cos(0.02f * i);
-  for (int64_t r = 0; r < rows; ++r)
-    kernels::quantize_row(t, row.data(), w.data() + row_bytes(t, cols) * r, cols);
+  fill_rows(t, row, w.data(), rows);
   Product product(t, w.data(), rows, cols);
   product.run(x.data(), 1, y.data(), pool);  // warm-up
   double best = 0;
@@ -73,8 +82,7 @@ double measure_prefill(DType t, ThreadPool* pool, double seconds) {
   std::vector<float> row(cols), x(cols * batch), y(rows * batch);
   for (int64_t i = 0; i < cols; ++i) row[i] = std::sin(0.01f * i);
   for (int64_t i = 0; i < cols * batch; ++i) x[i] = std::cos(0.003f * i);
-  for (int64_t r = 0; r < rows; ++r)
-    kernels::quantize_row(t, row.data(), w.data() + row_bytes(t, cols) * r, cols);
+  fill_rows(t, row, w.data(), rows);
   Product product(t, w.data(), rows, cols);
   double best = 0;
   const double t_end = now_s() + seconds;
@@ -155,7 +163,7 @@ double os_available_memory() {
 Result<plan::DeviceProfile> profile_device(const std::string& name, const ProfileOptions& o) {
   // The version changes whenever the kernels' speed does, so stale profiles are not reused
   // (2: packed Q8_0/Q4_0 weights).
-  constexpr int kProfileVersion = 2;
+  constexpr int kProfileVersion = 3;  // 3: rates for every type of the traits table
   const std::string cache =
       o.cache_dir.empty() ? ""
                           : o.cache_dir + "/profile-v" + std::to_string(kProfileVersion) + "-" +
