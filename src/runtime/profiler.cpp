@@ -1,6 +1,7 @@
 #include "runtime/profiler.h"
 
 #include <chrono>
+#include <cstring>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -48,14 +49,22 @@ struct Product {
   kernels::PackedMatrix packed;
 };
 
+// rows copies of row in type t: quantized once (the K-quant quantizers search for scales, and
+// every type is measured), copied rows-1 times.
+void fill_rows(DType t, const std::vector<float>& row, uint8_t* w, int64_t rows) {
+  const int64_t cols = static_cast<int64_t>(row.size());
+  const size_t rb = row_bytes(t, cols);
+  kernels::quantize_row(t, row.data(), w, cols);
+  for (int64_t r = 1; r < rows; ++r) std::memcpy(w + rb * r, w, rb);
+}
+
 // Bytes/s of matvec streaming a matrix far larger than the caches.
 double measure_decode(DType t, ThreadPool* pool, double seconds) {
   const int64_t cols = 2048, rows = 16384;  // ~32-128 MB depending on type
   std::vector<uint8_t> w(row_bytes(t, cols) * rows);
   std::vector<float> row(cols), x(cols), y(rows);
   for (int64_t i = 0; i < cols; ++i) row[i] = std::sin(0.01f * i), x[i] = std::cos(0.02f * i);
-  for (int64_t r = 0; r < rows; ++r)
-    kernels::quantize_row(t, row.data(), w.data() + row_bytes(t, cols) * r, cols);
+  fill_rows(t, row, w.data(), rows);
   Product product(t, w.data(), rows, cols);
   product.run(x.data(), 1, y.data(), pool);  // warm-up
   double best = 0;
@@ -74,8 +83,7 @@ double measure_prefill(DType t, ThreadPool* pool, double seconds) {
   std::vector<float> row(cols), x(cols * batch), y(rows * batch);
   for (int64_t i = 0; i < cols; ++i) row[i] = std::sin(0.01f * i);
   for (int64_t i = 0; i < cols * batch; ++i) x[i] = std::cos(0.003f * i);
-  for (int64_t r = 0; r < rows; ++r)
-    kernels::quantize_row(t, row.data(), w.data() + row_bytes(t, cols) * r, cols);
+  fill_rows(t, row, w.data(), rows);
   Product product(t, w.data(), rows, cols);
   double best = 0;
   const double t_end = now_s() + seconds;
@@ -121,8 +129,9 @@ double os_available_memory() {
 
 Result<plan::DeviceProfile> profile_device(const std::string& name, const ProfileOptions& o) {
   // The version changes whenever the kernels' speed does, so stale profiles are not reused
-  // (2: packed Q8_0/Q4_0 weights; 3: plan/profile_json.h's schema).
-  constexpr int kProfileVersion = 3;
+  // (2: packed Q8_0/Q4_0 weights; 3: plan/profile_json.h's schema; 4: rates for every type of
+  // the traits table).
+  constexpr int kProfileVersion = 4;
   const std::string cache =
       o.cache_dir.empty() ? ""
                           : o.cache_dir + "/profile-v" + std::to_string(kProfileVersion) + "-" +
@@ -145,7 +154,8 @@ Result<plan::DeviceProfile> profile_device(const std::string& name, const Profil
     ThreadPool pool(o.threads);
     p.arch = arch_name();
     p.threads = o.threads;
-    for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
+    for (const TypeTraits& tt : all_types()) {
+      const DType t = tt.type;
       p.decode_bytes_per_s.by_type[t] = measure_decode(t, &pool, o.seconds_per_type);
       p.prefill_flops_per_s.by_type[t] = measure_prefill(t, &pool, o.seconds_per_type / 2);
     }
