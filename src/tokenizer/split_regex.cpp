@@ -625,6 +625,7 @@ bool SplitRegex::run(const Alternative& a, int32_t pc, const CharView& t, size_t
   const Inst* prog = a.prog.data();
   while (true) {
     const Inst& in = prog[pc];
+    ++st.steps;
     bool ok = true;
     switch (in.op) {
       case Inst::kRun: {

@@ -45,6 +45,7 @@ class SplitRegex {
     // Per top-level alternative: it is known to fail at every start position below this
     // (see leading_run in the .cpp).
     std::vector<uint32_t> fail_below;
+    uint64_t steps = 0;  // instructions executed, so tests can check the work is linear
   };
 
   // Call before matching inside a new piece (the memo in State is per piece).
