@@ -74,8 +74,8 @@ int main(int argc, char** argv) {
         name, text.size(), n_tokens, best, text.size() / 1e6 / best, best_cpu);
   }
 
-  for (const char* name : {"gpt-2", "llama-bpe", "qwen2", "falcon", "starcoder", "bloom",
-                           "tekken", "gpt-4o", "deepseek-llm", "deepseek-coder"}) {
+  for (const char* name : {"gpt-2", "llama-bpe", "qwen2", "falcon", "starcoder", "bloom", "tekken",
+                           "gpt-4o", "deepseek-llm", "deepseek-coder"}) {
     const auto pre = ll::tok::PreTokenizer::from_name(name);
     if (!pre) return 2;
     ll::tok::PreTokenizeScratch scratch;

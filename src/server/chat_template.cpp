@@ -84,8 +84,8 @@ std::string render_chatml(const std::vector<ChatMessage>& messages, const std::s
 std::string render_llama3(const std::vector<ChatMessage>& messages) {
   std::string out;
   for (const auto& m : messages) {
-    out += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n" + trim(m.content) +
-           "<|eot_id|>";
+    out +=
+        "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n" + trim(m.content) + "<|eot_id|>";
   }
   return out + "<|start_header_id|>assistant<|end_header_id|>\n\n";
 }

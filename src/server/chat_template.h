@@ -29,7 +29,7 @@ struct ChatMessage {
 
 // What the template text cannot say on its own.
 struct ChatContext {
-  std::string arch;  // general.architecture; picks the format when the file has no template
+  std::string arch;         // general.architecture; picks the format when the file has no template
   std::string bos = "<s>";  // the vocabulary's BOS and EOS texts, as bos_token / eos_token
   std::string eos = "</s>";
   bool has_llama3_headers = false;  // the vocabulary has <|start_header_id|>

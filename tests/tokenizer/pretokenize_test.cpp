@@ -58,10 +58,10 @@ std::string show(const Words& w) {
 // Every name issue 16 asks for (GGUF spellings; chatglm4's files say "chatglm-bpe", poro's
 // "poro-chat").
 const char* const kRequired[] = {
-    "llama-bpe", "qwen2",  "falcon",    "starcoder",      "refact",         "gpt-2",
-    "bloom",     "command-r", "smollm", "mpt",            "deepseek-llm",   "deepseek-coder",
-    "phi-2",     "stablelm2", "olmo",   "dbrx",           "poro-chat",      "jais",
-    "tekken",    "gpt-4o",    "chatglm-bpe", "chatglm4",  "viking",         "exaone",
+    "llama-bpe", "qwen2",     "falcon",      "starcoder", "refact",       "gpt-2",
+    "bloom",     "command-r", "smollm",      "mpt",       "deepseek-llm", "deepseek-coder",
+    "phi-2",     "stablelm2", "olmo",        "dbrx",      "poro-chat",    "jais",
+    "tekken",    "gpt-4o",    "chatglm-bpe", "chatglm4",  "viking",       "exaone",
 };
 
 TEST(PreTokenizerTable, EveryRowCompilesAndRequiredNamesExist) {
@@ -134,7 +134,10 @@ TEST(PreTokenizeByHand, BloomFamily) {
   for (const char* n : {"bloom", "poro-chat"}) {
     EXPECT_EQ(split(n, "Hello, world! (ok) 12"), want) << n;
   }
-  EXPECT_EQ(split("bloom", "a\xE3\x80\x82" "b"), (Words{"a", "\xE3\x80\x82", "b"}));  // 。
+  EXPECT_EQ(split("bloom",
+                  "a\xE3\x80\x82"
+                  "b"),
+            (Words{"a", "\xE3\x80\x82", "b"}));  // 。
   EXPECT_EQ(split("viking", "Hello, world! (ok) 12"),
             (Words{"Hello", ",", " world", "! (", "ok", ")", " ", "1", "2"}));
 }
@@ -203,10 +206,27 @@ TEST(PreTokenizeGenerated, MatchesIndependentPipelines) {
 
 std::string random_text(std::mt19937& rng) {
   static const char* const kPieces[] = {
-      "the", "Hello", "I'm", "'s", "'LL", "don't", "12", "3", "123456", " ", "  ", "\t", "\n",
-      "\n\n", "\r\n", " \n ", ".", ",", "!!!", "(", "-", "\"", "'", "_", "🚀", "我想在", "한국어",
-      "Фыва", "é", "e\xCC\x81", "½", "٣", "\xC2\xA0", "\xE3\x80\x80", "\xFF", "\xC3", "\x80",
-      "ＡＢ", "！", "‘", "。",
+      "the",      "Hello",
+      "I'm",      "'s",
+      "'LL",      "don't",
+      "12",       "3",
+      "123456",   " ",
+      "  ",       "\t",
+      "\n",       "\n\n",
+      "\r\n",     " \n ",
+      ".",        ",",
+      "!!!",      "(",
+      "-",        "\"",
+      "'",        "_",
+      "🚀",        "我想在",
+      "한국어",   "Фыва",
+      "é",        "e\xCC\x81",
+      "½",        "٣",
+      "\xC2\xA0", "\xE3\x80\x80",
+      "\xFF",     "\xC3",
+      "\x80",     "ＡＢ",
+      "！",       "‘",
+      "。",
       // No long s: (?i:'s) matches "'ſ" (Unicode case folding, as Oniguruma and the generated
       // cases have it) where the old matchers folded ASCII only.
   };
@@ -245,7 +265,8 @@ TEST(PreTokenizeReference, TableEqualsHandWrittenMatchers) {
       for (Span s : want_spans) want.push_back(t.substr(s.begin, s.end - s.begin));
       const Words got = split(pair.name, t);
       if (got != want && ++bad <= 3) {
-        ADD_FAILURE() << pair.name << "\n  reference " << show(want) << "\n  table     " << show(got);
+        ADD_FAILURE() << pair.name << "\n  reference " << show(want) << "\n  table     "
+                      << show(got);
       }
     }
     EXPECT_EQ(bad, 0) << pair.name;
@@ -343,8 +364,8 @@ TEST(SplitRegex, Constructs) {
 }
 
 TEST(SplitRegex, BadPatternsAreErrorsNamingTheOffset) {
-  for (const char* bad : {"(ab", "ab)", "[ab", "a{3,1}", "a**", "\\d", "\\p{Xx}", "(?<=a)b",
-                          "a+?", "a++", "(?:a*)*", "[z-a]", "\\x{110000}", "(?=a)*"}) {
+  for (const char* bad : {"(ab", "ab)", "[ab", "a{3,1}", "a**", "\\d", "\\p{Xx}", "(?<=a)b", "a+?",
+                          "a++", "(?:a*)*", "[z-a]", "\\x{110000}", "(?=a)*"}) {
     auto re = SplitRegex::compile(bad);
     ASSERT_FALSE(re.is_ok()) << bad;
     EXPECT_NE(re.status().message().find("offset"), std::string::npos) << re.status().to_string();
