@@ -97,15 +97,21 @@ std::string render_llama2(const std::vector<ChatMessage>& messages, const std::s
                           const std::string& eos) {
   const std::string sys = joined_system(messages);
   const std::string sys_block = sys.empty() ? "" : "<<SYS>>\n" + sys + "\n<</SYS>>\n\n";
+  // Appended piecewise: GCC 12 warns (-Wrestrict, a false positive) on chains like " " + s + x.
   std::string out;
   bool first_user = true;
   for (const auto& m : messages) {
     if (m.role == "user") {
       if (!first_user) out += bos;
-      out += "[INST] " + trim((first_user ? sys_block : "") + m.content) + " [/INST]";
+      out += "[INST] ";
+      out += trim((first_user ? sys_block : std::string()) + m.content);
+      out += " [/INST]";
       first_user = false;
     } else if (m.role == "assistant") {
-      out += " " + trim(m.content) + " " + eos;
+      out += ' ';
+      out += trim(m.content);
+      out += ' ';
+      out += eos;
     }
   }
   // A conversation with only a system message still needs an instruction block to answer.
