@@ -15,6 +15,7 @@
 #include "core/mapped_file.h"
 #include "graph/segment.h"
 #include "graph/weights.h"
+#include "model/arch.h"
 #include "net/payload.h"
 #include "plan/profile_json.h"
 #include "runtime/device_node.h"
@@ -272,8 +273,8 @@ class Worker : public Outbox {
       if (n_ctx <= 0 || n_ctx > (1 << 24) || max_seqs <= 0 || max_seqs > 4096)
         return invalid_argument("DEPLOY: bad n_ctx or max_seqs");
       LL_ASSIGN_OR_RETURN(d->file, gguf::File::open(path));
-      LL_ASSIGN_OR_RETURN(graph::HParams hp, graph::read_hparams(*d->file));
-      LL_ASSIGN_OR_RETURN(d->graph, graph::build_graph(*d->file, hp, /*check_weights=*/false));
+      LL_ASSIGN_OR_RETURN(d->graph, model::build_graph(*d->file, /*check_weights=*/false));
+      const graph::ModelDims& hp = d->graph.hp;
       LL_ASSIGN_OR_RETURN(graph::Segmentation seg, graph::segment_at(d->graph, cuts));
       if (seg.size() != static_cast<int>(d->device_names.size()) || d->me <= 0 ||
           d->me >= seg.size())
