@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/clock.h"
 #include "model/engine.h"
 #include "model/generate.h"
 #include "runtime/local_ring.h"
@@ -24,9 +25,6 @@ using namespace ll;
 
 namespace {
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 struct Worker {
   pid_t pid = -1;
@@ -152,7 +150,7 @@ double run_streams(runtime::Ring& ring, int n_dev, int streams, int n_gen, int v
   so.prefill_chunk = prefill_chunk;
   runtime::Scheduler sched(ring, so);
   std::vector<std::promise<void>> done(streams);
-  const double t0 = now_s();
+  const double t0 = mono_now_s();
   for (int i = 0; i < streams; ++i) {
     runtime::GenRequest r;
     r.prompt = prompt_of(8, vocab, i + 1);
@@ -162,7 +160,7 @@ double run_streams(runtime::Ring& ring, int n_dev, int streams, int n_gen, int v
     if (!sched.submit(std::move(r)).is_ok()) std::exit(1);
   }
   for (auto& d : done) d.get_future().wait();
-  return static_cast<double>(streams) * n_gen / (now_s() - t0);
+  return static_cast<double>(streams) * n_gen / (mono_now_s() - t0);
 }
 
 nlohmann::json throughput(const model::Model& m, const std::string& path, const std::string& bin) {
@@ -194,13 +192,13 @@ double ttft_once(runtime::Ring& ring, const std::vector<int32_t>& prompt, int ch
   runtime::Scheduler sched(ring, so);
   std::promise<double> first;
   bool got = false;
-  const double t0 = now_s();
+  const double t0 = mono_now_s();
   runtime::GenRequest r;
   r.prompt = prompt;
   r.n_predict = 1;
   r.sampling.temp = 0;
   r.on_token = [&](int32_t) {
-    if (!got) first.set_value(now_s() - t0);
+    if (!got) first.set_value(mono_now_s() - t0);
     got = true;
     return true;
   };

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <set>
 
+#include "core/clock.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/mapped_file.h"
@@ -25,9 +26,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 }  // namespace
 
@@ -65,9 +63,9 @@ Result<net::Received> NetRing::wait_from(const std::string& peer, net::MsgType t
       return unavailable(peer + " refused: " + text);
     }
   }
-  const double deadline = now_s() + timeout_s;
+  const double deadline = clock().now_s() + timeout_s;
   while (true) {
-    const double left = deadline - now_s();
+    const double left = deadline - clock().now_s();
     if (left <= 0)
       return unavailable("timed out waiting for " + net::msg_type_name(type) + " from " + peer);
     auto r = ep_->recv(left);
@@ -313,14 +311,14 @@ Status NetRing::send_token(int32_t seq, uint32_t step, int32_t token) {
 }
 
 Result<TokenEvent> NetRing::next_token(double timeout_s) {
-  const double deadline = now_s() + timeout_s;
+  const double deadline = clock().now_s() + timeout_s;
   while (true) {
     if (!local_tokens_.empty()) {
       TokenEvent e = local_tokens_.front();
       local_tokens_.pop_front();
       return e;
     }
-    const double left = deadline - now_s();
+    const double left = deadline - clock().now_s();
     if (left <= 0) return unavailable("timeout: no token yet");
     auto r = ep_->recv(left);
     if (!r.is_ok()) {

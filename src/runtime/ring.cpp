@@ -1,14 +1,6 @@
 #include "runtime/ring.h"
 
-#include <chrono>
-
 namespace ll::runtime {
-
-namespace {
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-}  // namespace
 
 Result<RingGeneration> generate_on_ring(Ring& ring, const std::vector<int32_t>& prompt,
                                         int n_predict, const model::SamplerParams& sampling,
@@ -27,7 +19,7 @@ Result<RingGeneration> generate_on_ring(Ring& ring, const std::vector<int32_t>& 
   if (n_predict == 0) return r;
   LL_RETURN_IF_ERROR(ring.start_sequence(seq, sampling, prompt));
   uint32_t step = 0;
-  double t0 = now_s();
+  double t0 = ring.clock().now_s();
   Status st = ring.submit(step++, graph::Batch::prompt(prompt, 0, seq));
   int pos = static_cast<int>(prompt.size());
   while (st.is_ok()) {
@@ -36,7 +28,7 @@ Result<RingGeneration> generate_on_ring(Ring& ring, const std::vector<int32_t>& 
       st = ev.status();
       break;
     }
-    const double t = now_s();
+    const double t = ring.clock().now_s();
     if (r.tokens.empty()) {
       r.prefill_s = t - t0;
     } else {
@@ -48,7 +40,7 @@ Result<RingGeneration> generate_on_ring(Ring& ring, const std::vector<int32_t>& 
         static_cast<int>(r.tokens.size()) == n_predict) {
       break;
     }
-    t0 = now_s();
+    t0 = ring.clock().now_s();
     st = ring.submit(step++, graph::Batch::prompt({ev->token}, pos++, seq));
   }
   Status end = ring.end_sequence(seq);

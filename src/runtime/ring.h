@@ -9,6 +9,7 @@
 #include <functional>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/status.h"
 #include "graph/batch.h"
 #include "model/sampler.h"
@@ -32,6 +33,10 @@ class Ring {
   virtual Status end_sequence(int32_t seq) = 0;
   virtual int n_ctx() const = 0;
 
+  // Time for deadlines and measurements; a test may swap in a FakeClock before use.
+  const Clock& clock() const { return *clock_; }
+  void set_clock(const Clock* c) { clock_ = c ? c : real_clock(); }
+
   // A sequence id this ring has never used. Ids are never reused, even across schedulers on
   // one ring: a reset of a finished sequence may still be on its way down the ring when the
   // next one starts, and must not end the new sequence that took its id.
@@ -46,6 +51,7 @@ class Ring {
 
  private:
   std::atomic<int32_t> next_seq_{0};
+  const Clock* clock_ = real_clock();
 };
 
 struct RingGeneration {

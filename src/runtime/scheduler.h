@@ -36,6 +36,7 @@ struct SchedulerOptions {
   int max_waves = 0;      // forward passes in flight; 0 = number of devices
   int n_devices = 1;
   double ring_timeout_s = 120.0;  // no token for this long fails the in-flight requests
+  const Clock* clock = nullptr;   // time for timeouts and statistics; null = the ring's clock
 };
 
 struct SchedulerStats {
@@ -81,6 +82,7 @@ class Scheduler {
 
   Ring& ring_;
   SchedulerOptions opt_;
+  const Clock* clock_;
   mutable std::mutex mu_;
   std::condition_variable cv_, idle_cv_;
   std::deque<std::pair<uint64_t, GenRequest>> queue_;
