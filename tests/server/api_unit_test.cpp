@@ -148,6 +148,16 @@ TEST(ChatFamily, Qwen2ChatMl) {
             "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
             "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
   EXPECT_EQ(ChatTemplate::detect("", ctx).format, ChatFormat::kChatMl);
+  // Qwen2.5 writes the system slot as an expression first; the literal default comes later.
+  auto q25 = ChatTemplate::detect(
+      "{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\n' + "
+      "messages[0]['content'] + '<|im_end|>\n' }}{%- else %}{{- '<|im_start|>system\nYou are "
+      "Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n' }}{%- endif %}");
+  EXPECT_EQ(q25.default_system,
+            "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.");
+  // A ChatML template without a literal system message adds none.
+  EXPECT_EQ(ChatTemplate::detect("{{'<|im_start|>' + message['role'] + '\n'}}").default_system,
+            "");
 }
 
 // microsoft/Phi-3-mini-4k-instruct
