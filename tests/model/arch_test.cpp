@@ -52,12 +52,30 @@ bool run_reference(const std::string& model, nlohmann::json* out, std::string* w
 
 class ArchReference : public ::testing::TestWithParam<std::string> {};
 
+void compare_with_reference(const std::string& arch, const SynthSpec& spec);
+
 TEST_P(ArchReference, TinyModelMatchesIndependentReference) {
-  const std::string arch = GetParam();
-  auto spec = synth_preset(arch, "tiny");
+  auto spec = synth_preset(GetParam(), "tiny");
   ASSERT_TRUE(spec.is_ok()) << spec.status().to_string();
+  compare_with_reference(GetParam(), *spec);
+}
+
+// Rope scaling keys of llama files: linear scaling, and llama-3.1 per-dimension divisors.
+TEST(ArchReferenceLlama, LinearRopeScalingMatchesReference) {
+  auto spec = synth_preset("llama", "tiny");
+  spec->rope_scaling_factor = 4.0f;
+  compare_with_reference("llama", *spec);
+}
+
+TEST(ArchReferenceLlama, RopeFrequencyFactorsMatchReference) {
+  auto spec = synth_preset("llama", "tiny");
+  spec->rope_freqs = true;
+  compare_with_reference("llama", *spec);
+}
+
+void compare_with_reference(const std::string& arch, const SynthSpec& spec) {
   const std::string path = ll::testing::temp_path("ref_" + arch + ".gguf");
-  ASSERT_TRUE(write_synth(*spec, path).is_ok());
+  ASSERT_TRUE(write_synth(spec, path).is_ok());
   nlohmann::json ref;
   std::string why;
   if (!run_reference(path, &ref, &why)) {
