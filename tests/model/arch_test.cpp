@@ -73,6 +73,16 @@ TEST(ArchReferenceLlama, RopeFrequencyFactorsMatchReference) {
   compare_with_reference("llama", *spec);
 }
 
+// ALiBi slopes for a head count that is not a power of two (the released BLOOMs have 16 or 32
+// heads, so only this test reaches the second slope sequence).
+TEST(ArchReferenceBloom, SixHeadsMatchReference) {
+  auto spec = synth_preset("bloom", "tiny");
+  spec->n_embd = 96;
+  spec->n_head = spec->n_head_kv = 6;
+  spec->n_ff = 384;
+  compare_with_reference("bloom", *spec);
+}
+
 void compare_with_reference(const std::string& arch, const SynthSpec& spec) {
   const std::string path = ll::testing::temp_path("ref_" + arch + ".gguf");
   ASSERT_TRUE(write_synth(spec, path).is_ok());
