@@ -37,7 +37,8 @@ Status check_weights(const Graph& g, const gguf::File& file) {
       if (!t->dtype) {
         return unsupported("model: tensor '" + w + "' has ggml type id " +
                            std::to_string(t->type_id) +
-                           ", which is not supported (F32, F16, BF16, Q8_0, Q4_0 are)");
+                           ", which is not supported (supported: " +
+                           std::string(supported_type_names()) + ")");
       }
     }
   }
