@@ -119,13 +119,17 @@ def linear(x, t, name, bias=False):
     return y
 
 
-def rotate(x, n_rot, base, neox):
+def rotate(x, n_rot, base, neox, scale=1.0, divisors=None):
     """x: [T][heads][head_dim]; rotary position embedding (RoFormer) of the first n_rot dims.
-    GGUF llama files rotate adjacent pairs; NeoX-style models pair dim i with i + n_rot/2."""
+    GGUF llama files rotate adjacent pairs; NeoX-style models pair dim i with i + n_rot/2.
+    Linear scaling divides positions by the factor (scale = 1/factor); llama 3.1 files divide
+    each frequency by its rope_freqs.weight entry."""
     T = x.shape[0]
     half = n_rot // 2
     inv = base ** (-2.0 * np.arange(half) / n_rot)
-    ang = np.arange(T)[:, None] * inv[None, :]  # [T][half]
+    if divisors is not None:
+        inv = inv / divisors
+    ang = (np.arange(T) * scale)[:, None] * inv[None, :]  # [T][half]
     c = np.cos(ang)[:, None, :]
     s = np.sin(ang)[:, None, :]
     y = x.copy()
@@ -191,6 +195,10 @@ class HP:
         self.eps = meta.get(a + ".attention.layer_norm_rms_epsilon",
                             meta.get(a + ".attention.layer_norm_epsilon", 1e-5))
         self.head = "output.weight" if "output.weight" in t else "token_embd.weight"
+        self.rope_scale = 1.0
+        if meta.get(a + ".rope.scaling.type", "") == "linear":
+            self.rope_scale = 1.0 / meta[a + ".rope.scaling.factor"]
+        self.rope_divisors = t.get("rope_freqs.weight")
 
 
 def split_qkv(qkv, hp):
@@ -212,8 +220,9 @@ def attn_block(h, t, p, hp, fused, qkv_bias, out_bias, rope=None, slopes=None):
         k = linear(h, t, p + "attn_k", qkv_bias).reshape(T, hp.n_head_kv, hp.head_dim)
         v = linear(h, t, p + "attn_v", qkv_bias).reshape(T, hp.n_head_kv, hp.head_dim)
     if rope is not None:
-        q = rotate(q, hp.n_rot, hp.base, neox=rope == "neox")
-        k = rotate(k, hp.n_rot, hp.base, neox=rope == "neox")
+        for_rope = dict(neox=rope == "neox", scale=hp.rope_scale, divisors=hp.rope_divisors)
+        q = rotate(q, hp.n_rot, hp.base, **for_rope)
+        k = rotate(k, hp.n_rot, hp.base, **for_rope)
     a = attention(q, k, v, hp.n_head, hp.n_head_kv, slopes).reshape(T, -1)
     return linear(a, t, p + "attn_output", out_bias)
 

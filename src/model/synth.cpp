@@ -210,6 +210,10 @@ Status write_synth(const SynthSpec& s, const std::string& path,
   if (has_rope) {
     w.set_u32(a + ".rope.dimension_count", head_dim);
     w.set_f32(a + ".rope.freq_base", 10000.0f);
+    if (s.rope_scaling_factor > 0) {
+      w.set_string(a + ".rope.scaling.type", "linear");
+      w.set_f32(a + ".rope.scaling.factor", s.rope_scaling_factor);
+    }
   }
   w.set_f32(
       a + (layer_norm ? ".attention.layer_norm_epsilon" : ".attention.layer_norm_rms_epsilon"),
@@ -265,6 +269,7 @@ Status write_synth(const SynthSpec& s, const std::string& path,
     if (bias) vec(name + ".bias", rows, 0.0f, 0.1f);
   };
   matrix("token_embd.weight", s.n_embd, s.n_vocab, s.type);
+  if (s.rope_freqs) vec("rope_freqs.weight", head_dim / 2, 2.0f, 1.0f);  // divisors in [1, 3)
   if (a == "gpt2") matrix("position_embd.weight", s.n_embd, s.n_ctx, s.type);
   if (a == "bloom") norm("token_embd_norm");
   for (int l = 0; l < s.n_layer; ++l) {

@@ -21,7 +21,9 @@ struct SynthSpec {
   int n_head_kv = 2;
   int n_ctx = 512;
   bool tied_output = true;
-  DType type = DType::kF32;  // 2-D weight matrices; norms and biases stay F32
+  DType type = DType::kF32;       // 2-D weight matrices; norms and biases stay F32
+  float rope_scaling_factor = 0;  // > 0: rope.scaling.type "linear" with this factor
+  bool rope_freqs = false;        // a rope_freqs.weight of per-dimension divisors (llama 3.1)
   uint64_t seed = 42;
 };
 

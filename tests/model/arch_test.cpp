@@ -52,12 +52,40 @@ bool run_reference(const std::string& model, nlohmann::json* out, std::string* w
 
 class ArchReference : public ::testing::TestWithParam<std::string> {};
 
+void compare_with_reference(const std::string& arch, const SynthSpec& spec);
+
 TEST_P(ArchReference, TinyModelMatchesIndependentReference) {
-  const std::string arch = GetParam();
-  auto spec = synth_preset(arch, "tiny");
+  auto spec = synth_preset(GetParam(), "tiny");
   ASSERT_TRUE(spec.is_ok()) << spec.status().to_string();
+  compare_with_reference(GetParam(), *spec);
+}
+
+// Rope scaling keys of llama files: linear scaling, and llama-3.1 per-dimension divisors.
+TEST(ArchReferenceLlama, LinearRopeScalingMatchesReference) {
+  auto spec = synth_preset("llama", "tiny");
+  spec->rope_scaling_factor = 4.0f;
+  compare_with_reference("llama", *spec);
+}
+
+TEST(ArchReferenceLlama, RopeFrequencyFactorsMatchReference) {
+  auto spec = synth_preset("llama", "tiny");
+  spec->rope_freqs = true;
+  compare_with_reference("llama", *spec);
+}
+
+// ALiBi slopes for a head count that is not a power of two (the released BLOOMs have 16 or 32
+// heads, so only this test reaches the second slope sequence).
+TEST(ArchReferenceBloom, SixHeadsMatchReference) {
+  auto spec = synth_preset("bloom", "tiny");
+  spec->n_embd = 96;
+  spec->n_head = spec->n_head_kv = 6;
+  spec->n_ff = 384;
+  compare_with_reference("bloom", *spec);
+}
+
+void compare_with_reference(const std::string& arch, const SynthSpec& spec) {
   const std::string path = ll::testing::temp_path("ref_" + arch + ".gguf");
-  ASSERT_TRUE(write_synth(*spec, path).is_ok());
+  ASSERT_TRUE(write_synth(spec, path).is_ok());
   nlohmann::json ref;
   std::string why;
   if (!run_reference(path, &ref, &why)) {
