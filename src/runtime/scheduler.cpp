@@ -132,7 +132,7 @@ bool Scheduler::submit_waves() {
       for (size_t i = 0; i < n; ++i)
         b.add(a.req.prompt[a.prompt_sent + i], a.pos++, seq, last && i + 1 == n);
       a.prompt_sent += n;
-      const uint32_t step = next_step_++;
+      const uint32_t step = ring_.new_pass();
       Status st = ring_.submit(step, b);
       if (!st.is_ok()) {
         fail_all(st);
@@ -158,7 +158,7 @@ bool Scheduler::submit_waves() {
       a.in_flight = true;
     }
     if (b.n_rows() == 0) break;
-    const uint32_t step = next_step_++;
+    const uint32_t step = ring_.new_pass();
     Status st = ring_.submit(step, b);
     if (!st.is_ok()) {
       fail_all(st);
@@ -250,7 +250,11 @@ void Scheduler::loop() {
         // wave, or the wave would split into one-row passes and lose its micro-batching.
         while (wave_rows_out_.count(ev->step)) {
           auto more = ring_.next_token(0.005);
-          if (!more.is_ok()) break;
+          if (!more.is_ok()) {
+            // A failure (a lost device) must not be mistaken for "no token yet".
+            if (more.status().code() != StatusCode::kUnavailable) fail_all(more.status());
+            break;
+          }
           on_token(*more);
         }
       } else if (ev.status().code() != StatusCode::kUnavailable) {

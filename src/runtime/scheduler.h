@@ -89,7 +89,6 @@ class Scheduler {
   std::vector<uint64_t> cancels_;
   std::map<int32_t, Active> active_;  // by sequence id (= KV slot owner)
   uint64_t next_id_ = 1;
-  uint32_t next_step_ = 0;
   int waves_in_flight_ = 0;
   std::map<uint32_t, int> wave_rows_out_;  // step -> tokens still expected from it
   SchedulerStats stats_;
