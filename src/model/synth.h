@@ -22,6 +22,8 @@ struct SynthSpec {
   int n_ctx = 512;
   bool tied_output = true;
   DType type = DType::kF32;  // 2-D weight matrices; norms and biases stay F32
+  // If set, a mix (Q4_K_M, ...): each matrix's type is choose_tensor_type's (quant_mix.h).
+  std::string mix;
   uint64_t seed = 42;
 };
 
