@@ -5,14 +5,15 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 #include <vector>
 
+#include "core/log.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
 #include "kernels/packed.h"
+#include "plan/profile_json.h"
 
 namespace ll::runtime {
 
@@ -113,40 +114,6 @@ double measure_other(double seconds) {
   return best;
 }
 
-nlohmann::json to_json(const plan::DeviceProfile& p) {
-  nlohmann::json j;
-  j["name"] = p.name;
-  j["arch"] = p.arch;
-  j["threads"] = p.threads;
-  j["mem_budget_bytes"] = p.mem_budget_bytes;
-  for (auto& [t, v] : p.decode_bytes_per_s.by_type)
-    j["decode_bytes_per_s"][std::string(dtype_name(t))] = v;
-  for (auto& [t, v] : p.prefill_flops_per_s.by_type)
-    j["prefill_flops_per_s"][std::string(dtype_name(t))] = v;
-  j["other_flops_per_s"] = p.other_flops_per_s;
-  j["per_segment_overhead_s"] = p.per_segment_overhead_s;
-  return j;
-}
-
-Result<plan::DeviceProfile> from_json(const nlohmann::json& j) {
-  try {
-    plan::DeviceProfile p;
-    p.name = j.at("name").get<std::string>();
-    p.arch = j.at("arch").get<std::string>();
-    p.threads = j.at("threads").get<int>();
-    p.mem_budget_bytes = j.at("mem_budget_bytes").get<double>();
-    for (auto& [k, v] : j.at("decode_bytes_per_s").items())
-      p.decode_bytes_per_s.by_type[*dtype_from_name(k)] = v.get<double>();
-    for (auto& [k, v] : j.at("prefill_flops_per_s").items())
-      p.prefill_flops_per_s.by_type[*dtype_from_name(k)] = v.get<double>();
-    p.other_flops_per_s = j.at("other_flops_per_s").get<double>();
-    p.per_segment_overhead_s = j.at("per_segment_overhead_s").get<double>();
-    return p;
-  } catch (const std::exception& e) {
-    return corrupt(std::string("device profile: ") + e.what());
-  }
-}
-
 }  // namespace
 
 double os_available_memory() {
@@ -162,8 +129,9 @@ double os_available_memory() {
 
 Result<plan::DeviceProfile> profile_device(const std::string& name, const ProfileOptions& o) {
   // The version changes whenever the kernels' speed does, so stale profiles are not reused
-  // (2: packed Q8_0/Q4_0 weights).
-  constexpr int kProfileVersion = 3;  // 3: rates for every type of the traits table
+  // (2: packed Q8_0/Q4_0 weights; 3: plan/profile_json.h's schema; 4: rates for every type of
+  // the traits table).
+  constexpr int kProfileVersion = 4;
   const std::string cache =
       o.cache_dir.empty() ? ""
                           : o.cache_dir + "/profile-v" + std::to_string(kProfileVersion) + "-" +
@@ -172,13 +140,14 @@ Result<plan::DeviceProfile> profile_device(const std::string& name, const Profil
   bool cached = false;
   if (!cache.empty() && std::filesystem::exists(cache)) {
     std::ifstream in(cache);
-    auto j = nlohmann::json::parse(in, nullptr, false);
-    if (!j.is_discarded()) {
-      auto r = from_json(j);
-      if (r.is_ok()) {
-        p = *r;
-        cached = true;
-      }
+    std::stringstream text;
+    text << in.rdbuf();
+    auto r = plan::device_profile_from_text(text.str(), cache);
+    if (r.is_ok()) {
+      p = *r;
+      cached = true;
+    } else {
+      LL_LOG_INFO("re-measuring: %s", r.status().message().c_str());
     }
   }
   if (!cached) {
@@ -192,15 +161,15 @@ Result<plan::DeviceProfile> profile_device(const std::string& name, const Profil
     }
     p.other_flops_per_s = measure_other(o.seconds_per_type / 2);
     p.per_segment_overhead_s = 20e-6;  // dispatch of one forward pass through a segment
-    if (!cache.empty()) {
-      std::error_code ec;
-      std::filesystem::create_directories(o.cache_dir, ec);
-      std::ofstream out(cache);
-      out << to_json(p).dump(2);
-    }
   }
   p.name = name;
   p.mem_budget_bytes = o.mem_budget_bytes > 0 ? o.mem_budget_bytes : os_available_memory() * 0.8;
+  if (!cached && !cache.empty()) {  // name and budget are cached too, and replaced on reading
+    std::error_code ec;
+    std::filesystem::create_directories(o.cache_dir, ec);
+    std::ofstream out(cache);
+    out << plan::device_profile_to_json(p).dump(2);
+  }
   return p;
 }
 
