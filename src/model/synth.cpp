@@ -8,6 +8,7 @@
 #include "core/thread_pool.h"
 #include "gguf/gguf_writer.h"
 #include "kernels/kernels.h"
+#include "model/quant_mix.h"
 
 namespace ll::model {
 
@@ -192,9 +193,10 @@ Status write_synth(const SynthSpec& s, const std::string& path,
                             "' (llama, qwen2, gpt2, bloom, phi3, falcon)");
   if (s.n_embd % s.n_head != 0 || s.n_head % s.n_head_kv != 0)
     return invalid_argument("synth: head counts do not divide n_embd");
-  if (s.type == DType::kQ8_0 || s.type == DType::kQ4_0) {
-    if (s.n_embd % 32 || s.n_ff % 32)
-      return invalid_argument("synth: quantized types need n_embd and n_ff multiples of 32");
+  // Matrices whose rows are not whole blocks of the type fall back (quant_mix.h).
+  QuantScheme scheme{std::string(dtype_name(s.type)), s.type, false};
+  if (!s.mix.empty()) {
+    LL_ASSIGN_OR_RETURN(scheme, parse_quant_scheme(s.mix));
   }
   gguf::Writer w;
   const int head_dim = s.n_embd / s.n_head;
@@ -233,7 +235,10 @@ Status write_synth(const SynthSpec& s, const std::string& path,
   w.set_bool("tokenizer.ggml.add_eos_token", false);
 
   const uint64_t seed = s.seed;
-  auto matrix = [&](const std::string& name, int64_t cols, int64_t rows, DType type) {
+  auto matrix = [&](const std::string& name, int64_t cols, int64_t rows, DType) {
+    const bool is_output = name == "output.weight" || (s.tied_output && name == "token_embd.weight");
+    const DType type =
+        choose_tensor_type(scheme, is_output ? "output.weight" : name, cols, s.n_layer).type;
     w.add_tensor(name, {cols, rows}, type, [=](uint8_t* out, size_t) {
       const uint64_t key = hash_name(name, seed);
       const float scale = std::sqrt(3.0f / static_cast<float>(cols));

@@ -22,6 +22,8 @@ struct SynthSpec {
   int n_ctx = 512;
   bool tied_output = true;
   DType type = DType::kF32;       // 2-D weight matrices; norms and biases stay F32
+  // If set, a mix (Q4_K_M, ...): each matrix's type is choose_tensor_type's (quant_mix.h).
+  std::string mix;
   float rope_scaling_factor = 0;  // > 0: rope.scaling.type "linear" with this factor
   bool rope_freqs = false;        // a rope_freqs.weight of per-dimension divisors (llama 3.1)
   uint64_t seed = 42;
