@@ -70,6 +70,7 @@ Result<std::unique_ptr<server::Backend>> make_net_backend(
   ho.cache_dir = o.cache_dir;
   LL_ASSIGN_OR_RETURN(auto ring, runtime::NetRing::create(*b->model, o.backend.model_path, ho));
   const int n = ring->n_devices();
+  b->metrics = server::net_ring_metrics(*ring);
   server::attach_ring(*b, std::move(ring), n,
                       "ring of " + std::to_string(n) + " devices over ZeroMQ", o.backend);
   return b;

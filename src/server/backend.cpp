@@ -64,6 +64,25 @@ void attach_ring(Backend& b, std::unique_ptr<runtime::Ring> ring, int n_devices,
   b.scheduler = std::make_unique<runtime::Scheduler>(*b.ring, so);
 }
 
+std::function<BackendMetrics()> net_ring_metrics(runtime::NetRing& ring) {
+  return [&ring] {
+    BackendMetrics m;
+    auto stats = ring.device_stats();
+    if (!stats.is_ok()) return m;
+    for (const auto& d : *stats) {
+      DeviceMetrics dm;
+      dm.name = d.value("name", "");
+      dm.steps = static_cast<uint64_t>(d.value("steps", 0.0));
+      dm.busy_s = d.value("busy_s", 0.0);
+      if (dm.steps > 0) dm.stage_ms = 1000.0 * dm.busy_s / dm.steps;
+      dm.bytes_sent = d.value("bytes_sent", 0.0);
+      dm.bytes_received = d.value("bytes_received", 0.0);
+      m.devices.push_back(dm);
+    }
+    return m;
+  };
+}
+
 Result<std::unique_ptr<Backend>> make_backend(const BackendOptions& o) {
   // Checked before loading so a bad command line fails at once.
   if (!o.workers.empty()) {

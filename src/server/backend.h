@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "model/model.h"
+#include "runtime/net_ring.h"
 #include "runtime/ring.h"
 #include "runtime/scheduler.h"
 #include "server/chat_template.h"
@@ -22,6 +23,9 @@ struct DeviceMetrics {
   std::string name;                                            // e.g. "0" or a worker address
   double stage_ms = std::numeric_limits<double>::quiet_NaN();  // mean time per forward pass
   uint64_t steps = 0;                                          // forward passes run
+  double busy_s = std::numeric_limits<double>::quiet_NaN();    // time spent running passes
+  double bytes_sent = std::numeric_limits<double>::quiet_NaN();
+  double bytes_received = std::numeric_limits<double>::quiet_NaN();
 };
 struct LinkMetrics {
   std::string from, to;
@@ -63,6 +67,10 @@ struct Backend {
 
   int n_ctx() const { return ring->n_ctx(); }
 };
+
+// Per-device figures of a networked ring for /metrics, asked from every device on each call
+// (safe while requests generate). Empty when a device does not answer.
+std::function<BackendMetrics()> net_ring_metrics(runtime::NetRing& ring);
 
 // Loads the model, its tokenizer and chat template, then builds the ring the options ask for.
 Result<std::unique_ptr<Backend>> make_backend(const BackendOptions& options);

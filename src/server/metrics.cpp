@@ -110,6 +110,22 @@ std::string render_prometheus(const ServerCounters& c, const runtime::SchedulerS
              "\n";
     }
   }
+  // Networked rings only (NaN elsewhere): stage seconds and traffic per device.
+  const std::pair<const char*, double DeviceMetrics::*> per_device[] = {
+      {"ll_device_busy_seconds_total", &DeviceMetrics::busy_s},
+      {"ll_device_bytes_sent_total", &DeviceMetrics::bytes_sent},
+      {"ll_device_bytes_received_total", &DeviceMetrics::bytes_received}};
+  for (const auto& [series, field] : per_device) {
+    bool header = false;
+    for (size_t i = 0; i < backend.devices.size(); ++i) {
+      const auto& d = backend.devices[i];
+      if (std::isnan(d.*field)) continue;
+      if (!header) out += std::string("# TYPE ") + series + " counter\n";
+      header = true;
+      out += std::string(series) + "{device=\"" + std::to_string(i) + "\",name=\"" +
+             label(d.name) + "\"} " + std::to_string(d.*field) + "\n";
+    }
+  }
   if (!backend.links.empty()) {
     out += "# HELP ll_link_bytes_total Bytes sent over each link of the ring.\n";
     out += "# TYPE ll_link_bytes_total counter\n";
