@@ -12,6 +12,7 @@
 #include "net/cluster_key.h"
 #include "runtime/net_ring.h"
 #include "server/backend.h"
+#include "server/cluster_status.h"
 #include "server/http_server.h"
 
 namespace ll::tools {
@@ -22,9 +23,10 @@ struct Opts {
   server::ServerOptions http;
   std::string workers, key_file, spec, objective = "throughput", cache_dir = ".lingualinked-cache";
   bool insecure = false, in_process = false;
+  int old_cluster = -1;  // set only by the old spelling --cluster
 };
 
-// The ring over ZeroMQ: remote workers, or local worker processes (--cluster N, --device-spec).
+// The ring over ZeroMQ: remote workers, or local worker processes (--n-devices N, --device-spec).
 Result<std::unique_ptr<server::Backend>> make_net_backend(const Opts& o,
                                                           std::vector<std::string> addrs) {
   LL_ASSIGN_OR_RETURN(auto b, server::load_backend_model(o.backend));
@@ -61,12 +63,20 @@ Result<std::unique_ptr<server::Backend>> make_net_backend(const Opts& o,
   ho.cache_dir = o.cache_dir;
   LL_ASSIGN_OR_RETURN(auto ring, runtime::NetRing::create(*b->model, o.backend.model_path, ho));
   const int n = ring->n_devices();
+  b->cluster.plan = ring->plan_json();
+  b->cluster.plan_svg = ring->plan_svg();
+  b->cluster.devices = server::devices_from_plan(b->cluster.plan, addrs);
   server::attach_ring(*b, std::move(ring), n,
                       "ring of " + std::to_string(n) + " devices over ZeroMQ", o.backend);
   return b;
 }
 
 int run(Opts o) {
+  if (o.old_cluster != -1) {
+    return fail(invalid_argument("--cluster was renamed: use --n-devices " +
+                                 std::to_string(o.old_cluster) +
+                                 " (devices in all, head included, as in `cluster`)"));
+  }
   if (!o.workers.empty()) {
     std::string w;
     for (char c : o.workers + ",") {
@@ -117,18 +127,21 @@ const bool registered =
       sub.add_option("-m,--model", o->backend.model_path, "GGUF model file")->required();
       auto* workers =
           sub.add_option("--workers", o->workers, "Worker addresses HOST:PORT, comma-separated");
-      sub.add_option("--cluster", o->backend.cluster,
-                     "N devices on this machine: this process and N-1 worker processes")
+      sub.add_option("--n-devices", o->backend.cluster,
+                     "Devices in all, head included: this process and N-1 local worker "
+                     "processes (same meaning as in `cluster`)")
           ->capture_default_str()
           ->check(CLI::Range(1, 64))
           ->excludes(workers);
+      // The old spelling, kept only to name the new one.
+      sub.add_option("--cluster", o->old_cluster)->group("");
       sub.add_option("--device-spec", o->spec,
                      "Emulated local devices: phones3 or a spec file (docs/cluster.md)")
           ->excludes(workers);
       sub.add_option("--key", o->key_file, "Cluster key file for --workers");
       sub.add_flag("--insecure", o->insecure, "Links without CurveZMQ encryption");
       sub.add_flag("--in-process", o->in_process,
-                   "Keep the --cluster devices in this process (no ZeroMQ)");
+                   "Keep the --n-devices devices in this process (no ZeroMQ)");
       sub.add_option("--objective", o->objective, "Planner objective: throughput or latency")
           ->capture_default_str();
       sub.add_option("--cache-dir", o->cache_dir, "Cache for weight shares and profiles")

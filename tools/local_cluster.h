@@ -1,4 +1,4 @@
-// Local worker processes for emulated devices (cluster, serve --cluster): started with an
+// Local worker processes for emulated devices (cluster, serve --n-devices): started with an
 // ephemeral key in a temporary directory, throttled with cgroups, and all stopped by
 // stop_local_workers() or on SIGINT/SIGTERM.
 #pragma once

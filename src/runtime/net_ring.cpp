@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -154,8 +155,17 @@ Status NetRing::setup(const std::string& model_path) {
   plan::Cluster cluster;
   head_prof.head = true;
   cluster.devices.push_back(head_prof);
+  // Plans and stats show each worker's own name; routing keeps using addresses. A name that is
+  // missing or not unique falls back to the address.
+  std::vector<std::string> shown(n_workers);
+  for (int i = 0; i < n_workers; ++i) shown[i] = wprof[i].value("name", "");
+  for (int i = 0; i < n_workers; ++i) {
+    if (shown[i].empty() || shown[i] == o_.name ||
+        std::count(shown.begin(), shown.end(), shown[i]) > 1)
+      shown[i] = wnames[i];
+  }
   for (int i = 0; i < n_workers; ++i)
-    cluster.devices.push_back(profile_from_json(wnames[i], wprof[i]));
+    cluster.devices.push_back(profile_from_json(shown[i], wprof[i]));
   const int n_dev = n_workers + 1;
   cluster.links.assign(n_dev, std::vector<plan::LinkProfile>(n_dev));
   for (int i = 0; i < n_workers; ++i) {
@@ -194,13 +204,17 @@ Status NetRing::setup(const std::string& model_path) {
     LL_ASSIGN_OR_RETURN(plan::PlanReport rep, plan::make_plan(mp, cluster, run, po));
     plan_json_ = nlohmann::json::parse(plan::render_json(rep), nullptr, false);
     plan_text_ = plan::render_text(rep);
+    plan_svg_ = plan::render_svg(rep);
     predicted_tok_s_ = o_.objective == plan::Objective::kLatency ? rep.plan.single_stream_tok_s
                                                                  : rep.plan.pipelined_tok_s;
     LL_ASSIGN_OR_RETURN(placement, placement_from_plan(g, fine, rep.plan.device_of_segment));
     if (placement.devices[0] != 0) return internal_error("the plan does not start on the head");
   }
   coarse_ = placement.coarse;
-  for (int d : placement.devices) names_.push_back(d == 0 ? o_.name : wnames[d - 1]);
+  for (int d : placement.devices) {
+    names_.push_back(d == 0 ? o_.name : wnames[d - 1]);
+    shown_names_.push_back(d == 0 ? o_.name : shown[d - 1]);
+  }
   say("plan: " + std::to_string(names_.size()) + " devices in the ring");
 
   // Weights: a worker with the same model file uses its own copy; others get their share.
@@ -379,7 +393,7 @@ Result<nlohmann::json> NetRing::device_stats() {
     LL_ASSIGN_OR_RETURN(net::Received r, wait_from(names_[i], net::MsgType::kProfileResp, 10));
     auto j = nlohmann::json::parse(r.msg.as<net::ProfileResp>()->json, nullptr, false);
     if (j.is_discarded()) return corrupt("malformed stats from " + names_[i]);
-    j["name"] = names_[i];
+    j["name"] = shown_names_[i];
     out.push_back(j);
   }
   if (!stats_base_.is_null()) {

@@ -55,6 +55,7 @@ class NetRing : public Ring, private Outbox {
   int n_devices() const { return static_cast<int>(names_.size()); }
   const nlohmann::json& plan_json() const { return plan_json_; }
   const std::string& plan_text() const { return plan_text_; }
+  const std::string& plan_svg() const { return plan_svg_; }  // "" with forced cuts
   double predicted_tok_s() const { return predicted_tok_s_; }
   uint64_t weight_bytes_sent() const { return weight_bytes_sent_; }
   // Per-device busy seconds, forward passes and bytes, asked from every worker.
@@ -74,11 +75,13 @@ class NetRing : public Ring, private Outbox {
   HeadOptions o_;
   std::unique_ptr<net::Endpoint> ep_;
   std::vector<std::string> names_;  // ring order: names_[0] is the head
+  std::vector<std::string> shown_names_;  // the devices' own names, for plans and stats
   graph::Segmentation coarse_;
   std::unique_ptr<DeviceNode> node_;
   std::deque<TokenEvent> local_tokens_;
   nlohmann::json plan_json_;
   std::string plan_text_;
+  std::string plan_svg_;
   double predicted_tok_s_ = 0;
   uint64_t weight_bytes_sent_ = 0;
   nlohmann::json stats_base_;

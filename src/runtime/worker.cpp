@@ -156,6 +156,7 @@ class Worker : public Outbox {
       po.mem_budget_bytes = o_.mem_budget_bytes;
       po.cache_dir = o_.cache_dir;
       LL_ASSIGN_OR_RETURN(plan::DeviceProfile p, profile_device(ep_->options().node_name, po));
+      resp["name"] = ep_->options().node_name;  // shown in plans and stats (routing uses addresses)
       resp["arch"] = p.arch;
       resp["threads"] = p.threads;
       resp["mem_budget_bytes"] = p.mem_budget_bytes;
