@@ -189,7 +189,8 @@ function el(tag, attrs = {}, text) {
 function drawRing(status) {
   const devs = status.devices;
   const n = devs.length;
-  const W = 640, H = n <= 2 ? 260 : 380, bw = 170, bh = 84;
+  const W = 660, H = n <= 2 ? 260 : 380, bw = 190, bh = 84;
+  const clip = (t, max) => (t.length > max ? t.slice(0, max - 1) + '…' : t);
   const cx = W / 2, cy = H / 2, rx = n <= 1 ? 0 : W / 2 - bw / 2 - 10, ry = n <= 1 ? 0 : H / 2 - bh / 2 - 10;
   const svg = el('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `ring of ${n} devices` });
   const defs = el('defs');
@@ -221,7 +222,7 @@ function drawRing(status) {
     const g = el('g', { class: `dev${d.head ? ' head' : ''}${d.up ? '' : ' down'}`, 'data-device-name': d.name,
                         transform: `translate(${pos[i].x - bw / 2},${pos[i].y - bh / 2})` });
     g.appendChild(el('rect', { class: 'box', width: bw, height: bh, rx: 8 }));
-    g.appendChild(el('text', { class: 'name', x: 8, y: 16 }, `${i}. ${d.name}${d.head ? ' (head)' : ''}`));
+    g.appendChild(el('text', { class: 'name', x: 8, y: 16 }, clip(`${i}. ${d.name}${d.head ? ' (head)' : ''}`, 26)));
     g.appendChild(el('text', { class: 'small', x: 8, y: 30 }, `${layers(d)}${d.address ? ' · ' + d.address.replace('tcp://', '') : ''}`));
     const memFrac = d.mem_bytes !== null && d.budget_bytes ? d.mem_bytes / d.budget_bytes : null;
     g.appendChild(el('rect', { class: 'bar-bg', x: 8, y: 36, width: bw - 16, height: 8, rx: 2 }));

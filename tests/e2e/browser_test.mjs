@@ -11,7 +11,7 @@ import { join } from 'node:path';
 const base = process.env.LL_BASE_URL;
 const screenshot = process.env.LL_SCREENSHOT;
 const chromium = process.env.LL_CHROMIUM || '/usr/bin/chromium';
-const deadlineMs = 90_000;
+const deadlineMs = 150_000;  // generous: CI is a shared 2-core machine
 
 let failures = 0;
 function check(cond, what, detail = '') {

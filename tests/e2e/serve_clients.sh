@@ -2,8 +2,9 @@
 # End to end: `lingualinked serve` on a free port with a real model, then curl and the official
 # `openai` npm client (openai_client.mjs) against it; the server must keep serving and stop
 # cleanly on SIGTERM.
-# Usage: serve_clients.sh LINGUALINKED [MODEL.gguf | synth]
+# Usage: serve_clients.sh LINGUALINKED [MODEL.gguf | synth | @shared/REL SHARED_DIR]
 # `synth` makes a synthetic model (random weights, real tokenizer): no ../shared needed.
+# `@shared/REL` is REL under $LL_SHARED_DIR when set (as tests/shared_dir.h), else SHARED_DIR.
 # Exit 77 (skipped) when the model, node, curl or node_modules/openai is missing;
 # install the client with: npm ci --prefix tests/e2e
 set -euo pipefail
@@ -11,6 +12,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bin="${1:-}"
 model="${2:-$here/../../../shared/models/stories260K.gguf}"
+if [[ "$model" == @shared/* ]]; then model="${LL_SHARED_DIR:-${3:-}}/${model#@shared/}"; fi
 
 skip() {
   echo "SKIPPED: $*"
