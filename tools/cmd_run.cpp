@@ -7,7 +7,7 @@
 #include "command.h"
 #include "common.h"
 #include "net/cluster_key.h"
-#include "net/discovery.h"
+#include "discover.h"
 #include "run_head.h"
 
 namespace ll::tools {
@@ -18,24 +18,6 @@ struct Opts {
   std::string workers;
   double discover_s = 0;  // > 0: find workers with mDNS for this long
 };
-
-// Workers advertised on the LAN with this cluster key's fingerprint, in name order.
-Result<std::vector<std::string>> discover(double seconds, const std::string& keyfp) {
-  LL_ASSIGN_OR_RETURN(auto found, net::browse(seconds));
-  std::vector<std::string> addrs;
-  for (const auto& s : found) {
-    auto fp = s.txt.find("keyfp");
-    const bool match = fp != s.txt.end() && fp->second == keyfp;
-    std::fprintf(stderr, "%s worker %s at %s%s\n", match ? "discovered" : "ignored",
-                 s.instance.c_str(), s.address().c_str(), match ? "" : " (another cluster key)");
-    if (match) addrs.push_back(s.address());
-  }
-  if (addrs.empty())
-    return unavailable("--discover found no worker with this cluster key within " +
-                       std::to_string(seconds) + " s (" + std::to_string(found.size()) +
-                       " other advertised)");
-  return addrs;
-}
 
 int run(const Opts& o) {
   std::vector<std::string> addrs;
@@ -57,7 +39,7 @@ int run(const Opts& o) {
     key = *k;
   }
   if (o.discover_s > 0) {
-    auto found = discover(o.discover_s, o.head.insecure ? "insecure" : net::key_fingerprint(key));
+    auto found = discover_workers(o.discover_s, key, o.head.insecure);
     if (!found.is_ok()) return fail(found.status());
     addrs.insert(addrs.end(), found->begin(), found->end());
   }

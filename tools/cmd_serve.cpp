@@ -8,6 +8,7 @@
 #include "common.h"
 
 #include "cluster_spec.h"
+#include "discover.h"
 #include "local_cluster.h"
 #include "net/cluster_key.h"
 #include "runtime/net_ring.h"
@@ -24,6 +25,7 @@ struct Opts {
   std::string workers, key_file, spec, objective = "throughput", cache_dir = ".lingualinked-cache";
   bool insecure = false, in_process = false;
   int old_cluster = -1;  // set only by the old spelling --cluster
+  double discover_s = 0;  // > 0: add the workers advertised on the LAN
 };
 
 // The ring over ZeroMQ: remote workers, or local worker processes (--n-devices N, --device-spec).
@@ -88,6 +90,22 @@ int run(Opts o) {
       }
     }
   }
+  if (o.discover_s > 0) {
+    if (o.backend.cluster > 1 || !o.spec.empty())
+      return fail(invalid_argument("--discover finds remote workers; it excludes --n-devices "
+                                   "and --device-spec"));
+    net::ClusterKey key;
+    if (!o.insecure) {
+      if (o.key_file.empty())
+        return fail(invalid_argument("--discover needs --key FILE (or --insecure)"));
+      auto k = net::load_cluster_key(o.key_file);
+      if (!k.is_ok()) return fail(k.status());
+      key = *k;
+    }
+    auto found = discover_workers(o.discover_s, key, o.insecure);
+    if (!found.is_ok()) return fail(found.status());
+    o.backend.workers.insert(o.backend.workers.end(), found->begin(), found->end());
+  }
   // SIGINT/SIGTERM are blocked before any thread starts, so every thread inherits the mask and
   // the main thread alone takes them with sigwait(): shutdown then runs as ordinary code.
   sigset_t sigs;
@@ -138,7 +156,10 @@ const bool registered =
       sub.add_option("--device-spec", o->spec,
                      "Emulated local devices: phones3 or a spec file (docs/cluster.md)")
           ->excludes(workers);
-      sub.add_option("--key", o->key_file, "Cluster key file for --workers");
+      sub.add_option("--key", o->key_file, "Cluster key file for --workers and --discover");
+      sub.add_flag("--discover{3}", o->discover_s,
+                   "Also use the workers advertised on the LAN with this cluster key "
+                   "(--discover=SECONDS to wait longer than 3 s)");
       sub.add_flag("--insecure", o->insecure, "Links without CurveZMQ encryption");
       sub.add_flag("--in-process", o->in_process,
                    "Keep the --n-devices devices in this process (no ZeroMQ)");

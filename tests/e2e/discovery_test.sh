@@ -91,6 +91,30 @@ g="$(tokens "$work/generate.json")"
 [[ -n "$d" && "$d" == "$w" ]] && pass "--discover gives the tokens of --workers ($d)" || fail "discover $d != workers $w"
 [[ "$d" == "$g" ]] && pass "and of single-device generate" || fail "discover $d != generate $g"
 
+# serve --discover: the same two workers behind the HTTP API, the same greedy text.
+"${head[@]}" serve -m "$work/m.gguf" --key "$work/a.key" --discover=3 --port 0 --ctx 256 \
+  --cache-dir "$work/head3" >"$work/serve.log" 2>&1 &
+serve_pid=$!
+pids+=("$serve_pid")
+port=""
+for _ in $(seq 1 600); do
+  port="$(sed -n 's|.* on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$work/serve.log" | head -n1)"
+  [[ -n "$port" ]] && break
+  kill -0 "$serve_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if [[ -n "$port" ]]; then
+  [[ "$(grep -c '^discovered' "$work/serve.log")" == 2 ]] && pass "serve --discover uses the two workers" ||
+    fail "serve discovered: $(grep 'discovered\|ignored' "$work/serve.log")"
+  ip netns exec "${tag}h" curl -sS "http://127.0.0.1:$port/v1/completions" \
+    -d '{"prompt":[1,5,9],"max_tokens":16,"temperature":0}' >"$work/serve.json" || true
+  st="$(node -e 'console.log(JSON.stringify(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).choices[0].text))' "$work/serve.json" 2>/dev/null || echo none)"
+  rt="$(node -e 'console.log(JSON.stringify(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).text))' "$work/discover.json" 2>/dev/null || echo other)"
+  [[ "$st" == "$rt" ]] && pass "serve --discover answers run's greedy text" || fail "serve text $st != run text $rt"
+else
+  fail "serve --discover did not start: $(tail -5 "$work/serve.log")"
+fi
+
 if ((failures)); then
   for f in "$work"/*.log; do echo "--- $f"; tail -n 5 "$f"; done
   echo "$failures check(s) failed"
