@@ -7,6 +7,7 @@ pkgs=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
       libcpp-httplib-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
       graphviz curl
       chromium  # headless browser for the web page's e2e test (tests/e2e/browser_test.sh)
+      iproute2  # network namespaces for the LAN discovery test (tests/e2e/discovery_test.sh)
       g++-aarch64-linux-gnu qemu-user)  # ARM64 cross build of the kernel tests, run under qemu
 # Node.js (for the OpenAI client test) may come from Debian (nodejs + npm) or elsewhere with npm
 # bundled; the two must not be mixed, so only what is missing is asked for.

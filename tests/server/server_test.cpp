@@ -508,7 +508,14 @@ TEST(Server, StopWhileGeneratingEndsPromptly) {
   auto s = serve_slow(2, 10);
   auto fut = std::async(std::launch::async,
                         [&] { return post(*s, "/v1/completions", completion("slow", 400)); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Stop only once the request is generating (a fixed sleep lost this race on a loaded machine:
+  // a request not yet connected gets no answer at all).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (s->backend->scheduler->stats().tokens_generated == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_GT(s->backend->scheduler->stats().tokens_generated, 0u) << "the request never started";
   const auto t0 = std::chrono::steady_clock::now();
   s->http->stop();
   Reply r = fut.get();
