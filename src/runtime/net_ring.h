@@ -53,6 +53,8 @@ class NetRing : public Ring, private Outbox {
   int n_ctx() const override { return o_.n_ctx; }
 
   int n_devices() const { return static_cast<int>(names_.size()); }
+  // Ring order, head first: the devices' own names (workers without a unique one: address).
+  const std::vector<std::string>& device_names() const { return shown_names_; }
   const nlohmann::json& plan_json() const { return plan_json_; }
   const std::string& plan_text() const { return plan_text_; }
   const std::string& plan_svg() const { return plan_svg_; }  // "" with forced cuts
