@@ -150,6 +150,7 @@ class Worker : public Outbox {
       po.mem_budget_bytes = o_.mem_budget_bytes;
       po.cache_dir = o_.cache_dir;
       LL_ASSIGN_OR_RETURN(plan::DeviceProfile p, profile_device(ep_->options().node_name, po));
+      resp["name"] = ep_->options().node_name;  // shown in plans and stats (routing uses addresses)
       resp["device"] = plan::device_profile_to_json(p);
       resp["model_hash"] = own_hash_;
       // Links to the other workers, measured from here over the real transport.
