@@ -254,7 +254,7 @@ class Worker : public Outbox {
 
   // The memory budget is checked before the KV cache is allocated.
   Status check_budget(const Deployment& d, const graph::Segmentation& seg,
-                      const graph::HParams& hp, int n_ctx, int max_seqs) const {
+                      const graph::ModelDims& hp, int n_ctx, int max_seqs) const {
     if (o_.mem_budget_bytes <= 0) return Status::ok();
     int n_attn = 0;
     double weight_bytes = 0;
