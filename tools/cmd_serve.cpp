@@ -74,16 +74,13 @@ Result<std::unique_ptr<server::Backend>> make_net_backend(
   ho.cache_dir = o.cache_dir;
   LL_ASSIGN_OR_RETURN(auto ring, runtime::NetRing::create(*b->model, o.backend.model_path, ho));
   const int n = ring->n_devices();
-<<<<<<< HEAD
   b->metrics = server::net_ring_metrics(*ring);
-=======
   b->cluster.plan = ring->plan_json();
   b->cluster.plan_svg = ring->plan_svg();
   b->cluster.devices = server::devices_from_plan(b->cluster.plan, addrs);
   if (b->cluster.devices.empty()) {  // fixed --cuts: no plan, but the ring knows its devices
     for (const std::string& name : ring->device_names()) b->cluster.devices.push_back({name});
   }
->>>>>>> front
   server::attach_ring(*b, std::move(ring), n,
                       "ring of " + std::to_string(n) + " devices over ZeroMQ", o.backend);
   return b;

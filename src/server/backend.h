@@ -22,14 +22,6 @@ namespace ll::server {
 // Figures only some rings know; exported by /metrics and GET /v1/cluster/status when present.
 // Devices are in ring order (index 0 = head), as in ClusterInfo::devices.
 struct DeviceMetrics {
-<<<<<<< HEAD
-  std::string name;                                            // e.g. "0" or a worker address
-  double stage_ms = std::numeric_limits<double>::quiet_NaN();  // mean time per forward pass
-  uint64_t steps = 0;                                          // forward passes run
-  double busy_s = std::numeric_limits<double>::quiet_NaN();    // time spent running passes
-  double bytes_sent = std::numeric_limits<double>::quiet_NaN();
-  double bytes_received = std::numeric_limits<double>::quiet_NaN();
-=======
   static constexpr double kUnknown = std::numeric_limits<double>::quiet_NaN();
   std::string name;              // the device's name, as in ClusterInfo::devices
   double stage_ms = kUnknown;    // mean time per forward pass
@@ -38,7 +30,6 @@ struct DeviceMetrics {
   double bytes_sent = kUnknown;  // so far, all links
   double bytes_received = kUnknown;
   bool up = true;  // false once the ring lost it
->>>>>>> front
 };
 struct LinkMetrics {
   std::string from, to;

@@ -207,52 +207,8 @@ std::string render_prometheus(const ServerCounters& c, const runtime::SchedulerS
          static_cast<double>(s.active));
   metric(out, "ll_forward_passes_total", "counter", "Forward passes (waves) submitted.",
          static_cast<double>(s.waves));
-<<<<<<< HEAD
-  if (!backend.devices.empty()) {
-    out += "# HELP ll_device_stage_ms Mean time per forward pass on each device.\n";
-    out += "# TYPE ll_device_stage_ms gauge\n";
-    for (size_t i = 0; i < backend.devices.size(); ++i) {
-      const auto& d = backend.devices[i];
-      if (std::isnan(d.stage_ms)) continue;
-      out += "ll_device_stage_ms{device=\"" + std::to_string(i) + "\",name=\"" + label(d.name) +
-             "\"} " + std::to_string(d.stage_ms) + "\n";
-    }
-    out += "# HELP ll_device_steps_total Forward passes run on each device.\n";
-    out += "# TYPE ll_device_steps_total counter\n";
-    for (size_t i = 0; i < backend.devices.size(); ++i) {
-      out += "ll_device_steps_total{device=\"" + std::to_string(i) + "\",name=\"" +
-             label(backend.devices[i].name) + "\"} " + std::to_string(backend.devices[i].steps) +
-             "\n";
-    }
-  }
-  // Networked rings only (NaN elsewhere): stage seconds and traffic per device.
-  const std::pair<const char*, double DeviceMetrics::*> per_device[] = {
-      {"ll_device_busy_seconds_total", &DeviceMetrics::busy_s},
-      {"ll_device_bytes_sent_total", &DeviceMetrics::bytes_sent},
-      {"ll_device_bytes_received_total", &DeviceMetrics::bytes_received}};
-  for (const auto& [series, field] : per_device) {
-    bool header = false;
-    for (size_t i = 0; i < backend.devices.size(); ++i) {
-      const auto& d = backend.devices[i];
-      if (std::isnan(d.*field)) continue;
-      if (!header) out += std::string("# TYPE ") + series + " counter\n";
-      header = true;
-      out += std::string(series) + "{device=\"" + std::to_string(i) + "\",name=\"" +
-             label(d.name) + "\"} " + std::to_string(d.*field) + "\n";
-    }
-  }
-  if (!backend.links.empty()) {
-    out += "# HELP ll_link_bytes_total Bytes sent over each link of the ring.\n";
-    out += "# TYPE ll_link_bytes_total counter\n";
-    for (const auto& l : backend.links) {
-      out += "ll_link_bytes_total{from=\"" + label(l.from) + "\",to=\"" + label(l.to) + "\"} " +
-             std::to_string(l.bytes) + "\n";
-    }
-  }
-=======
   render_devices(out, b, backend_metrics);
   render_links(out, b, backend_metrics);
->>>>>>> front
   return out;
 }
 
