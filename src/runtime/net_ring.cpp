@@ -15,6 +15,8 @@
 #include "core/mapped_file.h"
 #include "gguf/gguf_writer.h"
 #include "net/payload.h"
+#include "plan/plan_json.h"
+#include "plan/profile_json.h"
 #include "plan/render.h"
 #include "runtime/profiler.h"
 #include "runtime/wire.h"
@@ -26,27 +28,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
-plan::DeviceProfile profile_from_json(const std::string& name, const nlohmann::json& j) {
-  plan::DeviceProfile p;
-  p.name = name;
-  p.arch = j.value("arch", "");
-  p.threads = j.value("threads", 1);
-  p.mem_budget_bytes = j.value("mem_budget_bytes", 0.0);
-  if (j.contains("decode_bytes_per_s")) {
-    for (auto& [k, v] : j["decode_bytes_per_s"].items()) {
-      if (auto t = dtype_from_name(k)) p.decode_bytes_per_s.by_type[*t] = v.get<double>();
-    }
-  }
-  if (j.contains("prefill_flops_per_s")) {
-    for (auto& [k, v] : j["prefill_flops_per_s"].items()) {
-      if (auto t = dtype_from_name(k)) p.prefill_flops_per_s.by_type[*t] = v.get<double>();
-    }
-  }
-  p.other_flops_per_s = j.value("other_flops_per_s", 1e9);
-  p.per_segment_overhead_s = j.value("per_segment_overhead_s", 0.0);
-  return p;
-}
 
 }  // namespace
 
@@ -227,8 +208,14 @@ Result<plan::Cluster> NetRing::profile() {
   plan::Cluster cluster;
   head_prof.head = true;
   cluster.devices.push_back(head_prof);
-  for (int i = 0; i < n_workers; ++i)
-    cluster.devices.push_back(profile_from_json(wnames_[i], wprofiles_[i]));
+  for (int i = 0; i < n_workers; ++i) {
+    LL_ASSIGN_OR_RETURN(
+        plan::DeviceProfile p,
+        plan::device_profile_from_json(wprofiles_[i].value("device", nlohmann::json()),
+                                       "profile of worker " + wnames_[i]));
+    p.name = wnames_[i];
+    cluster.devices.push_back(std::move(p));
+  }
   cluster.links.assign(n_workers + 1, std::vector<plan::LinkProfile>(n_workers + 1));
   for (int i = 0; i < n_workers; ++i) {
     LL_ASSIGN_OR_RETURN(net::LinkProbe lp, ep_->probe_link(net::PeerId::outgoing(wnames_[i])));
@@ -273,7 +260,7 @@ Result<RingLayout> NetRing::plan(const plan::Cluster& cluster) {
   plan::PlanOptions po;
   po.objective = o_.objective;
   LL_ASSIGN_OR_RETURN(plan::PlanReport rep, plan::make_plan(mp, cluster, run, po));
-  plan_json_ = nlohmann::json::parse(plan::render_json(rep), nullptr, false);
+  plan_json_ = plan::plan_report_to_json(rep);
   plan_text_ = plan::render_text(rep);
   predicted_tok_s_ = o_.objective == plan::Objective::kLatency ? rep.plan.single_stream_tok_s
                                                                : rep.plan.pipelined_tok_s;

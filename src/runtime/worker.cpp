@@ -15,7 +15,9 @@
 #include "core/mapped_file.h"
 #include "graph/segment.h"
 #include "graph/weights.h"
+#include "model/arch.h"
 #include "net/payload.h"
+#include "plan/profile_json.h"
 #include "runtime/device_node.h"
 #include "runtime/profiler.h"
 #include "runtime/wire.h"
@@ -148,15 +150,7 @@ class Worker : public Outbox {
       po.mem_budget_bytes = o_.mem_budget_bytes;
       po.cache_dir = o_.cache_dir;
       LL_ASSIGN_OR_RETURN(plan::DeviceProfile p, profile_device(ep_->options().node_name, po));
-      resp["arch"] = p.arch;
-      resp["threads"] = p.threads;
-      resp["mem_budget_bytes"] = p.mem_budget_bytes;
-      for (auto& [t, v] : p.decode_bytes_per_s.by_type)
-        resp["decode_bytes_per_s"][std::string(dtype_name(t))] = v;
-      for (auto& [t, v] : p.prefill_flops_per_s.by_type)
-        resp["prefill_flops_per_s"][std::string(dtype_name(t))] = v;
-      resp["other_flops_per_s"] = p.other_flops_per_s;
-      resp["per_segment_overhead_s"] = p.per_segment_overhead_s;
+      resp["device"] = plan::device_profile_to_json(p);
       resp["model_hash"] = own_hash_;
       // Links to the other workers, measured from here over the real transport.
       if (req.contains("probe") && req["probe"].is_array()) {
@@ -259,7 +253,7 @@ class Worker : public Outbox {
 
   // The memory budget is checked before the KV cache is allocated.
   Status check_budget(const Deployment& d, const graph::Segmentation& seg,
-                      const graph::HParams& hp, int n_ctx, int max_seqs) const {
+                      const graph::ModelDims& hp, int n_ctx, int max_seqs) const {
     if (o_.mem_budget_bytes <= 0) return Status::ok();
     int n_attn = 0;
     double weight_bytes = 0;
@@ -301,8 +295,8 @@ class Worker : public Outbox {
       if (n_ctx <= 0 || n_ctx > (1 << 24) || max_seqs <= 0 || max_seqs > 4096)
         return invalid_argument("DEPLOY: bad n_ctx or max_seqs");
       LL_ASSIGN_OR_RETURN(d->file, gguf::File::open(path));
-      LL_ASSIGN_OR_RETURN(graph::HParams hp, graph::read_hparams(*d->file));
-      LL_ASSIGN_OR_RETURN(d->graph, graph::build_graph(*d->file, hp, /*check_weights=*/false));
+      LL_ASSIGN_OR_RETURN(d->graph, model::build_graph(*d->file, /*check_weights=*/false));
+      const graph::ModelDims& hp = d->graph.hp;
       LL_ASSIGN_OR_RETURN(graph::Segmentation seg, graph::segment_at(d->graph, cuts));
       if (seg.size() != static_cast<int>(d->device_names.size()) || d->me <= 0 ||
           d->me >= seg.size())
