@@ -135,7 +135,9 @@ Result<net::Received> NetRing::wait_reply(const std::string& peer, net::MsgType 
         return true;
       }
     }
-    return !failures_.empty() && serving_;
+    // A receive failure (the endpoint closed) or, while serving, a device's failure ends
+    // every wait at once; it stays queued for the token loop.
+    return !failures_.empty();
   };
   if (!await(ready, timeout_s)) {
     return unavailable("device " + peer + " did not answer within " +

@@ -154,14 +154,19 @@ TEST(Scheduler, CancelFromOnTokenFreesTheSlot) {
   opt.max_seqs = 1;
   Scheduler sched(*f.ring, opt);
   std::promise<std::string> first, second;
-  uint64_t id = 0;
+  // The id is only known once submit() returns, which may be after the first tokens.
+  std::atomic<uint64_t> id{0};
   int seen = 0;
+  bool cancelled = false;
   GenRequest a;
   a.prompt = {1, 2, 3};
   a.n_predict = 200;
   // Cancel between tokens, while nothing of this sequence is in flight.
   a.on_token = [&](int32_t) {
-    if (++seen == 2) sched.cancel(id);
+    if (++seen >= 2 && !cancelled && id != 0) {
+      sched.cancel(id);
+      cancelled = true;
+    }
     return true;
   };
   a.on_done = [&](const Status&, const std::string& r) { first.set_value(r); };
