@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "model/perplexity.h"
+
 namespace ll::runtime {
 
 Result<std::unique_ptr<DeviceNode>> DeviceNode::create(const graph::Graph& g,
@@ -76,18 +78,25 @@ Status DeviceNode::run_one(uint32_t step, Pending& p, Outbox* out) {
     const std::vector<float>& logits = results.at(g_->logits);
     const int n_vocab = g_->hp.n_vocab;
     int row = 0;
+    std::map<int32_t, std::vector<double>> scores;  // scoring sequences of this pass
     for (int r = 0; r < p.batch.n_rows(); ++r) {
       if (!p.batch.want_logits[r]) continue;
       const int32_t seq = p.batch.seq[r];
       auto it = seqs_.find(seq);
       if (it == seqs_.end())
         return invalid_argument("sequence " + std::to_string(seq) + " was not started on the tail");
-      const int32_t tok = it->second.sampler.sample(
-          logits.data() + static_cast<size_t>(row) * n_vocab, n_vocab, it->second.history);
+      const float* row_logits = logits.data() + static_cast<size_t>(row) * n_vocab;
+      ++row;
+      if (it->second.sampler.params().score) {
+        LL_ASSIGN_OR_RETURN(int32_t target, model::scoring_target(p.batch, r, n_vocab));
+        scores[seq].push_back(model::token_log_prob(row_logits, n_vocab, target));
+        continue;
+      }
+      const int32_t tok = it->second.sampler.sample(row_logits, n_vocab, it->second.history);
       it->second.history.push_back(tok);
       LL_RETURN_IF_ERROR(out->send_token(seq, step, tok));
-      ++row;
     }
+    for (auto& [seq, lp] : scores) LL_RETURN_IF_ERROR(out->send_scores(seq, step, std::move(lp)));
   }
   return Status::ok();
 }

@@ -21,6 +21,8 @@ class Outbox {
                               std::vector<std::pair<int, std::vector<float>>> tensors) = 0;
   // The tail's sampled token for sequence `seq`.
   virtual Status send_token(int32_t seq, uint32_t step, int32_t token) = 0;
+  // A scoring sequence's pass (SamplerParams::score): log p of each logits row's next token.
+  virtual Status send_scores(int32_t seq, uint32_t step, std::vector<double> log_probs) = 0;
 };
 
 class DeviceNode {

@@ -37,7 +37,12 @@ Status LocalRing::send_tensors(int to, uint32_t step, const graph::Batch& batch,
 }
 
 Status LocalRing::send_token(int32_t seq, uint32_t step, int32_t token) {
-  tokens_.push_back(TokenEvent{seq, step, token});
+  tokens_.push_back(TokenEvent{seq, step, token, {}});
+  return Status::ok();
+}
+
+Status LocalRing::send_scores(int32_t seq, uint32_t step, std::vector<double> log_probs) {
+  tokens_.push_back(TokenEvent{seq, step, -1, std::move(log_probs)});
   return Status::ok();
 }
 

@@ -28,6 +28,7 @@ class LocalRing : public Ring, private Outbox {
   Status send_tensors(int to, uint32_t step, const graph::Batch& batch,
                       std::vector<std::pair<int, std::vector<float>>> tensors) override;
   Status send_token(int32_t seq, uint32_t step, int32_t token) override;
+  Status send_scores(int32_t seq, uint32_t step, std::vector<double> log_probs) override;
   std::vector<std::unique_ptr<DeviceNode>> nodes_;
   std::deque<TokenEvent> tokens_;
   int n_ctx_ = 0;

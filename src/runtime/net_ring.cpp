@@ -322,7 +322,12 @@ Status NetRing::send_tensors(int to, uint32_t step, const graph::Batch& batch,
 }
 
 Status NetRing::send_token(int32_t seq, uint32_t step, int32_t token) {
-  local_tokens_.push_back(TokenEvent{seq, step, token});
+  local_tokens_.push_back(TokenEvent{seq, step, token, {}});
+  return Status::ok();
+}
+
+Status NetRing::send_scores(int32_t seq, uint32_t step, std::vector<double> log_probs) {
+  local_tokens_.push_back(TokenEvent{seq, step, -1, std::move(log_probs)});
   return Status::ok();
 }
 
@@ -343,7 +348,11 @@ Result<TokenEvent> NetRing::next_token(double timeout_s) {
       return r.status();
     }
     if (const net::Token* t = r->msg.as<net::Token>()) {
-      return TokenEvent{static_cast<int32_t>(r->msg.seq_id), r->msg.step, t->token_id};
+      return TokenEvent{static_cast<int32_t>(r->msg.seq_id), r->msg.step, t->token_id, {}};
+    }
+    if (is_scores(r->msg)) {
+      LL_ASSIGN_OR_RETURN(std::vector<double> lp, read_scores(r->msg));
+      return TokenEvent{static_cast<int32_t>(r->msg.seq_id), r->msg.step, -1, std::move(lp)};
     }
     if (const net::Error* e = r->msg.as<net::Error>()) {
       return internal_error("device " + r->from.name + " failed: " + e->text);

@@ -19,6 +19,8 @@ struct TokenEvent {
   int32_t seq = 0;
   uint32_t step = 0;
   int32_t token = 0;
+  // A scoring sequence's pass (SamplerParams::score) returns these instead of a token (-1).
+  std::vector<double> log_probs;
 };
 
 class Ring {

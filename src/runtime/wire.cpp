@@ -7,7 +7,7 @@
 namespace ll::runtime {
 
 namespace {
-constexpr uint32_t kI32 = 26, kI64 = 27, kF32 = 0;
+constexpr uint32_t kI32 = 26, kI64 = 27, kF64 = 28, kF32 = 0;
 
 net::WireTensor tensor_i32(const std::string& name, std::vector<int32_t> v,
                            std::vector<int64_t> dims) {
@@ -104,6 +104,7 @@ net::Message make_seq_start(int32_t seq, const model::SamplerParams& p,
   s[4] = bits(p.repeat_penalty);
   s[5] = p.repeat_last_n;
   s[6] = static_cast<int64_t>(p.seed);
+  s[7] = p.score ? 1 : 0;
   net::WireTensor st;
   st.name = "__sampling";
   st.dtype = kI64;
@@ -146,7 +147,38 @@ Result<std::pair<model::SamplerParams, std::vector<int32_t>>> read_seq_start(
   p.repeat_penalty = flt(v[4]);
   p.repeat_last_n = static_cast<int>(v[5]);
   p.seed = static_cast<uint64_t>(v[6]);
+  p.score = (v[7] & 1) != 0;
   return std::make_pair(p, net::payload_to_vector<int32_t>(s->tensors[1].data));
+}
+
+net::Message make_scores(int32_t seq, uint32_t step, std::vector<double> log_probs) {
+  net::WireTensor t;
+  t.name = "__scores";
+  t.dtype = kF64;
+  t.dims = {static_cast<int64_t>(log_probs.size())};
+  t.data = net::payload_take(std::move(log_probs));
+  net::Step body;
+  body.tensors.push_back(std::move(t));
+  net::Message m;
+  m.seq_id = static_cast<uint32_t>(seq);
+  m.step = step;
+  m.body = std::move(body);
+  return m;
+}
+
+bool is_scores(const net::Message& m) {
+  const net::Step* s = m.as<net::Step>();
+  return s && s->tensors.size() == 1 && s->tensors[0].name == "__scores";
+}
+
+Result<std::vector<double>> read_scores(const net::Message& m) {
+  if (!is_scores(m)) return invalid_argument("not a SCORE message");
+  const net::WireTensor& t = m.as<net::Step>()->tensors[0];
+  if (t.dtype != kF64 || t.dims.size() != 1 || t.dims[0] < 0 ||
+      t.data.size() != static_cast<size_t>(t.dims[0]) * sizeof(double)) {
+    return invalid_argument("SCORE: malformed __scores tensor");
+  }
+  return net::payload_to_vector<double>(t.data);
 }
 
 }  // namespace ll::runtime

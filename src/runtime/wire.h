@@ -31,4 +31,10 @@ net::Message make_seq_start(int32_t seq, const model::SamplerParams& p,
 bool is_seq_start(const net::Message& m);
 Result<std::pair<model::SamplerParams, std::vector<int32_t>>> read_seq_start(const net::Message& m);
 
+// SCORE: a scoring sequence's log-probabilities, tail to head, as a STEP body holding one
+// "__scores" tensor (F64 [n]); SamplerParams::score travels in __sampling[7].
+net::Message make_scores(int32_t seq, uint32_t step, std::vector<double> log_probs);
+bool is_scores(const net::Message& m);
+Result<std::vector<double>> read_scores(const net::Message& m);
+
 }  // namespace ll::runtime

@@ -372,6 +372,11 @@ class Worker : public Outbox {
     return ep_->send(net::PeerId::incoming(dep_->head_name), std::move(m));
   }
 
+  Status send_scores(int32_t seq, uint32_t step, std::vector<double> log_probs) override {
+    return ep_->send(net::PeerId::incoming(dep_->head_name),
+                     make_scores(seq, step, std::move(log_probs)));
+  }
+
   // One outgoing link per peer address, kept across deployments.
   Status link_to(const std::string& addr) {
     if (linked_.count(addr)) return Status::ok();
