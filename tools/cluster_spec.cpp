@@ -106,4 +106,27 @@ Result<ClusterSpec> load_cluster_spec(const std::string& name_or_path) {
   return s;
 }
 
+Result<runtime::LocalClusterOptions> local_cluster_options(const ClusterSpec& spec,
+                                                           double model_bytes, bool insecure,
+                                                           const std::string& cache_root) {
+  runtime::LocalClusterOptions o;
+  o.insecure = insecure;
+  for (const EmulatedDevice& d : spec.workers) {
+    runtime::LocalWorkerSpec w;
+    w.name = d.name;
+    w.cpu_share = d.cpu_share;
+    w.args = {"--threads", std::to_string(d.threads), "--cache-dir",
+              cache_root + "/" + d.name + "-cpu" + std::to_string(d.cpu_share)};
+    LL_ASSIGN_OR_RETURN(double budget, resolve_budget(d.mem_budget, model_bytes));
+    if (budget > 0)
+      w.args.insert(w.args.end(), {"--mem-budget", std::to_string(static_cast<long long>(budget))});
+    if (d.latency_ms > 0) w.args.insert(w.args.end(), {"--latency-ms", std::to_string(d.latency_ms)});
+    if (d.bandwidth_bps > 0)
+      w.args.insert(w.args.end(),
+                    {"--bandwidth", std::to_string(static_cast<long long>(d.bandwidth_bps))});
+    o.workers.push_back(std::move(w));
+  }
+  return o;
+}
+
 }  // namespace ll::tools

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "runtime/local_cluster.h"
 
 namespace ll::tools {
 
@@ -28,5 +29,11 @@ Result<ClusterSpec> load_cluster_spec(const std::string& name_or_path);
 ClusterSpec uniform_spec(int n_workers, int threads);
 // Resolves "40%" against the model size; "" -> 0 (no budget).
 Result<double> resolve_budget(const std::string& s, double model_bytes);
+
+// The worker processes that emulate spec.workers (runtime::LocalCluster::start starts them).
+// Each keeps its weights and profile in its own cache dir under cache_root.
+Result<runtime::LocalClusterOptions> local_cluster_options(const ClusterSpec& spec,
+                                                           double model_bytes, bool insecure,
+                                                           const std::string& cache_root);
 
 }  // namespace ll::tools

@@ -1,26 +1,17 @@
 // lingualinked cluster: N emulated devices on this machine (workers as child processes, the
 // head in this process), the embedded default for demos and tests. Everything started here is
 // stopped on exit or Ctrl-C.
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <csignal>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <thread>
+#include <mutex>
 
 #include "cluster_spec.h"
 #include "command.h"
 #include "common.h"
-#include "local_cluster.h"
-#include "net/cluster_key.h"
 #include "run_head.h"
+#include "runtime/local_cluster.h"
 
 namespace ll::tools {
 namespace {
@@ -44,17 +35,36 @@ int run(Opts o) {
   std::error_code ec;
   const auto model_bytes = static_cast<double>(std::filesystem::file_size(o.head.model, ec));
   if (ec) return fail(io_error("cannot read model '" + o.head.model + "'"));
-  auto lw = start_local_workers(spec, model_bytes, o.head.insecure, o.head.cache_dir);
-  if (!lw.is_ok()) return fail(lw.status());
   auto hb = resolve_budget(spec.head.mem_budget, model_bytes);
-  if (!hb.is_ok()) return (stop_local_workers(), fail(hb.status()));
+  if (!hb.is_ok()) return fail(hb.status());
+  auto lo = local_cluster_options(spec, model_bytes, o.head.insecure, o.head.cache_dir);
+  if (!lo.is_ok()) return fail(lo.status());
+  // Before any thread starts (see StopSignals). Ctrl-C stops the workers and exits; the head's
+  // own state needs no cleanup. `mu` keeps the cluster alive while the callback uses it.
+  std::mutex mu;
+  runtime::LocalCluster* live = nullptr;
+  runtime::StopSignals signals([&](int sig) {
+    std::lock_guard<std::mutex> lk(mu);
+    std::fprintf(stderr, "signal %d: stopping the local cluster\n", sig);
+    if (live) live->stop(2);
+    _exit(128 + sig);
+  });
+  auto lc = runtime::LocalCluster::start(*lo);
+  if (!lc.is_ok()) return fail(lc.status());
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    live = lc->get();
+  }
+  (*lc)->limit_this_process(spec.head.name.empty() ? "head" : spec.head.name,
+                            spec.head.cpu_share);
   if (*hb > 0) o.head.mem_budget = std::to_string(static_cast<long long>(*hb));
   o.head.threads = spec.head.threads;
   o.head.head_latency_s = spec.head.latency_ms / 1000.0;
   o.head.head_bandwidth = spec.head.bandwidth_bps;
   o.head.cache_dir += "/head-cpu" + std::to_string(spec.head.cpu_share);
-  const int rc = run_head(o.head, lw->addresses, lw->key);
-  stop_local_workers();
+  const int rc = run_head(o.head, (*lc)->addresses(), (*lc)->key());
+  std::lock_guard<std::mutex> lk(mu);
+  live = nullptr;
   return rc;
 }
 

@@ -6,6 +6,7 @@
 #include "command.h"
 #include "common.h"
 #include "plan/devices_file.h"
+#include "plan/plan_json.h"
 #include "plan/render.h"
 #include "runtime/plan_bridge.h"
 
@@ -44,7 +45,7 @@ int run(const Opts& o) {
   po.method = *method;
   auto report = plan::make_plan(mp, df->cluster, run, po);
   if (!report.is_ok()) return fail(report.status());
-  std::printf("%s", o.json ? (plan::render_json(*report) + "\n").c_str()
+  std::printf("%s", o.json ? (plan::plan_report_to_json(*report).dump(2) + "\n").c_str()
                            : plan::render_text(*report).c_str());
   if (!o.svg.empty()) {
     std::ofstream f(o.svg);

@@ -1,15 +1,16 @@
 // lingualinked serve: the OpenAI-compatible HTTP API over a ring of devices (docs/server.md).
 #include <pthread.h>
+
 #include <csignal>
 #include <cstdio>
-
 #include <filesystem>
-#include "command.h"
-#include "common.h"
+#include <fstream>
 
 #include "cluster_spec.h"
-#include "local_cluster.h"
+#include "command.h"
+#include "common.h"
 #include "net/cluster_key.h"
+#include "runtime/local_cluster.h"
 #include "runtime/net_ring.h"
 #include "server/backend.h"
 #include "server/http_server.h"
@@ -20,13 +21,16 @@ namespace {
 struct Opts {
   server::BackendOptions backend;
   server::ServerOptions http;
-  std::string workers, key_file, spec, objective = "throughput", cache_dir = ".lingualinked-cache";
+  std::string workers, key_file, spec, objective = "throughput", cache_dir = ".lingualinked-cache",
+                                       ready_file, cuts;
   bool insecure = false, in_process = false;
 };
 
 // The ring over ZeroMQ: remote workers, or local worker processes (--cluster N, --device-spec).
-Result<std::unique_ptr<server::Backend>> make_net_backend(const Opts& o,
-                                                          std::vector<std::string> addrs) {
+// Local workers are started into *local, which must outlive the backend.
+Result<std::unique_ptr<server::Backend>> make_net_backend(
+    const Opts& o, std::vector<std::string> addrs,
+    std::unique_ptr<runtime::LocalCluster>* local) {
   LL_ASSIGN_OR_RETURN(auto b, server::load_backend_model(o.backend));
   runtime::HeadOptions ho;
   ho.insecure = o.insecure;
@@ -40,10 +44,11 @@ Result<std::unique_ptr<server::Backend>> make_net_backend(const Opts& o,
     std::error_code ec;
     const double model_bytes =
         static_cast<double>(std::filesystem::file_size(o.backend.model_path, ec));
-    LL_ASSIGN_OR_RETURN(LocalWorkers lw,
-                        start_local_workers(spec, model_bytes, o.insecure, o.cache_dir));
-    addrs = lw.addresses;
-    ho.key = lw.key;
+    LL_ASSIGN_OR_RETURN(runtime::LocalClusterOptions lo,
+                        local_cluster_options(spec, model_bytes, o.insecure, o.cache_dir));
+    LL_ASSIGN_OR_RETURN(*local, runtime::LocalCluster::start(lo));
+    addrs = (*local)->addresses();
+    ho.key = (*local)->key();
     ho.added_latency_s = spec.head.latency_ms / 1000.0;
     ho.bandwidth_bytes_per_s = spec.head.bandwidth_bps;
   } else if (!o.insecure) {
@@ -55,6 +60,10 @@ Result<std::unique_ptr<server::Backend>> make_net_backend(const Opts& o,
   if (!objective) return invalid_argument("--objective must be latency or throughput");
   ho.workers = addrs;
   ho.objective = *objective;
+  if (!o.cuts.empty()) {
+    LL_ASSIGN_OR_RETURN(std::vector<int32_t> cuts, parse_ids(o.cuts));
+    ho.force_cuts.assign(cuts.begin(), cuts.end());
+  }
   ho.n_ctx = server::backend_ctx(*b, o.backend);
   ho.max_seqs = o.backend.max_seqs;
   ho.threads = o.backend.threads;
@@ -88,12 +97,10 @@ int run(Opts o) {
 
   const bool networked =
       !o.backend.workers.empty() || !o.spec.empty() || (o.backend.cluster > 1 && !o.in_process);
-  auto backend =
-      networked ? make_net_backend(o, o.backend.workers) : server::make_backend(o.backend);
-  if (!backend.is_ok()) {
-    stop_local_workers();
-    return fail(backend.status());
-  }
+  std::unique_ptr<runtime::LocalCluster> local;  // outlives the backend: declared first
+  auto backend = networked ? make_net_backend(o, o.backend.workers, &local)
+                           : server::make_backend(o.backend);
+  if (!backend.is_ok()) return fail(backend.status());
   server::Backend& b = **backend;
   server::HttpServer srv(b, o.http);
   auto port = srv.start();
@@ -101,12 +108,16 @@ int run(Opts o) {
   std::fprintf(stderr, "serving %s (%s, context %d, %d slots, chat format %s) on http://%s:%d\n",
                b.model_id.c_str(), b.description.c_str(), b.n_ctx(), o.backend.max_seqs,
                server::chat_format_name(b.chat_template.format), o.http.host.c_str(), *port);
+  if (!o.ready_file.empty()) {  // written whole, then renamed: a reader never sees half of it
+    const std::string tmp = o.ready_file + ".tmp";
+    std::ofstream(tmp) << "http://" << o.http.host << ":" << *port << "\n";
+    std::rename(tmp.c_str(), o.ready_file.c_str());
+  }
   int sig = 0;
   sigwait(&sigs, &sig);
   std::fprintf(stderr, "signal %d: stopping\n", sig);
   srv.stop();
   backend->reset();  // the scheduler and ring go before the workers they talk to
-  stop_local_workers();
   return 0;
 }
 
@@ -131,8 +142,12 @@ const bool registered =
                    "Keep the --cluster devices in this process (no ZeroMQ)");
       sub.add_option("--objective", o->objective, "Planner objective: throughput or latency")
           ->capture_default_str();
+      sub.add_option("--cuts", o->cuts,
+                     "Fixed op cuts, one segment per device in order (skips planning)");
       sub.add_option("--cache-dir", o->cache_dir, "Cache for weight shares and profiles")
           ->capture_default_str();
+      sub.add_option("--ready-file", o->ready_file,
+                     "Write the server's URL here once it accepts requests");
       sub.add_option("--host", o->http.host, "Address to listen on")->capture_default_str();
       sub.add_option("--port", o->http.port, "Port (0 = any free port)")
           ->capture_default_str()

@@ -1,4 +1,7 @@
 // lingualinked worker: the long-running device daemon.
+#include <sys/prctl.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -22,11 +25,17 @@ struct Opts {
   std::string listen, model, mem_budget, cache_dir = ".lingualinked-cache", key_file, name,
                                          ready_file, bandwidth;
   int threads = 1;
+  int parent_pid = 0;
   double latency_ms = 0;
   bool insecure = false, verbose = false;
 };
 
 int run(const Opts& o) {
+  if (o.parent_pid > 0) {
+    // A local cluster's worker must not outlive it, even when it is killed outright.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != o.parent_pid) return fail(unavailable("the parent process is gone"));
+  }
   runtime::WorkerOptions w;
   w.listen = o.listen.find("://") == std::string::npos ? "tcp://" + o.listen : o.listen;
   w.model_path = o.model;
@@ -95,6 +104,8 @@ const bool registered = register_command("worker", "Run a device daemon", [](CLI
   sub.add_option("--ready-file", o->ready_file, "Write the bound address here once listening");
   sub.add_option("--latency-ms", o->latency_ms, "Emulated one-way latency added to every message");
   sub.add_option("--bandwidth", o->bandwidth, "Emulated outgoing bandwidth, e.g. 100Mbit/s");
+  sub.add_option("--exit-with-parent", o->parent_pid,
+                 "Stop when process PID (the parent that started this worker) ends");
   sub.add_flag("-v,--verbose", o->verbose, "Log every connection and error");
   return [o] { return run(*o); };
 });

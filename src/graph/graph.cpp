@@ -72,7 +72,8 @@ Result<Graph> build_graph(const gguf::File& file, const HParams& hp, bool check_
       if (!t->dtype) {
         return unsupported("model: tensor '" + w + "' has ggml type id " +
                            std::to_string(t->type_id) +
-                           ", which is not supported (F32, F16, BF16, Q8_0, Q4_0 are)");
+                           ", which is not supported (supported: " +
+                           std::string(supported_type_names()) + ")");
       }
     }
   }

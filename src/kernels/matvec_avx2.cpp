@@ -219,7 +219,7 @@ std::vector<std::pair<const char*, GemmFn>> packed_gemm_variants() {
 
 const KernelTable& avx2_table(bool use_vnni) {
   static const KernelTable madd{Isa::kAvx2, quantize_act, gemm_madd, gemm_packed_madd,
-                                dot_f32,    axpy_f32,     read_sum};
+                                dot_f32,    axpy_f32,     read_sum,  gemm_ext_avx2};
   static const KernelTable vnni{
       Isa::kAvx2,
       quantize_act,
@@ -227,7 +227,8 @@ const KernelTable& avx2_table(bool use_vnni) {
       avx2_vnni_packed_gemm() ? avx2_vnni_packed_gemm() : gemm_packed_madd,
       dot_f32,
       axpy_f32,
-      read_sum};
+      read_sum,
+      gemm_ext_avx2};
   return use_vnni ? vnni : madd;
 }
 

@@ -1,151 +1,17 @@
 #include "plan/devices_file.h"
 
 #include <fstream>
-#include <functional>
-#include <initializer_list>
-#include <map>
 #include <sstream>
 
+#include "plan/json_fields.h"
+#include "plan/profile_json.h"
 #include "plan/units.h"
-
-#ifdef LL_HAVE_JSON
-#include <nlohmann/json.hpp>
-#endif
 
 namespace ll::plan {
 
-#ifndef LL_HAVE_JSON
-
-Result<DevicesFile> parse_devices_json(std::string_view) {
-  return unsupported("built without nlohmann_json: cannot read devices files");
-}
-
-#else
-
 namespace {
 
-using Json = nlohmann::json;
-using UnitParser = std::function<Result<double>(std::string_view)>;
-
-Status bad(const std::string& path, const std::string& what) {
-  return invalid_argument(path + ": " + what);
-}
-
-Status only_keys(const Json& obj, const std::string& path,
-                 std::initializer_list<std::string_view> allowed) {
-  for (const auto& [k, v] : obj.items()) {
-    bool ok = false;
-    for (std::string_view a : allowed) ok = ok || k == a;
-    if (!ok) return bad(path, "unknown field \"" + k + "\"");
-  }
-  return Status::ok();
-}
-
-// A quantity given as a string with units, or as a bare number times `number_scale`.
-Result<double> quantity(const Json& v, const std::string& path, const UnitParser& parse,
-                        double number_scale = 1) {
-  if (v.is_number()) {
-    double x = v.get<double>();
-    if (!(x >= 0)) return bad(path, "must be >= 0");
-    return x * number_scale;
-  }
-  if (v.is_string()) {
-    Result<double> r = parse(v.get<std::string>());
-    if (!r.is_ok()) return bad(path, r.status().message());
-    return r;
-  }
-  return bad(path, "expected a number or a string with units");
-}
-
-// Reads one of two spellings of a field: `with_units` (string or base-unit number) or
-// `scaled` (a plain number in a documented unit). Returns -1 when neither is present.
-Result<double> one_of(const Json& obj, const std::string& path, const char* with_units,
-                      const UnitParser& parse, const char* scaled, double scale) {
-  bool a = obj.contains(with_units), b = scaled && obj.contains(scaled);
-  if (a && b) {
-    return bad(path, std::string("give either ") + with_units + " or " + scaled + ", not both");
-  }
-  if (a) return quantity(obj[with_units], path + "." + with_units, parse);
-  if (b) {
-    if (!obj[scaled].is_number()) return bad(path + "." + scaled, "expected a number");
-    return quantity(obj[scaled], path + "." + scaled, parse, scale);
-  }
-  return -1.0;
-}
-
-// A rate per DType: a single value for all types, or {"Q8_0": ..., "default": ...}.
-Result<RateTable> rate_table(const Json& v, const std::string& path, const UnitParser& parse,
-                             double number_scale) {
-  RateTable t;
-  if (!v.is_object()) {
-    LL_ASSIGN_OR_RETURN(t.fallback, quantity(v, path, parse, number_scale));
-    return t;
-  }
-  for (const auto& [k, x] : v.items()) {
-    LL_ASSIGN_OR_RETURN(double r, quantity(x, path + "." + k, parse, number_scale));
-    if (k == "default") {
-      t.fallback = r;
-    } else if (auto type = dtype_from_name(k)) {
-      t.by_type[*type] = r;
-    } else {
-      return bad(path, "unknown type \"" + k + "\" (use F32, F16, BF16, Q8_0, Q4_0 or default)");
-    }
-  }
-  return t;
-}
-
-Result<RateTable> rates(const Json& obj, const std::string& path, const char* with_units,
-                        const UnitParser& parse, const char* scaled, double scale) {
-  bool a = obj.contains(with_units), b = obj.contains(scaled);
-  if (a && b) {
-    return bad(path, std::string("give either ") + with_units + " or " + scaled + ", not both");
-  }
-  if (a) return rate_table(obj[with_units], path + "." + with_units, parse, 1);
-  if (b) return rate_table(obj[scaled], path + "." + scaled, parse, scale);
-  return RateTable{};
-}
-
-Result<DeviceProfile> parse_device(const Json& j, const std::string& path) {
-  if (!j.is_object()) return bad(path, "expected an object");
-  LL_RETURN_IF_ERROR(only_keys(
-      j, path,
-      {"name", "arch", "threads", "mem_budget", "head", "decode", "decode_gbps", "prefill",
-       "prefill_gflops", "other", "other_gflops", "overhead", "overhead_ms", "comment"}));
-  DeviceProfile d;
-  if (!j.contains("name") || !j["name"].is_string())
-    return bad(path + ".name", "expected a string");
-  d.name = j["name"].get<std::string>();
-  if (j.contains("arch")) {
-    if (!j["arch"].is_string()) return bad(path + ".arch", "expected a string");
-    d.arch = j["arch"].get<std::string>();
-  }
-  if (j.contains("threads")) {
-    if (!j["threads"].is_number_integer() || j["threads"].get<int>() < 1) {
-      return bad(path + ".threads", "expected an integer >= 1");
-    }
-    d.threads = j["threads"].get<int>();
-  }
-  if (j.contains("head")) {
-    if (!j["head"].is_boolean()) return bad(path + ".head", "expected true or false");
-    d.head = j["head"].get<bool>();
-  }
-  if (!j.contains("mem_budget")) return bad(path + ".mem_budget", "missing (e.g. \"2GiB\")");
-  LL_ASSIGN_OR_RETURN(d.mem_budget_bytes,
-                      quantity(j["mem_budget"], path + ".mem_budget", parse_size));
-  if (!(d.mem_budget_bytes > 0)) return bad(path + ".mem_budget", "must be positive");
-  LL_ASSIGN_OR_RETURN(d.decode_bytes_per_s,
-                      rates(j, path, "decode", parse_bandwidth, "decode_gbps", 1e9));
-  if (d.decode_bytes_per_s.empty()) {
-    return bad(path, "missing decode rate (\"decode\": \"10GB/s\" or \"decode_gbps\": 10)");
-  }
-  LL_ASSIGN_OR_RETURN(d.prefill_flops_per_s,
-                      rates(j, path, "prefill", parse_flop_rate, "prefill_gflops", 1e9));
-  LL_ASSIGN_OR_RETURN(double other, one_of(j, path, "other", parse_flop_rate, "other_gflops", 1e9));
-  d.other_flops_per_s = other < 0 ? 0 : other;
-  LL_ASSIGN_OR_RETURN(double ovh, one_of(j, path, "overhead", parse_duration, "overhead_ms", 1e-3));
-  d.per_segment_overhead_s = ovh < 0 ? 0 : ovh;
-  return d;
-}
+using namespace json_fields;
 
 // Fields of a link; those absent keep the values already in `l` (from default_link).
 Status parse_link_fields(const Json& j, const std::string& path, LinkProfile* l, bool* has_lat,
@@ -208,12 +74,7 @@ Result<RunConfig> parse_run(const Json& j) {
 }  // namespace
 
 Result<DevicesFile> parse_devices_json(std::string_view text) {
-  Json root;
-  try {
-    root = Json::parse(text.begin(), text.end());
-  } catch (const Json::parse_error& e) {
-    return corrupt(std::string("devices file is not valid JSON: ") + e.what());
-  }
+  LL_ASSIGN_OR_RETURN(Json root, parse(text, "devices file"));
   if (!root.is_object()) return corrupt("devices file: expected a JSON object at the top");
   LL_RETURN_IF_ERROR(only_keys(root, "devices file",
                                {"devices", "links", "default_link", "run", "comment", "name"}));
@@ -222,8 +83,8 @@ Result<DevicesFile> parse_devices_json(std::string_view text) {
     return bad("devices", "expected a non-empty array");
   }
   for (size_t i = 0; i < root["devices"].size(); ++i) {
-    LL_ASSIGN_OR_RETURN(DeviceProfile d,
-                        parse_device(root["devices"][i], "devices[" + std::to_string(i) + "]"));
+    LL_ASSIGN_OR_RETURN(DeviceProfile d, device_profile_from_json(root["devices"][i], "devices[" +
+                                                                       std::to_string(i) + "]"));
     f.cluster.devices.push_back(std::move(d));
   }
   const size_t n = f.cluster.devices.size();
@@ -285,8 +146,6 @@ Result<DevicesFile> parse_devices_json(std::string_view text) {
   LL_RETURN_IF_ERROR(validate_cluster(f.cluster));
   return f;
 }
-
-#endif
 
 Result<DevicesFile> load_devices_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

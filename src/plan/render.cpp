@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <string>
 
-#include "plan/json_writer.h"
 #include "plan/units.h"
 
 namespace ll::plan {
@@ -23,54 +22,6 @@ std::string pad(std::string s, size_t w) {
 
 std::string tok_s(double v) {
   return std::isfinite(v) && v > 0 ? fmt("%.2f", v) : "n/a";
-}
-
-// ---------------------------------------------------------------- JSON
-
-void write_summary(JsonWriter& w, const PlanSummary& p, Objective obj) {
-  w.key("objective").value(objective_name(obj));
-  w.key("objective_s").value(obj == Objective::kLatency ? p.latency_s : p.bottleneck_s);
-  w.key("latency_ms").value(p.latency_s * 1e3);
-  w.key("bottleneck_ms").value(p.bottleneck_s * 1e3);
-  w.key("single_stream_tok_s").value(p.single_stream_tok_s);
-  w.key("pipelined_tok_s").value(p.pipelined_tok_s);
-  w.key("pipelined_tok_s_at_n_seqs").value(p.pipelined_tok_s_at_n_seqs);
-  w.key("prefill_tok_s").value(p.prefill_tok_s);
-  w.key("memory_ok").value(p.memory_ok);
-  w.key("memory_note").value(p.memory_note);
-  w.key("assignment").begin_array();
-  for (int d : p.device_of_segment) w.value(d);
-  w.end_array();
-  w.key("devices").begin_array();
-  for (const DeviceUse& u : p.devices) {
-    w.begin_object();
-    w.key("device").value(u.device).key("name").value(u.name).key("head").value(u.head);
-    w.key("segments").begin_array().value(u.first_segment).value(u.last_segment).end_array();
-    w.key("labels").begin_array().value(u.first_label).value(u.last_label).end_array();
-    w.key("layers").begin_array().value(u.layer_first).value(u.layer_last).end_array();
-    w.key("n_segments").value(u.last_segment - u.first_segment + 1);
-    w.key("mem_bytes").value(u.mem_bytes).key("budget_bytes").value(u.budget_bytes);
-    w.key("mem_ok").value(u.mem_ok);
-    w.key("compute_ms").value(u.compute_s * 1e3);
-    w.key("prefill_ms_per_token").value(u.prefill_s_per_token * 1e3);
-    w.key("weight_bytes_per_token").value(u.weight_bytes_per_token);
-    w.end_object();
-  }
-  w.end_array();
-  w.key("unused_devices").begin_array();
-  for (const std::string& n : p.unused_devices) w.value(n);
-  w.end_array();
-  w.key("links").begin_array();
-  for (const LinkUse& l : p.links) {
-    w.begin_object();
-    w.key("from").value(l.from).key("to").value(l.to);
-    w.key("from_name").value(l.from_name).key("to_name").value(l.to_name);
-    w.key("kind").value(l.kind).key("edges").value(l.n_edges);
-    w.key("bytes_per_token").value(l.bytes_per_token);
-    w.key("hop_ms").value(l.hop_s * 1e3).key("serialize_ms").value(l.serialize_s * 1e3);
-    w.end_object();
-  }
-  w.end_array();
 }
 
 // ---------------------------------------------------------------- SVG
@@ -108,48 +59,6 @@ std::string link_label(const LinkUse& l) {
 }
 
 }  // namespace
-
-std::string render_json(const PlanReport& r) {
-  JsonWriter w;
-  w.begin_object();
-  w.key("model").begin_object();
-  w.key("name").value(r.model_name).key("n_layer").value(r.n_layer);
-  w.key("n_params").value(r.n_params).key("n_segments").value(r.n_segments);
-  w.end_object();
-  w.key("run").begin_object();
-  w.key("ctx").value(static_cast<double>(r.run.ctx)).key("n_seqs").value(r.run.n_seqs);
-  w.key("mem_safety").value(r.run.mem_safety);
-  w.end_object();
-  w.key("objective").value(objective_name(r.objective));
-  w.key("solver").begin_object();
-  w.key("method").value(r.solution.method);
-  w.key("proven_optimal").value(r.solution.proven_optimal);
-  w.key("solve_ms").value(r.solution.solve_s * 1e3);
-  w.key("lower_bound_s").value(r.solution.lower_bound_s);
-  w.key("note").value(r.solution.note);
-  w.end_object();
-  w.key("plan").begin_object();
-  write_summary(w, r.plan, r.objective);
-  w.key("overlap").begin_array();
-  for (const OverlapEntry& o : r.overlap) {
-    w.begin_object();
-    w.key("segment").value(o.segment).key("label").value(o.label);
-    w.key("owner").value(o.owner).key("preload_on").value(o.preload_on);
-    w.key("bytes").value(o.bytes);
-    w.end_object();
-  }
-  w.end_array();
-  w.end_object();
-  w.key("baselines").begin_object();
-  for (const PlanSummary& b : r.baselines) {
-    w.key(b.name).begin_object();
-    write_summary(w, b, r.objective);
-    w.end_object();
-  }
-  w.end_object();
-  w.end_object();
-  return w.str() + "\n";
-}
 
 std::string render_text(const PlanReport& r) {
   std::string o;

@@ -1,5 +1,5 @@
-// Three views of a plan: a terminal report, JSON with stable keys (docs/plan.md "Plan JSON"),
-// and an SVG diagram of the ring.
+// Two views of a plan for people: a terminal report and an SVG diagram of the ring (the JSON
+// form is plan_json.h).
 #pragma once
 
 #include <string>
@@ -9,7 +9,6 @@
 namespace ll::plan {
 
 std::string render_text(const PlanReport& report);
-std::string render_json(const PlanReport& report);
 std::string render_svg(const PlanReport& report);
 
 }  // namespace ll::plan

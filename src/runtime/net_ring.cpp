@@ -12,6 +12,8 @@
 #include "core/mapped_file.h"
 #include "gguf/gguf_writer.h"
 #include "net/payload.h"
+#include "plan/plan_json.h"
+#include "plan/profile_json.h"
 #include "plan/render.h"
 #include "runtime/profiler.h"
 #include "runtime/wire.h"
@@ -25,27 +27,6 @@ namespace {
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-plan::DeviceProfile profile_from_json(const std::string& name, const nlohmann::json& j) {
-  plan::DeviceProfile p;
-  p.name = name;
-  p.arch = j.value("arch", "");
-  p.threads = j.value("threads", 1);
-  p.mem_budget_bytes = j.value("mem_budget_bytes", 0.0);
-  if (j.contains("decode_bytes_per_s")) {
-    for (auto& [k, v] : j["decode_bytes_per_s"].items()) {
-      if (auto t = dtype_from_name(k)) p.decode_bytes_per_s.by_type[*t] = v.get<double>();
-    }
-  }
-  if (j.contains("prefill_flops_per_s")) {
-    for (auto& [k, v] : j["prefill_flops_per_s"].items()) {
-      if (auto t = dtype_from_name(k)) p.prefill_flops_per_s.by_type[*t] = v.get<double>();
-    }
-  }
-  p.other_flops_per_s = j.value("other_flops_per_s", 1e9);
-  p.per_segment_overhead_s = j.value("per_segment_overhead_s", 0.0);
-  return p;
 }
 
 }  // namespace
@@ -154,8 +135,13 @@ Status NetRing::setup(const std::string& model_path) {
   plan::Cluster cluster;
   head_prof.head = true;
   cluster.devices.push_back(head_prof);
-  for (int i = 0; i < n_workers; ++i)
-    cluster.devices.push_back(profile_from_json(wnames[i], wprof[i]));
+  for (int i = 0; i < n_workers; ++i) {
+    LL_ASSIGN_OR_RETURN(plan::DeviceProfile p,
+                        plan::device_profile_from_json(wprof[i].value("device", nlohmann::json()),
+                                                       "profile of worker " + wnames[i]));
+    p.name = wnames[i];
+    cluster.devices.push_back(std::move(p));
+  }
   const int n_dev = n_workers + 1;
   cluster.links.assign(n_dev, std::vector<plan::LinkProfile>(n_dev));
   for (int i = 0; i < n_workers; ++i) {
@@ -192,7 +178,7 @@ Status NetRing::setup(const std::string& model_path) {
     plan::PlanOptions po;
     po.objective = o_.objective;
     LL_ASSIGN_OR_RETURN(plan::PlanReport rep, plan::make_plan(mp, cluster, run, po));
-    plan_json_ = nlohmann::json::parse(plan::render_json(rep), nullptr, false);
+    plan_json_ = plan::plan_report_to_json(rep);
     plan_text_ = plan::render_text(rep);
     predicted_tok_s_ = o_.objective == plan::Objective::kLatency ? rep.plan.single_stream_tok_s
                                                                  : rep.plan.pipelined_tok_s;

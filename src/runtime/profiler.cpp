@@ -1,17 +1,19 @@
 #include "runtime/profiler.h"
 
 #include <chrono>
+#include <cstring>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 #include <vector>
 
+#include "core/log.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
 #include "kernels/packed.h"
+#include "plan/profile_json.h"
 
 namespace ll::runtime {
 
@@ -47,14 +49,22 @@ struct Product {
   kernels::PackedMatrix packed;
 };
 
+// rows copies of row in type t: quantized once (the K-quant quantizers search for scales, and
+// every type is measured), copied rows-1 times.
+void fill_rows(DType t, const std::vector<float>& row, uint8_t* w, int64_t rows) {
+  const int64_t cols = static_cast<int64_t>(row.size());
+  const size_t rb = row_bytes(t, cols);
+  kernels::quantize_row(t, row.data(), w, cols);
+  for (int64_t r = 1; r < rows; ++r) std::memcpy(w + rb * r, w, rb);
+}
+
 // Bytes/s of matvec streaming a matrix far larger than the caches.
 double measure_decode(DType t, ThreadPool* pool, double seconds) {
   const int64_t cols = 2048, rows = 16384;  // ~32-128 MB depending on type
   std::vector<uint8_t> w(row_bytes(t, cols) * rows);
   std::vector<float> row(cols), x(cols), y(rows);
   for (int64_t i = 0; i < cols; ++i) row[i] = std::sin(0.01f * i), x[i] = std::cos(0.02f * i);
-  for (int64_t r = 0; r < rows; ++r)
-    kernels::quantize_row(t, row.data(), w.data() + row_bytes(t, cols) * r, cols);
+  fill_rows(t, row, w.data(), rows);
   Product product(t, w.data(), rows, cols);
   product.run(x.data(), 1, y.data(), pool);  // warm-up
   double best = 0;
@@ -73,8 +83,7 @@ double measure_prefill(DType t, ThreadPool* pool, double seconds) {
   std::vector<float> row(cols), x(cols * batch), y(rows * batch);
   for (int64_t i = 0; i < cols; ++i) row[i] = std::sin(0.01f * i);
   for (int64_t i = 0; i < cols * batch; ++i) x[i] = std::cos(0.003f * i);
-  for (int64_t r = 0; r < rows; ++r)
-    kernels::quantize_row(t, row.data(), w.data() + row_bytes(t, cols) * r, cols);
+  fill_rows(t, row, w.data(), rows);
   Product product(t, w.data(), rows, cols);
   double best = 0;
   const double t_end = now_s() + seconds;
@@ -105,40 +114,6 @@ double measure_other(double seconds) {
   return best;
 }
 
-nlohmann::json to_json(const plan::DeviceProfile& p) {
-  nlohmann::json j;
-  j["name"] = p.name;
-  j["arch"] = p.arch;
-  j["threads"] = p.threads;
-  j["mem_budget_bytes"] = p.mem_budget_bytes;
-  for (auto& [t, v] : p.decode_bytes_per_s.by_type)
-    j["decode_bytes_per_s"][std::string(dtype_name(t))] = v;
-  for (auto& [t, v] : p.prefill_flops_per_s.by_type)
-    j["prefill_flops_per_s"][std::string(dtype_name(t))] = v;
-  j["other_flops_per_s"] = p.other_flops_per_s;
-  j["per_segment_overhead_s"] = p.per_segment_overhead_s;
-  return j;
-}
-
-Result<plan::DeviceProfile> from_json(const nlohmann::json& j) {
-  try {
-    plan::DeviceProfile p;
-    p.name = j.at("name").get<std::string>();
-    p.arch = j.at("arch").get<std::string>();
-    p.threads = j.at("threads").get<int>();
-    p.mem_budget_bytes = j.at("mem_budget_bytes").get<double>();
-    for (auto& [k, v] : j.at("decode_bytes_per_s").items())
-      p.decode_bytes_per_s.by_type[*dtype_from_name(k)] = v.get<double>();
-    for (auto& [k, v] : j.at("prefill_flops_per_s").items())
-      p.prefill_flops_per_s.by_type[*dtype_from_name(k)] = v.get<double>();
-    p.other_flops_per_s = j.at("other_flops_per_s").get<double>();
-    p.per_segment_overhead_s = j.at("per_segment_overhead_s").get<double>();
-    return p;
-  } catch (const std::exception& e) {
-    return corrupt(std::string("device profile: ") + e.what());
-  }
-}
-
 }  // namespace
 
 double os_available_memory() {
@@ -154,8 +129,9 @@ double os_available_memory() {
 
 Result<plan::DeviceProfile> profile_device(const std::string& name, const ProfileOptions& o) {
   // The version changes whenever the kernels' speed does, so stale profiles are not reused
-  // (2: packed Q8_0/Q4_0 weights).
-  constexpr int kProfileVersion = 2;
+  // (2: packed Q8_0/Q4_0 weights; 3: plan/profile_json.h's schema; 4: rates for every type of
+  // the traits table).
+  constexpr int kProfileVersion = 4;
   const std::string cache =
       o.cache_dir.empty() ? ""
                           : o.cache_dir + "/profile-v" + std::to_string(kProfileVersion) + "-" +
@@ -164,34 +140,36 @@ Result<plan::DeviceProfile> profile_device(const std::string& name, const Profil
   bool cached = false;
   if (!cache.empty() && std::filesystem::exists(cache)) {
     std::ifstream in(cache);
-    auto j = nlohmann::json::parse(in, nullptr, false);
-    if (!j.is_discarded()) {
-      auto r = from_json(j);
-      if (r.is_ok()) {
-        p = *r;
-        cached = true;
-      }
+    std::stringstream text;
+    text << in.rdbuf();
+    auto r = plan::device_profile_from_text(text.str(), cache);
+    if (r.is_ok()) {
+      p = *r;
+      cached = true;
+    } else {
+      LL_LOG_INFO("re-measuring: %s", r.status().message().c_str());
     }
   }
   if (!cached) {
     ThreadPool pool(o.threads);
     p.arch = arch_name();
     p.threads = o.threads;
-    for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
+    for (const TypeTraits& tt : all_types()) {
+      const DType t = tt.type;
       p.decode_bytes_per_s.by_type[t] = measure_decode(t, &pool, o.seconds_per_type);
       p.prefill_flops_per_s.by_type[t] = measure_prefill(t, &pool, o.seconds_per_type / 2);
     }
     p.other_flops_per_s = measure_other(o.seconds_per_type / 2);
     p.per_segment_overhead_s = 20e-6;  // dispatch of one forward pass through a segment
-    if (!cache.empty()) {
-      std::error_code ec;
-      std::filesystem::create_directories(o.cache_dir, ec);
-      std::ofstream out(cache);
-      out << to_json(p).dump(2);
-    }
   }
   p.name = name;
   p.mem_budget_bytes = o.mem_budget_bytes > 0 ? o.mem_budget_bytes : os_available_memory() * 0.8;
+  if (!cached && !cache.empty()) {  // name and budget are cached too, and replaced on reading
+    std::error_code ec;
+    std::filesystem::create_directories(o.cache_dir, ec);
+    std::ofstream out(cache);
+    out << plan::device_profile_to_json(p).dump(2);
+  }
   return p;
 }
 

@@ -16,6 +16,7 @@
 #include "graph/segment.h"
 #include "graph/weights.h"
 #include "net/payload.h"
+#include "plan/profile_json.h"
 #include "runtime/device_node.h"
 #include "runtime/profiler.h"
 #include "runtime/wire.h"
@@ -156,15 +157,7 @@ class Worker : public Outbox {
       po.mem_budget_bytes = o_.mem_budget_bytes;
       po.cache_dir = o_.cache_dir;
       LL_ASSIGN_OR_RETURN(plan::DeviceProfile p, profile_device(ep_->options().node_name, po));
-      resp["arch"] = p.arch;
-      resp["threads"] = p.threads;
-      resp["mem_budget_bytes"] = p.mem_budget_bytes;
-      for (auto& [t, v] : p.decode_bytes_per_s.by_type)
-        resp["decode_bytes_per_s"][std::string(dtype_name(t))] = v;
-      for (auto& [t, v] : p.prefill_flops_per_s.by_type)
-        resp["prefill_flops_per_s"][std::string(dtype_name(t))] = v;
-      resp["other_flops_per_s"] = p.other_flops_per_s;
-      resp["per_segment_overhead_s"] = p.per_segment_overhead_s;
+      resp["device"] = plan::device_profile_to_json(p);
       resp["model_hash"] = own_hash_;
       // Links to the other workers, measured from here over the real transport.
       if (req.contains("probe") && req["probe"].is_array()) {

@@ -40,25 +40,17 @@ std::string synth_model() {
 }
 
 struct Workers {
-  std::vector<std::unique_ptr<WorkerProcess>> procs;
+  std::unique_ptr<runtime::LocalCluster> cluster;
   std::string key;
-  Workers(int n, const std::string& tag, bool with_model = false, const std::string& model = "") {
+  Workers(int n, const std::string& tag) {
     key = tmp(tag + ".key");
     std::string out;
     if (!fs::exists(key)) EXPECT_EQ(run_binary({"keygen", "-o", key}, &out), 0);
-    for (int i = 0; i < n; ++i) {
-      std::vector<std::string> extra = {"--key", key, "--cache-dir",
-                                        tmp(tag + "_cache_" + std::to_string(i))};
-      if (with_model) extra.insert(extra.end(), {"--model", model});
-      procs.push_back(std::make_unique<WorkerProcess>(tag + "w" + std::to_string(i), extra));
-      EXPECT_FALSE(procs.back()->address().empty()) << procs.back()->log();
-    }
+    cluster = start_workers(n, tag, key, [&](int i) {
+      return std::vector<std::string>{"--cache-dir", tmp(tag + "_cache_" + std::to_string(i))};
+    });
   }
-  std::string list(int n) const {
-    std::string s;
-    for (int i = 0; i < n; ++i) s += (i ? "," : "") + procs[i]->address();
-    return s;
-  }
+  std::string list(int n) const { return cluster ? cluster->address_list(n) : ""; }
 };
 
 void check_model(const std::string& model, const std::string& prompt_ids,
@@ -135,8 +127,11 @@ TEST(Distributed, WrongClusterKeyIsRefusedOnBothSides) {
                             &out, &err);
   EXPECT_NE(rc, 0);
   EXPECT_NE(err.find("cluster key"), std::string::npos) << err;
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  const std::string wlog = w.procs[0]->log();
+  // The worker's I/O thread logs the refusal right after answering the handshake the head saw
+  // fail; once the worker has stopped (that thread joined) the line is in its log.
+  ASSERT_TRUE(w.cluster);
+  w.cluster->worker(0).terminate();
+  const std::string wlog = w.cluster->worker(0).log();
   EXPECT_NE(wlog.find("cluster key"), std::string::npos) << wlog;
 }
 

@@ -1,17 +1,17 @@
 // Child processes of the real `lingualinked` binary for end-to-end tests.
 #pragma once
 
-#include <signal.h>
+#include <gtest/gtest.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "runtime/local_cluster.h"
 #include "temp_dir.h"
 
 namespace ll::testing {
@@ -42,50 +42,19 @@ inline int run_binary(const std::vector<std::string>& args, std::string* out,
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-// A worker daemon in the background, stopped by the destructor.
-class WorkerProcess {
- public:
-  WorkerProcess(const std::string& name, const std::vector<std::string>& extra) : name_(name) {
-    // Paths are made before fork(): the child must not be the one to create temp_dir().
-    ready_ = temp_path("ready_" + name);
-    log_ = temp_path("log_" + name);
-    std::remove(ready_.c_str());
-    std::vector<std::string> args = {binary(), "worker", "--listen",     "tcp://127.0.0.1:0",
-                                     "--name", name,     "--ready-file", ready_};
-    args.insert(args.end(), extra.begin(), extra.end());
-    pid_ = fork();
-    if (pid_ == 0) {
-      FILE* f = std::freopen(log_.c_str(), "w", stderr);
-      (void)f;
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    for (int i = 0; i < 200 && address_.empty(); ++i) {
-      std::ifstream in(ready_);
-      in >> address_;
-      if (address_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }
-  ~WorkerProcess() { stop(); }
-  void stop() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
-  }
-  const std::string& address() const { return address_; }
-  std::string log() const {
-    std::ifstream in(log_);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-
- private:
-  std::string name_, ready_, log_, address_;
-  pid_t pid_ = -1;
-};
+// Worker daemons of the real binary (runtime::LocalCluster), each with its stderr in a log
+// file. `args_of(i)` gives worker i's extra flags; the workers use `key_file`.
+inline std::unique_ptr<runtime::LocalCluster> start_workers(
+    int n, const std::string& tag, const std::string& key_file,
+    const std::function<std::vector<std::string>(int)>& args_of) {
+  runtime::LocalClusterOptions o;
+  o.binary = binary();
+  o.key_file = key_file;
+  o.logs_to_files = true;
+  for (int i = 0; i < n; ++i) o.workers.push_back({tag + "w" + std::to_string(i), args_of(i)});
+  auto c = runtime::LocalCluster::start(o);
+  EXPECT_TRUE(c.is_ok()) << c.status().to_string();
+  return c.is_ok() ? std::move(*c) : nullptr;
+}
 
 }  // namespace ll::testing

@@ -1,93 +1,89 @@
 // Issue 7: 16 concurrent greedy requests to `serve` on 3 local worker processes each return
 // exactly what the same prompt returns alone.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <thread>
 
 #include "process.h"
+#include "runtime/child_process.h"
 #include "shared_dir.h"
 #include "temp_dir.h"
 
 namespace ll::testing {
 namespace {
 
-std::string curl_completion(int port, const std::string& prompt) {
+struct Completion {
+  std::string text;
+  std::string error;  // empty when the response is a completion
+};
+
+Completion curl_completion(const std::string& url, const std::string& prompt) {
   nlohmann::json body = {
       {"model", "stories260K"}, {"prompt", prompt}, {"max_tokens", 20}, {"temperature", 0}};
   const std::string cmd = "curl -s -m 60 -H 'Content-Type: application/json' -d '" + body.dump() +
-                          "' http://127.0.0.1:" + std::to_string(port) + "/v1/completions";
+                          "' " + url + "/v1/completions";
   FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return {"", "popen failed"};
   std::string out;
   char buf[4096];
   size_t n;
   while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  pclose(p);
+  const int rc = pclose(p);
   auto j = nlohmann::json::parse(out, nullptr, false);
-  if (j.is_discarded() || !j.contains("choices")) return "<bad response: " + out + ">";
-  return j["choices"][0]["text"].get<std::string>();
+  if (rc != 0 || j.is_discarded() || j.contains("error") || !j.contains("choices") ||
+      !j["choices"].is_array() || j["choices"].empty() || !j["choices"][0]["text"].is_string()) {
+    return {"", "curl exit " + std::to_string(rc) + ", response: " + out};
+  }
+  return {j["choices"][0]["text"].get<std::string>(), ""};
 }
 
 TEST(ServeCluster, SixteenConcurrentRequestsOnThreeWorkersMatchAlone) {
   LL_REQUIRE_SHARED("models/stories260K.gguf");
   if (std::system("command -v curl >/dev/null 2>&1") != 0) GTEST_SKIP() << "curl not installed";
-  // Paths are made before fork(): the child must not be the one to create temp_dir().
-  const std::string log = temp_path("serve.log");
-  const std::string cache = temp_path("serve_cache");
-  const pid_t pid = fork();
-  if (pid == 0) {
-    FILE* f = std::freopen(log.c_str(), "w", stderr);
-    (void)f;
-    execl(binary().c_str(), "lingualinked", "serve", "-m",
-          shared_path("models/stories260K.gguf").c_str(), "--cluster", "4", "--port", "0",
-          "--max-seqs", "16", "--ctx", "128", "--cache-dir", cache.c_str(), nullptr);
-    _exit(127);
-  }
-  // Stops the server if an assertion returns early, so it does not outlive the test process
-  // (and its temp dir).
-  struct Stop {
-    pid_t pid;
-    ~Stop() {
-      if (pid > 0) {
-        kill(pid, SIGTERM);
-        waitpid(pid, nullptr, 0);
-      }
+  runtime::SpawnOptions so;
+  so.log_file = temp_path("serve.log");
+  const std::string ready = temp_path("serve.ready");
+  // Fixed cuts: the ring has the head and all three workers whatever the profiles say.
+  auto server = runtime::ChildProcess::spawn(
+      binary(),
+      {"lingualinked", "serve", "-m", shared_path("models/stories260K.gguf"), "--cluster", "4",
+       "--cuts", "5,23,61", "--port", "0", "--max-seqs", "16", "--ctx", "128", "--cache-dir",
+       temp_path("serve_cache"), "--ready-file", ready},
+      so);
+  ASSERT_TRUE(server.is_ok()) << server.status().to_string();
+  runtime::ChildProcess& srv = **server;
+  // The server's log explains most failures; the child is stopped by its destructor.
+  struct LogOnFailure {
+    runtime::ChildProcess& srv;
+    ~LogOnFailure() {
+      if (::testing::Test::HasFailure()) std::fprintf(stderr, "server log:\n%s\n", srv.log().c_str());
     }
-  } stop{pid};
-  int port = 0;
-  for (int i = 0; i < 300 && port == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    std::ifstream in(log);
-    std::string text((std::istreambuf_iterator<char>(in)), {});
-    std::smatch m;
-    if (std::regex_search(text, m, std::regex("on http://127\\.0\\.0\\.1:(\\d+)")))
-      port = std::stoi(m[1]);
-  }
-  ASSERT_GT(port, 0) << "server did not start";
+  } log_on_failure{srv};
+  auto url = srv.wait_for_file(ready, 120);
+  ASSERT_TRUE(url.is_ok()) << url.status().to_string();
+  EXPECT_NE(srv.log().find("ring of 4 devices over ZeroMQ"), std::string::npos);
+
   std::vector<std::string> prompts;
   for (int i = 0; i < 16; ++i)
     prompts.push_back(std::vector<std::string>{"Once upon a time", "The cat", "Lily had a",
                                                "One day, Tom"}[i % 4] +
                       std::string(i / 4, '!'));
-  std::vector<std::string> together(16);
+  std::vector<Completion> together(16);
   std::vector<std::thread> threads;
   for (int i = 0; i < 16; ++i)
-    threads.emplace_back([&, i] { together[i] = curl_completion(port, prompts[i]); });
+    threads.emplace_back([&, i] { together[i] = curl_completion(*url, prompts[i]); });
   for (auto& t : threads) t.join();
   for (int i = 0; i < 16; ++i) {
-    const std::string alone = curl_completion(port, prompts[i]);
-    EXPECT_EQ(together[i], alone) << "request " << i;
-    EXPECT_EQ(alone.find("<bad"), std::string::npos) << alone;
+    const Completion alone = curl_completion(*url, prompts[i]);
+    EXPECT_EQ(together[i].error, "") << "request " << i << " (concurrent)";
+    EXPECT_EQ(alone.error, "") << "request " << i << " (alone)";
+    EXPECT_FALSE(alone.text.empty()) << "request " << i;
+    EXPECT_EQ(together[i].text, alone.text) << "request " << i;
   }
-  kill(pid, SIGTERM);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  stop.pid = -1;
-  std::ifstream in(log);
-  std::string text((std::istreambuf_iterator<char>(in)), {});
-  EXPECT_NE(text.find("over ZeroMQ"), std::string::npos) << text;
+  srv.terminate();
+  EXPECT_EQ(srv.exit_code(), 0) << srv.exit_status().value_or("still running");
 }
 
 }  // namespace

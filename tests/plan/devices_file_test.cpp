@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "plan/devices_file.h"
+#include "plan/profile_json.h"
 #include "plan/units.h"
 
 namespace ll::plan {
@@ -41,8 +42,6 @@ TEST(PlanUnits, FormatsForPeople) {
   EXPECT_EQ(format_bandwidth(12.5e6), "100.0 Mbit/s");
   EXPECT_EQ(format_ms(0.0123), "12.3 ms");
 }
-
-#ifdef LL_HAVE_JSON
 
 std::string example(const std::string& name) {
   return std::string(LL_SOURCE_DIR) + "/examples/devices/" + name;
@@ -110,8 +109,9 @@ TEST(PlanDevicesFile, ErrorsNameTheField) {
             "devices[0]: unknown field \"mem_budgt\"");
   EXPECT_EQ(err(R"({"devices": [{"name": "a", "mem_budget": "1GiB"}]})"),
             "devices[0]: missing decode rate (\"decode\": \"10GB/s\" or \"decode_gbps\": 10)");
-  EXPECT_EQ(err(R"({"devices": [{"name": "a", "mem_budget": 5, "decode": {"Q5_K": 1}}]})"),
-            "devices[0].decode: unknown type \"Q5_K\" (use F32, F16, BF16, Q8_0, Q4_0 or default)");
+  EXPECT_EQ(err(R"({"devices": [{"name": "a", "mem_budget": 5, "decode": {"IQ2_XS": 1}}]})"),
+            "devices[0].decode: unknown type \"IQ2_XS\" (use " +
+                std::string(supported_type_names()) + " or default)");
   EXPECT_EQ(err(R"({"devices": [{"name": "a", "mem_budget": 5, "decode": 1, "decode_gbps": 1}]})"),
             "devices[0]: give either decode or decode_gbps, not both");
   EXPECT_EQ(err(std::string("{") + kTwo +
@@ -147,7 +147,50 @@ TEST(PlanDevicesFile, MissingFileIsNotFound) {
   EXPECT_EQ(f.status().code(), StatusCode::kNotFound);
 }
 
-#endif
+TEST(PlanProfileJson, RoundTripsAProfile) {
+  DeviceProfile p;
+  p.name = "phone";
+  p.arch = "arm64-dotprod";
+  p.threads = 4;
+  p.mem_budget_bytes = 3.5e9;
+  p.head = true;
+  p.decode_bytes_per_s.by_type[DType::kQ8_0] = 1.25e10;
+  p.decode_bytes_per_s.fallback = 3e9;
+  p.prefill_flops_per_s.by_type[DType::kQ4_0] = 7.5e10;
+  p.other_flops_per_s = 2.5e9;
+  p.per_segment_overhead_s = 21e-6;
+  const nlohmann::json j = device_profile_to_json(p);
+  auto back = device_profile_from_text(j.dump(), "cache");
+  ASSERT_TRUE(back.is_ok()) << back.status().to_string();
+  EXPECT_EQ(device_profile_to_json(*back), j);
+  EXPECT_EQ(back->name, "phone");
+  EXPECT_TRUE(back->head);
+  EXPECT_EQ(back->threads, 4);
+  EXPECT_DOUBLE_EQ(back->decode_bytes_per_s.get(DType::kQ8_0), 1.25e10);
+  EXPECT_DOUBLE_EQ(back->decode_bytes_per_s.get(DType::kF16), 3e9);  // the fallback
+  EXPECT_DOUBLE_EQ(back->prefill_flops_per_s.get(DType::kQ4_0), 7.5e10);
+  EXPECT_DOUBLE_EQ(back->per_segment_overhead_s, 21e-6);
+}
+
+TEST(PlanProfileJson, ErrorsNameTheField) {
+  auto err = [](const std::string& text) {
+    auto r = device_profile_from_text(text, "profile of w1");
+    return r.is_ok() ? std::string() : r.status().message();
+  };
+  // Used to dereference an unchecked dtype_from_name in the profile cache reader.
+  EXPECT_EQ(err(R"({"name": "w", "mem_budget": 5, "decode": {"Q9_9": 1}})"),
+            "profile of w1.decode: unknown type \"Q9_9\" (use F32, F16, BF16, Q8_0, Q4_0 or "
+            "default)");
+  EXPECT_EQ(err(R"({"name": "w", "decode": 1})"), "profile of w1.mem_budget: missing (e.g. \"2GiB\")");
+  EXPECT_EQ(err(R"({"name": 3, "mem_budget": 5, "decode": 1})"),
+            "profile of w1.name: expected a string");
+  EXPECT_EQ(err(R"({"name": "w", "mem_budget": 5, "decode": 1, "threads": 0})"),
+            "profile of w1.threads: expected an integer >= 1");
+  EXPECT_EQ(err(R"({"name": "w", "mem_budget": 5, "decode": "fast"})"),
+            "profile of w1.decode: expected bandwidth like \"100Mbit/s\", got \"fast\"");
+  EXPECT_EQ(err("[1]"), "profile of w1: expected an object");
+  EXPECT_NE(err("{").find("not valid JSON"), std::string::npos);
+}
 
 }  // namespace
 }  // namespace ll::plan

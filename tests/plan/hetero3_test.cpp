@@ -9,8 +9,6 @@
 namespace ll::plan {
 namespace {
 
-#ifdef LL_HAVE_JSON
-
 ModelProfile model_3b() {
   SyntheticModelSpec s;  // open_llama_3b's shape, Q8_0: about 3.6 GB of weights
   s.name = "llama-3b-q8_0";
@@ -95,8 +93,6 @@ TEST(PlanHetero3, LatencyPlanBeatsBaselinesSingleStream) {
       p.single_stream_tok_s / even.single_stream_tok_s, mem.single_stream_tok_s,
       p.single_stream_tok_s / mem.single_stream_tok_s);
 }
-
-#endif
 
 }  // namespace
 }  // namespace ll::plan

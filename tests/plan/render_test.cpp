@@ -1,12 +1,12 @@
-// The three renderings of a plan report.
+// The three renderings of a plan report, and reading the JSON one back.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
+#include "plan/plan_json.h"
 #include "plan/render.h"
 #include "plan/synthetic.h"
-
-#ifdef LL_HAVE_JSON
-#include <nlohmann/json.hpp>
-#endif
 
 namespace ll::plan {
 namespace {
@@ -68,10 +68,9 @@ TEST(PlanRender, SvgIsOneEscapedDocument) {
   EXPECT_NE(s.find("token id"), std::string::npos);  // the return hop is drawn
 }
 
-#ifdef LL_HAVE_JSON
 TEST(PlanRender, JsonHasTheDocumentedKeys) {
   PlanReport r = report();
-  auto j = nlohmann::json::parse(render_json(r));
+  auto j = plan_report_to_json(r);
   EXPECT_EQ(j["objective"], "throughput");
   EXPECT_EQ(j["model"]["n_segments"], r.n_segments);
   const auto& p = j["plan"];
@@ -101,7 +100,61 @@ TEST(PlanRender, JsonHasTheDocumentedKeys) {
   EXPECT_TRUE(j["solver"].contains("proven_optimal"));
   EXPECT_TRUE(p["prefill_tok_s"].is_null());  // no device has prefill rates
 }
-#endif
+
+// Equal JSON, numbers within a relative 1e-12 (times go through ms and back).
+void expect_same(const nlohmann::json& a, const nlohmann::json& b, const std::string& path) {
+  if (a.is_number() && b.is_number()) {
+    const double x = a.get<double>(), y = b.get<double>();
+    EXPECT_NEAR(x, y, 1e-12 * std::max(std::fabs(x), std::fabs(y))) << path;
+  } else if (a.is_object() && b.is_object()) {
+    EXPECT_EQ(a.size(), b.size()) << path;
+    for (const auto& [k, v] : a.items()) {
+      ASSERT_TRUE(b.contains(k)) << path << "." << k;
+      expect_same(v, b[k], path + "." + k);
+    }
+  } else if (a.is_array() && b.is_array()) {
+    ASSERT_EQ(a.size(), b.size()) << path;
+    for (size_t i = 0; i < a.size(); ++i) expect_same(a[i], b[i], path + "[" + std::to_string(i) + "]");
+  } else {
+    EXPECT_EQ(a, b) << path;
+  }
+}
+
+TEST(PlanJson, RoundTripsEveryField) {
+  PlanReport r = report();
+  ASSERT_FALSE(r.overlap.empty());
+  const nlohmann::json j = plan_report_to_json(r);
+  auto back = plan_report_from_text(j.dump(2));
+  ASSERT_TRUE(back.is_ok()) << back.status().to_string();
+  expect_same(plan_report_to_json(*back), j, "");
+  EXPECT_EQ(back->plan.device_of_segment, r.plan.device_of_segment);
+  EXPECT_EQ(back->plan.devices[1].name, r.plan.devices[1].name);
+  EXPECT_NEAR(back->plan.devices[1].compute_s, r.plan.devices[1].compute_s, 1e-15);
+  EXPECT_TRUE(std::isnan(back->plan.prefill_tok_s));  // written as null
+  EXPECT_EQ(back->baselines.size(), r.baselines.size());
+}
+
+TEST(PlanJson, ErrorsNameTheField) {
+  const nlohmann::json good = plan_report_to_json(report());
+  auto err = [](const nlohmann::json& j) {
+    auto r = plan_report_from_json(j);
+    return r.is_ok() ? std::string() : r.status().message();
+  };
+  nlohmann::json j = good;
+  j["plan"]["devices"][1]["segments"] = {3};
+  EXPECT_EQ(err(j), "plan.devices[1].segments: expected 2 elements");
+  j = good;
+  j["baselines"]["even"].erase("latency_ms");
+  EXPECT_EQ(err(j), "baselines.even.latency_ms: missing");
+  j = good;
+  j["objective"] = "fastest";
+  EXPECT_EQ(err(j), "objective: unknown objective \"fastest\"");
+  j = good;
+  j["plan"]["links"][0]["edges"] = "two";
+  EXPECT_EQ(err(j), "plan.links[0].edges: expected an integer");
+  EXPECT_NE(plan_report_from_text("{\"model\": ").status().message().find("not valid JSON"),
+            std::string::npos);
+}
 
 }  // namespace
 }  // namespace ll::plan

@@ -1,0 +1,195 @@
+#include "runtime/local_cluster.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+namespace ll::runtime {
+
+namespace fs = std::filesystem;
+
+Result<std::unique_ptr<LocalCluster>> LocalCluster::start(LocalClusterOptions o) {
+  std::unique_ptr<LocalCluster> c(new LocalCluster());
+  char tmpl[] = "/tmp/lingualinked-cluster-XXXXXX";
+  if (!mkdtemp(tmpl)) return io_error(std::string("mkdtemp: ") + std::strerror(errno));
+  c->dir_ = tmpl;
+  Status st = c->start_all(o);
+  if (!st.is_ok()) {
+    c->stop(2);
+    return st;
+  }
+  return c;
+}
+
+LocalCluster::~LocalCluster() {
+  stop();
+}
+
+Status LocalCluster::start_all(const LocalClusterOptions& o) {
+  if (!o.insecure) {
+    key_file_ = o.key_file;
+    if (key_file_.empty()) {  // an ephemeral key: this cluster's devices, and nobody else, join
+      LL_ASSIGN_OR_RETURN(key_, net::generate_cluster_key());
+      key_file_ = dir_ + "/cluster.key";
+      LL_RETURN_IF_ERROR(net::save_cluster_key(key_file_, key_, true));
+    } else {
+      LL_ASSIGN_OR_RETURN(key_, net::load_cluster_key(key_file_));
+    }
+  }
+  std::vector<std::string> ready;
+  for (size_t i = 0; i < o.workers.size(); ++i) {
+    const LocalWorkerSpec& w = o.workers[i];
+    ready.push_back(dir_ + "/ready-" + std::to_string(i));
+    std::vector<std::string> argv = {"lingualinked", "worker",        "--listen",
+                                     "tcp://127.0.0.1:0", "--name",   w.name,
+                                     "--ready-file", ready.back(),   "--exit-with-parent",
+                                     std::to_string(getpid())};
+    if (o.insecure) {
+      argv.push_back("--insecure");
+    } else {
+      argv.insert(argv.end(), {"--key", key_file_});
+    }
+    argv.insert(argv.end(), w.args.begin(), w.args.end());
+    SpawnOptions so;
+    if (o.logs_to_files) so.log_file = dir_ + "/" + std::to_string(i) + "-" + w.name + ".log";
+    auto child = ChildProcess::spawn(o.binary, argv, so);
+    if (!child.is_ok()) return unavailable("worker '" + w.name + "': " + child.status().message());
+    const std::string cg = make_cpu_cgroup(w.name, w.cpu_share);
+    if (!cg.empty()) std::ofstream(cg + "/cgroup.procs") << (*child)->pid();
+    std::lock_guard<std::mutex> lk(mu_);
+    children_.push_back(std::move(*child));
+    names_.push_back(w.name);
+  }
+  // All start at once; each has the whole deadline (they start in parallel).
+  const double deadline = monotonic_s() + o.ready_timeout_s;
+  for (size_t i = 0; i < children_.size(); ++i) {
+    auto addr = children_[i]->wait_for_file(ready[i], deadline - monotonic_s());
+    if (!addr.is_ok()) {
+      return unavailable("worker '" + names_[i] + "' did not start: " + addr.status().message());
+    }
+    addresses_.push_back(*addr);
+  }
+  return Status::ok();
+}
+
+std::string LocalCluster::address_list(int n) const {
+  std::string s;
+  for (int i = 0; i < n && i < static_cast<int>(addresses_.size()); ++i)
+    s += (i ? "," : "") + addresses_[i];
+  return s;
+}
+
+Status LocalCluster::check_alive() {
+  std::lock_guard<std::mutex> lk(mu_);
+  for (size_t i = 0; i < children_.size(); ++i) {
+    if (auto st = children_[i]->exit_status())
+      return unavailable("worker '" + names_[i] + "' " + *st);
+  }
+  return Status::ok();
+}
+
+void LocalCluster::stop(double grace_s) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (stopped_) return;
+  stopped_ = true;
+  // SIGTERM to all first, so they shut down in parallel, then reap each.
+  for (auto& c : children_) {
+    if (!c->exit_status()) kill(c->pid(), SIGTERM);
+  }
+  for (auto& c : children_) c->terminate(grace_s);
+  if (!cgroups_.empty()) {
+    // Leave our own cgroup before removing it (the head may have been moved into one).
+    std::ofstream("/sys/fs/cgroup/cpu/cgroup.procs") << getpid();
+  }
+  for (const auto& cg : cgroups_) rmdir(cg.c_str());
+  cgroups_.clear();
+  std::error_code ec;
+  if (!dir_.empty()) fs::remove_all(dir_, ec);
+}
+
+void LocalCluster::limit_this_process(const std::string& name, double share) {
+  const std::string cg = make_cpu_cgroup(name, share);
+  if (!cg.empty()) std::ofstream(cg + "/cgroup.procs") << getpid();
+}
+
+// A cgroup v1 cpu quota of `share` cores; "" with a warning when cgroups are not writable.
+std::string LocalCluster::make_cpu_cgroup(const std::string& name, double share) {
+  if (share >= 0.999 && share <= 1.001) return "";
+  const std::string dir =
+      "/sys/fs/cgroup/cpu/lingualinked-" + std::to_string(getpid()) + "-" + name;
+  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    std::fprintf(stderr,
+                 "warning: cannot create cgroup %s (%s): device '%s' runs at full CPU speed\n",
+                 dir.c_str(), std::strerror(errno), name.c_str());
+    return "";
+  }
+  const long period = 100000;
+  std::ofstream(dir + "/cpu.cfs_period_us") << period;
+  std::ofstream q(dir + "/cpu.cfs_quota_us");
+  q << static_cast<long>(share * period);
+  q.close();
+  if (!q) {
+    std::fprintf(stderr,
+                 "warning: cannot set the CPU quota of %s: device '%s' runs at full CPU speed\n",
+                 dir.c_str(), name.c_str());
+    rmdir(dir.c_str());
+    return "";
+  }
+  std::lock_guard<std::mutex> lk(mu_);
+  cgroups_.push_back(dir);
+  return dir;
+}
+
+StopSignals::StopSignals(std::function<void(int)> on_signal) {
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGINT);
+  sigaddset(&s, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &s, nullptr);
+  sfd_ = signalfd(-1, &s, SFD_CLOEXEC);
+  wake_ = eventfd(0, EFD_CLOEXEC);
+  if (sfd_ < 0 || wake_ < 0) {
+    std::fprintf(stderr, "warning: signalfd/eventfd failed (%s): Ctrl-C stops without cleanup\n",
+                 std::strerror(errno));
+    pthread_sigmask(SIG_UNBLOCK, &s, nullptr);
+    return;
+  }
+  thread_ = std::thread([this, on_signal = std::move(on_signal)] {
+    while (true) {
+      pollfd p[2] = {{sfd_, POLLIN, 0}, {wake_, POLLIN, 0}};
+      if (poll(p, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        return;
+      }
+      if (p[1].revents) return;
+      signalfd_siginfo info;
+      if (read(sfd_, &info, sizeof info) == sizeof info) on_signal(static_cast<int>(info.ssi_signo));
+    }
+  });
+}
+
+StopSignals::~StopSignals() {
+  if (thread_.joinable()) {
+    uint64_t one = 1;
+    if (write(wake_, &one, sizeof one) != sizeof one) std::perror("eventfd write");
+    thread_.join();
+  }
+  if (sfd_ >= 0) close(sfd_);
+  if (wake_ >= 0) close(wake_);
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGINT);
+  sigaddset(&s, SIGTERM);
+  pthread_sigmask(SIG_UNBLOCK, &s, nullptr);
+}
+
+}  // namespace ll::runtime
