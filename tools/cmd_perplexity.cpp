@@ -9,9 +9,9 @@
 #include "cluster_spec.h"
 #include "command.h"
 #include "common.h"
-#include "local_cluster.h"
 #include "model/perplexity.h"
 #include "net/cluster_key.h"
+#include "runtime/local_cluster.h"
 #include "runtime/net_ring.h"
 #include "runtime/score.h"
 
@@ -42,8 +42,10 @@ std::vector<std::string> split_addresses(const std::string& s) {
   return out;
 }
 
-// The head of a ring over ZeroMQ; local worker processes are stopped by the caller.
-Result<std::unique_ptr<runtime::NetRing>> make_ring(const model::Model& m, const Opts& o) {
+// The head of a ring over ZeroMQ; local worker processes are started into *local, which must
+// outlive the ring.
+Result<std::unique_ptr<runtime::NetRing>> make_ring(const model::Model& m, const Opts& o,
+                                                    std::unique_ptr<runtime::LocalCluster>* local) {
   runtime::HeadOptions ho;
   ho.insecure = o.insecure;
   ho.n_ctx = o.ctx;
@@ -59,10 +61,11 @@ Result<std::unique_ptr<runtime::NetRing>> make_ring(const model::Model& m, const
     const double model_bytes = static_cast<double>(std::filesystem::file_size(o.model, ec));
     if (ec) return io_error("cannot read model '" + o.model + "'");
     const ClusterSpec spec = uniform_spec(o.cluster - 1, o.threads);
-    LL_ASSIGN_OR_RETURN(LocalWorkers lw,
-                        start_local_workers(spec, model_bytes, o.insecure, o.cache_dir));
-    ho.workers = lw.addresses;
-    ho.key = lw.key;
+    LL_ASSIGN_OR_RETURN(runtime::LocalClusterOptions lo,
+                        local_cluster_options(spec, model_bytes, o.insecure, o.cache_dir));
+    LL_ASSIGN_OR_RETURN(*local, runtime::LocalCluster::start(lo));
+    ho.workers = (*local)->addresses();
+    ho.key = (*local)->key();
   } else {
     ho.workers = split_addresses(o.workers);
     if (ho.workers.empty()) return invalid_argument("--workers needs at least one HOST:PORT");
@@ -99,11 +102,12 @@ int run(const Opts& o) {
                  o.ctx > 0 ? tokens.size() / o.ctx : 0, o.ctx);
 
   std::unique_ptr<model::Engine> engine;
+  std::unique_ptr<runtime::LocalCluster> local;  // outlives the ring: declared first
   std::unique_ptr<runtime::NetRing> ring;
   model::ChunkScorer scorer;
   if (o.cluster > 0 || !o.workers.empty()) {
-    auto r = make_ring(**m, o);
-    if (!r.is_ok()) return (stop_local_workers(), fail(r.status()));
+    auto r = make_ring(**m, o, &local);
+    if (!r.is_ok()) return fail(r.status());
     ring = std::move(*r);
     if (!o.json) std::fprintf(stderr, "scoring on a ring of %d devices\n", ring->n_devices());
     scorer = runtime::ring_scorer(*ring);
@@ -121,7 +125,7 @@ int run(const Opts& o) {
   };
   auto r = model::perplexity(tokens, po, scorer, progress);
   ring.reset();
-  stop_local_workers();
+  local.reset();
   if (!r.is_ok()) return fail(r.status());
   if (o.json) {
     nlohmann::json j;
