@@ -233,15 +233,6 @@ void requantize_signed(const float* x, int n, float dl, int nmax, int8_t* q) {
   }
 }
 
-// Q4_K/Q5_K: 8 six-bit scales and 8 six-bit mins in 12 bytes.
-void pack_scales_k4(const uint8_t* ls, const uint8_t* lm, uint8_t* s) {
-  for (int j = 0; j < 4; ++j) {
-    s[j] = static_cast<uint8_t>(ls[j] | (ls[j + 4] >> 4) << 6);
-    s[j + 4] = static_cast<uint8_t>(lm[j] | (lm[j + 4] >> 4) << 6);
-    s[j + 8] = static_cast<uint8_t>((ls[j + 4] & 0xF) | (lm[j + 4] & 0xF) << 4);
-  }
-}
-
 // Q3_K: 16 six-bit values (scale + 32) in 12 bytes: low nibbles of 0..7 in bytes 0..7, of 8..15
 // in their high nibbles; the 2 high bits of value j at bits 2 * (j / 4) of byte 8 + j % 4.
 void pack_scales_q3(const uint8_t* v, uint8_t* s) {
@@ -253,6 +244,14 @@ void pack_scales_q3(const uint8_t* v, uint8_t* s) {
 }
 
 }  // namespace
+
+void pack_scales_k4(const uint8_t* ls, const uint8_t* lm, uint8_t* s) {
+  for (int j = 0; j < 4; ++j) {
+    s[j] = static_cast<uint8_t>(ls[j] | (ls[j + 4] >> 4) << 6);
+    s[j + 4] = static_cast<uint8_t>(lm[j] | (lm[j + 4] >> 4) << 6);
+    s[j + 8] = static_cast<uint8_t>((ls[j + 4] & 0xF) | (lm[j + 4] & 0xF) << 4);
+  }
+}
 
 void scale_min_k4(const uint8_t* s, int j, int* sc, int* m) {
   if (j < 4) {

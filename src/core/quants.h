@@ -28,6 +28,8 @@ LL_QUANTS_DECLARE(q8_k)
 
 #undef LL_QUANTS_DECLARE
 
+// Q4_K/Q5_K: 8 six-bit scales ls and mins lm into their 12 packed bytes s.
+void pack_scales_k4(const uint8_t* ls, const uint8_t* lm, uint8_t* s);
 // Sub-block j (0..7) of Q4_K/Q5_K: its 6-bit scale and min from the 12 packed bytes s.
 void scale_min_k4(const uint8_t* s, int j, int* sc, int* m);
 // Sub-block j (0..15) of Q3_K: its signed scale (-32..31) from the 12 packed bytes s.

@@ -106,7 +106,24 @@ struct KernelTable {
   // Products for the types gemm does not cover (is_base_type false): Q4_1, Q5_0, Q5_1 on
   // ActRows, the K-quants on Q8_K rows. nullptr: the scalar reference (gemm_ext_scalar).
   GemmFn gemm_ext = nullptr;
+  // Q4_K/Q6_K weights in the packed layout (packed.h) on Q8_K rows, same contract as
+  // gemm_packed. nullptr: the scalar reference (gemm_packed_k_scalar).
+  GemmFn gemm_packed_k = nullptr;
 };
+
+// Packed Q4_K/Q6_K (packed_k.cpp): bytes of one super-block of an 8-row group, packing a group
+// from 8 GGUF rows of nb super-blocks, and row r of a group back in GGUF's layout.
+constexpr size_t kPackedQ4KBytes = 1184, kPackedQ6KBytes = 1680;
+size_t packed_k_block_bytes(DType t);
+void pack_k_group(DType t, const uint8_t* const rows[8], int64_t nb, uint8_t* grp);
+void unpack_k_row(DType t, const uint8_t* grp, int r, int64_t nb, uint8_t* out);
+// Reference: unpacks each row and runs the scalar dot (kquants_scalar.cpp).
+void gemm_packed_k_scalar(const GemmArgs& args, int64_t r0, int64_t r1);
+#if defined(__x86_64__)
+void gemm_packed_k_avx2(const GemmArgs& args, int64_t r0, int64_t r1);
+void gemm_packed_k_avxvnni(const GemmArgs& args, int64_t r0, int64_t r1);
+void gemm_packed_k_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
+#endif
 
 // The types every table's gemm runs; the others go through KernelTable::gemm_ext.
 inline bool is_base_type(DType t) {

@@ -1,4 +1,4 @@
-// AVX2 products for the K-quants (compiled with AVX2 + FMA + F16C, selected at run time). Each
+// AVX2 products for the types added with the K-quants (compiled with AVX2 + FMA + F16C, selected at run time). Each
 // dot follows the canonical form of kquants_scalar.cpp: exact integer sums per super-block,
 // then the same three float operations, so the results equal the scalar reference bit for bit.
 // A weight super-block's quants are unpacked once and multiplied with up to kBatch activation
@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include "kernels/kernels_internal.h"
+#include "kernels/kquants_packed_avx2.h"
 
 namespace ll::kernels::internal {
 namespace {
@@ -59,9 +60,12 @@ inline int mins_dot(const uint8_t m[8], const int16_t* bsums) {
 template <bool kFifthBit>
 struct KQ45 {
   using Block = std::conditional_t<kFifthBit, BlockQ5_K, BlockQ4_K>;
+  static constexpr int64_t kBlockElems = kQK_K;
   template <int B>
-  static void block(const uint8_t* wp, const BlockQ8_K* const* x, float* acc) {
+  static void block(const uint8_t* wp, const uint8_t* const* xr, int64_t i, int64_t, float* acc) {
     const auto* w = reinterpret_cast<const Block*>(wp);
+    const BlockQ8_K* x[B];
+    for (int b = 0; b < B; ++b) x[b] = reinterpret_cast<const BlockQ8_K*>(xr[b]) + i;
     uint8_t sc[8], m[8];
     unpack_k4_scales(w->scales, sc, m);
     const __m256i low4 = _mm256_set1_epi8(0x0F);
@@ -95,9 +99,12 @@ struct KQ45 {
 
 struct KQ6 {
   using Block = BlockQ6_K;
+  static constexpr int64_t kBlockElems = kQK_K;
   template <int B>
-  static void block(const uint8_t* wp, const BlockQ8_K* const* x, float* acc) {
+  static void block(const uint8_t* wp, const uint8_t* const* xr, int64_t i, int64_t, float* acc) {
     const auto* w = reinterpret_cast<const BlockQ6_K*>(wp);
+    const BlockQ8_K* x[B];
+    for (int b = 0; b < B; ++b) x[b] = reinterpret_cast<const BlockQ8_K*>(xr[b]) + i;
     const __m256i low4 = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(3);
     const __m256i scales16 =
         _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w->scales)));
@@ -134,23 +141,163 @@ struct KQ6 {
   }
 };
 
+// The pair of sub-block scales of a 32-element vector: lanes 0..7 (elements 0..15) get lo,
+// lanes 8..15 get hi.
+inline __m256i scale_pair(int lo, int hi) {
+  return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(hi)),
+                          _mm_set1_epi16(static_cast<int16_t>(lo)));
+}
+
+// Q2_K and Q3_K share the 2-bit layout: vector v = 4h + j (elements 32v..) is bits 2j of
+// qs[32h ..]. Q3_K adds bit v of hmask as bit 2 of an unsigned 0..7 and removes 4 * x after.
+template <bool kQ3>
+struct KQ23 {
+  using Block = std::conditional_t<kQ3, BlockQ3_K, BlockQ2_K>;
+  static constexpr int64_t kBlockElems = kQK_K;
+  template <int B>
+  static void block(const uint8_t* wp, const uint8_t* const* xr, int64_t i, int64_t, float* acc) {
+    const auto* w = reinterpret_cast<const Block*>(wp);
+    const BlockQ8_K* x[B];
+    for (int b = 0; b < B; ++b) x[b] = reinterpret_cast<const BlockQ8_K*>(xr[b]) + i;
+    int8_t sc[16];
+    uint8_t mins[16];
+    if constexpr (kQ3) {
+      for (int j = 0; j < 16; ++j) {
+        const int lo = j < 8 ? w->scales[j] & 0xF : w->scales[j - 8] >> 4;
+        const int hi = (w->scales[8 + j % 4] >> (2 * (j / 4))) & 3;
+        sc[j] = static_cast<int8_t>((lo | hi << 4) - 32);
+      }
+    } else {
+      for (int j = 0; j < 16; ++j) {
+        sc[j] = static_cast<int8_t>(w->scales[j] & 0xF);
+        mins[j] = static_cast<uint8_t>(w->scales[j] >> 4);
+      }
+    }
+    const __m256i three = _mm256_set1_epi8(3);
+    __m256i sum[B];
+    for (int b = 0; b < B; ++b) sum[b] = _mm256_setzero_si256();
+    __m256i hm;
+    if constexpr (kQ3) hm = load256(w->hmask);
+    for (int h = 0; h < 2; ++h) {
+      const __m256i q = load256(w->qs + 32 * h);
+      for (int j = 0; j < 4; ++j) {
+        const int v = 4 * h + j;
+        __m256i u = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), three);
+        if constexpr (kQ3) {
+          const __m256i bit = _mm256_and_si256(_mm256_srli_epi16(hm, v), _mm256_set1_epi8(1));
+          u = _mm256_or_si256(u, _mm256_slli_epi16(bit, 2));
+        }
+        const __m256i s = scale_pair(sc[2 * v], sc[2 * v + 1]);
+        for (int b = 0; b < B; ++b) {
+          sum[b] = _mm256_add_epi32(sum[b], scaled_dot(u, x[b]->qs + 32 * v, s));
+        }
+      }
+    }
+    const __m256i sc16 =
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+    for (int b = 0; b < B; ++b) {
+      const __m256i bs = load256(x[b]->bsums);
+      if constexpr (kQ3) {
+        const int sumi = hsum_i32(sum[b]) - 4 * hsum_i32(_mm256_madd_epi16(bs, sc16));
+        acc[b] = acc[b] + static_cast<float>(sumi) * (half_to_float(w->d) * x[b]->d);
+      } else {
+        const __m256i m16 =
+            _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(mins)));
+        const int summ = hsum_i32(_mm256_madd_epi16(bs, m16));
+        acc[b] = acc[b] + k_term(hsum_i32(sum[b]), summ, w->d, w->dmin, x[b]->d);
+      }
+    }
+  }
+};
+
+struct KQ8 {
+  using Block = BlockQ8_K;
+  static constexpr int64_t kBlockElems = kQK_K;
+  template <int B>
+  static void block(const uint8_t* wp, const uint8_t* const* xr, int64_t i, int64_t, float* acc) {
+    const auto* w = reinterpret_cast<const BlockQ8_K*>(wp);
+    const BlockQ8_K* x[B];
+    for (int b = 0; b < B; ++b) x[b] = reinterpret_cast<const BlockQ8_K*>(xr[b]) + i;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i sum[B];
+    for (int b = 0; b < B; ++b) sum[b] = _mm256_setzero_si256();
+    for (int v = 0; v < 8; ++v) {
+      const __m256i q = load256(w->qs + 32 * v), aq = _mm256_abs_epi8(q);
+      for (int b = 0; b < B; ++b) {
+        const __m256i xs = _mm256_sign_epi8(load256(x[b]->qs + 32 * v), q);
+        sum[b] = _mm256_add_epi32(sum[b], _mm256_madd_epi16(_mm256_maddubs_epi16(aq, xs), ones));
+      }
+    }
+    for (int b = 0; b < B; ++b) {
+      acc[b] = acc[b] + static_cast<float>(hsum_i32(sum[b])) * (w->d * x[b]->d);
+    }
+  }
+};
+
+// Q4_1, Q5_0, Q5_1 on ActRows: unsigned quants (low nibbles are elements 0..15, high ones
+// 16..31, one 128-bit lane each) times x, then the offset through the activation sums.
+inline __m256i nibbles(const uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
+}
+
+// Bit j of the 32-bit qh as 0x10 in byte j.
+inline __m256i fifth_bits(const uint8_t* qh) {
+  uint32_t h;
+  std::memcpy(&h, qh, 4);
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(h)),
+      _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
+  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit),
+                          _mm256_set1_epi8(0x10));
+}
+
+template <DType kType>
+struct KLegacy {
+  using Block = std::conditional_t<kType == DType::kQ4_1, BlockQ4_1,
+                                   std::conditional_t<kType == DType::kQ5_0, BlockQ5_0, BlockQ5_1>>;
+  static constexpr int64_t kBlockElems = kQK4_0;
+  template <int B>
+  static void block(const uint8_t* wp, const uint8_t* const* xr, int64_t i, int64_t nb, float* acc) {
+    const auto* w = reinterpret_cast<const Block*>(wp);
+    __m256i u = nibbles(w->qs);
+    if constexpr (kType != DType::kQ4_1) u = _mm256_or_si256(u, fifth_bits(w->qh));
+    const float d = half_to_float(w->d);
+    for (int b = 0; b < B; ++b) {
+      const ActRow x = ActRow::at(xr[b], nb);
+      int sumi = hsum_i32(scaled_dot(u, x.qs + i * kQK4_0, _mm256_set1_epi16(1)));
+      const float dx = x.d[i];
+      if constexpr (kType == DType::kQ5_0) {
+        sumi += x.bsums[i];  // act_sum_scale 16: bsums = -16 * sum(x)
+        acc[b] = acc[b] + static_cast<float>(sumi) * (d * dx);
+      } else {
+        acc[b] = acc[b] + (static_cast<float>(sumi) * (d * dx) +
+                           static_cast<float>(x.bsums[i]) * (half_to_float(w->m) * dx));
+      }
+    }
+  }
+};
+
 template <class K, int B>
 void row_tile(const GemmArgs& a, int64_t r, int64_t b0) {
   const uint8_t* w = a.w + r * a.w_stride;
-  const int64_t nb = a.n_cols / kQK_K;
+  const int64_t nb = a.n_cols / K::kBlockElems;
   const auto* xbase = static_cast<const uint8_t*>(a.x);
-  const BlockQ8_K* x[B];
-  for (int b = 0; b < B; ++b) x[b] = reinterpret_cast<const BlockQ8_K*>(xbase + (b0 + b) * a.x_stride);
+  const uint8_t* x[B];
+  for (int b = 0; b < B; ++b) x[b] = xbase + (b0 + b) * a.x_stride;
   float acc[B] = {};
+  constexpr size_t kBytes = sizeof(typename K::Block);
   for (int64_t i = 0; i < nb; ++i) {
-    const uint8_t* p = w + i * sizeof(typename K::Block);
+    const uint8_t* p = w + i * kBytes;
     if constexpr (B == 1) {
-      for (size_t off = 0; off < sizeof(typename K::Block); off += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(p + kAhead + off), _MM_HINT_T0);
+      // One request per cache line the block ends in, kAhead bytes ahead.
+      const size_t line_end = (reinterpret_cast<uintptr_t>(p) + kBytes) / 64;
+      for (size_t l = reinterpret_cast<uintptr_t>(p) / 64; l < line_end; ++l) {
+        _mm_prefetch(reinterpret_cast<const char*>(l * 64 + 64 + kAhead), _MM_HINT_T0);
       }
     }
-    K::template block<B>(p, x, acc);
-    for (int b = 0; b < B; ++b) ++x[b];
+    K::template block<B>(p, x, i, nb, acc);
   }
   for (int b = 0; b < B; ++b) a.y[(b0 + b) * a.y_stride + r] = acc[b];
 }
@@ -176,7 +323,17 @@ void rows(const GemmArgs& a, int64_t r0, int64_t r1) {
   }
 }
 
+struct MaddDotK {
+  static __m256i dp(__m256i acc, __m256i u, __m256i x) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1)));
+  }
+};
+
 }  // namespace
+
+void gemm_packed_k_avx2(const GemmArgs& a, int64_t r0, int64_t r1) {
+  gemm_packed_k<MaddDotK>(a, r0, r1);
+}
 
 void gemm_ext_avx2(const GemmArgs& a, int64_t r0, int64_t r1) {
   switch (a.wtype) {
@@ -186,6 +343,18 @@ void gemm_ext_avx2(const GemmArgs& a, int64_t r0, int64_t r1) {
       return rows<KQ45<true>>(a, r0, r1);
     case DType::kQ6_K:
       return rows<KQ6>(a, r0, r1);
+    case DType::kQ2_K:
+      return rows<KQ23<false>>(a, r0, r1);
+    case DType::kQ3_K:
+      return rows<KQ23<true>>(a, r0, r1);
+    case DType::kQ8_K:
+      return rows<KQ8>(a, r0, r1);
+    case DType::kQ4_1:
+      return rows<KLegacy<DType::kQ4_1>>(a, r0, r1);
+    case DType::kQ5_0:
+      return rows<KLegacy<DType::kQ5_0>>(a, r0, r1);
+    case DType::kQ5_1:
+      return rows<KLegacy<DType::kQ5_1>>(a, r0, r1);
     default:
       return gemm_ext_scalar(a, r0, r1);
   }

@@ -6,6 +6,8 @@
 //     acc = 0 (Q4_1/Q5_1: + float(sum x) * (m_w * d_x)); types without offsets drop the second
 //     term: acc = acc + float(sumi) * (d_w * d_x).
 // Q4_1/Q5_0/Q5_1 dot with 32-element ActRows, the K-quants with Q8_K blocks.
+#include <vector>
+
 #include "core/quants.h"
 #include "kernels/kernels_internal.h"
 
@@ -184,7 +186,27 @@ void rows(const GemmArgs& a, int64_t r0, int64_t r1) {
   }
 }
 
+void packed_k_rows(const GemmArgs& a, int64_t r0, int64_t r1) {
+  const int64_t nb = a.n_cols / kQK_K;
+  std::vector<uint8_t> row(row_bytes(a.wtype, a.n_cols));
+  for (int64_t r = r0; r < r1; ++r) {
+    unpack_k_row(a.wtype, a.w + (r / 8) * a.w_stride, static_cast<int>(r % 8), nb, row.data());
+    for (int64_t b = 0; b < a.n_batch; ++b) {
+      const auto* xb = static_cast<const uint8_t*>(a.x) + b * a.x_stride;
+      a.y[b * a.y_stride + r] = a.wtype == DType::kQ4_K
+                                    ? dot_q45_k<BlockQ4_K, false>(row.data(), xb, a.n_cols)
+                                    : dot_q6_k(row.data(), xb, a.n_cols);
+    }
+  }
+}
+
 }  // namespace
+
+void gemm_packed_k_scalar(const GemmArgs& a, int64_t r0, int64_t r1) {
+  if (a.claims == nullptr) return packed_k_rows(a, r0, r1);
+  auto rows8 = [&](int64_t g) { packed_k_rows(a, 8 * g, 8 * g + 8); };
+  for_each_claimed_group(a, rows8, rows8);
+}
 
 void gemm_ext_scalar(const GemmArgs& a, int64_t r0, int64_t r1) {
   switch (a.wtype) {

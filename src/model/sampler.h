@@ -16,9 +16,6 @@ struct SamplerParams {
   float repeat_penalty = 1.0f;  // 1: off
   int repeat_last_n = 64;
   uint64_t seed = 0;
-  // The tail does not sample this sequence: it returns the log-probability of each logits row's
-  // next token in the batch (perplexity over a ring, model/perplexity.h).
-  bool score = false;
 };
 
 class Sampler {

@@ -38,12 +38,14 @@ std::string msg_type_name(MsgType t) {
       return "STEP";
     case MsgType::kToken:
       return "TOKEN";
-    case MsgType::kResetSeq:
-      return "RESET_SEQ";
+    case MsgType::kSeqEnd:
+      return "SEQ_END";
     case MsgType::kError:
       return "ERROR";
     case MsgType::kShutdown:
       return "SHUTDOWN";
+    case MsgType::kSeqStart:
+      return "SEQ_START";
   }
   return "UNKNOWN(" + std::to_string(static_cast<unsigned>(t)) + ")";
 }

@@ -3,8 +3,10 @@
 // head itself is device 0: it owns tokenization, the session and the embedding segment.
 #pragma once
 
+#include <condition_variable>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -15,6 +17,7 @@
 #include "runtime/device_node.h"
 #include "runtime/plan_bridge.h"
 #include "runtime/ring.h"
+#include "runtime/ring_layout.h"
 
 namespace ll::runtime {
 
@@ -45,45 +48,90 @@ class NetRing : public Ring, private Outbox {
                                                  const HeadOptions& o);
   ~NetRing() override;
 
-  Status start_sequence(int32_t seq, const model::SamplerParams& p,
-                        const std::vector<int32_t>& history) override;
   Status submit(uint32_t step, const graph::Batch& batch) override;
-  Result<TokenEvent> next_token(double timeout_s) override;
-  Status end_sequence(int32_t seq) override;
   int n_ctx() const override { return o_.n_ctx; }
 
-  int n_devices() const { return static_cast<int>(names_.size()); }
+  // Deploys another layout on the same live workers under a new epoch: passes and tokens of
+  // the old one are dropped everywhere. Call between generations (no sequence live).
+  Status redeploy(const RingLayout& layout);
+  const RingLayout& layout() const { return layout_; }
+  // A layout over this ring's connected devices with the given cuts, one device per segment
+  // in worker order (device 0 is the head).
+  Result<RingLayout> layout_from_cuts(const std::vector<int>& cuts) const;
+
+  int n_devices() const { return layout_.size(); }
+  // Ring order, head first: the devices' own names (workers without a unique one: address).
+  std::vector<std::string> device_names() const;
   const nlohmann::json& plan_json() const { return plan_json_; }
   const std::string& plan_text() const { return plan_text_; }
+  const std::string& plan_svg() const { return plan_svg_; }  // "" with forced cuts
   double predicted_tok_s() const { return predicted_tok_s_; }
   uint64_t weight_bytes_sent() const { return weight_bytes_sent_; }
-  // Per-device busy seconds, forward passes and bytes, asked from every worker.
+  // Per-device busy seconds, forward passes and bytes, asked from every worker. Safe to call
+  // from another thread while tokens flow: replies and tokens share one receive path.
   Result<nlohmann::json> device_stats();
   double head_busy_s() const { return node_->busy_s(); }
+  uint32_t epoch() const { return epoch_; }
+  uint32_t session_id() const { return session_id_; }
+
+ protected:
+  Status send_seq_start(const SeqRecord& rec) override;
+  Result<TokenEvent> wait_token(double timeout_s) override;
+  Status send_seq_end(int32_t seq) override;
 
  private:
   NetRing(const model::Model& m, const HeadOptions& o) : m_(m), o_(o) {}
+  std::string shown_name(int device) const;
   Status setup(const std::string& model_path);
-  Result<net::Received> wait_from(const std::string& peer, net::MsgType type, double timeout_s);
+  // The deploy steps, each callable again: connect -> profile -> plan -> deploy(layout, epoch).
+  Status connect_workers();
+  Result<plan::Cluster> profile();
+  Result<RingLayout> plan(const plan::Cluster& cluster);
+  Status deploy(const RingLayout& layout, uint32_t epoch);
+  Result<nlohmann::json> weights_for(int device, const graph::Segmentation& coarse);
+  Result<std::string> write_share(const graph::Segmentation& coarse, int device);
+  void say(const std::string& s) const;
+  // Stamps the session and the epoch; every message to a worker goes through here.
+  Status send_to(const std::string& peer, net::Message m);
+  // The receive demultiplexer: whoever waits takes its turn at the endpoint and routes what
+  // arrives (tokens, failures, replies by peer, type and request id) to its waiter.
+  template <typename Ready>
+  bool await(Ready ready, double timeout_s);
+  void route(net::Received r);
+  Result<net::Received> wait_reply(const std::string& peer, net::MsgType type, uint32_t req,
+                                   double timeout_s);
+  Result<net::Received> request(const std::string& peer, net::Message m, net::MsgType reply,
+                                double timeout_s);
   Status ship_weights(int device, const std::string& path, const std::string& key);
   Status send_tensors(int to, uint32_t step, const graph::Batch& batch,
                       std::vector<std::pair<int, std::vector<float>>> tensors) override;
-  Status send_token(int32_t seq, uint32_t step, int32_t token) override;
-  Status send_scores(int32_t seq, uint32_t step, std::vector<double> log_probs) override;
+  Status send_token(int32_t seq, uint32_t step, int32_t token, uint64_t rng_state) override;
 
   const model::Model& m_;
   HeadOptions o_;
   std::unique_ptr<net::Endpoint> ep_;
-  std::vector<std::string> names_;  // ring order: names_[0] is the head
-  graph::Segmentation coarse_;
+  std::string model_path_, model_hash_;
+  std::vector<std::string> wnames_;          // connected workers, in option order
+  std::vector<nlohmann::json> wprofiles_;    // their PROFILE_RESPs
+  RingLayout layout_;
+  std::vector<std::string> wshown_;  // the workers' own names, for plans and stats
   std::unique_ptr<DeviceNode> node_;
-  std::deque<TokenEvent> local_tokens_;
+  uint32_t session_id_ = 0;
+  uint32_t epoch_ = 0;
+  std::atomic<uint32_t> next_request_{1};
+  bool serving_ = false;  // deployed: a worker's ERROR fails the token loop
   nlohmann::json plan_json_;
   std::string plan_text_;
+  std::string plan_svg_;
   double predicted_tok_s_ = 0;
   uint64_t weight_bytes_sent_ = 0;
   nlohmann::json stats_base_;
-  std::deque<net::Received> stash_;  // replies that arrived before they were waited for
+  std::mutex rx_mu_;
+  std::condition_variable rx_cv_;
+  bool receiving_ = false;  // a waiter is inside ep_->recv
+  std::deque<TokenEvent> tokens_;
+  std::deque<Status> failures_;
+  std::deque<net::Received> replies_;  // arrived, not yet taken by their waiter
 };
 
 }  // namespace ll::runtime

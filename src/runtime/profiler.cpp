@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
@@ -19,9 +20,9 @@ namespace ll::runtime {
 
 namespace {
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+// A measurement window ends on time or after this many rounds (a fake clock never moves).
+constexpr int kMaxRounds = 100000;
+
 
 std::string arch_name() {
 #if defined(__x86_64__)
@@ -59,7 +60,7 @@ void fill_rows(DType t, const std::vector<float>& row, uint8_t* w, int64_t rows)
 }
 
 // Bytes/s of matvec streaming a matrix far larger than the caches.
-double measure_decode(DType t, ThreadPool* pool, double seconds) {
+double measure_decode(const Clock& clock, DType t, ThreadPool* pool, double seconds) {
   const int64_t cols = 2048, rows = 16384;  // ~32-128 MB depending on type
   std::vector<uint8_t> w(row_bytes(t, cols) * rows);
   std::vector<float> row(cols), x(cols), y(rows);
@@ -68,16 +69,17 @@ double measure_decode(DType t, ThreadPool* pool, double seconds) {
   Product product(t, w.data(), rows, cols);
   product.run(x.data(), 1, y.data(), pool);  // warm-up
   double best = 0;
-  const double t_end = now_s() + seconds;
+  int rounds = 0;
+  const double t_end = clock.now_s() + seconds;
   do {
-    const double t0 = now_s();
+    const double t0 = clock.now_s();
     product.run(x.data(), 1, y.data(), pool);
-    best = std::max(best, static_cast<double>(w.size()) / (now_s() - t0));
-  } while (now_s() < t_end);
+    best = std::max(best, static_cast<double>(w.size()) / (clock.now_s() - t0));
+  } while (clock.now_s() < t_end && ++rounds < kMaxRounds);
   return best;
 }
 
-double measure_prefill(DType t, ThreadPool* pool, double seconds) {
+double measure_prefill(const Clock& clock, DType t, ThreadPool* pool, double seconds) {
   const int64_t cols = 1024, rows = 1024, batch = 64;
   std::vector<uint8_t> w(row_bytes(t, cols) * rows);
   std::vector<float> row(cols), x(cols * batch), y(rows * batch);
@@ -86,31 +88,33 @@ double measure_prefill(DType t, ThreadPool* pool, double seconds) {
   fill_rows(t, row, w.data(), rows);
   Product product(t, w.data(), rows, cols);
   double best = 0;
-  const double t_end = now_s() + seconds;
+  int rounds = 0;
+  const double t_end = clock.now_s() + seconds;
   do {
-    const double t0 = now_s();
+    const double t0 = clock.now_s();
     product.run(x.data(), batch, y.data(), pool);
-    best = std::max(best, 2.0 * rows * cols * batch / (now_s() - t0));
-  } while (now_s() < t_end);
+    best = std::max(best, 2.0 * rows * cols * batch / (clock.now_s() - t0));
+  } while (clock.now_s() < t_end && ++rounds < kMaxRounds);
   return best;
 }
 
-double measure_other(double seconds) {
+double measure_other(const Clock& clock, double seconds) {
   const int n = 4096;
   std::vector<float> x(n), w(n, 1.0f), y(n);
   for (int i = 0; i < n; ++i) x[i] = std::sin(0.1f * i);
   double best = 0;
-  const double t_end = now_s() + seconds;
+  int rounds = 0;
+  const double t_end = clock.now_s() + seconds;
   do {
-    const double t0 = now_s();
+    const double t0 = clock.now_s();
     for (int k = 0; k < 64; ++k) {
       kernels::rms_norm(x.data(), w.data(), y.data(), n, 1e-5f);
       kernels::silu(y.data(), y.data(), n);
       kernels::add(x.data(), y.data(), y.data(), n);
     }
     // rms_norm ~4 FLOP/elem, silu ~6, add 1 (the same weights as graph/costs.cpp).
-    best = std::max(best, 64.0 * n * 11 / (now_s() - t0));
-  } while (now_s() < t_end);
+    best = std::max(best, 64.0 * n * 11 / (clock.now_s() - t0));
+  } while (clock.now_s() < t_end && ++rounds < kMaxRounds);
   return best;
 }
 
@@ -156,10 +160,11 @@ Result<plan::DeviceProfile> profile_device(const std::string& name, const Profil
     p.threads = o.threads;
     for (const TypeTraits& tt : all_types()) {
       const DType t = tt.type;
-      p.decode_bytes_per_s.by_type[t] = measure_decode(t, &pool, o.seconds_per_type);
-      p.prefill_flops_per_s.by_type[t] = measure_prefill(t, &pool, o.seconds_per_type / 2);
+      p.decode_bytes_per_s.by_type[t] = measure_decode(*o.clock, t, &pool, o.seconds_per_type);
+      p.prefill_flops_per_s.by_type[t] =
+          measure_prefill(*o.clock, t, &pool, o.seconds_per_type / 2);
     }
-    p.other_flops_per_s = measure_other(o.seconds_per_type / 2);
+    p.other_flops_per_s = measure_other(*o.clock, o.seconds_per_type / 2);
     p.per_segment_overhead_s = 20e-6;  // dispatch of one forward pass through a segment
   }
   p.name = name;

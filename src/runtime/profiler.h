@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "core/clock.h"
 #include "plan/profile.h"
 
 namespace ll::runtime {
@@ -14,6 +15,7 @@ struct ProfileOptions {
   double mem_budget_bytes = 0;  // 0: available memory from the OS minus a safety margin
   std::string cache_dir;        // empty: no cache
   double seconds_per_type = 0.15;
+  const Clock* clock = real_clock();  // measurement windows
 };
 
 Result<plan::DeviceProfile> profile_device(const std::string& name, const ProfileOptions& o);

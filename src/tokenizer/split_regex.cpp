@@ -137,7 +137,8 @@ class RegexCompiler {
           alt.first = firsts[0];
         } else {
           SplitRegex::Class u;
-          for (int32_t c : firsts) u.items.push_back({SplitRegex::Class::Item::kNested, uint32_t(c)});
+          for (int32_t c : firsts)
+            u.items.push_back({SplitRegex::Class::Item::kNested, uint32_t(c)});
           alt.first = add_class(std::move(u));
         }
       }
@@ -162,7 +163,8 @@ class RegexCompiler {
   static void fill_ascii(std::vector<SplitRegex::Class>& classes, int32_t ci) {
     uint64_t bits[2] = {0, 0};
     for (uint32_t cp = 0; cp < 128; ++cp) {
-      if (class_contains(classes, ci, cp, char_flags(cp))) bits[cp >> 6] |= uint64_t(1) << (cp & 63);
+      if (class_contains(classes, ci, cp, char_flags(cp)))
+        bits[cp >> 6] |= uint64_t(1) << (cp & 63);
     }
     classes[ci].ascii[0] = bits[0];
     classes[ci].ascii[1] = bits[1];
@@ -581,7 +583,8 @@ class RegexCompiler {
       prog.push_back({Inst::kRun, body.cls, n.min, n.max});
       return Status::ok();
     }
-    if (n.max == kInf && nullable(body)) return error("unbounded repeat of an empty-matching group");
+    if (n.max == kInf && nullable(body))
+      return error("unbounded repeat of an empty-matching group");
     for (uint32_t k = 0; k < n.min; ++k) {
       if (Status st = emit(body, prog); !st.is_ok()) return st;
     }
@@ -625,11 +628,13 @@ bool SplitRegex::run(const Alternative& a, int32_t pc, const CharView& t, size_t
   const Inst* prog = a.prog.data();
   while (true) {
     const Inst& in = prog[pc];
+    ++st.steps;
     bool ok = true;
     switch (in.op) {
       case Inst::kRun: {
         uint32_t k = 0;
-        while (k < in.max && pos + k < e && class_match(classes_, in.cls, t.cp[pos + k], t.fl[pos + k])) {
+        while (k < in.max && pos + k < e &&
+               class_match(classes_, in.cls, t.cp[pos + k], t.fl[pos + k])) {
           ++k;
         }
         if (k < in.min) {

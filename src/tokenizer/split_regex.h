@@ -45,6 +45,7 @@ class SplitRegex {
     // Per top-level alternative: it is known to fail at every start position below this
     // (see leading_run in the .cpp).
     std::vector<uint32_t> fail_below;
+    uint64_t steps = 0;  // instructions executed, so tests can check the work is linear
   };
 
   // Call before matching inside a new piece (the memo in State is per piece).
@@ -60,8 +61,8 @@ class SplitRegex {
   struct Alternative;
 
  private:
-  bool run(const Alternative& a, int32_t pc, const CharView& t, size_t pos, size_t e,
-           size_t* end, State& st) const;
+  bool run(const Alternative& a, int32_t pc, const CharView& t, size_t pos, size_t e, size_t* end,
+           State& st) const;
 
   std::string pattern_;
   std::vector<Class> classes_;
@@ -83,14 +84,14 @@ struct SplitRegex::Class {
 
 struct SplitRegex::Inst {
   enum Op : uint8_t { kRun, kSplit, kJmp, kEnd, kLookPos, kLookNeg, kMatch } op;
-  int32_t cls = -1;         // kRun
+  int32_t cls = -1;           // kRun
   uint32_t min = 0, max = 0;  // kRun
-  int32_t x = -1, y = -1;   // kSplit: prefer x; kJmp: x; kLook*: sub-program start x
+  int32_t x = -1, y = -1;     // kSplit: prefer x; kJmp: x; kLook*: sub-program start x
 };
 
 struct SplitRegex::Alternative {
-  std::vector<Inst> prog;  // ends with kMatch; lookahead bodies follow, each ending in kMatch
-  int32_t first = -1;      // class every match starts with, -1 when unknown
+  std::vector<Inst> prog;    // ends with kMatch; lookahead bodies follow, each ending in kMatch
+  int32_t first = -1;        // class every match starts with, -1 when unknown
   bool leading_run = false;  // prog[0] is an unbounded run (enables the fail_below memo)
 };
 

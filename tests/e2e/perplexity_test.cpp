@@ -1,6 +1,5 @@
-// `perplexity` end to end: the figure over a ring of 3 devices (--cluster 3, local worker
-// processes over ZeroMQ, and cuts inside layers) equals the single-device figure exactly, and bad
-// input (missing file, empty text, text shorter than a chunk) gets a clear error.
+// `perplexity` end to end: the JSON figure, and clear errors for bad input (missing file, empty
+// text, text shorter than a chunk).
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -49,21 +48,16 @@ nlohmann::json ppl_json(const std::vector<std::string>& extra) {
   return j;
 }
 
-TEST(PerplexityCli, Cluster3EqualsSingleDevice) {
-  const auto want = ppl_json({"--chunks", "4"});
-  ASSERT_TRUE(want.contains("ppl")) << want.dump();
-  EXPECT_EQ(want["chunks"], 4);
-  EXPECT_EQ(want["ctx"], 64);
-  EXPECT_EQ(want["tokens_scored"], 4 * 31);
-  EXPECT_GT(want["ppl"].get<double>(), 1.0);
-  EXPECT_GT(want["ppl_stderr"].get<double>(), 0.0);
-  const auto planned = ppl_json({"--chunks", "4", "--cluster", "3", "--threads", "2"});
-  EXPECT_EQ(planned["ppl"], want["ppl"]) << planned.dump() << " vs " << want.dump();
-  EXPECT_EQ(planned["ppl_stderr"], want["ppl_stderr"]);
-  // Cuts inside layers: residual edges skip a device.
-  const auto cut = ppl_json({"--chunks", "4", "--cluster", "3", "--cuts", "5,13", "--insecure"});
-  EXPECT_EQ(cut["ppl"], want["ppl"]) << cut.dump() << " vs " << want.dump();
-  EXPECT_EQ(cut["tokens_scored"], want["tokens_scored"]);
+TEST(PerplexityCli, JsonFigure) {
+  const auto j = ppl_json({"--chunks", "4"});
+  ASSERT_TRUE(j.contains("ppl")) << j.dump();
+  EXPECT_EQ(j["chunks"], 4);
+  EXPECT_EQ(j["ctx"], 64);
+  EXPECT_EQ(j["tokens_scored"], 4 * 31);
+  EXPECT_GT(j["ppl"].get<double>(), 1.0);
+  EXPECT_GT(j["ppl_stderr"].get<double>(), 0.0);
+  // The same text and model give the same figure with more threads.
+  EXPECT_EQ(ppl_json({"--chunks", "4", "--threads", "2"})["ppl"], j["ppl"]);
 }
 
 TEST(PerplexityCli, ClearErrors) {

@@ -179,8 +179,8 @@ TEST(PlanProfileJson, ErrorsNameTheField) {
   };
   // Used to dereference an unchecked dtype_from_name in the profile cache reader.
   EXPECT_EQ(err(R"({"name": "w", "mem_budget": 5, "decode": {"Q9_9": 1}})"),
-            "profile of w1.decode: unknown type \"Q9_9\" (use F32, F16, BF16, Q8_0, Q4_0 or "
-            "default)");
+            "profile of w1.decode: unknown type \"Q9_9\" (use " +
+                std::string(supported_type_names()) + " or default)");
   EXPECT_EQ(err(R"({"name": "w", "decode": 1})"), "profile of w1.mem_budget: missing (e.g. \"2GiB\")");
   EXPECT_EQ(err(R"({"name": 3, "mem_budget": 5, "decode": 1})"),
             "profile of w1.name: expected a string");
