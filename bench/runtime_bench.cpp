@@ -1,10 +1,6 @@
 // Distributed runtime benchmarks (issues 6 and 7), one JSON object per scenario on stdout.
 //   bench_runtime MODEL LINGUALINKED_BINARY [overhead|throughput|ttft]...
 // Workers run as separate `lingualinked worker` processes on loopback; the head is this process.
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -16,6 +12,7 @@
 
 #include "model/engine.h"
 #include "model/generate.h"
+#include "runtime/local_cluster.h"
 #include "runtime/local_ring.h"
 #include "runtime/net_ring.h"
 #include "runtime/scheduler.h"
@@ -28,61 +25,35 @@ double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-struct Worker {
-  pid_t pid = -1;
-  std::string addr;
-};
+using Workers = std::unique_ptr<runtime::LocalCluster>;
 
-std::vector<Worker> start_workers(const std::string& bin, int n, const std::string& tag) {
-  std::vector<Worker> ws;
+Workers start_workers(const std::string& bin, int n, const std::string& tag) {
+  runtime::LocalClusterOptions o;
+  o.binary = bin;
+  o.insecure = true;
   for (int i = 0; i < n; ++i) {
-    const std::string ready =
-        "/tmp/ll_bench_ready_" + std::to_string(getpid()) + "_" + tag + std::to_string(i);
-    std::remove(ready.c_str());
-    Worker w;
-    w.pid = fork();
-    if (w.pid == 0) {
-      std::vector<std::string> args = {bin,
-                                       "worker",
-                                       "--listen",
-                                       "tcp://127.0.0.1:0",
-                                       "--insecure",
-                                       "--threads",
-                                       "1",
-                                       "--name",
-                                       "bench-" + tag + std::to_string(i),
-                                       "--ready-file",
-                                       ready,
-                                       "--cache-dir",
-                                       "/tmp/ll_bench_cache_" + std::to_string(i)};
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(bin.c_str(), argv.data());
-      _exit(127);
-    }
-    for (int k = 0; k < 200 && w.addr.empty(); ++k) {
-      std::ifstream in(ready);
-      in >> w.addr;
-      if (w.addr.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    std::remove(ready.c_str());  // read once; the weight caches are kept for the next run
-    ws.push_back(w);
+    // The weight caches are kept for the next run.
+    o.workers.push_back(
+        {"bench-" + tag + std::to_string(i),
+         {"--threads", "1", "--cache-dir", "/tmp/ll_bench_cache_" + std::to_string(i)}});
   }
-  return ws;
+  auto c = runtime::LocalCluster::start(o);
+  if (!c.is_ok()) {
+    std::fprintf(stderr, "workers: %s\n", c.status().to_string().c_str());
+    std::exit(1);
+  }
+  return std::move(c).value();
 }
 
-void stop_workers(std::vector<Worker>& ws) {
-  for (auto& w : ws) kill(w.pid, SIGTERM);
-  for (auto& w : ws) waitpid(w.pid, nullptr, 0);
-  ws.clear();
+void stop_workers(Workers& ws) {
+  ws.reset();
 }
 
 std::unique_ptr<runtime::NetRing> make_ring(const model::Model& m, const std::string& path,
-                                            const std::vector<Worker>& ws, std::vector<int> cuts,
-                                            int n_ctx, int max_seqs) {
+                                            const Workers& ws, std::vector<int> cuts, int n_ctx,
+                                            int max_seqs) {
   runtime::HeadOptions o;
-  for (auto& w : ws) o.workers.push_back(w.addr);
+  o.workers = ws->addresses();
   o.insecure = true;
   o.n_ctx = n_ctx;
   o.max_seqs = max_seqs;
