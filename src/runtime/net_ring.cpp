@@ -97,6 +97,8 @@ Status NetRing::setup(const std::string& model_path) {
   eo.cluster_key = o_.key;
   eo.added_latency_s = o_.added_latency_s;
   eo.bandwidth_bytes_per_s = o_.bandwidth_bytes_per_s;
+  eo.latency_p95_s = o_.latency_p95_s;
+  eo.loss_rate = o_.loss_rate;
   LL_ASSIGN_OR_RETURN(ep_, net::Endpoint::create(eo));
   const int n_workers = static_cast<int>(o_.workers.size());
   std::vector<std::string> wnames;
@@ -125,7 +127,9 @@ Status NetRing::setup(const std::string& model_path) {
   hpo.threads = o_.threads;
   hpo.mem_budget_bytes = o_.mem_budget_bytes;
   hpo.cache_dir = o_.cache_dir;
-  LL_ASSIGN_OR_RETURN(plan::DeviceProfile head_prof, profile_device(o_.name, hpo));
+  hpo.throttle = &throttle_;
+  LL_ASSIGN_OR_RETURN(plan::DeviceProfile head_prof,
+                      profile_device(o_.display_name.empty() ? o_.name : o_.display_name, hpo));
   for (int i = 0; i < n_workers; ++i) {
     LL_ASSIGN_OR_RETURN(net::Received r, wait_from(wnames[i], net::MsgType::kProfileResp, 120));
     wprof[i] = nlohmann::json::parse(r.msg.as<net::ProfileResp>()->json, nullptr, false);
@@ -139,7 +143,9 @@ Status NetRing::setup(const std::string& model_path) {
     LL_ASSIGN_OR_RETURN(plan::DeviceProfile p,
                         plan::device_profile_from_json(wprof[i].value("device", nlohmann::json()),
                                                        "profile of worker " + wnames[i]));
-    p.name = wnames[i];
+    // Shown by the name it gave itself (a local cluster's spec name), else by its address.
+    for (const auto& d : cluster.devices) p.name = d.name == p.name ? "" : p.name;
+    if (p.name.empty()) p.name = wnames[i];
     cluster.devices.push_back(std::move(p));
   }
   const int n_dev = n_workers + 1;
@@ -180,13 +186,21 @@ Status NetRing::setup(const std::string& model_path) {
     LL_ASSIGN_OR_RETURN(plan::PlanReport rep, plan::make_plan(mp, cluster, run, po));
     plan_json_ = plan::plan_report_to_json(rep);
     plan_text_ = plan::render_text(rep);
-    predicted_tok_s_ = o_.objective == plan::Objective::kLatency ? rep.plan.single_stream_tok_s
-                                                                 : rep.plan.pipelined_tok_s;
-    LL_ASSIGN_OR_RETURN(placement, placement_from_plan(g, fine, rep.plan.device_of_segment));
+    const plan::PlanSummary* chosen = &rep.plan;  // or a baseline, to measure it
+    for (const plan::PlanSummary& b : rep.baselines) chosen = b.name == o_.placement ? &b : chosen;
+    if (chosen->name != o_.placement)
+      return invalid_argument("placement must be plan, even or memory, not " + o_.placement);
+    predicted_tok_s_ = o_.objective == plan::Objective::kLatency ? chosen->single_stream_tok_s
+                                                                 : chosen->pipelined_tok_s;
+    LL_ASSIGN_OR_RETURN(placement, placement_from_plan(g, fine, chosen->device_of_segment));
     if (placement.devices[0] != 0) return internal_error("the plan does not start on the head");
   }
   coarse_ = placement.coarse;
-  for (int d : placement.devices) names_.push_back(d == 0 ? o_.name : wnames[d - 1]);
+  for (int d : placement.devices) {
+    names_.push_back(d == 0 ? o_.name : wnames[d - 1]);
+    shown_names_.push_back(d == 0 && !o_.display_name.empty() ? o_.display_name
+                                                              : cluster.devices[d].name);
+  }
   say("plan: " + std::to_string(names_.size()) + " devices in the ring");
 
   // Weights: a worker with the same model file uses its own copy; others get their share.
@@ -298,7 +312,8 @@ Status NetRing::start_sequence(int32_t seq, const model::SamplerParams& p,
 
 Status NetRing::submit(uint32_t step, const graph::Batch& batch) {
   node_->submit(step, batch);
-  return node_->run_ready(this);
+  ThrottledOutbox out(this, node_.get(), &throttle_);  // an emulated slower head device
+  return node_->run_ready(&out);
 }
 
 Status NetRing::send_tensors(int to, uint32_t step, const graph::Batch& batch,
@@ -353,8 +368,8 @@ Status NetRing::end_sequence(int32_t seq) {
 Result<nlohmann::json> NetRing::device_stats() {
   nlohmann::json out = nlohmann::json::array();
   auto hs = ep_->stats();
-  out.push_back({{"name", names_[0]},
-                 {"busy_s", node_->busy_s()},
+  out.push_back({{"name", shown_names_[0]},
+                 {"busy_s", node_->busy_s() + throttle_.passes_paid_s()},
                  {"steps", node_->steps_run()},
                  {"bytes_sent", hs.bytes_sent},
                  {"bytes_received", hs.bytes_received}});
@@ -365,7 +380,8 @@ Result<nlohmann::json> NetRing::device_stats() {
     LL_ASSIGN_OR_RETURN(net::Received r, wait_from(names_[i], net::MsgType::kProfileResp, 10));
     auto j = nlohmann::json::parse(r.msg.as<net::ProfileResp>()->json, nullptr, false);
     if (j.is_discarded()) return corrupt("malformed stats from " + names_[i]);
-    j["name"] = names_[i];
+    j["name"] = shown_names_[i];
+    j["address"] = names_[i];
     out.push_back(j);
   }
   if (!stats_base_.is_null()) {

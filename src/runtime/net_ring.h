@@ -15,6 +15,7 @@
 #include "runtime/device_node.h"
 #include "runtime/plan_bridge.h"
 #include "runtime/ring.h"
+#include "runtime/throttle.h"
 
 namespace ll::runtime {
 
@@ -30,12 +31,21 @@ struct HeadOptions {
   std::string cache_dir = ".lingualinked-cache";
   double added_latency_s = 0;
   double bandwidth_bytes_per_s = 0;
+  double latency_p95_s = 0;  // jitter and loss of the emulated link (net/traffic_shaper.h)
+  double loss_rate = 0;
   std::string
       name;  // default "head-<host>-<pid>": a ROUTER keeps a routing id until it notices the
              // old connection is gone, so a second run must not reuse the first one's name
+  // Shown for the head in plans and statistics (a local cluster's spec name); default name.
+  std::string display_name;
+  // Which of the planner's assignments to deploy: "plan", or a baseline ("even", "memory").
+  std::string placement = "plan";
   // Fixed cuts instead of planning (tests): one coarse segment per device, in worker order.
   std::vector<int> force_cuts;
   bool quiet = false;
+  // Emulated speed of the head device (runtime/throttle.h).
+  double speed = 1;
+  std::vector<SpeedStep> speed_schedule;
 };
 
 class NetRing : public Ring, private Outbox {
@@ -62,7 +72,8 @@ class NetRing : public Ring, private Outbox {
   double head_busy_s() const { return node_->busy_s(); }
 
  private:
-  NetRing(const model::Model& m, const HeadOptions& o) : m_(m), o_(o) {}
+  NetRing(const model::Model& m, const HeadOptions& o)
+      : m_(m), o_(o), throttle_(o.speed, o.speed_schedule) {}
   Status setup(const std::string& model_path);
   Result<net::Received> wait_from(const std::string& peer, net::MsgType type, double timeout_s);
   Status ship_weights(int device, const std::string& path, const std::string& key);
@@ -73,7 +84,8 @@ class NetRing : public Ring, private Outbox {
   const model::Model& m_;
   HeadOptions o_;
   std::unique_ptr<net::Endpoint> ep_;
-  std::vector<std::string> names_;  // ring order: names_[0] is the head
+  std::vector<std::string> names_;        // ring order: names_[0] is the head
+  std::vector<std::string> shown_names_;  // the same devices as people know them
   graph::Segmentation coarse_;
   std::unique_ptr<DeviceNode> node_;
   std::deque<TokenEvent> local_tokens_;
@@ -83,6 +95,7 @@ class NetRing : public Ring, private Outbox {
   uint64_t weight_bytes_sent_ = 0;
   nlohmann::json stats_base_;
   std::deque<net::Received> stash_;  // replies that arrived before they were waited for
+  Throttle throttle_;
 };
 
 }  // namespace ll::runtime

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -49,7 +50,7 @@ struct Product {
 };
 
 // Bytes/s of matvec streaming a matrix far larger than the caches.
-double measure_decode(DType t, ThreadPool* pool, double seconds) {
+double measure_decode(DType t, ThreadPool* pool, double seconds, Throttle* th) {
   const int64_t cols = 2048, rows = 16384;  // ~32-128 MB depending on type
   std::vector<uint8_t> w(row_bytes(t, cols) * rows);
   std::vector<float> row(cols), x(cols), y(rows);
@@ -63,12 +64,13 @@ double measure_decode(DType t, ThreadPool* pool, double seconds) {
   do {
     const double t0 = now_s();
     product.run(x.data(), 1, y.data(), pool);
+    if (th) th->pay(now_s() - t0);
     best = std::max(best, static_cast<double>(w.size()) / (now_s() - t0));
   } while (now_s() < t_end);
   return best;
 }
 
-double measure_prefill(DType t, ThreadPool* pool, double seconds) {
+double measure_prefill(DType t, ThreadPool* pool, double seconds, Throttle* th) {
   const int64_t cols = 1024, rows = 1024, batch = 64;
   std::vector<uint8_t> w(row_bytes(t, cols) * rows);
   std::vector<float> row(cols), x(cols * batch), y(rows * batch);
@@ -82,12 +84,13 @@ double measure_prefill(DType t, ThreadPool* pool, double seconds) {
   do {
     const double t0 = now_s();
     product.run(x.data(), batch, y.data(), pool);
+    if (th) th->pay(now_s() - t0);
     best = std::max(best, 2.0 * rows * cols * batch / (now_s() - t0));
   } while (now_s() < t_end);
   return best;
 }
 
-double measure_other(double seconds) {
+double measure_other(double seconds, Throttle* th) {
   const int n = 4096;
   std::vector<float> x(n), w(n, 1.0f), y(n);
   for (int i = 0; i < n; ++i) x[i] = std::sin(0.1f * i);
@@ -100,10 +103,19 @@ double measure_other(double seconds) {
       kernels::silu(y.data(), y.data(), n);
       kernels::add(x.data(), y.data(), y.data(), n);
     }
+    if (th) th->pay(now_s() - t0);
     // rms_norm ~4 FLOP/elem, silu ~6, add 1 (the same weights as graph/costs.cpp).
     best = std::max(best, 64.0 * n * 11 / (now_s() - t0));
   } while (now_s() < t_end);
   return best;
+}
+
+// Profiles of an emulated slower device are its own ("-s0.300").
+std::string speed_tag(const ProfileOptions& o) {
+  if (!o.throttle || !(o.throttle->speed() < 1)) return "";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "-s%.3f", o.throttle->speed());
+  return buf;
 }
 
 }  // namespace
@@ -123,10 +135,11 @@ Result<plan::DeviceProfile> profile_device(const std::string& name, const Profil
   // The version changes whenever the kernels' speed does, so stale profiles are not reused
   // (2: packed Q8_0/Q4_0 weights; 3: plan/profile_json.h's schema).
   constexpr int kProfileVersion = 3;
-  const std::string cache =
-      o.cache_dir.empty() ? ""
-                          : o.cache_dir + "/profile-v" + std::to_string(kProfileVersion) + "-" +
-                                arch_name() + "-t" + std::to_string(o.threads) + ".json";
+  const std::string cache = o.cache_dir.empty()
+                                ? ""
+                                : o.cache_dir + "/profile-v" + std::to_string(kProfileVersion) +
+                                      "-" + arch_name() + "-t" + std::to_string(o.threads) +
+                                      speed_tag(o) + ".json";
   plan::DeviceProfile p;
   bool cached = false;
   if (!cache.empty() && std::filesystem::exists(cache)) {
@@ -146,10 +159,11 @@ Result<plan::DeviceProfile> profile_device(const std::string& name, const Profil
     p.arch = arch_name();
     p.threads = o.threads;
     for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
-      p.decode_bytes_per_s.by_type[t] = measure_decode(t, &pool, o.seconds_per_type);
-      p.prefill_flops_per_s.by_type[t] = measure_prefill(t, &pool, o.seconds_per_type / 2);
+      p.decode_bytes_per_s.by_type[t] = measure_decode(t, &pool, o.seconds_per_type, o.throttle);
+      p.prefill_flops_per_s.by_type[t] =
+          measure_prefill(t, &pool, o.seconds_per_type / 2, o.throttle);
     }
-    p.other_flops_per_s = measure_other(o.seconds_per_type / 2);
+    p.other_flops_per_s = measure_other(o.seconds_per_type / 2, o.throttle);
     p.per_segment_overhead_s = 20e-6;  // dispatch of one forward pass through a segment
   }
   p.name = name;

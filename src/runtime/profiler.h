@@ -6,6 +6,7 @@
 #include <string>
 
 #include "plan/profile.h"
+#include "runtime/throttle.h"
 
 namespace ll::runtime {
 
@@ -14,6 +15,9 @@ struct ProfileOptions {
   double mem_budget_bytes = 0;  // 0: available memory from the OS minus a safety margin
   std::string cache_dir;        // empty: no cache
   double seconds_per_type = 0.15;
+  // An emulated slower device pays its toll around every timed kernel, so the profile is the
+  // slowed device's (cached per initial speed).
+  Throttle* throttle = nullptr;
 };
 
 Result<plan::DeviceProfile> profile_device(const std::string& name, const ProfileOptions& o);

@@ -84,9 +84,11 @@ TEST(PlanDevicesFile, PerTypeRatesAndSymmetricLinks) {
   EXPECT_DOUBLE_EQ(top.decode_bytes_per_s.get(DType::kBF16), 0);  // no default given
   EXPECT_DOUBLE_EQ(top.prefill_flops_per_s.get(DType::kF16), 60e9);
   EXPECT_DOUBLE_EQ(top.per_segment_overhead_s, 80e-6);
-  // midrange <-> budget was given once, from midrange: it holds both ways.
+  // One-way links: each phone's uplink.
   EXPECT_DOUBLE_EQ(f->cluster.links[2][1].bandwidth_bytes_per_s, 50e6 / 8);
-  EXPECT_DOUBLE_EQ(f->cluster.links[2][1].latency_s_p95, 35e-3);
+  EXPECT_DOUBLE_EQ(f->cluster.links[2][1].latency_s_p95, 25e-3);
+  EXPECT_DOUBLE_EQ(f->cluster.links[1][2].bandwidth_bytes_per_s, 100e6 / 8);
+  EXPECT_DOUBLE_EQ(f->cluster.links[1][2].latency_s_median, 5e-3);
 }
 
 std::string err(const std::string& json) {
@@ -180,7 +182,8 @@ TEST(PlanProfileJson, ErrorsNameTheField) {
   EXPECT_EQ(err(R"({"name": "w", "mem_budget": 5, "decode": {"Q9_9": 1}})"),
             "profile of w1.decode: unknown type \"Q9_9\" (use F32, F16, BF16, Q8_0, Q4_0 or "
             "default)");
-  EXPECT_EQ(err(R"({"name": "w", "decode": 1})"), "profile of w1.mem_budget: missing (e.g. \"2GiB\")");
+  EXPECT_EQ(err(R"({"name": "w", "decode": 1})"),
+            "profile of w1.mem_budget: missing (e.g. \"2GiB\")");
   EXPECT_EQ(err(R"({"name": 3, "mem_budget": 5, "decode": 1})"),
             "profile of w1.name: expected a string");
   EXPECT_EQ(err(R"({"name": "w", "mem_budget": 5, "decode": 1, "threads": 0})"),
