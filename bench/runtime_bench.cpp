@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/clock.h"
 #include "model/engine.h"
 #include "model/generate.h"
 #include "runtime/local_cluster.h"
@@ -21,9 +22,6 @@ using namespace ll;
 
 namespace {
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 using Workers = std::unique_ptr<runtime::LocalCluster>;
 
@@ -123,7 +121,7 @@ double run_streams(runtime::Ring& ring, int n_dev, int streams, int n_gen, int v
   so.prefill_chunk = prefill_chunk;
   runtime::Scheduler sched(ring, so);
   std::vector<std::promise<void>> done(streams);
-  const double t0 = now_s();
+  const double t0 = mono_now_s();
   for (int i = 0; i < streams; ++i) {
     runtime::GenRequest r;
     r.prompt = prompt_of(8, vocab, i + 1);
@@ -133,7 +131,7 @@ double run_streams(runtime::Ring& ring, int n_dev, int streams, int n_gen, int v
     if (!sched.submit(std::move(r)).is_ok()) std::exit(1);
   }
   for (auto& d : done) d.get_future().wait();
-  return static_cast<double>(streams) * n_gen / (now_s() - t0);
+  return static_cast<double>(streams) * n_gen / (mono_now_s() - t0);
 }
 
 nlohmann::json throughput(const model::Model& m, const std::string& path, const std::string& bin) {
@@ -165,13 +163,13 @@ double ttft_once(runtime::Ring& ring, const std::vector<int32_t>& prompt, int ch
   runtime::Scheduler sched(ring, so);
   std::promise<double> first;
   bool got = false;
-  const double t0 = now_s();
+  const double t0 = mono_now_s();
   runtime::GenRequest r;
   r.prompt = prompt;
   r.n_predict = 1;
   r.sampling.temp = 0;
   r.on_token = [&](int32_t) {
-    if (!got) first.set_value(now_s() - t0);
+    if (!got) first.set_value(mono_now_s() - t0);
     got = true;
     return true;
   };

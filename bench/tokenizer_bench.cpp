@@ -3,7 +3,10 @@
 //   {"vocab": "...", "bytes": N, "tokens": N, "seconds": S, "mb_per_s": X, "cpu_seconds": C}
 // seconds (wall) and cpu_seconds (process CPU time of the same run) are the best of several
 // runs after a warm-up; on a shared, oversubscribed machine wall time overstates the cost,
-// and the CPU time shows what the code itself needs. Usage: bench_tokenizer [shared_dir] [runs]
+// and the CPU time shows what the code itself needs. Then the pre-tokenizers alone, one row
+// of the table each (no vocabulary needed):
+//   {"pre_tokenizer": "...", "bytes": N, "pieces": N, "cpu_seconds": C, "mb_per_cpu_s": X}
+// Usage: bench_tokenizer [shared_dir] [runs]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -12,8 +15,10 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "gguf/gguf_file.h"
+#include "tokenizer/pretokenize.h"
 #include "tokenizer/tokenizer.h"
 
 #ifndef LL_SHARED_DIR
@@ -67,6 +72,25 @@ int main(int argc, char** argv) {
         "{\"vocab\": \"%s\", \"bytes\": %zu, \"tokens\": %zu, \"seconds\": %.4f, "
         "\"mb_per_s\": %.2f, \"cpu_seconds\": %.4f}\n",
         name, text.size(), n_tokens, best, text.size() / 1e6 / best, best_cpu);
+  }
+
+  for (const char* name : {"gpt-2", "llama-bpe", "qwen2", "falcon", "starcoder", "bloom", "tekken",
+                           "gpt-4o", "deepseek-llm", "deepseek-coder"}) {
+    const auto pre = ll::tok::PreTokenizer::from_name(name);
+    if (!pre) return 2;
+    ll::tok::PreTokenizeScratch scratch;
+    std::vector<ll::tok::Span> spans;
+    double best_cpu = 1e30;
+    for (int r = 0; r <= runs; ++r) {  // run 0 is the warm-up
+      spans.clear();
+      const double c0 = cpu_seconds();
+      ll::tok::pre_tokenize(*pre, text, spans, scratch);
+      if (r > 0) best_cpu = std::min(best_cpu, cpu_seconds() - c0);
+    }
+    std::printf(
+        "{\"pre_tokenizer\": \"%s\", \"bytes\": %zu, \"pieces\": %zu, \"cpu_seconds\": %.4f, "
+        "\"mb_per_cpu_s\": %.2f}\n",
+        name, text.size(), spans.size(), best_cpu, text.size() / 1e6 / best_cpu);
   }
   return 0;
 }

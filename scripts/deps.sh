@@ -6,6 +6,8 @@ pkgs=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
       libzmq3-dev cppzmq-dev coinor-libcbc-dev nlohmann-json3-dev libcli11-dev
       libcpp-httplib-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
       graphviz curl
+      python3-regex  # only to regenerate tests/tokenizer/pretokenize_expected.inc (\p{..} classes)
+      python3-numpy  # the float64 reference of the model families (scripts/reference_model.py)
       g++-aarch64-linux-gnu qemu-user)  # ARM64 cross build of the kernel tests, run under qemu
 # Node.js (for the OpenAI client test) may come from Debian (nodejs + npm) or elsewhere with npm
 # bundled; the two must not be mixed, so only what is missing is asked for.

@@ -6,6 +6,7 @@
 
 #include "command.h"
 #include "common.h"
+#include "core/clock.h"
 #include "graph/costs.h"
 #include "kernels/bandwidth.h"
 #include "kernels/kernels.h"
@@ -20,9 +21,6 @@ struct Opts {
   bool json = false;
 };
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 int run(const Opts& o) {
   auto m = model::Model::load(o.model, model::tty_progress("loading " + o.model));
@@ -45,16 +43,16 @@ int run(const Opts& o) {
   double bw_gbs = kernels::measure_read_bandwidth_gbs((*engine)->pool());
   double best_prefill = 1e30, best_decode = 1e30;
   for (int rep = 0; rep < std::max(1, o.reps); ++rep) {
-    double t0 = now_s();
+    double t0 = mono_now_s();
     auto r = (*engine)->eval(graph::Batch::prompt(prompt, 0));
     if (!r.is_ok()) return fail(r.status());
-    best_prefill = std::min(best_prefill, now_s() - t0);
-    t0 = now_s();
+    best_prefill = std::min(best_prefill, mono_now_s() - t0);
+    t0 = mono_now_s();
     for (int i = 0; i < o.n_gen; ++i) {
       r = (*engine)->eval(graph::Batch::prompt({prompt[i % o.n_prompt]}, o.n_prompt + i));
       if (!r.is_ok()) return fail(r.status());
     }
-    best_decode = std::min(best_decode, now_s() - t0);
+    best_decode = std::min(best_decode, mono_now_s() - t0);
     (*engine)->release(0);
     bw_gbs = std::max(bw_gbs, kernels::measure_read_bandwidth_gbs((*engine)->pool()));
   }

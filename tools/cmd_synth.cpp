@@ -4,6 +4,7 @@
 
 #include "command.h"
 #include "common.h"
+#include "model/quant_mix.h"
 #include "model/synth.h"
 
 namespace ll::tools {
@@ -15,14 +16,14 @@ struct Opts {
 };
 
 int run(const Opts& o) {
-  auto spec = model::synth_preset(o.preset);
+  auto spec = model::synth_preset(o.arch, o.preset);
   if (!spec.is_ok()) return fail(spec.status());
-  auto type = dtype_from_name(o.type);
-  if (!type || *type == DType::kBF16)
-    return fail(invalid_argument("unknown type '" + o.type + "' (F32, F16, Q8_0, Q4_0)"));
-  spec->type = *type;
+  auto scheme = model::parse_quant_scheme(o.type);
+  if (!scheme.is_ok()) return fail(scheme.status());
+  if (scheme->base == DType::kBF16) return fail(invalid_argument("synth does not write BF16"));
+  spec->type = scheme->base;
+  if (scheme->mix) spec->mix = scheme->name;
   spec->seed = o.seed;
-  spec->arch = o.arch;
   auto t0 = std::chrono::steady_clock::now();
   Status st = model::write_synth(*spec, o.out, model::tty_progress("writing " + o.out));
   if (!st.is_ok()) return fail(st);
@@ -34,9 +35,11 @@ int run(const Opts& o) {
 
 const bool registered = register_command("synth", "Write a random-weight model", [](CLI::App& sub) {
   auto o = std::make_shared<Opts>();
-  sub.add_option("--preset", o->preset, "tiny, 110m or 1b")->capture_default_str();
-  sub.add_option("--type", o->type, "F32, F16, Q8_0 or Q4_0")->capture_default_str();
-  sub.add_option("--arch", o->arch, "llama or qwen2")->capture_default_str();
+  sub.add_option("--preset", o->preset, "tiny, 110m or 1b (shapes typical of the arch)")
+      ->capture_default_str();
+  sub.add_option("--type", o->type, model::quant_scheme_names())->capture_default_str();
+  sub.add_option("--arch", o->arch, "llama, qwen2, gpt2, bloom, phi3 or falcon")
+      ->capture_default_str();
   sub.add_option("--seed", o->seed, "Seed")->capture_default_str();
   sub.add_option("-o,--output", o->out, "Output GGUF path")->required();
   return [o] { return run(*o); };

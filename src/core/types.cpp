@@ -1,42 +1,92 @@
 #include "core/types.h"
 
+#include "core/quants.h"
+
 #include <cctype>
 #include <cmath>
 #include <string>
 
 namespace ll {
 
-std::optional<DTypeInfo> dtype_info(uint32_t id) {
-  switch (id) {
-    case 0:
-      return DTypeInfo{"F32", 1, 4};
-    case 1:
-      return DTypeInfo{"F16", 1, 2};
-    case 2:
-      return DTypeInfo{"Q4_0", kQK4_0, sizeof(BlockQ4_0)};
-    case 8:
-      return DTypeInfo{"Q8_0", kQK8_0, sizeof(BlockQ8_0)};
-    case 30:
-      return DTypeInfo{"BF16", 1, 2};
-    default:
-      return std::nullopt;
+namespace {
+
+// Sorted by GGUF id. Activation formats: see TypeTraits::vec_dot_type.
+constexpr TypeTraits kTypes[] = {
+    {DType::kF32, "F32", 1, 4, DType::kF32, quants::f32_to_float, quants::f32_from_float},
+    {DType::kF16, "F16", 1, 2, DType::kF32, quants::f16_to_float, quants::f16_from_float},
+    {DType::kQ4_0, "Q4_0", kQK4_0, sizeof(BlockQ4_0), DType::kQ8_0, quants::q4_0_to_float,
+     quants::q4_0_from_float},
+    {DType::kQ4_1, "Q4_1", kQK4_0, sizeof(BlockQ4_1), DType::kQ8_0, quants::q4_1_to_float,
+     quants::q4_1_from_float},
+    {DType::kQ5_0, "Q5_0", kQK4_0, sizeof(BlockQ5_0), DType::kQ8_0, quants::q5_0_to_float,
+     quants::q5_0_from_float},
+    {DType::kQ5_1, "Q5_1", kQK4_0, sizeof(BlockQ5_1), DType::kQ8_0, quants::q5_1_to_float,
+     quants::q5_1_from_float},
+    {DType::kQ8_0, "Q8_0", kQK8_0, sizeof(BlockQ8_0), DType::kQ8_0, quants::q8_0_to_float,
+     quants::q8_0_from_float},
+    {DType::kQ2_K, "Q2_K", kQK_K, sizeof(BlockQ2_K), DType::kQ8_K, quants::q2_k_to_float,
+     quants::q2_k_from_float},
+    {DType::kQ3_K, "Q3_K", kQK_K, sizeof(BlockQ3_K), DType::kQ8_K, quants::q3_k_to_float,
+     quants::q3_k_from_float},
+    {DType::kQ4_K, "Q4_K", kQK_K, sizeof(BlockQ4_K), DType::kQ8_K, quants::q4_k_to_float,
+     quants::q4_k_from_float},
+    {DType::kQ5_K, "Q5_K", kQK_K, sizeof(BlockQ5_K), DType::kQ8_K, quants::q5_k_to_float,
+     quants::q5_k_from_float},
+    {DType::kQ6_K, "Q6_K", kQK_K, sizeof(BlockQ6_K), DType::kQ8_K, quants::q6_k_to_float,
+     quants::q6_k_from_float},
+    {DType::kQ8_K, "Q8_K", kQK_K, sizeof(BlockQ8_K), DType::kQ8_K, quants::q8_k_to_float,
+     quants::q8_k_from_float},
+    {DType::kBF16, "BF16", 1, 2, DType::kF32, quants::bf16_to_float, quants::bf16_from_float},
+};
+
+std::string make_type_names() {
+  std::string s;
+  for (const TypeTraits& t : kTypes) s += (s.empty() ? "" : ", ") + std::string(t.name);
+  return s;
+}
+
+}  // namespace
+
+const TypeTraits* type_traits(uint32_t id) {
+  for (const TypeTraits& t : kTypes) {
+    if (static_cast<uint32_t>(t.type) == id) return &t;
   }
+  return nullptr;
+}
+
+const TypeTraits& type_traits(DType t) {
+  return *type_traits(static_cast<uint32_t>(t));
+}
+
+std::span<const TypeTraits> all_types() {
+  return kTypes;
+}
+
+std::optional<DTypeInfo> dtype_info(uint32_t id) {
+  const TypeTraits* t = type_traits(id);
+  if (!t) return std::nullopt;
+  return *t;
 }
 
 DTypeInfo dtype_info(DType t) {
-  return *dtype_info(static_cast<uint32_t>(t));
+  return type_traits(t);
 }
 std::string_view dtype_name(DType t) {
-  return dtype_info(t).name;
+  return type_traits(t).name;
 }
 
 std::optional<DType> dtype_from_name(std::string_view name) {
   std::string up;
   for (char c : name) up += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  for (DType t : {DType::kF32, DType::kF16, DType::kQ4_0, DType::kQ8_0, DType::kBF16}) {
-    if (dtype_name(t) == up) return t;
+  for (const TypeTraits& t : kTypes) {
+    if (t.name == up) return t.type;
   }
   return std::nullopt;
+}
+
+std::string_view supported_type_names() {
+  static const std::string names = make_type_names();
+  return names;
 }
 
 size_t row_bytes(DType t, int64_t n) {

@@ -1,5 +1,4 @@
-// Graph construction helpers shared by the architecture builders; each architecture is one
-// builder function in its own file.
+// Graph construction helpers shared by the architecture builders (model/arch_*.cpp).
 #pragma once
 
 #include "graph/graph.h"
@@ -8,7 +7,7 @@ namespace ll::graph {
 
 class GraphBuilder {
  public:
-  explicit GraphBuilder(const HParams& hp) { g_.hp = hp; }
+  explicit GraphBuilder(const ModelDims& dims) { g_.hp = dims; }
 
   int input(const std::string& name, int64_t width);
   // Adds a node and its output tensor; returns the output tensor id.
@@ -17,12 +16,10 @@ class GraphBuilder {
   // A segment may start at the next node (cuts after residual adds, as in LinguaLinked).
   void mark_cut() { g_.default_cuts.push_back(static_cast<int>(g_.nodes.size())); }
   Graph finish(int tokens, int logits);
+  int64_t width(int tensor) const { return g_.tensors[tensor].width; }
 
  private:
   Graph g_;
 };
-
-// llama and qwen2 (qwen2 = llama with QKV biases and NeoX-style RoPE).
-Result<Graph> build_llama(const HParams& hp, bool qkv_bias, RopeStyle rope_style);
 
 }  // namespace ll::graph

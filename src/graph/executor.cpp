@@ -5,17 +5,8 @@
 #include <cstring>
 
 #include "kernels/kernels.h"
-#include "kernels/ops.h"
 
 namespace ll::graph {
-
-namespace {
-
-kernels::RopeStyle to_kernel(RopeStyle s) {
-  return s == RopeStyle::kNeox ? kernels::RopeStyle::kNeox : kernels::RopeStyle::kNormal;
-}
-
-}  // namespace
 
 Result<std::unique_ptr<SegmentExecutor>> SegmentExecutor::create(const Graph& g,
                                                                  const Segmentation& s, int segment,
@@ -35,51 +26,16 @@ Status SegmentExecutor::bind(const Segmentation& s, int segment, const WeightSou
   outputs_ = map.outputs[segment];
   for (int n = begin_; n < end_; ++n) {
     const Node& node = g_.nodes[n];
-    BoundNode bn{&node, {}, {}};
+    BoundNode bn;
+    bn.node = &node;
     for (const std::string& name : node.weights) {
       const WeightView* w = weights.find(name);
       if (!w) return not_found("weight '" + name + "' for " + node.label + " is not loaded");
       bn.w.push_back(w);
     }
-    const int64_t in_w = node.inputs.empty() ? 0 : g_.tensors[node.inputs[0]].width;
-    const int64_t out_w = g_.tensors[node.output].width;
-    auto check = [&](bool ok, const std::string& what) {
-      return ok ? Status::ok()
-                : invalid_argument("weight shape mismatch in " + node.label + ": " + what);
-    };
-    switch (node.op) {
-      case OpType::kMatmul: {
-        const WeightView* w = bn.w[0];
-        LL_RETURN_IF_ERROR(
-            check(w->ne.size() == 2 && w->ne[0] == in_w && w->ne[1] == out_w,
-                  "expected [" + std::to_string(in_w) + ", " + std::to_string(out_w) + "]"));
-        if (bn.w.size() > 1) {
-          LL_RETURN_IF_ERROR(check(bn.w[1]->ne[0] == out_w, "bias length"));
-          std::vector<float> b(out_w);
-          kernels::dequantize_row(bn.w[1]->type, bn.w[1]->data, b.data(), out_w);
-          bn.w_f32.push_back(std::move(b));
-        }
-        break;
-      }
-      case OpType::kRmsNorm:
-      case OpType::kLayerNorm:
-        for (const WeightView* w : bn.w) {
-          LL_RETURN_IF_ERROR(check(w->ne[0] == out_w && w->rows() == 1, "norm weight length"));
-          std::vector<float> f(out_w);
-          kernels::dequantize_row(w->type, w->data, f.data(), out_w);
-          bn.w_f32.push_back(std::move(f));
-        }
-        break;
-      case OpType::kEmbed:
-      case OpType::kAddPosEmbd:
-        LL_RETURN_IF_ERROR(check(bn.w[0]->ne[0] == out_w, "embedding width"));
-        break;
-      case OpType::kAttention:
-        attn_layers_.push_back(node.layer);
-        break;
-      default:
-        break;
-    }
+    const OpDef& op = op_def(node.op);
+    LL_RETURN_IF_ERROR(op.bind(g_, &bn));
+    if (op.uses_kv) attn_layers_.push_back(node.layer);
     for (int t : node.inputs) {
       if (t == g_.tokens) reads_tokens_ = true;
     }
@@ -222,174 +178,23 @@ Status SegmentExecutor::run_node(const BoundNode& bn, const Batch& batch, const 
   const Node& node = *bn.node;
   const int rows = batch.n_rows();
   const int out_rows = g_.tensors[node.output].selected ? batch.n_out() : rows;
-  float* y = tensor_ptr(node.output, rows, in);  // [out_rows][out_w]
-  const int64_t out_w = g_.tensors[node.output].width;
   if (out_rows == 0) return Status::ok();  // a prefill chunk that wants no logits
-  auto input = [&](int i) { return tensor_ptr(node.inputs[i], rows, in); };
-  const int64_t in_w = node.inputs.empty() ? 0 : g_.tensors[node.inputs[0]].width;
-
-  switch (node.op) {
-    case OpType::kEmbed: {
-      const WeightView* w = bn.w[0];
-      const size_t row_b = row_bytes(w->type, out_w);
-      for (int r = 0; r < rows; ++r) {
-        const int32_t tok = batch.tokens[r];
-        if (tok < 0 || tok >= w->rows()) {
-          return invalid_argument("token id " + std::to_string(tok) +
-                                  " is outside the vocabulary (0.." +
-                                  std::to_string(w->rows() - 1) + ")");
-        }
-        kernels::dequantize_row(w->type, static_cast<const uint8_t*>(w->data) + row_b * tok,
-                                y + r * out_w, out_w);
-      }
-      break;
-    }
-    case OpType::kAddPosEmbd: {
-      const WeightView* w = bn.w[0];
-      const size_t row_b = row_bytes(w->type, out_w);
-      const float* x = input(0);
-      std::vector<float> row(out_w);
-      for (int r = 0; r < rows; ++r) {
-        if (batch.pos[r] >= w->rows())
-          return invalid_argument("position " + std::to_string(batch.pos[r]) +
-                                  " exceeds the model's learned positions");
-        kernels::dequantize_row(w->type,
-                                static_cast<const uint8_t*>(w->data) + row_b * batch.pos[r],
-                                row.data(), out_w);
-        for (int64_t i = 0; i < out_w; ++i) y[r * out_w + i] = x[r * out_w + i] + row[i];
-      }
-      break;
-    }
-    case OpType::kRmsNorm: {
-      const float* x = input(0);
-      for (int r = 0; r < out_rows; ++r) {
-        kernels::rms_norm(x + r * in_w, bn.w_f32[0].data(), y + r * out_w, out_w, node.params.eps);
-      }
-      break;
-    }
-    case OpType::kLayerNorm: {
-      const float* x = input(0);
-      const float* b = bn.w_f32.size() > 1 ? bn.w_f32[1].data() : nullptr;
-      for (int r = 0; r < out_rows; ++r) {
-        kernels::layer_norm(x + r * in_w, bn.w_f32[0].data(), b, y + r * out_w, out_w,
-                            node.params.eps);
-      }
-      break;
-    }
-    case OpType::kMatmul: {
-      const WeightView* w = bn.w[0];
-      const float* x = input(0);
-      if (bn.fused_leader >= 0) {
-        const BoundNode& lead = nodes_[bn.fused_leader];
-        const int64_t fused_w = lead.packed->n_rows();
-        if (&lead == &bn) {
-          fused_out_.resize(static_cast<size_t>(out_rows) * fused_w);
-          lead.packed->matmul(x, out_rows, fused_out_.data(), pool, kernels::Isa::kBest,
-                              lead.next_packed);
-        }
-        for (int r = 0; r < out_rows; ++r) {
-          std::memcpy(y + r * out_w, fused_out_.data() + r * fused_w + bn.fused_offset,
-                      sizeof(float) * out_w);
-        }
-      } else if (bn.packed) {
-        bn.packed->matmul(x, out_rows, y, pool, kernels::Isa::kBest, bn.next_packed);
-      } else if (out_rows == 1) {
-        kernels::matvec(w->type, w->data, out_w, in_w, x, y, pool);
-      } else {
-        kernels::matmul(w->type, w->data, out_w, in_w, x, out_rows, y, pool);
-      }
-      if (!bn.w_f32.empty()) {
-        const float* bias = bn.w_f32[0].data();
-        for (int r = 0; r < out_rows; ++r) {
-          for (int64_t i = 0; i < out_w; ++i) y[r * out_w + i] += bias[i];
-        }
-      }
-      break;
-    }
-    case OpType::kRope: {
-      const float* x = input(0);
-      if (x != y) std::memcpy(y, x, sizeof(float) * rows * out_w);
-      const OpParams& p = node.params;
-      for (int r = 0; r < rows; ++r) {
-        kernels::rope_inplace(y + r * out_w, p.n_head, p.head_dim, p.n_rot, batch.pos[r],
-                              p.freq_base, to_kernel(p.rope_style));
-      }
-      break;
-    }
-    case OpType::kAttention: {
-      if (!kv || !kv->has_layer(node.layer))
-        return internal_error("no KV cache for layer " + std::to_string(node.layer));
-      const float* q = input(0);
-      const float* k = tensor_ptr(node.inputs[1], rows, in);
-      const float* v = tensor_ptr(node.inputs[2], rows, in);
-      const int64_t kv_w = g_.tensors[node.inputs[1]].width;
-      std::vector<int> slots(rows);
-      for (int r = 0; r < rows; ++r) {
-        LL_ASSIGN_OR_RETURN(slots[r], kv->slot(batch.seq[r]));
-        if (batch.pos[r] < 0 || batch.pos[r] >= kv->n_ctx()) {
-          return invalid_argument("position " + std::to_string(batch.pos[r]) +
-                                  " is beyond the context of " + std::to_string(kv->n_ctx()) +
-                                  " tokens");
-        }
-        std::memcpy(kv->k(node.layer, slots[r]) + batch.pos[r] * kv_w, k + r * kv_w,
-                    sizeof(float) * kv_w);
-        std::memcpy(kv->v(node.layer, slots[r]) + batch.pos[r] * kv_w, v + r * kv_w,
-                    sizeof(float) * kv_w);
-      }
-      const OpParams& p = node.params;
-      auto one = [&](int64_t r, int) {
-        kernels::attention(q + r * in_w, kv->k(node.layer, slots[r]), kv->v(node.layer, slots[r]),
-                           batch.pos[r] + 1, p.n_head, p.n_head_kv, p.head_dim, p.attn_scale,
-                           y + r * out_w, nullptr);
-      };
-      if (pool && rows > 1) {
-        pool->parallel_for(rows, one);
-      } else if (pool && rows == 1 &&
-                 static_cast<int64_t>(batch.pos[0] + 1) * p.n_head * p.head_dim >= (1 << 15)) {
-        // One query (decode): split its heads instead, so no thread idles through it.
-        const float* kc = kv->k(node.layer, slots[0]);
-        const float* vc = kv->v(node.layer, slots[0]);
-        pool->parallel_range(p.n_head, [&](int64_t h0, int64_t h1, int) {
-          kernels::attention_heads(q, kc, vc, batch.pos[0] + 1, p.n_head, p.n_head_kv, p.head_dim,
-                                   p.attn_scale, y, nullptr, static_cast<int>(h0),
-                                   static_cast<int>(h1));
-        });
-      } else {
-        for (int r = 0; r < rows; ++r) one(r, 0);
-      }
-      break;
-    }
-    case OpType::kAdd: {
-      const float* a = input(0);
-      const float* b = input(1);
-      const int64_t n = static_cast<int64_t>(out_rows) * out_w;
-      kernels::add(a, b, y, n);
-      break;
-    }
-    case OpType::kSwiGlu: {
-      const float* gate = input(0);
-      const float* up = input(1);
-      const int64_t n = static_cast<int64_t>(out_rows) * out_w;
-      kernels::silu(gate, y, n);
-      kernels::mul(y, up, y, n);
-      break;
-    }
-    case OpType::kGelu: {
-      const float* x = input(0);
-      kernels::gelu(x, y, static_cast<int64_t>(out_rows) * out_w);
-      break;
-    }
-    case OpType::kSelectRows: {
-      const float* x = input(0);
-      int o = 0;
-      for (int r = 0; r < rows; ++r) {
-        if (batch.want_logits[r])
-          std::memcpy(y + (o++) * out_w, x + r * in_w, sizeof(float) * out_w);
-      }
-      break;
-    }
-  }
-  return Status::ok();
+  OpRun r{g_,
+          bn,
+          bn.fused_leader >= 0 ? &nodes_[bn.fused_leader] : nullptr,
+          &fused_out_,
+          batch,
+          rows,
+          out_rows,
+          {nullptr, nullptr, nullptr},
+          node.inputs.empty() ? 0 : g_.tensors[node.inputs[0]].width,
+          tensor_ptr(node.output, rows, in),
+          g_.tensors[node.output].width,
+          kv,
+          pool};
+  for (size_t i = 0; i < node.inputs.size() && i < 3; ++i)
+    r.in[i] = tensor_ptr(node.inputs[i], rows, in);
+  return op_def(node.op).run(r);
 }
 
 }  // namespace ll::graph

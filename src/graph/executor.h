@@ -10,6 +10,7 @@
 #include "core/thread_pool.h"
 #include "graph/batch.h"
 #include "graph/kv_cache.h"
+#include "graph/op_table.h"
 #include "graph/segment.h"
 #include "graph/weights.h"
 #include "kernels/packed.h"
@@ -37,20 +38,6 @@ class SegmentExecutor {
   bool reads_tokens() const { return reads_tokens_; }
 
  private:
-  struct BoundNode {
-    const Node* node;
-    std::vector<const WeightView*> w;
-    std::vector<std::vector<float>> w_f32;  // 1-D weights (norm scales, biases) as floats
-    // Quantized matmul weights in the kernels' packed layout, made once at bind; the source
-    // mapping's pages are then no longer touched.
-    // Consecutive matmuls reading the same input (Q, K, V; gate, up) share one packed matrix,
-    // owned by the first: it computes all their rows into fused_out_, and each member copies
-    // its columns [fused_offset, fused_offset + its width) when its turn comes.
-    std::unique_ptr<kernels::PackedMatrix> packed;
-    const kernels::PackedMatrix* next_packed = nullptr;  // the segment's next packed product
-    int fused_leader = -1;  // index in nodes_ of the node owning this node's product, or -1
-    int64_t fused_offset = 0;
-  };
   void pack_weights(const WeightSource& weights);
   SegmentExecutor(const Graph& g) : g_(g) {}
   Status bind(const Segmentation& s, int segment, const WeightSource& weights);

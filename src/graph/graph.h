@@ -6,7 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "graph/hparams.h"
+#include "core/status.h"
+#include "gguf/gguf_file.h"
 
 namespace ll::graph {
 
@@ -22,6 +23,8 @@ enum class OpType {
   kSwiGlu,      // in: gate, up                    -> silu(gate) * up
   kGelu,        // in: x                           -> gelu(x)
   kSelectRows,  // in: x                           -> the rows that want logits
+  kSlice,       // in: x                           -> columns [offset, offset + width) of x
+  kCount,       // not an op: the size of the op table (graph/op_table.h)
 };
 const char* op_name(OpType op);
 
@@ -34,9 +37,28 @@ struct OpParams {
   int head_dim = 0;
   int n_rot = 0;
   float freq_base = 10000.0f;
+  float freq_scale = 1.0f;  // linear rope scaling: positions are multiplied by this
   RopeStyle rope_style = RopeStyle::kNormal;
   float attn_scale = 0;
-  bool alibi = false;
+  bool alibi = false;  // attention adds per-head ALiBi biases (slopes from n_head)
+  int64_t offset = 0;  // kSlice: first column taken from the input
+};
+
+// The shape facts of a model that segments, costs, the KV cache and the runtime need. The
+// architecture's full hyperparameters live in model/hparams.h.
+struct ModelDims {
+  std::string arch;  // general.architecture
+  int n_vocab = 0;
+  int n_ctx_train = 0;
+  int n_embd = 0;
+  int n_layer = 0;
+  int n_ff = 0;
+  int n_head = 0;
+  int n_head_kv = 0;
+  int head_dim = 0;
+  bool tied_output = false;  // the LM head reads token_embd.weight
+
+  int n_embd_kv() const { return n_head_kv * head_dim; }
 };
 
 struct TensorDef {
@@ -57,7 +79,7 @@ struct Node {
 };
 
 struct Graph {
-  HParams hp;
+  ModelDims hp;
   std::vector<TensorDef> tensors;
   std::vector<Node> nodes;  // in the one fixed topological order
   int tokens = -1;          // input tensor id: token ids (width 1, int32 stored in floats' slots)
@@ -69,10 +91,8 @@ struct Graph {
   std::vector<int> consumers(int t) const;
 };
 
-// Builds the forward graph for the model's architecture ("llama", "qwen2", ...); weight names
-// are checked against the file so a missing tensor is reported by name.
-Result<Graph> build_graph(const gguf::File& file);
-// check_weights = false: a partial file (a worker's share); executors check their own weights.
-Result<Graph> build_graph(const gguf::File& file, const HParams& hp, bool check_weights = true);
+// Architectures build graphs in model/arch_*.cpp (model::build_graph). Every weight a node
+// names must be in the file with a supported type; errors name the tensor.
+Status check_weights(const Graph& g, const gguf::File& file);
 
 }  // namespace ll::graph

@@ -30,7 +30,7 @@ std::string segment_name(int seg) {
 }  // namespace
 
 std::string summary_text(const Graph& g) {
-  const HParams& hp = g.hp;
+  const ModelDims& hp = g.hp;
   std::ostringstream o;
   o << "architecture " << hp.arch << ": n_layer " << hp.n_layer << ", n_embd " << hp.n_embd
     << ", n_ff " << hp.n_ff << ", n_head " << hp.n_head << ", n_head_kv " << hp.n_head_kv
@@ -89,7 +89,7 @@ std::string map_text(const Graph& g, const Segmentation& s) {
 
 nlohmann::json to_json(const Graph& g, const Segmentation& s, const GraphCosts& c) {
   nlohmann::json j;
-  const HParams& hp = g.hp;
+  const ModelDims& hp = g.hp;
   j["model"] = {
       {"arch", hp.arch},       {"n_layer", hp.n_layer},   {"n_embd", hp.n_embd},
       {"n_ff", hp.n_ff},       {"n_head", hp.n_head},     {"n_head_kv", hp.n_head_kv},

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/quants.h"
 #include "kernels/kernels.h"
 #include "kernels/kernels_internal.h"
 
@@ -104,8 +105,11 @@ void gemm(DType wtype, const void* w, int64_t n_rows, int64_t n_cols, const floa
              x,        static_cast<size_t>(n_cols) * sizeof(float),
              n_batch,  y,
              n_rows};
-  if (internal::is_quantized(wtype)) return internal::run_quantized(kt, kt.gemm, a, n_rows, pool);
-  run_gemm(kt.gemm, a, n_rows, pool);
+  GemmFn fn = kt.gemm;
+  if (!internal::is_base_type(wtype)) fn = kt.gemm_ext ? kt.gemm_ext : internal::gemm_ext_scalar;
+  if (internal::is_k_quantized(wtype)) return internal::run_quantized_k(fn, a, n_rows, pool);
+  if (internal::is_quantized(wtype)) return internal::run_quantized(kt, fn, a, n_rows, pool);
+  run_gemm(fn, a, n_rows, pool);
 }
 
 }  // namespace
@@ -126,6 +130,26 @@ void run_quantized(const KernelTable& kt, GemmFn fn, GemmArgs a, int64_t n_rows,
     for (int64_t b = b0; b < b1; ++b) {
       kt.quantize_act(x + b * n_cols, n_cols, xq_data + b * stride, sum_scale);
     }
+  };
+  if (pool != nullptr && n_batch > 1 && n_batch * n_cols >= kMinParallelWork) {
+    pool->parallel_range(n_batch, quantize);
+  } else {
+    quantize(0, n_batch, 0);
+  }
+  a.x = xq_data;
+  a.x_stride = stride;
+  run_gemm(fn, a, n_rows, pool);
+}
+
+void run_quantized_k(GemmFn fn, GemmArgs a, int64_t n_rows, ThreadPool* pool) {
+  thread_local std::vector<uint64_t> xq;
+  const auto* x = static_cast<const float*>(a.x);
+  const int64_t n_cols = a.n_cols, n_batch = a.n_batch;
+  const size_t stride = q8k_row_bytes(n_cols);
+  if (xq.size() * 8 < stride * n_batch) xq.resize((stride * n_batch + 7) / 8);
+  auto* xq_data = reinterpret_cast<uint8_t*>(xq.data());
+  auto quantize = [&](int64_t b0, int64_t b1, int) {
+    for (int64_t b = b0; b < b1; ++b) quants::q8_k_from_float(x + b * n_cols, xq_data + b * stride, n_cols);
   };
   if (pool != nullptr && n_batch > 1 && n_batch * n_cols >= kMinParallelWork) {
     pool->parallel_range(n_batch, quantize);

@@ -103,7 +103,45 @@ struct KernelTable {
   // kReadAheadL1/L2 bytes ahead; the result defeats dead-code elimination and is otherwise
   // meaningless.
   uint64_t (*read_sum)(const void* p, size_t n);
+  // Products for the types gemm does not cover (is_base_type false): Q4_1, Q5_0, Q5_1 on
+  // ActRows, the K-quants on Q8_K rows. nullptr: the scalar reference (gemm_ext_scalar).
+  GemmFn gemm_ext = nullptr;
+  // Q4_K/Q6_K weights in the packed layout (packed.h) on Q8_K rows, same contract as
+  // gemm_packed. nullptr: the scalar reference (gemm_packed_k_scalar).
+  GemmFn gemm_packed_k = nullptr;
 };
+
+// Packed Q4_K/Q6_K (packed_k.cpp): bytes of one super-block of an 8-row group, packing a group
+// from 8 GGUF rows of nb super-blocks, and row r of a group back in GGUF's layout.
+constexpr size_t kPackedQ4KBytes = 1184, kPackedQ6KBytes = 1680;
+size_t packed_k_block_bytes(DType t);
+void pack_k_group(DType t, const uint8_t* const rows[8], int64_t nb, uint8_t* grp);
+void unpack_k_row(DType t, const uint8_t* grp, int r, int64_t nb, uint8_t* out);
+// Reference: unpacks each row and runs the scalar dot (kquants_scalar.cpp).
+void gemm_packed_k_scalar(const GemmArgs& args, int64_t r0, int64_t r1);
+#if defined(__x86_64__)
+void gemm_packed_k_avx2(const GemmArgs& args, int64_t r0, int64_t r1);
+void gemm_packed_k_avxvnni(const GemmArgs& args, int64_t r0, int64_t r1);
+void gemm_packed_k_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
+#endif
+
+// The types every table's gemm runs; the others go through KernelTable::gemm_ext.
+inline bool is_base_type(DType t) {
+  return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16 || t == DType::kQ8_0 ||
+         t == DType::kQ4_0;
+}
+
+// Scalar reference products for the other types (kquants_scalar.cpp), in the canonical form
+// every SIMD version reproduces bit for bit.
+void gemm_ext_scalar(const GemmArgs& args, int64_t r0, int64_t r1);
+#if defined(__x86_64__)
+void gemm_ext_avx2(const GemmArgs& args, int64_t r0, int64_t r1);  // kquants_avx2.cpp
+#endif
+
+// Bytes of one row of n_cols activations as Q8_K blocks, padded so batch rows stay aligned.
+inline size_t q8k_row_bytes(int64_t n_cols) {
+  return (static_cast<size_t>(n_cols / kQK_K) * sizeof(BlockQ8_K) + 63) / 64 * 64;
+}
 
 // Prefetch distances of read_sum, tuned on a streaming read (2 KiB into L1, 16 KiB into L2).
 constexpr size_t kReadAheadL1 = 2048, kReadAheadL2 = 16384;
@@ -150,6 +188,8 @@ const KernelTable& table_for(Isa isa);
 // Quantizes a's float activations (a.x, a.x_stride ignored: rows are n_cols floats) into ActRows
 // and runs fn over rows [0, n_rows), split across the pool in 16-row groups.
 void run_quantized(const KernelTable& kt, GemmFn fn, GemmArgs a, int64_t n_rows, ThreadPool* pool);
+// The same with Q8_K activation rows (q8k_row_bytes each), for the K-quants.
+void run_quantized_k(GemmFn fn, GemmArgs a, int64_t n_rows, ThreadPool* pool);
 
 // Helpers below live in an unnamed namespace: the SIMD translation units include this header
 // with wider instruction sets enabled, and a shared inline definition could be merged by the
@@ -233,11 +273,27 @@ struct ActRow {
 
 // The weight offset whose negsums a weight type's integer kernels need.
 inline int act_sum_scale(DType wtype) {
-  return wtype == DType::kQ4_0 ? 8 : 128;
+  switch (wtype) {
+    case DType::kQ4_0:
+      return 8;
+    case DType::kQ5_0:
+      return 16;
+    case DType::kQ4_1:
+    case DType::kQ5_1:
+      return -1;  // bsums = +sum(x): the weights' offsets m multiply it
+    default:
+      return 128;
+  }
 }
 
+// Weights whose dots run on activations quantized to 8 bits in 32-element blocks (ActRow).
 inline bool is_quantized(DType t) {
-  return t == DType::kQ8_0 || t == DType::kQ4_0;
+  return type_traits(t).vec_dot_type == DType::kQ8_0;
+}
+
+// Weights whose dots run on Q8_K activation rows.
+inline bool is_k_quantized(DType t) {
+  return type_traits(t).vec_dot_type == DType::kQ8_K;
 }
 
 inline uint16_t load_u16(const void* p) {

@@ -218,8 +218,9 @@ std::vector<std::pair<const char*, GemmFn>> packed_gemm_variants() {
 }
 
 const KernelTable& avx2_table(bool use_vnni) {
-  static const KernelTable madd{Isa::kAvx2, quantize_act, gemm_madd, gemm_packed_madd,
-                                dot_f32,    axpy_f32,     read_sum};
+  static const KernelTable madd{Isa::kAvx2, quantize_act, gemm_madd,     gemm_packed_madd,
+                                dot_f32,    axpy_f32,     read_sum,      gemm_ext_avx2,
+                                gemm_packed_k_avx2};
   static const KernelTable vnni{
       Isa::kAvx2,
       quantize_act,
@@ -227,7 +228,11 @@ const KernelTable& avx2_table(bool use_vnni) {
       avx2_vnni_packed_gemm() ? avx2_vnni_packed_gemm() : gemm_packed_madd,
       dot_f32,
       axpy_f32,
-      read_sum};
+      read_sum,
+      gemm_ext_avx2,
+      x86_features().avx_vnni         ? gemm_packed_k_avxvnni
+      : x86_features().avx512_vnni_vl ? gemm_packed_k_avx512vnni
+                                      : gemm_packed_k_avx2};
   return use_vnni ? vnni : madd;
 }
 

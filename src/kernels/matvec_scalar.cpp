@@ -91,6 +91,8 @@ void gemm(const GemmArgs& a, int64_t r0, int64_t r1) {
       return gemm_rows<uint8_t, dot_quant<BlockQ8_0, block_dot_q8>>(a, r0, r1);
     case DType::kQ4_0:
       return gemm_rows<uint8_t, dot_quant<BlockQ4_0, block_dot_q4>>(a, r0, r1);
+    default:
+      return gemm_ext_scalar(a, r0, r1);
   }
 }
 
@@ -202,8 +204,9 @@ uint64_t read_sum(const void* p, size_t n) {
 }  // namespace
 
 const KernelTable& scalar_table() {
-  static const KernelTable table{Isa::kScalar, quantize_act, gemm,    gemm_packed,
-                                 dot_f32,      axpy_f32,     read_sum};
+  static const KernelTable table{Isa::kScalar, quantize_act, gemm,     gemm_packed,
+                                 dot_f32,      axpy_f32,     read_sum, gemm_ext_scalar,
+                                 gemm_packed_k_scalar};
   return table;
 }
 

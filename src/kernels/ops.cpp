@@ -75,12 +75,14 @@ void add(const float* a, const float* b, float* y, int64_t n) {
 }
 
 void rope_inplace(float* x, int n_head, int head_dim, int n_rot, int pos, float freq_base,
-                  RopeStyle style) {
+                  RopeStyle style, float freq_scale, const float* freq_factors) {
+  const double p = freq_scale == 1.0f ? pos : pos * static_cast<double>(freq_scale);
   const int half = n_rot / 2;
   thread_local std::vector<float> cs;  // cos, sin interleaved
   cs.resize(2 * static_cast<size_t>(half));
   for (int i = 0; i < half; ++i) {
-    double theta = pos * std::pow(static_cast<double>(freq_base), -2.0 * i / n_rot);
+    double theta = p * std::pow(static_cast<double>(freq_base), -2.0 * i / n_rot);
+    if (freq_factors) theta /= freq_factors[i];
     cs[2 * i] = static_cast<float>(std::cos(theta));
     cs[2 * i + 1] = static_cast<float>(std::sin(theta));
   }

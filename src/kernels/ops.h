@@ -28,10 +28,11 @@ enum class RopeStyle {
 };
 
 // Rotates the first n_rot dims of each of the n_head vectors x[h][0..head_dim) by angles
-// pos * freq_base^(-2i/n_rot). Angles and their sin/cos are computed in double, so the
-// result depends only on (pos, i) and the input.
+// pos * freq_scale * freq_base^(-2i/n_rot) / freq_factors[i] (freq_scale < 1: linear rope
+// scaling; freq_factors, nullable, [n_rot / 2]: llama-3.1 style per-dimension scaling). Angles
+// and their sin/cos are computed in double, so the result depends only on (pos, i) and the input.
 void rope_inplace(float* x, int n_head, int head_dim, int n_rot, int pos, float freq_base,
-                  RopeStyle style);
+                  RopeStyle style, float freq_scale = 1.0f, const float* freq_factors = nullptr);
 
 // Attention of one query position over cached keys/values 0..n_kv-1:
 // out[h] = sum_j softmax_j(scale * q[h].k[j][g] + alibi) v[j][g], g = h / (n_head / n_head_kv).

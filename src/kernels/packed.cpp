@@ -14,6 +14,10 @@ namespace ll::kernels {
 
 namespace {
 
+bool is_k(DType t) {
+  return t == DType::kQ4_K || t == DType::kQ6_K;
+}
+
 size_t block_bytes(DType t) {
   return t == DType::kQ8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
 }
@@ -44,11 +48,13 @@ void advise_huge_pages(void* p, size_t n) {
 }
 
 bool packable(DType t, int64_t n_rows, int64_t n_cols) {
-  return (t == DType::kQ8_0 || t == DType::kQ4_0) && n_rows > 0 && n_rows % kPackRows == 0 &&
-         n_cols > 0 && n_cols % kQK8_0 == 0;
+  if (n_rows <= 0 || n_rows % kPackRows != 0 || n_cols <= 0) return false;
+  if (is_k(t)) return n_cols % kQK_K == 0;
+  return (t == DType::kQ8_0 || t == DType::kQ4_0) && n_cols % kQK8_0 == 0;
 }
 
 size_t packed_group_bytes(DType t, int64_t n_cols) {
+  if (is_k(t)) return static_cast<size_t>(n_cols / kQK_K) * internal::packed_k_block_bytes(t);
   const int64_t nb = n_cols / kQK8_0;
   return scale_bytes(nb) + static_cast<size_t>(nb) * packed_quant_bytes(t);
 }
@@ -84,6 +90,19 @@ PackedMatrix PackedMatrix::pack(DType t, const std::vector<Part>& parts, int64_t
     std::abort();
   }
   advise_huge_pages(m.data_.get(), total);
+  if (is_k(t)) {
+    const size_t row_b = row_bytes(t, n_cols);
+    int64_t g = 0;
+    for (const Part& part : parts) {
+      const auto* src = static_cast<const uint8_t*>(part.w);
+      for (int64_t pg = 0; pg < part.n_rows / kPackRows; ++pg, ++g) {
+        const uint8_t* rows[kPackRows];
+        for (int i = 0; i < kPackRows; ++i) rows[i] = src + (pg * kPackRows + i) * row_b;
+        internal::pack_k_group(t, rows, n_cols / kQK_K, m.data_.get() + g * m.group_bytes_);
+      }
+    }
+    return m;
+  }
   const int64_t nb = n_cols / kQK8_0;
   const size_t row_b = row_bytes(t, n_cols), bb = block_bytes(t);
   const size_t qbytes = packed_quant_bytes(t), sbytes = scale_bytes(nb);
@@ -115,6 +134,11 @@ PackedMatrix PackedMatrix::pack(DType t, const std::vector<Part>& parts, int64_t
 }
 
 void PackedMatrix::unpack_row(int64_t r, void* out) const {
+  if (is_k(type_)) {
+    return internal::unpack_k_row(type_, data_.get() + r / kPackRows * group_bytes_,
+                                  static_cast<int>(r % kPackRows), n_cols_ / kQK_K,
+                                  static_cast<uint8_t*>(out));
+  }
   const int64_t nb = n_cols_ / kQK8_0, g = r / kPackRows, i = r % kPackRows;
   const uint8_t* grp = data_.get() + g * group_bytes_;
   const size_t bb = block_bytes(type_), qbytes = packed_quant_bytes(type_),
@@ -144,6 +168,12 @@ void PackedMatrix::matmul(const float* x, int64_t n_batch, float* y, ThreadPool*
     a.next = next->data();
     a.next_stride = next->group_bytes_;
     a.next_rows = next->n_rows_;
+  }
+  if (is_k(type_)) {
+    // No next-product prefetch here: the K kernels' own prefetch runs ahead of the stream.
+    a.next = nullptr;
+    return internal::run_quantized_k(
+        kt.gemm_packed_k ? kt.gemm_packed_k : internal::gemm_packed_k_scalar, a, n_rows_, pool);
   }
   internal::run_quantized(kt, kt.gemm_packed, a, n_rows_, pool);
 }

@@ -1,14 +1,8 @@
 #include "model/generate.h"
 
-#include <chrono>
+#include "core/clock.h"
 
 namespace ll::model {
-
-namespace {
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-}  // namespace
 
 Result<GenerateResult> generate(Engine& engine, const std::vector<int32_t>& prompt, int n_predict,
                                 Sampler& sampler, const std::function<bool(int32_t)>& on_token,
@@ -23,9 +17,9 @@ Result<GenerateResult> generate(Engine& engine, const std::vector<int32_t>& prom
   GenerateResult r;
   r.prompt_tokens = prompt;
   std::vector<int32_t> history = prompt;
-  double t0 = now_s();
+  double t0 = mono_now_s();
   LL_ASSIGN_OR_RETURN(std::vector<float> logits, engine.eval(graph::Batch::prompt(prompt, 0)));
-  r.prefill_s = now_s() - t0;
+  r.prefill_s = mono_now_s() - t0;
   int pos = static_cast<int>(prompt.size());
   for (int i = 0; i < n_predict; ++i) {
     const int32_t t = sampler.sample(logits.data(), engine.n_vocab(), history);
@@ -34,9 +28,9 @@ Result<GenerateResult> generate(Engine& engine, const std::vector<int32_t>& prom
     if (on_token && !on_token(t)) break;
     if (is_eog && is_eog(t)) break;
     if (i + 1 == n_predict) break;
-    t0 = now_s();
+    t0 = mono_now_s();
     LL_ASSIGN_OR_RETURN(logits, engine.eval(graph::Batch::prompt({t}, pos++)));
-    r.decode_s += now_s() - t0;
+    r.decode_s += mono_now_s() - t0;
     ++r.decode_evals;
   }
   engine.release(0);

@@ -1,5 +1,7 @@
 #include "model/model.h"
 
+#include "model/arch.h"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -10,7 +12,7 @@ Result<std::unique_ptr<Model>> Model::load(
     const std::string& path, const std::function<void(uint64_t, uint64_t)>& progress) {
   auto m = std::make_unique<Model>();
   LL_ASSIGN_OR_RETURN(m->file, gguf::File::open(path));
-  LL_ASSIGN_OR_RETURN(m->graph, graph::build_graph(*m->file));
+  LL_ASSIGN_OR_RETURN(m->graph, build_graph(*m->file));
   m->weights = std::make_unique<graph::GgufWeights>(*m->file);
   // Touch one byte per page so weights are resident before the first token.
   const uint8_t* p = m->file->mapped().data();

@@ -16,7 +16,7 @@ struct Model {
   graph::Graph graph;
   std::unique_ptr<graph::GgufWeights> weights;
 
-  const graph::HParams& hp() const { return graph.hp; }
+  const graph::ModelDims& hp() const { return graph.hp; }
 
   // progress(done, total) is called while the weights are paged in (a big model from a slow
   // disk takes a while; without it the first token would pay for it).

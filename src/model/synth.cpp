@@ -8,6 +8,7 @@
 #include "core/thread_pool.h"
 #include "gguf/gguf_writer.h"
 #include "kernels/kernels.h"
+#include "model/quant_mix.h"
 
 namespace ll::model {
 
@@ -120,18 +121,84 @@ Result<SynthSpec> synth_preset(const std::string& name) {
   return invalid_argument("unknown preset '" + name + "' (tiny, 110m, 1b)");
 }
 
+namespace {
+
+SynthSpec shape(const std::string& arch, int n_vocab, int n_embd, int n_layer, int n_ff, int n_head,
+                int n_head_kv, int n_ctx, bool tied) {
+  SynthSpec s;
+  s.arch = arch;
+  s.n_vocab = n_vocab;
+  s.n_embd = n_embd;
+  s.n_layer = n_layer;
+  s.n_ff = n_ff;
+  s.n_head = n_head;
+  s.n_head_kv = n_head_kv;
+  s.n_ctx = n_ctx;
+  s.tied_output = tied;
+  return s;
+}
+
+}  // namespace
+
+Result<SynthSpec> synth_preset(const std::string& arch, const std::string& name) {
+  if (name != "tiny" && name != "110m" && name != "1b")
+    return invalid_argument("unknown preset '" + name + "' (tiny, 110m, 1b)");
+  const int p = name == "tiny" ? 0 : name == "110m" ? 1 : 2;
+  if (arch == "llama") {
+    LL_ASSIGN_OR_RETURN(SynthSpec s, synth_preset(name));
+    return s;
+  }
+  if (arch == "qwen2") {
+    const SynthSpec s[] = {shape(arch, 512, 64, 2, 192, 4, 2, 512, true),
+                           shape(arch, 151936, 512, 12, 2816, 8, 2, 2048, true),
+                           shape(arch, 151936, 1536, 28, 8960, 12, 2, 4096, true)};  // 1.5B
+    return s[p];
+  }
+  if (arch == "gpt2") {
+    // tiny: an untied head, so random weights do not just echo the last token.
+    const SynthSpec s[] = {shape(arch, 512, 64, 2, 256, 4, 4, 512, false),
+                           shape(arch, 50257, 768, 12, 3072, 12, 12, 1024, true),    // small
+                           shape(arch, 50257, 1280, 36, 5120, 20, 20, 1024, true)};  // large
+    return s[p];
+  }
+  if (arch == "bloom") {
+    const SynthSpec s[] = {shape(arch, 512, 64, 2, 256, 4, 4, 512, false),
+                           shape(arch, 250880, 768, 12, 3072, 12, 12, 2048, true),
+                           shape(arch, 250880, 1536, 24, 6144, 16, 16, 2048, true)};  // 1b1
+    return s[p];
+  }
+  if (arch == "phi3") {
+    const SynthSpec s[] = {shape(arch, 512, 64, 2, 192, 4, 4, 512, false),
+                           shape(arch, 32064, 768, 12, 2048, 8, 8, 4096, false),
+                           shape(arch, 32064, 1536, 24, 6144, 16, 16, 4096, false)};
+    return s[p];
+  }
+  if (arch == "falcon") {
+    const SynthSpec s[] = {shape(arch, 512, 64, 2, 256, 4, 1, 512, true),
+                           shape(arch, 65024, 768, 12, 3072, 12, 1, 2048, false),
+                           shape(arch, 65024, 2048, 24, 8192, 32, 1, 2048, false)};
+    return s[p];
+  }
+  return invalid_argument("synth: unknown arch '" + arch +
+                          "' (llama, qwen2, gpt2, bloom, phi3, falcon)");
+}
+
 Status write_synth(const SynthSpec& s, const std::string& path,
                    const std::function<void(uint64_t, uint64_t)>& progress) {
-  if (s.arch != "llama" && s.arch != "qwen2")
-    return invalid_argument("synth: unknown arch '" + s.arch + "' (llama, qwen2)");
+  const std::string& a = s.arch;
+  const bool layer_norm = a == "gpt2" || a == "bloom" || a == "falcon";
+  const bool has_rope = !(a == "gpt2" || a == "bloom");
+  if (a != "llama" && a != "qwen2" && !layer_norm && a != "phi3")
+    return invalid_argument("synth: unknown arch '" + a +
+                            "' (llama, qwen2, gpt2, bloom, phi3, falcon)");
   if (s.n_embd % s.n_head != 0 || s.n_head % s.n_head_kv != 0)
     return invalid_argument("synth: head counts do not divide n_embd");
-  if (s.type == DType::kQ8_0 || s.type == DType::kQ4_0) {
-    if (s.n_embd % 32 || s.n_ff % 32)
-      return invalid_argument("synth: quantized types need n_embd and n_ff multiples of 32");
+  // Matrices whose rows are not whole blocks of the type fall back (quant_mix.h).
+  QuantScheme scheme{std::string(dtype_name(s.type)), s.type, false};
+  if (!s.mix.empty()) {
+    LL_ASSIGN_OR_RETURN(scheme, parse_quant_scheme(s.mix));
   }
   gguf::Writer w;
-  const std::string a = s.arch;
   const int head_dim = s.n_embd / s.n_head;
   w.set_string("general.architecture", a);
   w.set_string("general.name", "lingualinked-synth-" + a);
@@ -142,9 +209,17 @@ Status write_synth(const SynthSpec& s, const std::string& path,
   w.set_u32(a + ".feed_forward_length", s.n_ff);
   w.set_u32(a + ".attention.head_count", s.n_head);
   w.set_u32(a + ".attention.head_count_kv", s.n_head_kv);
-  w.set_u32(a + ".rope.dimension_count", head_dim);
-  w.set_f32(a + ".rope.freq_base", 10000.0f);
-  w.set_f32(a + ".attention.layer_norm_rms_epsilon", 1e-5f);
+  if (has_rope) {
+    w.set_u32(a + ".rope.dimension_count", head_dim);
+    w.set_f32(a + ".rope.freq_base", 10000.0f);
+    if (s.rope_scaling_factor > 0) {
+      w.set_string(a + ".rope.scaling.type", "linear");
+      w.set_f32(a + ".rope.scaling.factor", s.rope_scaling_factor);
+    }
+  }
+  w.set_f32(
+      a + (layer_norm ? ".attention.layer_norm_epsilon" : ".attention.layer_norm_rms_epsilon"),
+      1e-5f);
   std::vector<std::string> tokens;
   std::vector<float> scores;
   std::vector<int32_t> types;
@@ -160,7 +235,10 @@ Status write_synth(const SynthSpec& s, const std::string& path,
   w.set_bool("tokenizer.ggml.add_eos_token", false);
 
   const uint64_t seed = s.seed;
-  auto matrix = [&](const std::string& name, int64_t cols, int64_t rows, DType type) {
+  auto matrix = [&](const std::string& name, int64_t cols, int64_t rows, DType) {
+    const bool is_output = name == "output.weight" || (s.tied_output && name == "token_embd.weight");
+    const DType type =
+        choose_tensor_type(scheme, is_output ? "output.weight" : name, cols, s.n_layer).type;
     w.add_tensor(name, {cols, rows}, type, [=](uint8_t* out, size_t) {
       const uint64_t key = hash_name(name, seed);
       const float scale = std::sqrt(3.0f / static_cast<float>(cols));
@@ -184,25 +262,42 @@ Status write_synth(const SynthSpec& s, const std::string& path,
     });
   };
   const int n_kv = s.n_head_kv * head_dim;
+  // A norm: scale near 1, and for LayerNorm families a bias near 0.
+  auto norm = [&](const std::string& name) {
+    vec(name + ".weight", s.n_embd, 1.0f, 0.1f);
+    if (layer_norm) vec(name + ".bias", s.n_embd, 0.0f, 0.1f);
+  };
+  // A projection [cols -> rows]; gpt2 and bloom give every projection a bias.
+  const bool proj_bias = a == "gpt2" || a == "bloom";
+  auto proj = [&](const std::string& name, int64_t cols, int64_t rows, bool bias) {
+    matrix(name + ".weight", cols, rows, s.type);
+    if (bias) vec(name + ".bias", rows, 0.0f, 0.1f);
+  };
   matrix("token_embd.weight", s.n_embd, s.n_vocab, s.type);
+  if (s.rope_freqs) vec("rope_freqs.weight", head_dim / 2, 2.0f, 1.0f);  // divisors in [1, 3)
+  if (a == "gpt2") matrix("position_embd.weight", s.n_embd, s.n_ctx, s.type);
+  if (a == "bloom") norm("token_embd_norm");
   for (int l = 0; l < s.n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
-    vec(p + "attn_norm.weight", s.n_embd, 1.0f, 0.1f);
-    matrix(p + "attn_q.weight", s.n_embd, s.n_embd, s.type);
-    matrix(p + "attn_k.weight", s.n_embd, n_kv, s.type);
-    matrix(p + "attn_v.weight", s.n_embd, n_kv, s.type);
-    if (a == "qwen2") {
-      vec(p + "attn_q.bias", s.n_embd, 0.0f, 0.1f);
-      vec(p + "attn_k.bias", n_kv, 0.0f, 0.1f);
-      vec(p + "attn_v.bias", n_kv, 0.0f, 0.1f);
+    norm(p + "attn_norm");
+    if (a == "llama" || a == "qwen2") {
+      proj(p + "attn_q", s.n_embd, s.n_embd, a == "qwen2");
+      proj(p + "attn_k", s.n_embd, n_kv, a == "qwen2");
+      proj(p + "attn_v", s.n_embd, n_kv, a == "qwen2");
+    } else {
+      proj(p + "attn_qkv", s.n_embd, s.n_embd + 2 * n_kv, proj_bias);
     }
-    matrix(p + "attn_output.weight", s.n_embd, s.n_embd, s.type);
-    vec(p + "ffn_norm.weight", s.n_embd, 1.0f, 0.1f);
-    matrix(p + "ffn_gate.weight", s.n_embd, s.n_ff, s.type);
-    matrix(p + "ffn_up.weight", s.n_embd, s.n_ff, s.type);
-    matrix(p + "ffn_down.weight", s.n_ff, s.n_embd, s.type);
+    proj(p + "attn_output", s.n_embd, s.n_embd, proj_bias);
+    if (a != "falcon") norm(p + "ffn_norm");
+    if (a == "llama" || a == "qwen2") {
+      proj(p + "ffn_gate", s.n_embd, s.n_ff, false);
+      proj(p + "ffn_up", s.n_embd, s.n_ff, false);
+    } else {
+      proj(p + "ffn_up", s.n_embd, (a == "phi3" ? 2 : 1) * int64_t{s.n_ff}, proj_bias);
+    }
+    proj(p + "ffn_down", s.n_ff, s.n_embd, proj_bias);
   }
-  vec("output_norm.weight", s.n_embd, 1.0f, 0.1f);
+  norm("output_norm");
   if (!s.tied_output) matrix("output.weight", s.n_embd, s.n_vocab, s.type);
   return w.write(path, progress);
 }

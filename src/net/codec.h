@@ -17,7 +17,7 @@ inline constexpr size_t kHeaderBytes = 40;
 // Byte offsets of the header fields (docs/protocol.md); magic is at 0.
 namespace header_offset {
 inline constexpr size_t kOffVersion = 4, kOffType = 6, kOffFlags = 8, kOffParts = 10, kOffMeta = 12,
-                        kOffSession = 16, kOffSeq = 24, kOffStep = 28, kOffPayload = 32;
+                        kOffSession = 16, kOffEpoch = 20, kOffSeq = 24, kOffStep = 28, kOffPayload = 32;
 }  // namespace header_offset
 inline constexpr char kMagic[4] = {'L', 'L', 'N', 'K'};
 
@@ -28,6 +28,7 @@ inline constexpr size_t kMaxMetaBytes = 64u << 20;
 inline constexpr size_t kMaxNameBytes = 4096;       // node, tensor, blob names; weight keys
 inline constexpr size_t kMaxTextBytes = 64u << 20;  // JSON, error text
 inline constexpr size_t kMaxDims = 8;
+inline constexpr size_t kMaxHistory = 1u << 24;  // tokens in a SEQ_START history
 
 struct Header {
   uint16_t version = 0;
@@ -35,7 +36,8 @@ struct Header {
   uint16_t flags = 0;
   uint16_t n_parts = 0;
   uint32_t meta_len = 0;
-  uint64_t session_id = 0;
+  uint32_t session_id = 0;
+  uint32_t epoch = 0;
   uint32_t seq_id = 0;
   uint32_t step = 0;
   uint64_t payload_bytes = 0;

@@ -176,9 +176,39 @@ Status get(Step& b, BodyReader& in) {
 }
 
 Status get(Token& b, BodyReader& in) {
-  return in.r.i32(&b.token_id, "token id");
+  LL_RETURN_IF_ERROR(in.r.i32(&b.token_id, "token id"));
+  return in.r.u64(&b.rng_state, "rng state");
 }
-Status get(ResetSeq&, BodyReader&) {
+
+Status get_float(BodyReader& in, float* f, const char* what) {
+  uint32_t u = 0;
+  LL_RETURN_IF_ERROR(in.r.u32(&u, what));
+  std::memcpy(f, &u, 4);
+  return Status::ok();
+}
+
+Status get(SeqStart& b, BodyReader& in) {
+  LL_RETURN_IF_ERROR(get_float(in, &b.temp, "temp"));
+  LL_RETURN_IF_ERROR(in.r.i32(&b.top_k, "top_k"));
+  LL_RETURN_IF_ERROR(get_float(in, &b.top_p, "top_p"));
+  LL_RETURN_IF_ERROR(get_float(in, &b.min_p, "min_p"));
+  LL_RETURN_IF_ERROR(get_float(in, &b.repeat_penalty, "repeat_penalty"));
+  LL_RETURN_IF_ERROR(in.r.i32(&b.repeat_last_n, "repeat_last_n"));
+  LL_RETURN_IF_ERROR(in.r.u64(&b.seed, "seed"));
+  LL_RETURN_IF_ERROR(in.r.u64(&b.rng_state, "rng state"));
+  LL_RETURN_IF_ERROR(in.r.i32(&b.kv_slot, "kv slot"));
+  uint32_t n = 0;
+  LL_RETURN_IF_ERROR(in.r.u32(&n, "history length"));
+  if (n > kMaxHistory)
+    return corrupt("history length " + std::to_string(n) + " exceeds " +
+                   std::to_string(kMaxHistory));
+  Payload p;
+  LL_RETURN_IF_ERROR(in.parts.take(static_cast<uint64_t>(n) * 4, "history", &p));
+  b.history = payload_to_vector<int32_t>(p);
+  return Status::ok();
+}
+
+Status get(SeqEnd&, BodyReader&) {
   return Status::ok();
 }
 Status get(Shutdown&, BodyReader&) {
@@ -232,7 +262,8 @@ Result<Header> parse_header(const uint8_t* data, size_t size) {
   (void)r.u16(&h.flags, "flags");
   (void)r.u16(&h.n_parts, "n_parts");
   (void)r.u32(&h.meta_len, "meta_len");
-  (void)r.u64(&h.session_id, "session");
+  (void)r.u32(&h.session_id, "session");
+  (void)r.u32(&h.epoch, "epoch");
   (void)r.u32(&h.seq_id, "seq");
   (void)r.u32(&h.step, "step");
   (void)r.u64(&h.payload_bytes, "payload_bytes");
@@ -272,6 +303,7 @@ Result<Message> decode(Frames& frames) {
   msg.version = h.version;
   msg.flags = static_cast<uint16_t>(h.flags & ~kFlagLocal);
   msg.session_id = h.session_id;
+  msg.epoch = h.epoch;
   msg.seq_id = h.seq_id;
   msg.step = h.step;
   ByteReader r(base + kHeaderBytes, h.meta_len);

@@ -154,10 +154,36 @@ Status put(Step& b, BodyWriter& out) {
 
 Status put(Token& b, BodyWriter& out) {
   out.w().i32(b.token_id);
+  out.w().u64(b.rng_state);
   return Status::ok();
 }
 
-Status put(ResetSeq&, BodyWriter&) {
+uint32_t float_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+Status put(SeqStart& b, BodyWriter& out) {
+  if (b.history.size() > kMaxHistory)
+    return invalid_argument("sequence history of " + std::to_string(b.history.size()) +
+                            " tokens exceeds " + std::to_string(kMaxHistory));
+  out.w().u32(float_bits(b.temp));
+  out.w().i32(b.top_k);
+  out.w().u32(float_bits(b.top_p));
+  out.w().u32(float_bits(b.min_p));
+  out.w().u32(float_bits(b.repeat_penalty));
+  out.w().i32(b.repeat_last_n);
+  out.w().u64(b.seed);
+  out.w().u64(b.rng_state);
+  out.w().i32(b.kv_slot);
+  out.w().u32(static_cast<uint32_t>(b.history.size()));
+  Payload p = payload_copy(b.history.data(), b.history.size() * sizeof(int32_t));
+  out.part(p);
+  return Status::ok();
+}
+
+Status put(SeqEnd&, BodyWriter&) {
   return Status::ok();
 }
 Status put(Shutdown&, BodyWriter&) {
@@ -184,7 +210,8 @@ Result<Frames> encode(Message&& msg) {
   w.u16(static_cast<uint16_t>(msg.flags & ~kFlagLocal));
   w.u16(0);  // n_parts
   w.u32(0);  // meta_len
-  w.u64(msg.session_id);
+  w.u32(msg.session_id);
+  w.u32(msg.epoch);
   w.u32(msg.seq_id);
   w.u32(msg.step);
   w.u64(0);  // payload_bytes

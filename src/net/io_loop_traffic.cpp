@@ -165,6 +165,7 @@ void IoLoop::unreachable(const PeerId& to, const std::string& why, const Frames&
     if (h.is_ok()) {
       r.msg.seq_id = h->seq_id;
       r.msg.session_id = h->session_id;
+      r.msg.epoch = h->epoch;
       r.msg.step = h->step;
       if (shared_.offer_reply(h->seq_id, r)) return;
     }
@@ -228,6 +229,7 @@ void IoLoop::on_malformed(const PeerId& from, const Status& why) {
 void IoLoop::reply(const PeerId& to, const Message& request, Body body) {
   Message m;
   m.session_id = request.session_id;
+  m.epoch = request.epoch;
   m.seq_id = request.seq_id;
   m.step = request.step;
   m.body = std::move(body);

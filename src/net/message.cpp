@@ -38,12 +38,14 @@ std::string msg_type_name(MsgType t) {
       return "STEP";
     case MsgType::kToken:
       return "TOKEN";
-    case MsgType::kResetSeq:
-      return "RESET_SEQ";
+    case MsgType::kSeqEnd:
+      return "SEQ_END";
     case MsgType::kError:
       return "ERROR";
     case MsgType::kShutdown:
       return "SHUTDOWN";
+    case MsgType::kSeqStart:
+      return "SEQ_START";
   }
   return "UNKNOWN(" + std::to_string(static_cast<unsigned>(t)) + ")";
 }
@@ -64,19 +66,23 @@ namespace {
 
 // Element sizes of the plain (non-block) GGUF types that core/types.h does not name but
 // the runtime may ship (positions, token ids, masks).
+DTypeInfo plain(uint32_t id, std::string_view name, int bytes) {
+  return DTypeInfo{static_cast<DType>(id), name, 1, bytes, DType::kF32, nullptr, nullptr};
+}
+
 std::optional<DTypeInfo> wire_dtype_info(uint32_t id) {
   if (auto info = dtype_info(id)) return info;
   switch (id) {
     case 24:
-      return DTypeInfo{"I8", 1, 1};
+      return plain(24, "I8", 1);
     case 25:
-      return DTypeInfo{"I16", 1, 2};
+      return plain(25, "I16", 2);
     case 26:
-      return DTypeInfo{"I32", 1, 4};
+      return plain(26, "I32", 4);
     case 27:
-      return DTypeInfo{"I64", 1, 8};
+      return plain(27, "I64", 8);
     case 28:
-      return DTypeInfo{"F64", 1, 8};
+      return plain(28, "F64", 8);
     default:
       return std::nullopt;
   }

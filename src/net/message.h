@@ -13,7 +13,7 @@
 
 namespace ll::net {
 
-inline constexpr uint16_t kProtocolVersion = 1;
+inline constexpr uint16_t kProtocolVersion = 2;
 
 // Values are wire ids; body alternative i in Body has type i + 1.
 enum class MsgType : uint16_t {
@@ -33,11 +33,12 @@ enum class MsgType : uint16_t {
   kWeightsDone = 14,
   kStep = 15,
   kToken = 16,
-  kResetSeq = 17,
+  kSeqEnd = 17,
   kError = 18,
   kShutdown = 19,
+  kSeqStart = 20,
 };
-inline constexpr uint16_t kMaxMsgType = 19;
+inline constexpr uint16_t kMaxMsgType = 20;
 
 // "HELLO", "STEP", ...; "UNKNOWN(n)" for ids outside the enum.
 std::string msg_type_name(MsgType t);
@@ -137,10 +138,28 @@ struct Step {
   std::vector<WireTensor> tensors;
 };
 
+// rng_state: the tail's sampler RNG after drawing this token, so the head's sequence table
+// can restart the sampler at exactly this point (failover, moves).
 struct Token {
   int32_t token_id = 0;
+  uint64_t rng_state = 0;
 };
-struct ResetSeq {};
+// Starts a sequence on every device it passes (header seq_id): its KV slot, and on the tail its
+// sampler (configuration, RNG state, and the history for the repetition penalty).
+struct SeqStart {
+  float temp = 0;
+  int32_t top_k = 0;
+  float top_p = 1;
+  float min_p = 0;
+  float repeat_penalty = 1;
+  int32_t repeat_last_n = 0;
+  uint64_t seed = 0;
+  uint64_t rng_state = 0;
+  int32_t kv_slot = -1;          // -1: the device picks a free slot
+  std::vector<int32_t> history;  // prompt and generated tokens so far
+};
+// Frees a sequence's KV slot and sampler; follows the sequence's last pass down the ring.
+struct SeqEnd {};
 struct Error {
   ErrorCode code = ErrorCode::kUnknown;
   std::string text;
@@ -149,13 +168,14 @@ struct Shutdown {};
 
 using Body = std::variant<Hello, HelloAck, Ping, Pong, Blast, BlastAck, ProfileReq, ProfileResp,
                           Deploy, DeployAck, WeightsQuery, WeightsHave, WeightsChunk, WeightsDone,
-                          Step, Token, ResetSeq, Error, Shutdown>;
+                          Step, Token, SeqEnd, Error, Shutdown, SeqStart>;
 static_assert(std::variant_size_v<Body> == kMaxMsgType);
 
 struct Message {
   uint16_t version = kProtocolVersion;  // set by decode; tests may encode another
   uint16_t flags = 0;
-  uint64_t session_id = 0;
+  uint32_t session_id = 0;  // the head's run (random per head); 0 before a head is known
+  uint32_t epoch = 0;       // deployment epoch; devices drop runtime messages of older epochs
   uint32_t seq_id = 0;  // which request / sequence (or probe) this belongs to
   uint32_t step = 0;    // position within the sequence
   Body body;

@@ -72,7 +72,8 @@ Result<RateTable> rate_table(const Json& v, const std::string& path, const UnitP
     } else if (auto type = dtype_from_name(k)) {
       t.by_type[*type] = r;
     } else {
-      return bad(path, "unknown type \"" + k + "\" (use F32, F16, BF16, Q8_0, Q4_0 or default)");
+      return bad(path, "unknown type \"" + k + "\" (use " + std::string(supported_type_names()) +
+                           " or default)");
     }
   }
   return t;

@@ -1,7 +1,10 @@
 #include "runtime/device_node.h"
 
 #include <algorithm>
-#include <chrono>
+#include <set>
+
+#include "core/clock.h"
+#include "core/log.h"
 
 namespace ll::runtime {
 
@@ -20,6 +23,19 @@ Result<std::unique_ptr<DeviceNode>> DeviceNode::create(const graph::Graph& g,
                                             max_seqs);
   n->pool_ = std::make_unique<ThreadPool>(n_threads);
   return n;
+}
+
+Result<bool> DeviceNode::accepts(uint32_t epoch, const char* what,
+                                 const std::string& from) const {
+  const uint32_t mine = epoch_.load();
+  if (epoch == mine) return true;
+  if (epoch > mine)
+    return invalid_argument(std::string(what) + " from " + from + " is of epoch " +
+                            std::to_string(epoch) + ", but device " + std::to_string(me_) +
+                            " is deployed for epoch " + std::to_string(mine));
+  LL_LOG_INFO("device %d: dropped %s of stale epoch %u from %s (deployed epoch %u)", me_, what,
+              epoch, from.c_str(), mine);
+  return false;
 }
 
 Status DeviceNode::receive(uint32_t step, const graph::Batch& batch, int tensor,
@@ -46,21 +62,31 @@ bool DeviceNode::complete(const Pending& p) const {
 }
 
 Status DeviceNode::run_ready(Outbox* out) {
-  // Forward passes run in step order: a sequence's later step must see its earlier KV rows.
-  while (!pending_.empty() && complete(pending_.begin()->second)) {
-    auto it = pending_.begin();
-    Status st = run_one(it->first, it->second, out);
-    pending_.erase(it);
-    LL_RETURN_IF_ERROR(st);
+  // A sequence's later pass must see the KV rows of its earlier ones, so a pass waits for
+  // every earlier pending pass that shares a sequence with it, and for nothing else: a pass
+  // that never completes blocks only its own sequences. Running a pass completes no other.
+  std::set<int32_t> blocked;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    const graph::Batch& b = it->second.batch;
+    bool free = true;
+    for (int32_t s : b.seq) free = free && !blocked.count(s);
+    if (free && complete(it->second)) {
+      Status st = run_one(it->first, it->second, out);
+      it = pending_.erase(it);
+      LL_RETURN_IF_ERROR(st);
+      continue;
+    }
+    blocked.insert(b.seq.begin(), b.seq.end());
+    ++it;
   }
   return Status::ok();
 }
 
 Status DeviceNode::run_one(uint32_t step, Pending& p, Outbox* out) {
-  const auto t0 = std::chrono::steady_clock::now();
+  const double t0 = mono_now_s();
   graph::TensorStore results;
   LL_RETURN_IF_ERROR(exec_->run(p.batch, p.inputs, &results, kv_.get(), pool_.get()));
-  busy_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  busy_s_ += mono_now_s() - t0;
   ++steps_run_;
   // Group outgoing tensors by destination device: one message per consumer.
   std::map<int, std::vector<std::pair<int, std::vector<float>>>> by_dest;
@@ -72,22 +98,26 @@ Status DeviceNode::run_one(uint32_t step, Pending& p, Outbox* out) {
   }
   for (auto& [dest, tensors] : by_dest)
     LL_RETURN_IF_ERROR(out->send_tensors(dest, step, p.batch, std::move(tensors)));
-  if (is_tail_) {
-    const std::vector<float>& logits = results.at(g_->logits);
-    const int n_vocab = g_->hp.n_vocab;
-    int row = 0;
-    for (int r = 0; r < p.batch.n_rows(); ++r) {
-      if (!p.batch.want_logits[r]) continue;
-      const int32_t seq = p.batch.seq[r];
-      auto it = seqs_.find(seq);
-      if (it == seqs_.end())
-        return invalid_argument("sequence " + std::to_string(seq) + " was not started on the tail");
-      const int32_t tok = it->second.sampler.sample(
-          logits.data() + static_cast<size_t>(row) * n_vocab, n_vocab, it->second.history);
-      it->second.history.push_back(tok);
-      LL_RETURN_IF_ERROR(out->send_token(seq, step, tok));
-      ++row;
-    }
+  if (is_tail_) return sample_rows(step, p.batch, results.at(g_->logits), out);
+  return Status::ok();
+}
+
+Status DeviceNode::sample_rows(uint32_t step, const graph::Batch& batch,
+                               const std::vector<float>& logits, Outbox* out) {
+  const int n_vocab = g_->hp.n_vocab;
+  int row = 0;
+  for (int r = 0; r < batch.n_rows(); ++r) {
+    if (!batch.want_logits[r]) continue;
+    const int32_t seq = batch.seq[r];
+    auto it = seqs_.find(seq);
+    if (it == seqs_.end())
+      return invalid_argument("sequence " + std::to_string(seq) + " was not started on the tail");
+    SeqState& s = it->second;
+    const int32_t tok =
+        s.sampler.sample(logits.data() + static_cast<size_t>(row) * n_vocab, n_vocab, s.history);
+    s.history.push_back(tok);
+    LL_RETURN_IF_ERROR(out->send_token(seq, step, tok, s.sampler.rng_state()));
+    ++row;
   }
   return Status::ok();
 }
@@ -104,10 +134,14 @@ std::vector<int> DeviceNode::consumers() const {
   return out;
 }
 
-void DeviceNode::start_sequence(int32_t seq, const model::SamplerParams& p,
-                                std::vector<int32_t> history) {
-  seqs_.erase(seq);
-  seqs_.emplace(seq, SeqState{model::Sampler(p), std::move(history)});
+Status DeviceNode::start_sequence(const SeqStartInfo& s) {
+  if (s.kv_slot >= 0) LL_RETURN_IF_ERROR(kv_->bind(s.seq, s.kv_slot));
+  if (!is_tail_) return Status::ok();
+  model::Sampler sampler(s.sampling);
+  sampler.set_rng_state(s.rng_state);
+  seqs_.erase(s.seq);
+  seqs_.emplace(s.seq, SeqState{std::move(sampler), s.history});
+  return Status::ok();
 }
 
 void DeviceNode::end_sequence(int32_t seq) {

@@ -1,11 +1,13 @@
 // One device's share of a distributed run: a contiguous range of ops (its coarse segment),
 // the KV cache of the attention layers in it, and, on the tail, the samplers. Transport-free:
 // tensors arrive through receive(), and leave through an Outbox, so a whole ring can also be
-// wired up in one process (tests) or over ZeroMQ (runtime/worker, runtime/head).
+// wired up in one process (tests) or over ZeroMQ (runtime/worker, runtime/net_ring).
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "graph/executor.h"
@@ -19,8 +21,18 @@ class Outbox {
   // Tensors (by graph tensor id) for device `to`, for forward pass `step` of `batch`.
   virtual Status send_tensors(int to, uint32_t step, const graph::Batch& batch,
                               std::vector<std::pair<int, std::vector<float>>> tensors) = 0;
-  // The tail's sampled token for sequence `seq`.
-  virtual Status send_token(int32_t seq, uint32_t step, int32_t token) = 0;
+  // The tail's sampled token for sequence `seq`, and its sampler's RNG state after it.
+  virtual Status send_token(int32_t seq, uint32_t step, int32_t token, uint64_t rng_state) = 0;
+};
+
+// What a device needs to start a sequence (a SEQ_START): its KV slot and, on the tail, the
+// sampler exactly where the head's sequence table says it is.
+struct SeqStartInfo {
+  int32_t seq = 0;
+  int kv_slot = -1;  // -1: any free slot, taken on first use
+  model::SamplerParams sampling;
+  uint64_t rng_state = 0;
+  std::vector<int32_t> history;  // prompt and generated tokens (repetition penalty)
 };
 
 class DeviceNode {
@@ -31,16 +43,25 @@ class DeviceNode {
                                                     const graph::WeightSource& weights, int n_ctx,
                                                     int max_seqs, int n_threads);
 
+  // The deployment this node belongs to. Runtime messages of an older epoch are dropped with
+  // a log line (a pass of a replaced layout can never complete, and must not block newer
+  // ones); a newer epoch than the node's is an error.
+  void set_epoch(uint32_t epoch) { epoch_.store(epoch); }
+  uint32_t epoch() const { return epoch_.load(); }
+  // true: handle the message; false: drop it (stale, logged). Errors for a future epoch.
+  Result<bool> accepts(uint32_t epoch, const char* what, const std::string& from) const;
+
   // Stores an input tensor of a forward pass; the batch travels with every message.
   Status receive(uint32_t step, const graph::Batch& batch, int tensor, std::vector<float> data);
   // Head: a forward pass whose only input is the batch's token ids.
   void submit(uint32_t step, const graph::Batch& batch) { pending_[step].batch = batch; }
-  // Runs every forward pass whose inputs are complete, in step order, and routes the outputs.
+  // Runs every forward pass whose inputs are complete, and routes the outputs. One
+  // sequence's passes run in step order; other sequences' passes never wait for them.
   Status run_ready(Outbox* out);
   bool has_pending() const { return !pending_.empty(); }
 
-  // Tail only: sampling state of a sequence (history = prompt, for the repetition penalty).
-  void start_sequence(int32_t seq, const model::SamplerParams& p, std::vector<int32_t> history);
+  // Every device: binds the KV slot. Tail: also the sampler.
+  Status start_sequence(const SeqStartInfo& s);
   // Frees the sequence's KV slot (every device) and sampler (tail).
   void end_sequence(int32_t seq);
 
@@ -49,6 +70,7 @@ class DeviceNode {
   std::vector<int> consumers() const;
   int index() const { return me_; }
   const std::vector<int>& attention_layers() const { return exec_->attention_layers(); }
+  graph::KvCache& kv() { return *kv_; }
   double busy_s() const { return busy_s_; }
   uint64_t steps_run() const { return steps_run_; }
 
@@ -64,12 +86,15 @@ class DeviceNode {
   DeviceNode() = default;
   bool complete(const Pending& p) const;
   Status run_one(uint32_t step, Pending& p, Outbox* out);
+  Status sample_rows(uint32_t step, const graph::Batch& batch, const std::vector<float>& logits,
+                     Outbox* out);
 
   const graph::Graph* g_ = nullptr;
   graph::Segmentation seg_;
   graph::TransmissionMap map_;
   int me_ = 0;
   bool is_tail_ = false;
+  std::atomic<uint32_t> epoch_{0};
   std::unique_ptr<graph::SegmentExecutor> exec_;
   std::unique_ptr<graph::KvCache> kv_;
   std::unique_ptr<ThreadPool> pool_;

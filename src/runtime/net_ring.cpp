@@ -5,8 +5,11 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
+#include <random>
 #include <set>
 
+#include "core/clock.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/mapped_file.h"
@@ -25,9 +28,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 }  // namespace
 
@@ -45,51 +45,117 @@ Result<std::unique_ptr<NetRing>> NetRing::create(const model::Model& m,
     gethostname(host, sizeof host - 1);
     r->o_.name = "head-" + std::string(host) + "-" + std::to_string(getpid());
   }
+  // Tells this head's messages from a previous head's that a worker may still deliver.
+  std::random_device rd;
+  do r->session_id_ = rd();
+  while (r->session_id_ == 0);
   LL_RETURN_IF_ERROR(r->setup(model_path));
   return r;
 }
 
-Result<net::Received> NetRing::wait_from(const std::string& peer, net::MsgType type,
-                                         double timeout_s) {
-  // Replies from several workers arrive in any order: keep the ones not asked for yet.
-  for (auto it = stash_.begin(); it != stash_.end(); ++it) {
-    if (it->from.name != peer) continue;
-    if (it->msg.type() == type) {
-      net::Received r = std::move(*it);
-      stash_.erase(it);
-      return r;
-    }
-    if (auto* e = it->msg.as<net::Error>()) {
-      const std::string text = e->text;
-      stash_.erase(it);
-      return unavailable(peer + " refused: " + text);
-    }
-  }
-  const double deadline = now_s() + timeout_s;
-  while (true) {
-    const double left = deadline - now_s();
-    if (left <= 0)
-      return unavailable("timed out waiting for " + net::msg_type_name(type) + " from " + peer);
-    auto r = ep_->recv(left);
-    if (!r.is_ok()) {
-      if (r.status().code() == StatusCode::kUnavailable) continue;
-      return r.status();
-    }
-    if (r->msg.type() == net::MsgType::kHello) continue;
-    if (r->from.name != peer) {
-      if (r->msg.type() != net::MsgType::kError || !(r->msg.flags & net::kFlagLocal))
-        stash_.push_back(std::move(*r));
+Status NetRing::send_to(const std::string& peer, net::Message m) {
+  m.session_id = session_id_;
+  m.epoch = epoch_;
+  return ep_->send(net::PeerId::outgoing(peer), std::move(m));
+}
+
+template <typename Ready>
+bool NetRing::await(Ready ready, double timeout_s) {
+  Deadline deadline(&clock(), timeout_s);
+  std::unique_lock<std::mutex> lock(rx_mu_);
+  while (!ready()) {
+    if (deadline.expired()) return false;
+    if (receiving_) {
+      rx_cv_.wait_for(lock, std::chrono::duration<double>(deadline.left_s()));
       continue;
     }
-    if (r->msg.type() == type) return std::move(*r);
-    if (auto* e = r->msg.as<net::Error>()) return unavailable(peer + " refused: " + e->text);
+    receiving_ = true;
+    lock.unlock();
+    auto r = ep_->recv(deadline.left_s());
+    lock.lock();
+    receiving_ = false;
+    if (r.is_ok()) {
+      route(std::move(*r));
+    } else if (r.status().code() != StatusCode::kUnavailable) {
+      failures_.push_back(r.status());
+    }
+    rx_cv_.notify_all();
   }
+  return true;
+}
+
+// Called with rx_mu_ held.
+void NetRing::route(net::Received r) {
+  const net::MsgType type = r.msg.type();
+  if (type == net::MsgType::kHello) return;
+  if (const net::Token* t = r.msg.as<net::Token>()) {
+    if (r.msg.epoch != epoch_) {
+      LL_LOG_INFO("head: dropped a token of stale epoch %u from %s (epoch %u)", r.msg.epoch,
+                  r.from.name.c_str(), epoch_);
+      return;
+    }
+    tokens_.push_back(
+        TokenEvent{static_cast<int32_t>(r.msg.seq_id), r.msg.step, t->token_id, t->rng_state});
+    return;
+  }
+  if (const net::Error* e = r.msg.as<net::Error>(); e && serving_) {
+    failures_.push_back(internal_error("device " + r.from.name + " failed: " + e->text));
+    return;
+  }
+  // Replies nobody waits for any more (a timed-out request) must not pile up.
+  if (replies_.size() >= 1024) replies_.pop_front();
+  replies_.push_back(std::move(r));
+}
+
+Result<net::Received> NetRing::wait_reply(const std::string& peer, net::MsgType type,
+                                          uint32_t req, double timeout_s) {
+  std::optional<net::Received> got;
+  auto ready = [&] {
+    for (auto it = replies_.begin(); it != replies_.end(); ++it) {
+      if (it->from.name != peer) continue;
+      const bool error = it->msg.type() == net::MsgType::kError;
+      if ((it->msg.type() == type && it->msg.seq_id == req) || error) {
+        got = std::move(*it);
+        replies_.erase(it);
+        return true;
+      }
+    }
+    return !failures_.empty() && serving_;
+  };
+  if (!await(ready, timeout_s)) {
+    return unavailable("device " + peer + " did not answer within " +
+                       std::to_string(static_cast<int>(timeout_s)) + " s (waiting for " +
+                       net::msg_type_name(type) + ")");
+  }
+  if (!got) return failures_.front();
+  if (const net::Error* e = got->msg.as<net::Error>())
+    return unavailable("device " + peer + " refused: " + e->text);
+  return std::move(*got);
+}
+
+Result<net::Received> NetRing::request(const std::string& peer, net::Message m,
+                                       net::MsgType reply, double timeout_s) {
+  const uint32_t req = next_request_.fetch_add(1);
+  m.seq_id = req;
+  LL_RETURN_IF_ERROR(send_to(peer, std::move(m)));
+  return wait_reply(peer, reply, req, timeout_s);
+}
+
+void NetRing::say(const std::string& s) const {
+  if (!o_.quiet) std::fprintf(stderr, "%s\n", s.c_str());
 }
 
 Status NetRing::setup(const std::string& model_path) {
-  auto say = [this](const std::string& s) {
-    if (!o_.quiet) std::fprintf(stderr, "%s\n", s.c_str());
-  };
+  model_path_ = model_path;
+  LL_ASSIGN_OR_RETURN(model_hash_, file_content_hash(model_path, o_.cache_dir));
+  LL_RETURN_IF_ERROR(connect_workers());
+  LL_ASSIGN_OR_RETURN(plan::Cluster cluster, profile());
+  LL_ASSIGN_OR_RETURN(RingLayout layout, plan(cluster));
+  say("plan: " + std::to_string(layout.size()) + " devices in the ring");
+  return deploy(layout, 1);
+}
+
+Status NetRing::connect_workers() {
   net::EndpointOptions eo;
   eo.node_name = o_.name;
   eo.role = net::Role::kHead;
@@ -100,177 +166,220 @@ Status NetRing::setup(const std::string& model_path) {
   eo.latency_p95_s = o_.latency_p95_s;
   eo.loss_rate = o_.loss_rate;
   LL_ASSIGN_OR_RETURN(ep_, net::Endpoint::create(eo));
-  const int n_workers = static_cast<int>(o_.workers.size());
-  std::vector<std::string> wnames;
-  for (int i = 0; i < n_workers; ++i) {
+  wnames_.clear();
+  for (const std::string& addr : o_.workers) {
     // Workers are named by address: unique, and the same in every run and on every device.
-    wnames.push_back(o_.workers[i]);
-    auto c = ep_->connect(wnames[i], o_.workers[i]);
-    if (!c.is_ok())
-      return unavailable("cannot reach worker " + o_.workers[i] + ": " + c.status().message());
+    auto c = ep_->connect(addr, addr);
+    if (!c.is_ok()) return unavailable("cannot reach worker " + addr + ": " + c.status().message());
+    wnames_.push_back(addr);
   }
+  return Status::ok();
+}
 
-  // Profiles: the head measures itself; each worker measures itself and its links to the others.
+// The head measures itself; each worker measures itself and its links to the others.
+Result<plan::Cluster> NetRing::profile() {
+  const int n_workers = static_cast<int>(wnames_.size());
   say("profiling " + std::to_string(n_workers + 1) + " devices and their links...");
-  std::vector<nlohmann::json> wprof(n_workers);
+  std::vector<uint32_t> reqs(n_workers);
   for (int i = 0; i < n_workers; ++i) {
     nlohmann::json req;
     req["probe"] = nlohmann::json::array();
     for (int k = 0; k < n_workers; ++k) {
-      if (k != i) req["probe"].push_back({{"name", wnames[k]}, {"address", o_.workers[k]}});
+      if (k != i) req["probe"].push_back({{"name", wnames_[k]}, {"address", wnames_[k]}});
     }
     net::Message m;
+    m.seq_id = reqs[i] = next_request_.fetch_add(1);
     m.body = net::ProfileReq{req.dump()};
-    LL_RETURN_IF_ERROR(ep_->send(net::PeerId::outgoing(wnames[i]), std::move(m)));
+    LL_RETURN_IF_ERROR(send_to(wnames_[i], std::move(m)));
   }
   ProfileOptions hpo;
   hpo.threads = o_.threads;
   hpo.mem_budget_bytes = o_.mem_budget_bytes;
   hpo.cache_dir = o_.cache_dir;
   hpo.throttle = &throttle_;
-  LL_ASSIGN_OR_RETURN(plan::DeviceProfile head_prof,
-                      profile_device(o_.display_name.empty() ? o_.name : o_.display_name, hpo));
+  const std::string head_shown = o_.display_name.empty() ? o_.name : o_.display_name;
+  shown_[o_.name] = head_shown;
+  LL_ASSIGN_OR_RETURN(plan::DeviceProfile head_prof, profile_device(head_shown, hpo));
+  wprofiles_.assign(n_workers, nlohmann::json());
   for (int i = 0; i < n_workers; ++i) {
-    LL_ASSIGN_OR_RETURN(net::Received r, wait_from(wnames[i], net::MsgType::kProfileResp, 120));
-    wprof[i] = nlohmann::json::parse(r.msg.as<net::ProfileResp>()->json, nullptr, false);
-    if (wprof[i].is_discarded())
-      return corrupt("worker " + wnames[i] + " sent a malformed profile");
+    LL_ASSIGN_OR_RETURN(net::Received r,
+                        wait_reply(wnames_[i], net::MsgType::kProfileResp, reqs[i], 120));
+    wprofiles_[i] = nlohmann::json::parse(r.msg.as<net::ProfileResp>()->json, nullptr, false);
+    if (wprofiles_[i].is_discarded())
+      return corrupt("worker " + wnames_[i] + " sent a malformed profile");
   }
   plan::Cluster cluster;
   head_prof.head = true;
   cluster.devices.push_back(head_prof);
   for (int i = 0; i < n_workers; ++i) {
-    LL_ASSIGN_OR_RETURN(plan::DeviceProfile p,
-                        plan::device_profile_from_json(wprof[i].value("device", nlohmann::json()),
-                                                       "profile of worker " + wnames[i]));
+    LL_ASSIGN_OR_RETURN(
+        plan::DeviceProfile p,
+        plan::device_profile_from_json(wprofiles_[i].value("device", nlohmann::json()),
+                                       "profile of worker " + wnames_[i]));
     // Shown by the name it gave itself (a local cluster's spec name), else by its address.
     for (const auto& d : cluster.devices) p.name = d.name == p.name ? "" : p.name;
-    if (p.name.empty()) p.name = wnames[i];
+    if (p.name.empty()) p.name = wnames_[i];
+    shown_[wnames_[i]] = p.name;
     cluster.devices.push_back(std::move(p));
   }
-  const int n_dev = n_workers + 1;
-  cluster.links.assign(n_dev, std::vector<plan::LinkProfile>(n_dev));
+  cluster.links.assign(n_workers + 1, std::vector<plan::LinkProfile>(n_workers + 1));
   for (int i = 0; i < n_workers; ++i) {
-    LL_ASSIGN_OR_RETURN(net::LinkProbe lp, ep_->probe_link(net::PeerId::outgoing(wnames[i])));
+    LL_ASSIGN_OR_RETURN(net::LinkProbe lp, ep_->probe_link(net::PeerId::outgoing(wnames_[i])));
     plan::LinkProfile l{lp.rtt_median_s / 2, lp.rtt_p95_s / 2, lp.bandwidth_bytes_per_s};
     cluster.links[0][i + 1] = cluster.links[i + 1][0] = l;
-    if (wprof[i].contains("links")) {
-      for (int k = 0; k < n_workers; ++k) {
-        if (!wprof[i]["links"].contains(wnames[k])) continue;
-        const auto& lj = wprof[i]["links"][wnames[k]];
-        cluster.links[i + 1][k + 1] =
-            plan::LinkProfile{lj.value("rtt_median_s", 0.0) / 2, lj.value("rtt_p95_s", 0.0) / 2,
-                              lj.value("bandwidth_bytes_per_s", 1e9)};
-      }
+    const nlohmann::json& links = wprofiles_[i].value("links", nlohmann::json::object());
+    for (int k = 0; k < n_workers; ++k) {
+      if (!links.contains(wnames_[k])) continue;
+      const auto& lj = links[wnames_[k]];
+      cluster.links[i + 1][k + 1] =
+          plan::LinkProfile{lj.value("rtt_median_s", 0.0) / 2, lj.value("rtt_p95_s", 0.0) / 2,
+                            lj.value("bandwidth_bytes_per_s", 1e9)};
     }
   }
+  return cluster;
+}
 
-  // Plan over the default segments, then merge each device's run into one coarse segment.
+Result<RingLayout> NetRing::layout_from_cuts(const std::vector<int>& cuts) const {
+  LL_ASSIGN_OR_RETURN(graph::Segmentation coarse, graph::segment_at(m_.graph, cuts));
+  if (coarse.size() > static_cast<int>(wnames_.size()) + 1)
+    return invalid_argument("more segments (" + std::to_string(coarse.size()) + ") than devices (" +
+                            std::to_string(wnames_.size() + 1) + ")");
+  RingLayout l;
+  for (int i = 0; i < coarse.size(); ++i) {
+    const std::string name = i == 0 ? o_.name : wnames_[i - 1];
+    l.devices.push_back({name, i == 0 ? std::string() : name, coarse.begin(i), coarse.end(i)});
+  }
+  return l;
+}
+
+// Plans over the default segments, then merges each device's run into one coarse segment.
+Result<RingLayout> NetRing::plan(const plan::Cluster& cluster) {
+  if (!o_.force_cuts.empty()) return layout_from_cuts(o_.force_cuts);
   const graph::Graph& g = m_.graph;
   LL_ASSIGN_OR_RETURN(graph::Segmentation fine, graph::segment_default(g, 0));
   LL_ASSIGN_OR_RETURN(graph::GraphCosts costs, graph::compute_costs(g, fine, *m_.weights));
-  DevicePlacement placement;
-  if (!o_.force_cuts.empty()) {
-    LL_ASSIGN_OR_RETURN(placement.coarse, graph::segment_at(g, o_.force_cuts));
-    if (placement.coarse.size() > n_dev)
-      return invalid_argument("more forced segments than devices");
-    for (int i = 0; i < placement.coarse.size(); ++i) placement.devices.push_back(i);
-  } else {
-    plan::RunConfig run;
-    run.ctx = o_.n_ctx;
-    run.n_seqs = o_.max_seqs;
-    plan::ModelProfile mp =
-        model_profile(fs::path(model_path).stem().string(), g, fine, costs, *m_.weights, o_.n_ctx);
-    plan::PlanOptions po;
-    po.objective = o_.objective;
-    LL_ASSIGN_OR_RETURN(plan::PlanReport rep, plan::make_plan(mp, cluster, run, po));
-    plan_json_ = plan::plan_report_to_json(rep);
-    plan_text_ = plan::render_text(rep);
-    const plan::PlanSummary* chosen = &rep.plan;  // or a baseline, to measure it
-    for (const plan::PlanSummary& b : rep.baselines) chosen = b.name == o_.placement ? &b : chosen;
-    if (chosen->name != o_.placement)
-      return invalid_argument("placement must be plan, even or memory, not " + o_.placement);
-    predicted_tok_s_ = o_.objective == plan::Objective::kLatency ? chosen->single_stream_tok_s
-                                                                 : chosen->pipelined_tok_s;
-    LL_ASSIGN_OR_RETURN(placement, placement_from_plan(g, fine, chosen->device_of_segment));
-    if (placement.devices[0] != 0) return internal_error("the plan does not start on the head");
-  }
-  coarse_ = placement.coarse;
-  for (int d : placement.devices) {
-    names_.push_back(d == 0 ? o_.name : wnames[d - 1]);
-    shown_names_.push_back(d == 0 && !o_.display_name.empty() ? o_.display_name
-                                                              : cluster.devices[d].name);
-  }
-  say("plan: " + std::to_string(names_.size()) + " devices in the ring");
-
-  // Weights: a worker with the same model file uses its own copy; others get their share.
-  LL_ASSIGN_OR_RETURN(std::string model_hash, file_content_hash(model_path, o_.cache_dir));
-  nlohmann::json devices = nlohmann::json::array();
-  for (size_t i = 0; i < names_.size(); ++i) {
+  plan::RunConfig run;
+  run.ctx = o_.n_ctx;
+  run.n_seqs = o_.max_seqs;
+  plan::ModelProfile mp =
+      model_profile(fs::path(model_path_).stem().string(), g, fine, costs, *m_.weights, o_.n_ctx);
+  plan::PlanOptions po;
+  po.objective = o_.objective;
+  LL_ASSIGN_OR_RETURN(plan::PlanReport rep, plan::make_plan(mp, cluster, run, po));
+  plan_json_ = plan::plan_report_to_json(rep);
+  plan_text_ = plan::render_text(rep);
+  const plan::PlanSummary* chosen = &rep.plan;  // or a baseline, to measure it
+  for (const plan::PlanSummary& b : rep.baselines) chosen = b.name == o_.placement ? &b : chosen;
+  if (chosen->name != o_.placement)
+    return invalid_argument("placement must be plan, even or memory, not " + o_.placement);
+  predicted_tok_s_ = o_.objective == plan::Objective::kLatency ? chosen->single_stream_tok_s
+                                                               : chosen->pipelined_tok_s;
+  LL_ASSIGN_OR_RETURN(DevicePlacement placement,
+                      placement_from_plan(g, fine, chosen->device_of_segment));
+  if (placement.devices[0] != 0) return internal_error("the plan does not start on the head");
+  RingLayout l;
+  for (int i = 0; i < placement.coarse.size(); ++i) {
     const int d = placement.devices[i];
-    devices.push_back(
-        {{"name", names_[i]}, {"address", d == 0 ? std::string() : o_.workers[d - 1]}});
+    const std::string name = d == 0 ? o_.name : wnames_[d - 1];
+    l.devices.push_back({name, d == 0 ? std::string() : name, placement.coarse.begin(i),
+                         placement.coarse.end(i)});
   }
-  for (size_t i = 1; i < names_.size(); ++i) {
-    const int w = placement.devices[i] - 1;
-    nlohmann::json weights;
-    if (wprof[w].value("model_hash", "") == model_hash) {
-      weights = {{"kind", "own"}};
-    } else {
-      std::set<std::string> names;
-      for (int n = coarse_.begin(i); n < coarse_.end(i); ++n) {
-        for (const auto& wn : g.nodes[n].weights) names.insert(wn);
-      }
-      std::error_code ec;
-      fs::create_directories(o_.cache_dir, ec);
-      const std::string share = o_.cache_dir + "/share-" + model_hash + "-" +
-                                std::to_string(coarse_.begin(i)) + "-" +
-                                std::to_string(coarse_.end(i)) + ".gguf";
-      if (!fs::exists(share)) {
-        const std::string tmp = share + ".tmp" + std::to_string(getpid());
-        LL_RETURN_IF_ERROR(
-            gguf::write_subset(*m_.file, std::vector<std::string>(names.begin(), names.end()), tmp,
-                               [&](gguf::Writer& wr) {
-                                 wr.set_u32("lingualinked.n_vocab", g.hp.n_vocab);
-                                 wr.set_bool("lingualinked.tied_output", g.hp.tied_output);
-                               }));
-        fs::rename(tmp, share);
-      }
-      LL_ASSIGN_OR_RETURN(std::string key, file_content_hash(share, o_.cache_dir));
-      LL_RETURN_IF_ERROR(ship_weights(static_cast<int>(i), share, key));
-      weights = {{"kind", "cache"}, {"key", key}};
-    }
-    nlohmann::json dj = {
-        {"me", i},
-        {"head", o_.name},
-        {"devices", devices},
-        {"cuts", std::vector<int>(coarse_.starts.begin() + 1, coarse_.starts.end())},
-        {"n_ctx", o_.n_ctx},
-        {"max_seqs", o_.max_seqs},
-        {"weights", weights},
-        {"model_hash", model_hash}};
+  return l;
+}
+
+// A GGUF holding only the weights of coarse segment `device`, cached by content.
+Result<std::string> NetRing::write_share(const graph::Segmentation& coarse, int device) {
+  const graph::Graph& g = m_.graph;
+  std::set<std::string> names;
+  for (int n = coarse.begin(device); n < coarse.end(device); ++n) {
+    for (const auto& wn : g.nodes[n].weights) names.insert(wn);
+  }
+  std::error_code ec;
+  fs::create_directories(o_.cache_dir, ec);
+  const std::string share = o_.cache_dir + "/share-" + model_hash_ + "-" +
+                            std::to_string(coarse.begin(device)) + "-" +
+                            std::to_string(coarse.end(device)) + ".gguf";
+  if (fs::exists(share)) return share;
+  const std::string tmp = share + ".tmp" + std::to_string(getpid());
+  LL_RETURN_IF_ERROR(gguf::write_subset(
+      *m_.file, std::vector<std::string>(names.begin(), names.end()), tmp, [&](gguf::Writer& wr) {
+        wr.set_u32("lingualinked.n_vocab", g.hp.n_vocab);
+        wr.set_bool("lingualinked.tied_output", g.hp.tied_output);
+      }));
+  fs::rename(tmp, share);
+  return share;
+}
+
+// A worker with the same model file uses its own copy; others get their share.
+Result<nlohmann::json> NetRing::weights_for(int device, const graph::Segmentation& coarse) {
+  const std::string& name = layout_.devices[device].name;
+  for (size_t w = 0; w < wnames_.size(); ++w) {
+    if (wnames_[w] == name && wprofiles_[w].value("model_hash", "") == model_hash_)
+      return nlohmann::json{{"kind", "own"}};
+  }
+  LL_ASSIGN_OR_RETURN(std::string share, write_share(coarse, device));
+  LL_ASSIGN_OR_RETURN(std::string key, file_content_hash(share, o_.cache_dir));
+  LL_RETURN_IF_ERROR(ship_weights(device, share, key));
+  return nlohmann::json{{"kind", "cache"}, {"key", key}};
+}
+
+Status NetRing::deploy(const RingLayout& layout, uint32_t epoch) {
+  if (layout.size() < 1 || layout.devices[0].name != o_.name)
+    return invalid_argument("a ring layout must start on the head");
+  LL_ASSIGN_OR_RETURN(graph::Segmentation coarse, graph::segment_at(m_.graph, layout.cuts()));
+  if (coarse.size() != layout.size() || coarse.end(coarse.size() - 1) != layout.devices.back().node_end)
+    return invalid_argument("the ring layout's op ranges do not tile the graph");
+  {
+    std::lock_guard<std::mutex> lock(rx_mu_);
+    serving_ = false;
+    epoch_ = epoch;
+    tokens_.clear();
+    failures_.clear();
+  }
+  layout_ = layout;
+  nlohmann::json devices = nlohmann::json::array();
+  for (const RingDevice& d : layout.devices)
+    devices.push_back({{"name", d.name}, {"address", d.address}});
+  std::vector<uint32_t> reqs(layout.size());
+  for (int i = 1; i < layout.size(); ++i) {
+    LL_ASSIGN_OR_RETURN(nlohmann::json weights, weights_for(i, coarse));
+    nlohmann::json dj = {{"me", i},           {"head", o_.name},         {"devices", devices},
+                         {"cuts", layout.cuts()}, {"n_ctx", o_.n_ctx},   {"max_seqs", o_.max_seqs},
+                         {"weights", weights},  {"model_hash", model_hash_}};
     net::Message m;
+    m.seq_id = reqs[i] = next_request_.fetch_add(1);
     m.body = net::Deploy{dj.dump(), {}};
-    LL_RETURN_IF_ERROR(ep_->send(net::PeerId::outgoing(names_[i]), std::move(m)));
+    LL_RETURN_IF_ERROR(send_to(layout.devices[i].name, std::move(m)));
   }
-  for (size_t i = 1; i < names_.size(); ++i) {
-    auto ack = wait_from(names_[i], net::MsgType::kDeployAck, 120);
+  for (int i = 1; i < layout.size(); ++i) {
+    auto ack = wait_reply(layout.devices[i].name, net::MsgType::kDeployAck, reqs[i], 120);
     if (!ack.is_ok()) return ack.status();
   }
-  LL_ASSIGN_OR_RETURN(
-      node_, DeviceNode::create(g, coarse_, 0, *m_.weights, o_.n_ctx, o_.max_seqs, o_.threads));
+  LL_ASSIGN_OR_RETURN(node_, DeviceNode::create(m_.graph, coarse, 0, *m_.weights, o_.n_ctx,
+                                                o_.max_seqs, o_.threads));
+  node_->set_epoch(epoch);
+  table().configure(o_.max_seqs, layout.size());
+  stats_base_ = nlohmann::json();
   // Traffic and busy time are reported per run: deployment and earlier runs are subtracted.
   LL_ASSIGN_OR_RETURN(stats_base_, device_stats());
+  std::lock_guard<std::mutex> lock(rx_mu_);
+  serving_ = true;
   return Status::ok();
 }
 
+Status NetRing::redeploy(const RingLayout& layout) {
+  if (sequences().size() > 0)
+    return invalid_argument("cannot redeploy while " + std::to_string(sequences().size()) +
+                               " sequences are live");
+  return deploy(layout, epoch_ + 1);
+}
+
 Status NetRing::ship_weights(int device, const std::string& path, const std::string& key) {
-  const std::string& peer = names_[device];
+  const std::string& peer = layout_.devices[device].name;
   LL_ASSIGN_OR_RETURN(std::shared_ptr<MappedFile> mf, MappedFile::open(path));
   net::Message q;
   q.body = net::WeightsQuery{{net::WeightRef{key, mf->size()}}};
-  LL_RETURN_IF_ERROR(ep_->send(net::PeerId::outgoing(peer), std::move(q)));
-  LL_ASSIGN_OR_RETURN(net::Received have, wait_from(peer, net::MsgType::kWeightsHave, 60));
+  LL_ASSIGN_OR_RETURN(net::Received have, request(peer, std::move(q), net::MsgType::kWeightsHave, 60));
   for (const auto& k : have.msg.as<net::WeightsHave>()->keys) {
     if (k == key) return Status::ok();  // cached there already: nothing moves
   }
@@ -282,7 +391,7 @@ Status NetRing::ship_weights(int device, const std::string& path, const std::str
     const size_t n = std::min(chunk, mf->size() - off);
     net::Message c;
     c.body = net::WeightsChunk{key, off, mf->size(), net::payload_view(mf->data() + off, n, owner)};
-    LL_RETURN_IF_ERROR(ep_->send(net::PeerId::outgoing(peer), std::move(c)));
+    LL_RETURN_IF_ERROR(send_to(peer, std::move(c)));
     weight_bytes_sent_ += n;
     if (tty)
       std::fprintf(stderr, "\rsending weights to %s: %3d%%", peer.c_str(),
@@ -291,23 +400,19 @@ Status NetRing::ship_weights(int device, const std::string& path, const std::str
   if (tty) std::fprintf(stderr, "\n");
   net::Message d;
   d.body = net::WeightsDone{key, mf->size()};
-  LL_RETURN_IF_ERROR(ep_->send(net::PeerId::outgoing(peer), std::move(d)));
-  LL_ASSIGN_OR_RETURN(net::Received done, wait_from(peer, net::MsgType::kWeightsHave, 600));
+  LL_ASSIGN_OR_RETURN(net::Received done,
+                      request(peer, std::move(d), net::MsgType::kWeightsHave, 600));
   for (const auto& k : done.msg.as<net::WeightsHave>()->keys) {
     if (k == key) return Status::ok();
   }
   return corrupt("worker " + peer + " did not confirm the weights");
 }
 
-Status NetRing::start_sequence(int32_t seq, const model::SamplerParams& p,
-                               const std::vector<int32_t>& history) {
-  if (node_->is_tail()) {
-    node_->start_sequence(seq, p, history);
-    return Status::ok();
-  }
-  // To the next device, which passes it on toward the tail (see the worker's on_step).
-  return ep_->send(net::PeerId::outgoing(names_[node_->index() + 1]),
-                   make_seq_start(seq, p, history));
+Status NetRing::send_seq_start(const SeqRecord& rec) {
+  LL_RETURN_IF_ERROR(node_->start_sequence(seq_start_info(rec, 0)));
+  if (node_->is_tail()) return Status::ok();
+  // To the next device, which passes it on toward the tail (see the worker's on_seq_start).
+  return send_to(layout_.devices[1].name, make_seq_start(seq_start_info(rec, 1)));
 }
 
 Status NetRing::submit(uint32_t step, const graph::Batch& batch) {
@@ -318,70 +423,65 @@ Status NetRing::submit(uint32_t step, const graph::Batch& batch) {
 
 Status NetRing::send_tensors(int to, uint32_t step, const graph::Batch& batch,
                              std::vector<std::pair<int, std::vector<float>>> tensors) {
-  return ep_->send(net::PeerId::outgoing(names_[to]),
-                   make_step(step, m_.graph, batch, std::move(tensors)));
+  return send_to(layout_.devices[to].name, make_step(step, m_.graph, batch, std::move(tensors)));
 }
 
-Status NetRing::send_token(int32_t seq, uint32_t step, int32_t token) {
-  local_tokens_.push_back(TokenEvent{seq, step, token});
+Status NetRing::send_token(int32_t seq, uint32_t step, int32_t token, uint64_t rng_state) {
+  std::lock_guard<std::mutex> lock(rx_mu_);
+  tokens_.push_back(TokenEvent{seq, step, token, rng_state});
   return Status::ok();
 }
 
-Result<TokenEvent> NetRing::next_token(double timeout_s) {
-  const double deadline = now_s() + timeout_s;
-  while (true) {
-    if (!local_tokens_.empty()) {
-      TokenEvent e = local_tokens_.front();
-      local_tokens_.pop_front();
-      return e;
-    }
-    const double left = deadline - now_s();
-    if (left <= 0) return unavailable("timeout: no token yet");
-    auto r = ep_->recv(left);
-    if (!r.is_ok()) {
-      if (r.status().code() == StatusCode::kUnavailable)
-        return unavailable("timeout: no token yet");
-      return r.status();
-    }
-    if (const net::Token* t = r->msg.as<net::Token>()) {
-      return TokenEvent{static_cast<int32_t>(r->msg.seq_id), r->msg.step, t->token_id};
-    }
-    if (const net::Error* e = r->msg.as<net::Error>()) {
-      return internal_error("device " + r->from.name + " failed: " + e->text);
-    }
+Result<TokenEvent> NetRing::wait_token(double timeout_s) {
+  if (!await([this] { return !tokens_.empty() || !failures_.empty(); }, timeout_s))
+    return unavailable("timeout: no token yet");
+  std::lock_guard<std::mutex> lock(rx_mu_);
+  if (!failures_.empty()) {
+    Status st = failures_.front();
+    failures_.pop_front();
+    return st;
   }
+  TokenEvent e = tokens_.front();
+  tokens_.pop_front();
+  return e;
 }
 
-Status NetRing::end_sequence(int32_t seq) {
+Status NetRing::send_seq_end(int32_t seq) {
   node_->end_sequence(seq);
-  // The reset follows the sequence's own steps down the ring (each device forwards it on the
-  // links its activations take), so no device frees a slot that a step still needs.
-  for (int to : node_->consumers()) {
-    net::Message m;
-    m.seq_id = static_cast<uint32_t>(seq);
-    m.body = net::ResetSeq{};
-    LL_RETURN_IF_ERROR(ep_->send(net::PeerId::outgoing(names_[to]), std::move(m)));
-  }
+  // The end follows the sequence's own passes down the ring (each device forwards it on the
+  // links its activations take), so no device frees a slot that a pass still needs.
+  for (int to : node_->consumers())
+    LL_RETURN_IF_ERROR(send_to(layout_.devices[to].name, make_seq_end(seq)));
   return Status::ok();
 }
 
 Result<nlohmann::json> NetRing::device_stats() {
   nlohmann::json out = nlohmann::json::array();
   auto hs = ep_->stats();
-  out.push_back({{"name", shown_names_[0]},
+  auto shown = [this](const std::string& routing) {
+    auto it = shown_.find(routing);
+    return it == shown_.end() ? routing : it->second;
+  };
+  out.push_back({{"name", shown(layout_.devices[0].name)},
                  {"busy_s", node_->busy_s() + throttle_.passes_paid_s()},
                  {"steps", node_->steps_run()},
                  {"bytes_sent", hs.bytes_sent},
                  {"bytes_received", hs.bytes_received}});
-  for (size_t i = 1; i < names_.size(); ++i) {
+  std::vector<uint32_t> reqs(layout_.size());
+  for (int i = 1; i < layout_.size(); ++i) {
     net::Message m;
+    m.seq_id = reqs[i] = next_request_.fetch_add(1);
     m.body = net::ProfileReq{R"({"stats":true})"};
-    LL_RETURN_IF_ERROR(ep_->send(net::PeerId::outgoing(names_[i]), std::move(m)));
-    LL_ASSIGN_OR_RETURN(net::Received r, wait_from(names_[i], net::MsgType::kProfileResp, 10));
+    LL_RETURN_IF_ERROR(send_to(layout_.devices[i].name, std::move(m)));
+  }
+  for (int i = 1; i < layout_.size(); ++i) {
+    const std::string& name = layout_.devices[i].name;
+    LL_ASSIGN_OR_RETURN(net::Received r,
+                        wait_reply(name, net::MsgType::kProfileResp, reqs[i], 10));
     auto j = nlohmann::json::parse(r.msg.as<net::ProfileResp>()->json, nullptr, false);
-    if (j.is_discarded()) return corrupt("malformed stats from " + names_[i]);
-    j["name"] = shown_names_[i];
-    j["address"] = names_[i];
+    if (j.is_discarded()) return corrupt("malformed stats from " + name);
+    j["name"] = shown(name);
+    j["address"] = name;
     out.push_back(j);
   }
   if (!stats_base_.is_null()) {

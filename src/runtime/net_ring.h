@@ -3,8 +3,11 @@
 // head itself is device 0: it owns tokenization, the session and the embedding segment.
 #pragma once
 
+#include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -15,6 +18,7 @@
 #include "runtime/device_node.h"
 #include "runtime/plan_bridge.h"
 #include "runtime/ring.h"
+#include "runtime/ring_layout.h"
 #include "runtime/throttle.h"
 
 namespace ll::runtime {
@@ -36,13 +40,13 @@ struct HeadOptions {
   std::string
       name;  // default "head-<host>-<pid>": a ROUTER keeps a routing id until it notices the
              // old connection is gone, so a second run must not reuse the first one's name
+  // Fixed cuts instead of planning (tests): one coarse segment per device, in worker order.
+  std::vector<int> force_cuts;
+  bool quiet = false;
   // Shown for the head in plans and statistics (a local cluster's spec name); default name.
   std::string display_name;
   // Which of the planner's assignments to deploy: "plan", or a baseline ("even", "memory").
   std::string placement = "plan";
-  // Fixed cuts instead of planning (tests): one coarse segment per device, in worker order.
-  std::vector<int> force_cuts;
-  bool quiet = false;
   // Emulated speed of the head device (runtime/throttle.h).
   double speed = 1;
   std::vector<SpeedStep> speed_schedule;
@@ -55,47 +59,87 @@ class NetRing : public Ring, private Outbox {
                                                  const HeadOptions& o);
   ~NetRing() override;
 
-  Status start_sequence(int32_t seq, const model::SamplerParams& p,
-                        const std::vector<int32_t>& history) override;
   Status submit(uint32_t step, const graph::Batch& batch) override;
-  Result<TokenEvent> next_token(double timeout_s) override;
-  Status end_sequence(int32_t seq) override;
   int n_ctx() const override { return o_.n_ctx; }
 
-  int n_devices() const { return static_cast<int>(names_.size()); }
+  // Deploys another layout on the same live workers under a new epoch: passes and tokens of
+  // the old one are dropped everywhere. Call between generations (no sequence live).
+  Status redeploy(const RingLayout& layout);
+  const RingLayout& layout() const { return layout_; }
+  // A layout over this ring's connected devices with the given cuts, one device per segment
+  // in worker order (device 0 is the head).
+  Result<RingLayout> layout_from_cuts(const std::vector<int>& cuts) const;
+
+  int n_devices() const { return layout_.size(); }
   const nlohmann::json& plan_json() const { return plan_json_; }
   const std::string& plan_text() const { return plan_text_; }
   double predicted_tok_s() const { return predicted_tok_s_; }
   uint64_t weight_bytes_sent() const { return weight_bytes_sent_; }
-  // Per-device busy seconds, forward passes and bytes, asked from every worker.
+  // Per-device busy seconds, forward passes and bytes, asked from every worker. Safe to call
+  // from another thread while tokens flow: replies and tokens share one receive path.
   Result<nlohmann::json> device_stats();
   double head_busy_s() const { return node_->busy_s(); }
+  uint32_t epoch() const { return epoch_; }
+  uint32_t session_id() const { return session_id_; }
+
+ protected:
+  Status send_seq_start(const SeqRecord& rec) override;
+  Result<TokenEvent> wait_token(double timeout_s) override;
+  Status send_seq_end(int32_t seq) override;
 
  private:
   NetRing(const model::Model& m, const HeadOptions& o)
       : m_(m), o_(o), throttle_(o.speed, o.speed_schedule) {}
   Status setup(const std::string& model_path);
-  Result<net::Received> wait_from(const std::string& peer, net::MsgType type, double timeout_s);
+  // The deploy steps, each callable again: connect -> profile -> plan -> deploy(layout, epoch).
+  Status connect_workers();
+  Result<plan::Cluster> profile();
+  Result<RingLayout> plan(const plan::Cluster& cluster);
+  Status deploy(const RingLayout& layout, uint32_t epoch);
+  Result<nlohmann::json> weights_for(int device, const graph::Segmentation& coarse);
+  Result<std::string> write_share(const graph::Segmentation& coarse, int device);
+  void say(const std::string& s) const;
+  // Stamps the session and the epoch; every message to a worker goes through here.
+  Status send_to(const std::string& peer, net::Message m);
+  // The receive demultiplexer: whoever waits takes its turn at the endpoint and routes what
+  // arrives (tokens, failures, replies by peer, type and request id) to its waiter.
+  template <typename Ready>
+  bool await(Ready ready, double timeout_s);
+  void route(net::Received r);
+  Result<net::Received> wait_reply(const std::string& peer, net::MsgType type, uint32_t req,
+                                   double timeout_s);
+  Result<net::Received> request(const std::string& peer, net::Message m, net::MsgType reply,
+                                double timeout_s);
   Status ship_weights(int device, const std::string& path, const std::string& key);
   Status send_tensors(int to, uint32_t step, const graph::Batch& batch,
                       std::vector<std::pair<int, std::vector<float>>> tensors) override;
-  Status send_token(int32_t seq, uint32_t step, int32_t token) override;
+  Status send_token(int32_t seq, uint32_t step, int32_t token, uint64_t rng_state) override;
 
   const model::Model& m_;
   HeadOptions o_;
   std::unique_ptr<net::Endpoint> ep_;
-  std::vector<std::string> names_;        // ring order: names_[0] is the head
-  std::vector<std::string> shown_names_;  // the same devices as people know them
-  graph::Segmentation coarse_;
+  std::string model_path_, model_hash_;
+  std::vector<std::string> wnames_;          // connected workers, in option order
+  std::vector<nlohmann::json> wprofiles_;    // their PROFILE_RESPs
+  RingLayout layout_;
   std::unique_ptr<DeviceNode> node_;
-  std::deque<TokenEvent> local_tokens_;
+  uint32_t session_id_ = 0;
+  uint32_t epoch_ = 0;
+  std::atomic<uint32_t> next_request_{1};
+  bool serving_ = false;  // deployed: a worker's ERROR fails the token loop
   nlohmann::json plan_json_;
   std::string plan_text_;
   double predicted_tok_s_ = 0;
   uint64_t weight_bytes_sent_ = 0;
   nlohmann::json stats_base_;
-  std::deque<net::Received> stash_;  // replies that arrived before they were waited for
   Throttle throttle_;
+  std::map<std::string, std::string> shown_;  // routing name -> the name people know
+  std::mutex rx_mu_;
+  std::condition_variable rx_cv_;
+  bool receiving_ = false;  // a waiter is inside ep_->recv
+  std::deque<TokenEvent> tokens_;
+  std::deque<Status> failures_;
+  std::deque<net::Received> replies_;  // arrived, not yet taken by their waiter
 };
 
 }  // namespace ll::runtime

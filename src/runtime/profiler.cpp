@@ -1,6 +1,7 @@
 #include "runtime/profiler.h"
 
 #include <chrono>
+#include <cstring>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
@@ -19,9 +21,9 @@ namespace ll::runtime {
 
 namespace {
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+// A measurement window ends on time or after this many rounds (a fake clock never moves).
+constexpr int kMaxRounds = 100000;
+
 
 std::string arch_name() {
 #if defined(__x86_64__)
@@ -49,64 +51,76 @@ struct Product {
   kernels::PackedMatrix packed;
 };
 
+// rows copies of row in type t: quantized once (the K-quant quantizers search for scales, and
+// every type is measured), copied rows-1 times.
+void fill_rows(DType t, const std::vector<float>& row, uint8_t* w, int64_t rows) {
+  const int64_t cols = static_cast<int64_t>(row.size());
+  const size_t rb = row_bytes(t, cols);
+  kernels::quantize_row(t, row.data(), w, cols);
+  for (int64_t r = 1; r < rows; ++r) std::memcpy(w + rb * r, w, rb);
+}
+
 // Bytes/s of matvec streaming a matrix far larger than the caches.
-double measure_decode(DType t, ThreadPool* pool, double seconds, Throttle* th) {
+double measure_decode(const Clock& clock, DType t, ThreadPool* pool, double seconds,
+                      Throttle* th) {
   const int64_t cols = 2048, rows = 16384;  // ~32-128 MB depending on type
   std::vector<uint8_t> w(row_bytes(t, cols) * rows);
   std::vector<float> row(cols), x(cols), y(rows);
   for (int64_t i = 0; i < cols; ++i) row[i] = std::sin(0.01f * i), x[i] = std::cos(0.02f * i);
-  for (int64_t r = 0; r < rows; ++r)
-    kernels::quantize_row(t, row.data(), w.data() + row_bytes(t, cols) * r, cols);
+  fill_rows(t, row, w.data(), rows);
   Product product(t, w.data(), rows, cols);
   product.run(x.data(), 1, y.data(), pool);  // warm-up
   double best = 0;
-  const double t_end = now_s() + seconds;
+  int rounds = 0;
+  const double t_end = clock.now_s() + seconds;
   do {
-    const double t0 = now_s();
+    const double t0 = clock.now_s();
     product.run(x.data(), 1, y.data(), pool);
-    if (th) th->pay(now_s() - t0);
-    best = std::max(best, static_cast<double>(w.size()) / (now_s() - t0));
-  } while (now_s() < t_end);
+    if (th) th->pay(clock.now_s() - t0);
+    best = std::max(best, static_cast<double>(w.size()) / (clock.now_s() - t0));
+  } while (clock.now_s() < t_end && ++rounds < kMaxRounds);
   return best;
 }
 
-double measure_prefill(DType t, ThreadPool* pool, double seconds, Throttle* th) {
+double measure_prefill(const Clock& clock, DType t, ThreadPool* pool, double seconds,
+                       Throttle* th) {
   const int64_t cols = 1024, rows = 1024, batch = 64;
   std::vector<uint8_t> w(row_bytes(t, cols) * rows);
   std::vector<float> row(cols), x(cols * batch), y(rows * batch);
   for (int64_t i = 0; i < cols; ++i) row[i] = std::sin(0.01f * i);
   for (int64_t i = 0; i < cols * batch; ++i) x[i] = std::cos(0.003f * i);
-  for (int64_t r = 0; r < rows; ++r)
-    kernels::quantize_row(t, row.data(), w.data() + row_bytes(t, cols) * r, cols);
+  fill_rows(t, row, w.data(), rows);
   Product product(t, w.data(), rows, cols);
   double best = 0;
-  const double t_end = now_s() + seconds;
+  int rounds = 0;
+  const double t_end = clock.now_s() + seconds;
   do {
-    const double t0 = now_s();
+    const double t0 = clock.now_s();
     product.run(x.data(), batch, y.data(), pool);
-    if (th) th->pay(now_s() - t0);
-    best = std::max(best, 2.0 * rows * cols * batch / (now_s() - t0));
-  } while (now_s() < t_end);
+    if (th) th->pay(clock.now_s() - t0);
+    best = std::max(best, 2.0 * rows * cols * batch / (clock.now_s() - t0));
+  } while (clock.now_s() < t_end && ++rounds < kMaxRounds);
   return best;
 }
 
-double measure_other(double seconds, Throttle* th) {
+double measure_other(const Clock& clock, double seconds, Throttle* th) {
   const int n = 4096;
   std::vector<float> x(n), w(n, 1.0f), y(n);
   for (int i = 0; i < n; ++i) x[i] = std::sin(0.1f * i);
   double best = 0;
-  const double t_end = now_s() + seconds;
+  int rounds = 0;
+  const double t_end = clock.now_s() + seconds;
   do {
-    const double t0 = now_s();
+    const double t0 = clock.now_s();
     for (int k = 0; k < 64; ++k) {
       kernels::rms_norm(x.data(), w.data(), y.data(), n, 1e-5f);
       kernels::silu(y.data(), y.data(), n);
       kernels::add(x.data(), y.data(), y.data(), n);
     }
-    if (th) th->pay(now_s() - t0);
+    if (th) th->pay(clock.now_s() - t0);
     // rms_norm ~4 FLOP/elem, silu ~6, add 1 (the same weights as graph/costs.cpp).
-    best = std::max(best, 64.0 * n * 11 / (now_s() - t0));
-  } while (now_s() < t_end);
+    best = std::max(best, 64.0 * n * 11 / (clock.now_s() - t0));
+  } while (clock.now_s() < t_end && ++rounds < kMaxRounds);
   return best;
 }
 
@@ -133,13 +147,14 @@ double os_available_memory() {
 
 Result<plan::DeviceProfile> profile_device(const std::string& name, const ProfileOptions& o) {
   // The version changes whenever the kernels' speed does, so stale profiles are not reused
-  // (2: packed Q8_0/Q4_0 weights; 3: plan/profile_json.h's schema).
-  constexpr int kProfileVersion = 3;
-  const std::string cache = o.cache_dir.empty()
-                                ? ""
-                                : o.cache_dir + "/profile-v" + std::to_string(kProfileVersion) +
-                                      "-" + arch_name() + "-t" + std::to_string(o.threads) +
-                                      speed_tag(o) + ".json";
+  // (2: packed Q8_0/Q4_0 weights; 3: plan/profile_json.h's schema; 4: rates for every type of
+  // the traits table).
+  constexpr int kProfileVersion = 4;
+  const std::string cache =
+      o.cache_dir.empty() ? ""
+                          : o.cache_dir + "/profile-v" + std::to_string(kProfileVersion) + "-" +
+                                arch_name() + "-t" + std::to_string(o.threads) + speed_tag(o) +
+                                ".json";
   plan::DeviceProfile p;
   bool cached = false;
   if (!cache.empty() && std::filesystem::exists(cache)) {
@@ -158,12 +173,13 @@ Result<plan::DeviceProfile> profile_device(const std::string& name, const Profil
     ThreadPool pool(o.threads);
     p.arch = arch_name();
     p.threads = o.threads;
-    for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
-      p.decode_bytes_per_s.by_type[t] = measure_decode(t, &pool, o.seconds_per_type, o.throttle);
+    for (const TypeTraits& tt : all_types()) {
+      const DType t = tt.type;
+      p.decode_bytes_per_s.by_type[t] = measure_decode(*o.clock, t, &pool, o.seconds_per_type, o.throttle);
       p.prefill_flops_per_s.by_type[t] =
-          measure_prefill(t, &pool, o.seconds_per_type / 2, o.throttle);
+          measure_prefill(*o.clock, t, &pool, o.seconds_per_type / 2, o.throttle);
     }
-    p.other_flops_per_s = measure_other(o.seconds_per_type / 2, o.throttle);
+    p.other_flops_per_s = measure_other(*o.clock, o.seconds_per_type / 2, o.throttle);
     p.per_segment_overhead_s = 20e-6;  // dispatch of one forward pass through a segment
   }
   p.name = name;

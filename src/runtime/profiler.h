@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "core/clock.h"
 #include "plan/profile.h"
 #include "runtime/throttle.h"
 
@@ -15,6 +16,7 @@ struct ProfileOptions {
   double mem_budget_bytes = 0;  // 0: available memory from the OS minus a safety margin
   std::string cache_dir;        // empty: no cache
   double seconds_per_type = 0.15;
+  const Clock* clock = real_clock();  // measurement windows
   // An emulated slower device pays its toll around every timed kernel, so the profile is the
   // slowed device's (cached per initial speed).
   Throttle* throttle = nullptr;

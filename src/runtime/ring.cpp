@@ -1,14 +1,25 @@
 #include "runtime/ring.h"
 
-#include <chrono>
-
 namespace ll::runtime {
 
-namespace {
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+Status Ring::start_sequence(int32_t seq, const model::SamplerParams& p,
+                            const std::vector<int32_t>& history) {
+  LL_ASSIGN_OR_RETURN(SeqRecord rec, table_.open(seq, p, history));
+  Status st = send_seq_start(rec);
+  if (!st.is_ok()) table_.close(seq);
+  return st;
 }
-}  // namespace
+
+Result<TokenEvent> Ring::next_token(double timeout_s) {
+  LL_ASSIGN_OR_RETURN(TokenEvent ev, wait_token(timeout_s));
+  table_.on_token(ev.seq, ev.token, ev.rng_state);
+  return ev;
+}
+
+Status Ring::end_sequence(int32_t seq) {
+  table_.close(seq);
+  return send_seq_end(seq);
+}
 
 Result<RingGeneration> generate_on_ring(Ring& ring, const std::vector<int32_t>& prompt,
                                         int n_predict, const model::SamplerParams& sampling,
@@ -26,9 +37,8 @@ Result<RingGeneration> generate_on_ring(Ring& ring, const std::vector<int32_t>& 
   r.prompt_tokens = prompt;
   if (n_predict == 0) return r;
   LL_RETURN_IF_ERROR(ring.start_sequence(seq, sampling, prompt));
-  uint32_t step = 0;
-  double t0 = now_s();
-  Status st = ring.submit(step++, graph::Batch::prompt(prompt, 0, seq));
+  double t0 = ring.clock().now_s();
+  Status st = ring.submit(ring.new_pass(), graph::Batch::prompt(prompt, 0, seq));
   int pos = static_cast<int>(prompt.size());
   while (st.is_ok()) {
     auto ev = ring.next_token(token_timeout_s);
@@ -36,7 +46,7 @@ Result<RingGeneration> generate_on_ring(Ring& ring, const std::vector<int32_t>& 
       st = ev.status();
       break;
     }
-    const double t = now_s();
+    const double t = ring.clock().now_s();
     if (r.tokens.empty()) {
       r.prefill_s = t - t0;
     } else {
@@ -48,8 +58,8 @@ Result<RingGeneration> generate_on_ring(Ring& ring, const std::vector<int32_t>& 
         static_cast<int>(r.tokens.size()) == n_predict) {
       break;
     }
-    t0 = now_s();
-    st = ring.submit(step++, graph::Batch::prompt({ev->token}, pos++, seq));
+    t0 = ring.clock().now_s();
+    st = ring.submit(ring.new_pass(), graph::Batch::prompt({ev->token}, pos++, seq));
   }
   Status end = ring.end_sequence(seq);
   LL_RETURN_IF_ERROR(st);

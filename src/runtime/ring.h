@@ -1,17 +1,19 @@
-// The head's view of the device ring: start sequences on the tail, submit forward passes to
-// the first device, collect sampled tokens. Implemented in-process (LocalRing) and over
-// ZeroMQ (NetRing); the token loops above it do not know which.
+// The head's view of the device ring: start sequences, submit forward passes to the first
+// device, collect sampled tokens. Implemented in-process (LocalRing) and over ZeroMQ
+// (NetRing); the token loops above it do not know which. The ring owns the sequence table
+// (every live request's state) and the pass numbers, so several callers can share one ring.
 #pragma once
 
 #include <atomic>
-
 #include <cstdint>
 #include <functional>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/status.h"
 #include "graph/batch.h"
 #include "model/sampler.h"
+#include "runtime/sequence_table.h"
 
 namespace ll::runtime {
 
@@ -19,17 +21,23 @@ struct TokenEvent {
   int32_t seq = 0;
   uint32_t step = 0;
   int32_t token = 0;
+  uint64_t rng_state = 0;  // the tail sampler's RNG after this token
 };
 
 class Ring {
  public:
   virtual ~Ring() = default;
-  virtual Status start_sequence(int32_t seq, const model::SamplerParams& p,
-                                const std::vector<int32_t>& history) = 0;
+
+  // Opens the sequence in the table (which picks its KV slot) and starts it on the devices.
+  Status start_sequence(int32_t seq, const model::SamplerParams& p,
+                        const std::vector<int32_t>& history);
+  // Forward pass number `step` (from new_pass()); devices run one sequence's passes in order.
   virtual Status submit(uint32_t step, const graph::Batch& batch) = 0;
   // StatusCode::kUnavailable means nothing arrived within the timeout; other codes are failures.
-  virtual Result<TokenEvent> next_token(double timeout_s) = 0;
-  virtual Status end_sequence(int32_t seq) = 0;
+  // The token is recorded in the sequence table.
+  Result<TokenEvent> next_token(double timeout_s);
+  // Closes the sequence in the table and frees it on the devices.
+  Status end_sequence(int32_t seq);
   virtual int n_ctx() const = 0;
 
   // A sequence id this ring has never used. Ids are never reused, even across schedulers on
@@ -43,9 +51,28 @@ class Ring {
     }
     return id;
   }
+  // Pass numbers are ring-wide: every caller's passes share one increasing sequence.
+  uint32_t new_pass() { return next_pass_.fetch_add(1, std::memory_order_relaxed); }
+
+  const SequenceTable& sequences() const { return table_; }
+
+  // Time for deadlines and measurements; a test may swap in a FakeClock before use.
+  const Clock& clock() const { return *clock_; }
+  void set_clock(const Clock* c) { clock_ = c ? c : real_clock(); }
+
+ protected:
+  // The implementations: deliver a sequence start (KV slot per device, the tail's sampler),
+  // wait for the next token, deliver a sequence end.
+  virtual Status send_seq_start(const SeqRecord& rec) = 0;
+  virtual Result<TokenEvent> wait_token(double timeout_s) = 0;
+  virtual Status send_seq_end(int32_t seq) = 0;
+  SequenceTable& table() { return table_; }
 
  private:
   std::atomic<int32_t> next_seq_{0};
+  std::atomic<uint32_t> next_pass_{0};
+  SequenceTable table_;
+  const Clock* clock_ = real_clock();
 };
 
 struct RingGeneration {

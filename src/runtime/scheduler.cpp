@@ -6,13 +6,8 @@
 
 namespace ll::runtime {
 
-namespace {
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-}  // namespace
-
-Scheduler::Scheduler(Ring& ring, SchedulerOptions options) : ring_(ring), opt_(options) {
+Scheduler::Scheduler(Ring& ring, SchedulerOptions options)
+    : ring_(ring), opt_(options), clock_(options.clock ? options.clock : &ring.clock()) {
   if (opt_.max_seqs < 1) opt_.max_seqs = 1;
   if (opt_.n_devices < 1) opt_.n_devices = 1;
   thread_ = std::thread([this] { loop(); });
@@ -110,7 +105,7 @@ void Scheduler::admit() {
       continue;
     }
     Active a{id, std::move(req), seq};
-    a.t_submit = now_s();
+    a.t_submit = clock_->now_s();
     {
       std::lock_guard<std::mutex> lock(mu_);
       stats_.prompt_tokens += a.req.prompt.size();
@@ -137,7 +132,7 @@ bool Scheduler::submit_waves() {
       for (size_t i = 0; i < n; ++i)
         b.add(a.req.prompt[a.prompt_sent + i], a.pos++, seq, last && i + 1 == n);
       a.prompt_sent += n;
-      const uint32_t step = next_step_++;
+      const uint32_t step = ring_.new_pass();
       Status st = ring_.submit(step, b);
       if (!st.is_ok()) {
         fail_all(st);
@@ -163,7 +158,7 @@ bool Scheduler::submit_waves() {
       a.in_flight = true;
     }
     if (b.n_rows() == 0) break;
-    const uint32_t step = next_step_++;
+    const uint32_t step = ring_.new_pass();
     Status st = ring_.submit(step, b);
     if (!st.is_ok()) {
       fail_all(st);
@@ -195,7 +190,7 @@ void Scheduler::on_token(const TokenEvent& ev) {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.tokens_generated;
     if (a.generated == 1) {
-      stats_.ttft_sum_s += now_s() - a.t_submit;
+      stats_.ttft_sum_s += clock_->now_s() - a.t_submit;
       ++stats_.ttft_count;
     }
   }
@@ -237,10 +232,10 @@ void Scheduler::fail_all(const Status& st) {
 }
 
 void Scheduler::loop() {
-  double last_progress = now_s();
+  double last_progress = clock_->now_s();
   while (!stop_) {
     admit();
-    if (submit_waves()) last_progress = now_s();
+    if (submit_waves()) last_progress = clock_->now_s();
     if (waves_in_flight_ > 0) {
       bool waiting;
       {
@@ -250,17 +245,21 @@ void Scheduler::loop() {
       auto ev = ring_.next_token(waiting ? 0.002 : 0.05);
       if (ev.is_ok()) {
         on_token(*ev);
-        last_progress = now_s();
+        last_progress = clock_->now_s();
         // The tail returns a wave's tokens back to back: take them all before forming the next
         // wave, or the wave would split into one-row passes and lose its micro-batching.
         while (wave_rows_out_.count(ev->step)) {
           auto more = ring_.next_token(0.005);
-          if (!more.is_ok()) break;
+          if (!more.is_ok()) {
+            // A failure (a lost device) must not be mistaken for "no token yet".
+            if (more.status().code() != StatusCode::kUnavailable) fail_all(more.status());
+            break;
+          }
           on_token(*more);
         }
       } else if (ev.status().code() != StatusCode::kUnavailable) {
         fail_all(ev.status());
-      } else if (now_s() - last_progress > opt_.ring_timeout_s) {
+      } else if (clock_->now_s() - last_progress > opt_.ring_timeout_s) {
         fail_all(unavailable("no token from the ring for " + std::to_string(opt_.ring_timeout_s) +
                              " s"));
       }

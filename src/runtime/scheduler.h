@@ -36,6 +36,7 @@ struct SchedulerOptions {
   int max_waves = 0;      // forward passes in flight; 0 = number of devices
   int n_devices = 1;
   double ring_timeout_s = 120.0;  // no token for this long fails the in-flight requests
+  const Clock* clock = nullptr;   // time for timeouts and statistics; null = the ring's clock
 };
 
 struct SchedulerStats {
@@ -81,13 +82,13 @@ class Scheduler {
 
   Ring& ring_;
   SchedulerOptions opt_;
+  const Clock* clock_;
   mutable std::mutex mu_;
   std::condition_variable cv_, idle_cv_;
   std::deque<std::pair<uint64_t, GenRequest>> queue_;
   std::vector<uint64_t> cancels_;
   std::map<int32_t, Active> active_;  // by sequence id (= KV slot owner)
   uint64_t next_id_ = 1;
-  uint32_t next_step_ = 0;
   int waves_in_flight_ = 0;
   std::map<uint32_t, int> wave_rows_out_;  // step -> tokens still expected from it
   SchedulerStats stats_;

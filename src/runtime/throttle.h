@@ -68,7 +68,7 @@ class ThrottledOutbox : public Outbox {
       : inner_(inner), node_(node), throttle_(throttle), last_busy_s_(node->busy_s()) {}
   Status send_tensors(int to, uint32_t step, const graph::Batch& batch,
                       std::vector<std::pair<int, std::vector<float>>> tensors) override;
-  Status send_token(int32_t seq, uint32_t step, int32_t token) override;
+  Status send_token(int32_t seq, uint32_t step, int32_t token, uint64_t rng_state) override;
 
  private:
   void settle();

@@ -1,13 +1,11 @@
 #include "runtime/wire.h"
 
-#include <cstring>
-
 #include "net/payload.h"
 
 namespace ll::runtime {
 
 namespace {
-constexpr uint32_t kI32 = 26, kI64 = 27, kF32 = 0;
+constexpr uint32_t kI32 = 26, kF32 = 0;
 
 net::WireTensor tensor_i32(const std::string& name, std::vector<int32_t> v,
                            std::vector<int64_t> dims) {
@@ -88,65 +86,56 @@ Result<DecodedStep> read_step(const net::Message& m, const graph::Graph& g) {
   return d;
 }
 
-net::Message make_seq_start(int32_t seq, const model::SamplerParams& p,
-                            const std::vector<int32_t>& history) {
-  net::Step body;
-  std::vector<int64_t> s(8);
-  auto bits = [](float f) {
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    return static_cast<int64_t>(u);
-  };
-  s[0] = bits(p.temp);
-  s[1] = p.top_k;
-  s[2] = bits(p.top_p);
-  s[3] = bits(p.min_p);
-  s[4] = bits(p.repeat_penalty);
-  s[5] = p.repeat_last_n;
-  s[6] = static_cast<int64_t>(p.seed);
-  net::WireTensor st;
-  st.name = "__sampling";
-  st.dtype = kI64;
-  st.dims = {8};
-  st.data = net::payload_take(std::move(s));
-  body.tensors.push_back(std::move(st));
-  body.tensors.push_back(tensor_i32("__history", history, {static_cast<int64_t>(history.size())}));
+SeqStartInfo seq_start_info(const SeqRecord& rec, int device) {
+  SeqStartInfo s;
+  s.seq = rec.id;
+  s.kv_slot = device < static_cast<int>(rec.kv_slot.size()) ? rec.kv_slot[device] : -1;
+  s.sampling = rec.sampling;
+  s.rng_state = rec.rng_state;
+  s.history = rec.history();
+  return s;
+}
+
+net::Message make_seq_start(const SeqStartInfo& s) {
+  net::SeqStart b;
+  b.temp = s.sampling.temp;
+  b.top_k = s.sampling.top_k;
+  b.top_p = s.sampling.top_p;
+  b.min_p = s.sampling.min_p;
+  b.repeat_penalty = s.sampling.repeat_penalty;
+  b.repeat_last_n = s.sampling.repeat_last_n;
+  b.seed = s.sampling.seed;
+  b.rng_state = s.rng_state;
+  b.kv_slot = s.kv_slot;
+  b.history = s.history;
   net::Message m;
-  m.seq_id = static_cast<uint32_t>(seq);
-  m.body = std::move(body);
+  m.seq_id = static_cast<uint32_t>(s.seq);
+  m.body = std::move(b);
   return m;
 }
 
-bool is_seq_start(const net::Message& m) {
-  const net::Step* s = m.as<net::Step>();
-  return s && !s->tensors.empty() && s->tensors[0].name == "__sampling";
+SeqStartInfo read_seq_start(const net::Message& m) {
+  const net::SeqStart& b = std::get<net::SeqStart>(m.body);
+  SeqStartInfo s;
+  s.seq = static_cast<int32_t>(m.seq_id);
+  s.sampling.temp = b.temp;
+  s.sampling.top_k = b.top_k;
+  s.sampling.top_p = b.top_p;
+  s.sampling.min_p = b.min_p;
+  s.sampling.repeat_penalty = b.repeat_penalty;
+  s.sampling.repeat_last_n = b.repeat_last_n;
+  s.sampling.seed = b.seed;
+  s.rng_state = b.rng_state;
+  s.kv_slot = b.kv_slot;
+  s.history = b.history;
+  return s;
 }
 
-Result<std::pair<model::SamplerParams, std::vector<int32_t>>> read_seq_start(
-    const net::Message& m) {
-  const net::Step* s = m.as<net::Step>();
-  if (!s || s->tensors.size() != 2 || s->tensors[1].name != "__history")
-    return invalid_argument("malformed sequence start");
-  const net::WireTensor& st = s->tensors[0];
-  if (st.dtype != kI64 || st.data.size() != 64)
-    return invalid_argument("malformed __sampling tensor");
-  if (s->tensors[1].dtype != kI32) return invalid_argument("malformed __history tensor");
-  std::vector<int64_t> v = net::payload_to_vector<int64_t>(st.data);
-  auto flt = [](int64_t b) {
-    uint32_t u = static_cast<uint32_t>(b);
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-  };
-  model::SamplerParams p;
-  p.temp = flt(v[0]);
-  p.top_k = static_cast<int>(v[1]);
-  p.top_p = flt(v[2]);
-  p.min_p = flt(v[3]);
-  p.repeat_penalty = flt(v[4]);
-  p.repeat_last_n = static_cast<int>(v[5]);
-  p.seed = static_cast<uint64_t>(v[6]);
-  return std::make_pair(p, net::payload_to_vector<int32_t>(s->tensors[1].data));
+net::Message make_seq_end(int32_t seq) {
+  net::Message m;
+  m.seq_id = static_cast<uint32_t>(seq);
+  m.body = net::SeqEnd{};
+  return m;
 }
 
 }  // namespace ll::runtime

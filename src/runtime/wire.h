@@ -1,7 +1,7 @@
 // Runtime messages on top of net::Message. A forward pass travels as a STEP whose tensors are
 // "__batch" (I32 [4][n_rows]: tokens, positions, sequence ids, want-logits flags) plus the
-// activation tensors named as in the graph (F32 [rows][width]). A STEP carrying "__sampling"
-// (I64 [8]) and "__history" (I32) starts a sequence on the tail (docs/protocol.md).
+// activation tensors named as in the graph (F32 [rows][width]). Sequences start with a
+// SEQ_START and end with a SEQ_END (docs/protocol.md).
 #pragma once
 
 #include <utility>
@@ -11,6 +11,8 @@
 #include "graph/graph.h"
 #include "model/sampler.h"
 #include "net/message.h"
+#include "runtime/device_node.h"
+#include "runtime/sequence_table.h"
 
 namespace ll::runtime {
 
@@ -26,9 +28,11 @@ struct DecodedStep {
 // Validates names, dtypes and shapes against the graph; errors name the tensor.
 Result<DecodedStep> read_step(const net::Message& m, const graph::Graph& g);
 
-net::Message make_seq_start(int32_t seq, const model::SamplerParams& p,
-                            const std::vector<int32_t>& history);
-bool is_seq_start(const net::Message& m);
-Result<std::pair<model::SamplerParams, std::vector<int32_t>>> read_seq_start(const net::Message& m);
+// What device `device` needs to start the table's sequence.
+SeqStartInfo seq_start_info(const SeqRecord& rec, int device);
+net::Message make_seq_start(const SeqStartInfo& s);
+// The sequence id comes from the header; the message must be a SEQ_START.
+SeqStartInfo read_seq_start(const net::Message& m);
+net::Message make_seq_end(int32_t seq);
 
 }  // namespace ll::runtime

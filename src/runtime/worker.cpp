@@ -15,6 +15,7 @@
 #include "core/mapped_file.h"
 #include "graph/segment.h"
 #include "graph/weights.h"
+#include "model/arch.h"
 #include "net/payload.h"
 #include "plan/profile_json.h"
 #include "runtime/device_node.h"
@@ -56,6 +57,7 @@ struct Deployment {
   std::unique_ptr<DeviceNode> node;
   std::vector<std::string> device_names;  // ring order; [0] is the head
   std::string head_name;
+  uint32_t session_id = 0;
   int me = 0;
 };
 
@@ -85,6 +87,7 @@ class Worker : public Outbox {
       auto error = [&] {
         net::Message e;
         e.seq_id = r.msg.seq_id;
+        e.epoch = r.msg.epoch;
         e.step = r.msg.step;
         e.body =
             net::Error{net::ErrorCode::kBadMessage, ep_->options().node_name + ": " + st.message()};
@@ -116,19 +119,9 @@ class Worker : public Outbox {
       case net::MsgType::kDeploy:
         return on_deploy(r);
       case net::MsgType::kStep:
-        return on_step(r);
-      case net::MsgType::kResetSeq:
-        if (!dep_) return Status(StatusCode::kInvalidArgument, "RESET_SEQ before DEPLOY");
-        dep_->node->end_sequence(static_cast<int32_t>(m.seq_id));
-        // Pass it on along the links this device's activations take (see NetRing::end_sequence).
-        for (int to : dep_->node->consumers()) {
-          net::Message fwd;
-          fwd.seq_id = m.seq_id;
-          fwd.body = net::ResetSeq{};
-          LL_RETURN_IF_ERROR(
-              ep_->send(net::PeerId::outgoing(dep_->device_names[to]), std::move(fwd)));
-        }
-        return Status::ok();
+      case net::MsgType::kSeqStart:
+      case net::MsgType::kSeqEnd:
+        return on_runtime(r);
       case net::MsgType::kShutdown:
         shutdown_ = true;
         return Status::ok();
@@ -276,8 +269,8 @@ class Worker : public Outbox {
       if (n_ctx <= 0 || n_ctx > (1 << 24) || max_seqs <= 0 || max_seqs > 4096)
         return invalid_argument("DEPLOY: bad n_ctx or max_seqs");
       LL_ASSIGN_OR_RETURN(d->file, gguf::File::open(path));
-      LL_ASSIGN_OR_RETURN(graph::HParams hp, graph::read_hparams(*d->file));
-      LL_ASSIGN_OR_RETURN(d->graph, graph::build_graph(*d->file, hp, /*check_weights=*/false));
+      LL_ASSIGN_OR_RETURN(d->graph, model::build_graph(*d->file, /*check_weights=*/false));
+      const graph::ModelDims& hp = d->graph.hp;
       LL_ASSIGN_OR_RETURN(graph::Segmentation seg, graph::segment_at(d->graph, cuts));
       if (seg.size() != static_cast<int>(d->device_names.size()) || d->me <= 0 ||
           d->me >= seg.size())
@@ -310,6 +303,8 @@ class Worker : public Outbox {
       }
       LL_ASSIGN_OR_RETURN(d->node, DeviceNode::create(d->graph, seg, d->me, *d->weights, n_ctx,
                                                       max_seqs, o_.threads));
+      d->node->set_epoch(r.msg.epoch);
+      d->session_id = r.msg.session_id;
       // Connect to every device this segment sends to.
       const graph::TransmissionMap map = graph::build_map(d->graph, seg);
       const auto& devs = j.at("devices");
@@ -331,24 +326,51 @@ class Worker : public Outbox {
     return ep_->send(r.from, std::move(out));
   }
 
-  Status on_step(net::Received& r) {
-    if (!dep_) return Status(StatusCode::kInvalidArgument, "STEP before DEPLOY");
-    if (is_seq_start(r.msg)) {
-      if (!dep_->node->is_tail()) {
-        // Passed along the ring's sequential links, ahead of the sequence's first pass on each
-        // of them, so the tail always has the sampler before the first logits (a start sent
-        // straight to the tail could be overtaken by a late reset of an earlier sequence, or
-        // by the pass itself).
-        const int next = dep_->node->index() + 1;
-        if (next >= static_cast<int>(dep_->device_names.size()))
-          return invalid_argument("sequence start past the last device");
-        return ep_->send(net::PeerId::outgoing(dep_->device_names[next]), std::move(r.msg));
-      }
-      LL_ASSIGN_OR_RETURN(auto ss, read_seq_start(r.msg));
-      dep_->node->start_sequence(static_cast<int32_t>(r.msg.seq_id), ss.first,
-                                 std::move(ss.second));
-      return Status::ok();
+  // STEP, SEQ_START and SEQ_END: only for the current deployment; older epochs are dropped.
+  Status on_runtime(net::Received& r) {
+    const std::string what = net::msg_type_name(r.msg.type());
+    if (!dep_) return Status(StatusCode::kInvalidArgument, what + " before DEPLOY");
+    LL_ASSIGN_OR_RETURN(bool current, dep_->node->accepts(r.msg.epoch, what.c_str(),
+                                                          r.from.to_string()));
+    if (!current) return Status::ok();
+    switch (r.msg.type()) {
+      case net::MsgType::kSeqStart:
+        return on_seq_start(r);
+      case net::MsgType::kSeqEnd:
+        return on_seq_end(r);
+      default:
+        return on_step(r);
     }
+  }
+
+  Status on_seq_start(net::Received& r) {
+    LL_RETURN_IF_ERROR(dep_->node->start_sequence(read_seq_start(r.msg)));
+    if (dep_->node->is_tail()) return Status::ok();
+    // Passed along the ring's sequential links, ahead of the sequence's first pass on each of
+    // them, so the tail always has the sampler before the first logits (a start sent straight
+    // to the tail could be overtaken by a late end of an earlier sequence, or by the pass).
+    const int next = dep_->node->index() + 1;
+    if (next >= static_cast<int>(dep_->device_names.size()))
+      return invalid_argument("sequence start past the last device");
+    return send_to(dep_->device_names[next], std::move(r.msg));
+  }
+
+  Status on_seq_end(net::Received& r) {
+    dep_->node->end_sequence(static_cast<int32_t>(r.msg.seq_id));
+    // Passed on along the links this device's activations take (see NetRing::send_seq_end).
+    for (int to : dep_->node->consumers())
+      LL_RETURN_IF_ERROR(
+          send_to(dep_->device_names[to], make_seq_end(static_cast<int32_t>(r.msg.seq_id))));
+    return Status::ok();
+  }
+
+  Status send_to(const std::string& peer, net::Message m) {
+    m.session_id = dep_->session_id;
+    m.epoch = dep_->node->epoch();
+    return ep_->send(net::PeerId::outgoing(peer), std::move(m));
+  }
+
+  Status on_step(net::Received& r) {
     LL_ASSIGN_OR_RETURN(DecodedStep d, read_step(r.msg, dep_->graph));
     for (auto& [id, data] : d.tensors)
       LL_RETURN_IF_ERROR(dep_->node->receive(r.msg.step, d.batch, id, std::move(data)));
@@ -358,15 +380,16 @@ class Worker : public Outbox {
 
   Status send_tensors(int to, uint32_t step, const graph::Batch& batch,
                       TensorList tensors) override {
-    return ep_->send(net::PeerId::outgoing(dep_->device_names[to]),
-                     make_step(step, dep_->graph, batch, std::move(tensors)));
+    return send_to(dep_->device_names[to], make_step(step, dep_->graph, batch, std::move(tensors)));
   }
 
-  Status send_token(int32_t seq, uint32_t step, int32_t token) override {
+  Status send_token(int32_t seq, uint32_t step, int32_t token, uint64_t rng_state) override {
     net::Message m;
+    m.session_id = dep_->session_id;
+    m.epoch = dep_->node->epoch();
     m.seq_id = static_cast<uint32_t>(seq);
     m.step = step;
-    m.body = net::Token{token};
+    m.body = net::Token{token, rng_state};
     return ep_->send(net::PeerId::incoming(dep_->head_name), std::move(m));
   }
 

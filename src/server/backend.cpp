@@ -3,10 +3,22 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "core/log.h"
 #include "graph/segment.h"
 #include "runtime/local_ring.h"
 
 namespace ll::server {
+
+ChatTemplate detect_chat_template(const gguf::File& file, const tok::Tokenizer& tokenizer) {
+  ChatContext ctx;
+  ctx.arch = file.architecture();
+  if (tokenizer.is_valid(tokenizer.bos_id())) ctx.bos = tokenizer.token_text(tokenizer.bos_id());
+  if (tokenizer.is_valid(tokenizer.eos_id())) ctx.eos = tokenizer.token_text(tokenizer.eos_id());
+  ctx.has_llama3_headers = tokenizer.token_to_id("<|start_header_id|>") >= 0;
+  ChatTemplate t = ChatTemplate::detect(file.get_string_or("tokenizer.chat_template", ""), ctx);
+  if (!t.warning.empty()) LL_LOG_WARN("%s", t.warning.c_str());
+  return t;
+}
 
 Result<std::unique_ptr<Backend>> load_backend_model(const BackendOptions& o) {
   if (o.max_seqs < 1) return invalid_argument("--max-seqs must be at least 1");
@@ -20,8 +32,7 @@ Result<std::unique_ptr<Backend>> load_backend_model(const BackendOptions& o) {
     return invalid_argument("the server needs the model's tokenizer: " + tok.status().message());
   }
   b->tokenizer = std::move(tok).value();
-  b->chat_template =
-      ChatTemplate::detect(b->model->file->get_string_or("tokenizer.chat_template", ""));
+  b->chat_template = detect_chat_template(*b->model->file, *b->tokenizer);
   return b;
 }
 

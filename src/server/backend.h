@@ -70,6 +70,10 @@ Result<std::unique_ptr<Backend>> make_backend(const BackendOptions& options);
 // The steps of make_backend, public so another ring (or a test's wrapper around one) can be
 // plugged in: load, build a ring, attach it (which starts the scheduler).
 Result<std::unique_ptr<Backend>> load_backend_model(const BackendOptions& options);
+
+// The chat format for a model file: its tokenizer.chat_template, or its architecture's format
+// when it has none (an unknown template is logged and rendered as a plain transcript).
+ChatTemplate detect_chat_template(const gguf::File& file, const tok::Tokenizer& tokenizer);
 int backend_ctx(const Backend& backend, const BackendOptions& options);
 Result<std::unique_ptr<runtime::Ring>> make_local_ring(const Backend& backend,
                                                        const BackendOptions& options);

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Generates unicode_tables.cpp: code point -> (major general category, White_Space).
+"""Generates unicode_tables.cpp: code point -> (major general category, White_Space, letter kind).
 
-The pre-tokenizer regexes of byte-level BPE vocabularies use \\p{L}, \\p{N}, \\p{P} and \\s,
-so the tokenizer needs those classes for every code point. We store runs of equal class
+The pre-tokenizer regexes of byte-level BPE vocabularies use \\p{L}, \\p{N}, \\p{P}, \\s and
+(tekken, gpt-4o) the letter subcategories \\p{Lu} \\p{Ll} \\p{Lt} \\p{Lm} \\p{Lo}, so the
+tokenizer needs those classes for every code point. We store runs of equal class
 as a sorted array of packed (start << 8 | flags) words and binary-search it.
 
 Run:  python3 src/tokenizer/gen_unicode_tables.py > src/tokenizer/unicode_tables.cpp
@@ -13,6 +14,9 @@ import unicodedata
 # Must match enum class CharClass in unicode.h.
 CLASS_IDS = {"C": 0, "L": 1, "M": 2, "N": 3, "P": 4, "S": 5, "Z": 6}
 WHITESPACE_FLAG = 8
+# Letter subcategory in bits 4..6; must match LetterKind in unicode.h.
+LETTER_KINDS = {"Lu": 1, "Ll": 2, "Lt": 3, "Lm": 4, "Lo": 5}
+LETTER_SHIFT = 4
 
 # Unicode White_Space property (PropList.txt); unicodedata does not expose it and
 # str.isspace() differs (it includes U+001C..U+001F).
@@ -22,7 +26,7 @@ WHITE_SPACE = set(range(0x09, 0x0E)) | {0x20, 0x85, 0xA0, 0x1680} | set(range(0x
 
 def flags_of(cp):
     cat = unicodedata.category(chr(cp))
-    f = CLASS_IDS[cat[0]]
+    f = CLASS_IDS[cat[0]] | (LETTER_KINDS.get(cat, 0) << LETTER_SHIFT)
     if cp in WHITE_SPACE:
         f |= WHITESPACE_FLAG
     return f

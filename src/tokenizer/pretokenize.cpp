@@ -1,231 +1,186 @@
 #include "tokenizer/pretokenize.h"
 
-#include <algorithm>
-#include <iterator>
+#include <span>
 
+#include "core/log.h"
+#include "tokenizer/tokenizer_impl.h"
 #include "tokenizer/unicode.h"
 
-// The patterns implemented here (as published with each model's tokenizer.json; PCRE /
-// Oniguruma semantics: ordered alternation, leftmost match, greedy with backtracking):
-//
-// gpt-2:     's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-// llama-bpe: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}
-//            | ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
-// qwen2:     as llama-bpe but \p{N} (single digits) instead of \p{N}{1,3}
-// deepseek-llm (a sequence of "isolated" splits; each applies to the pieces of the previous
-// one, and both matches and the gaps between them become pieces):
-//            [\r\n]
-//            \s?[<cased letters, kDeepseekLetters below>]+
-//            \s?[!-/:-~！-／：-～‘-‟　-。]+
-//            \s+$
-//            [一-龥ࠀ-一가-퟿]+
-//            \p{N}+
-// deepseek-coder: [\r\n], \s?\p{L}+, \s?\p{P}+, [一-龥ࠀ-一가-퟿]+, \p{N}
-//
-// Each matcher below takes a start position and returns the end of the match there (or
-// the start itself for "no match"), working on decoded code points.
+// The pre-tokenizer of a byte-level BPE vocabulary is the pre_tokenizer of its tokenizer.json:
+// a sequence of steps, each splitting every piece of the previous step. Every step here is an
+// "isolated" split by a pattern (matches and the gaps between them both become pieces), which
+// covers the step types these models use:
+//   Split {pattern, Isolated}              the pattern itself
+//   ByteLevel {use_regex: true}            kByteLevelRegex (GPT-2's pattern)
+//   ByteLevel {use_regex: false}           nothing (only the byte mapping, done by bpe.cpp)
+//   Digits {individual_digits: true}       \p{N}
+//   Digits {individual_digits: false}      \p{N}+
+//   Punctuation {Contiguous}               [\p{P}!-/:-@\[-`{-~]+ (Unicode P or ASCII punctuation)
+// A step after a ByteLevel step sees the byte-mapped text (one char per byte, GPT-2's printable
+// images), so it is marked on_bytes: falcon's digit steps then also split off the bytes
+// B2 B3 B9 BC BD BE, whose images are the numeric chars ² ³ ¹ ¼ ½ ¾, as Hugging Face does.
 
 namespace ll::tok {
 
-std::optional<PreTokenizer> pre_tokenizer_from_name(std::string_view name) {
-  if (name == "default" || name == "gpt-2" || name == "gpt2") return PreTokenizer::kGpt2;
-  if (name == "llama-bpe") return PreTokenizer::kLlama3;
-  if (name == "qwen2") return PreTokenizer::kQwen2;
-  if (name == "deepseek-llm") return PreTokenizer::kDeepseekLlm;
-  if (name == "deepseek-coder") return PreTokenizer::kDeepseekCoder;
-  return std::nullopt;
-}
-
-const char* pre_tokenizer_name(PreTokenizer p) {
-  switch (p) {
-    case PreTokenizer::kGpt2:
-      return "gpt-2";
-    case PreTokenizer::kLlama3:
-      return "llama-bpe";
-    case PreTokenizer::kQwen2:
-      return "qwen2";
-    case PreTokenizer::kDeepseekLlm:
-      return "deepseek-llm";
-    case PreTokenizer::kDeepseekCoder:
-      return "deepseek-coder";
-  }
-  return "?";
-}
-
 namespace {
 
-struct Range {
-  uint32_t lo, hi;  // inclusive
+struct Step {
+  const char* pattern;
+  bool on_bytes = false;
 };
 
-// deepseek-llm's letter class, transcribed from its pattern (it is Unicode's cased letters
-// Lu/Ll/Lt as of the Unicode version the model was trained with, so it is kept literal
-// instead of derived from our tables).
-constexpr Range kDeepseekLetters[] = {
-    {0x41, 0x5a},       {0x61, 0x7a},       {0xb5, 0xb5},       {0xc0, 0xd6},
-    {0xd8, 0xf6},       {0xf8, 0x1ba},      {0x1bc, 0x1bf},     {0x1c4, 0x293},
-    {0x295, 0x2af},     {0x370, 0x373},     {0x376, 0x377},     {0x37b, 0x37d},
-    {0x37f, 0x37f},     {0x386, 0x386},     {0x388, 0x38a},     {0x38c, 0x38c},
-    {0x38e, 0x3a1},     {0x3a3, 0x3f5},     {0x3f7, 0x481},     {0x48a, 0x52f},
-    {0x531, 0x556},     {0x10a0, 0x10c5},   {0x13a0, 0x13f5},   {0x13f8, 0x13fd},
-    {0x1c90, 0x1cba},   {0x1cbd, 0x1cbf},   {0x1d00, 0x1d2b},   {0x1d6b, 0x1d77},
-    {0x1d79, 0x1d9a},   {0x1e00, 0x1f15},   {0x1f18, 0x1f1d},   {0x1f20, 0x1f45},
-    {0x1f48, 0x1f4d},   {0x1f50, 0x1f57},   {0x1f59, 0x1f59},   {0x1f5b, 0x1f5b},
-    {0x1f5d, 0x1f5d},   {0x1f5f, 0x1f7d},   {0x1f80, 0x1fb4},   {0x1fb6, 0x1fbc},
-    {0x1fbe, 0x1fbe},   {0x1fc2, 0x1fc4},   {0x1fc6, 0x1fcc},   {0x1fd0, 0x1fd3},
-    {0x1fd6, 0x1fdb},   {0x1fe0, 0x1fec},   {0x1ff2, 0x1ff4},   {0x1ff6, 0x1ffc},
-    {0x2102, 0x2102},   {0x2107, 0x2107},   {0x210a, 0x2113},   {0x2115, 0x2115},
-    {0x2119, 0x211d},   {0x2124, 0x2124},   {0x2126, 0x2126},   {0x2128, 0x2128},
-    {0x212a, 0x212d},   {0x212f, 0x2134},   {0x2139, 0x2139},   {0x213c, 0x213f},
-    {0x2145, 0x2149},   {0x214e, 0x214e},   {0x2183, 0x2184},   {0x2c00, 0x2c7b},
-    {0x2c7e, 0x2ce4},   {0x2ceb, 0x2cee},   {0x2cf2, 0x2cf3},   {0xa640, 0xa66d},
-    {0xa680, 0xa69b},   {0xa722, 0xa76f},   {0xa771, 0xa787},   {0xa78b, 0xa78e},
-    {0xab70, 0xabbf},   {0xfb00, 0xfb06},   {0xfb13, 0xfb17},   {0xff21, 0xff3a},
-    {0xff41, 0xff5a},   {0x10400, 0x1044f}, {0x104b0, 0x104d3}, {0x104d8, 0x104fb},
-    {0x10c80, 0x10cb2}, {0x10cc0, 0x10cf2}, {0x118a0, 0x118df}, {0x1e900, 0x1e943},
+struct Row {
+  const char* name;  // tokenizer.ggml.pre
+  std::span<const Step> steps;
+  bool ignore_merges = false;
 };
 
-// deepseek-llm's punctuation class [!-/:-~！-／：-～‘-‟　-。] (note :-~ spans ASCII letters).
-constexpr Range kDeepseekPunct[] = {
-    {0x21, 0x2f},     {0x3a, 0x7e},     {0x2018, 0x201f},
-    {0x3000, 0x3002}, {0xff01, 0xff0f}, {0xff1a, 0xff5e},
+// GPT-2's ByteLevel pattern.
+constexpr char kByteLevelRegex[] =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+// cl100k (Llama-3, DBRX, GLM-4): numbers in groups of up to three digits.
+constexpr char kLlama3Regex[] =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3})"
+    R"(| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+// Qwen2 and StableLM-2: the same with single digits.
+constexpr char kQwen2Regex[] = R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N})"
+                               R"(| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+// Mistral's tekken: words split at case changes, single digits, no contractions.
+constexpr char kTekkenRegex[] =
+    R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+)"
+    R"(|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*)"
+    R"(|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+// o200k (GPT-4o): as tekken with the contractions glued to the word and 1-3 digits.
+constexpr char kGpt4oRegex[] =
+    R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+)"
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)?)"
+    R"(|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*)"
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)?)"
+    R"(|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+// BLOOM: anything but whitespace and a few sentence marks, with one optional leading space.
+// The nested class is Oniguruma's union: ( | ) are excluded too.
+constexpr char kBloomRegex[] = R"( ?[^(\s|[.,!?…。，、।۔،])]+)";
+constexpr char kPunctuationRun[] = R"([\p{P}!-/:-@\[-`{-~]+)";
+constexpr char kDigit[] = R"(\p{N})";
+constexpr char kDigitRun[] = R"(\p{N}+)";
+
+constexpr Step kByteLevel[] = {{kByteLevelRegex}};
+constexpr Step kLlama3[] = {{kLlama3Regex}};
+constexpr Step kQwen2[] = {{kQwen2Regex}};
+constexpr Step kTekken[] = {{kTekkenRegex}};
+constexpr Step kGpt4o[] = {{kGpt4oRegex}};
+constexpr Step kBloom[] = {{kBloomRegex}};
+constexpr Step kViking[] = {{kBloomRegex}, {kDigit}};
+// Digits(individual_digits) then ByteLevel(use_regex).
+constexpr Step kStarcoder[] = {{kDigit}, {kByteLevelRegex}};
+// Punctuation(Contiguous), ByteLevel(use_regex), then on the mapped bytes Digits(grouped) and
+// Split([0-9][0-9][0-9]).
+constexpr Step kFalcon[] = {
+    {kPunctuationRun}, {kByteLevelRegex}, {kDigitRun, true}, {"[0-9][0-9][0-9]", true}};
+// Its letter class is the cased letters (Lu Ll Lt) of the Unicode version it was built with,
+// kept literal rather than derived from our tables; the CJK class runs from U+0800.
+constexpr Step kDeepseekLlm[] = {
+    {R"([\r\n])"},
+    {R"(\s?[\x{41}-\x{5A}\x{61}-\x{7A}\x{B5}\x{C0}-\x{D6}\x{D8}-\x{F6}\x{F8}-\x{1BA}\x{1BC}-\x{1BF})"
+     R"(\x{1C4}-\x{293}\x{295}-\x{2AF}\x{370}-\x{373}\x{376}-\x{377}\x{37B}-\x{37D}\x{37F}\x{386})"
+     R"(\x{388}-\x{38A}\x{38C}\x{38E}-\x{3A1}\x{3A3}-\x{3F5}\x{3F7}-\x{481}\x{48A}-\x{52F})"
+     R"(\x{531}-\x{556}\x{10A0}-\x{10C5}\x{13A0}-\x{13F5}\x{13F8}-\x{13FD}\x{1C90}-\x{1CBA})"
+     R"(\x{1CBD}-\x{1CBF}\x{1D00}-\x{1D2B}\x{1D6B}-\x{1D77}\x{1D79}-\x{1D9A}\x{1E00}-\x{1F15})"
+     R"(\x{1F18}-\x{1F1D}\x{1F20}-\x{1F45}\x{1F48}-\x{1F4D}\x{1F50}-\x{1F57}\x{1F59}\x{1F5B})"
+     R"(\x{1F5D}\x{1F5F}-\x{1F7D}\x{1F80}-\x{1FB4}\x{1FB6}-\x{1FBC}\x{1FBE}\x{1FC2}-\x{1FC4})"
+     R"(\x{1FC6}-\x{1FCC}\x{1FD0}-\x{1FD3}\x{1FD6}-\x{1FDB}\x{1FE0}-\x{1FEC}\x{1FF2}-\x{1FF4})"
+     R"(\x{1FF6}-\x{1FFC}\x{2102}\x{2107}\x{210A}-\x{2113}\x{2115}\x{2119}-\x{211D}\x{2124})"
+     R"(\x{2126}\x{2128}\x{212A}-\x{212D}\x{212F}-\x{2134}\x{2139}\x{213C}-\x{213F})"
+     R"(\x{2145}-\x{2149}\x{214E}\x{2183}-\x{2184}\x{2C00}-\x{2C7B}\x{2C7E}-\x{2CE4})"
+     R"(\x{2CEB}-\x{2CEE}\x{2CF2}-\x{2CF3}\x{A640}-\x{A66D}\x{A680}-\x{A69B}\x{A722}-\x{A76F})"
+     R"(\x{A771}-\x{A787}\x{A78B}-\x{A78E}\x{AB70}-\x{ABBF}\x{FB00}-\x{FB06}\x{FB13}-\x{FB17})"
+     R"(\x{FF21}-\x{FF3A}\x{FF41}-\x{FF5A}\x{10400}-\x{1044F}\x{104B0}-\x{104D3})"
+     R"(\x{104D8}-\x{104FB}\x{10C80}-\x{10CB2}\x{10CC0}-\x{10CF2}\x{118A0}-\x{118DF})"
+     R"(\x{1E900}-\x{1E943}]+)"},
+    {R"(\s?[!-/:-~！-／：-～‘-‟　-。]+)"},
+    {R"(\s+$)"},
+    {R"([一-龥ࠀ-一가-퟿]+)"},
+    {kDigitRun},
+};
+constexpr Step kDeepseekCoder[] = {
+    {R"([\r\n])"}, {R"(\s?\p{L}+)"}, {R"(\s?\p{P}+)"}, {R"([一-龥ࠀ-一가-퟿]+)"}, {kDigit},
 };
 
-template <size_t N>
-bool in_ranges(const Range (&r)[N], uint32_t cp) {
-  auto it = std::upper_bound(std::begin(r), std::end(r), cp,
-                             [](uint32_t v, const Range& x) { return v < x.lo; });
-  return it != std::begin(r) && cp <= it[-1].hi;
-}
+// The table: one row per GGUF name. Row 0 is the default (no tokenizer.ggml.pre).
+constexpr Row kRows[] = {
+    {"gpt-2", kByteLevel},
+    {"default", kByteLevel},
+    {"gpt2", kByteLevel},
+    {"phi-2", kByteLevel},
+    {"mpt", kByteLevel},
+    {"olmo", kByteLevel},
+    {"jais", kByteLevel},
+    {"llama-bpe", kLlama3, /*ignore_merges=*/true},
+    {"llama3", kLlama3, true},
+    {"llama-v3", kLlama3, true},
+    {"dbrx", kLlama3},
+    {"smaug-bpe", kLlama3},
+    {"chatglm-bpe", kLlama3},
+    {"chatglm4", kLlama3},
+    {"qwen2", kQwen2},
+    {"stablelm2", kQwen2},
+    {"starcoder", kStarcoder},
+    {"refact", kStarcoder},
+    {"command-r", kStarcoder},
+    {"smollm", kStarcoder},
+    {"codeshell", kStarcoder},
+    {"exaone", kStarcoder},
+    {"falcon", kFalcon},
+    {"bloom", kBloom},
+    {"poro-chat", kBloom},
+    {"poro", kBloom},
+    {"gpt3-finnish", kBloom},
+    {"viking", kViking},
+    {"tekken", kTekken},
+    {"gpt-4o", kGpt4o},
+    {"deepseek-llm", kDeepseekLlm},
+    {"deepseek-coder", kDeepseekCoder},
+};
+constexpr size_t kRowCount = sizeof(kRows) / sizeof(kRows[0]);
 
-// [一-龥ࠀ-一가-퟿]: U+4E00..U+9FA5, U+0800..U+4E00, U+AC00..U+D7FF.
-bool is_deepseek_cjk(uint32_t cp) {
-  return (cp >= 0x800 && cp <= 0x9FA5) || (cp >= 0xAC00 && cp <= 0xD7FF);
-}
-
-struct Text {
-  const uint32_t* cp;
-  const uint8_t* fl;
-
-  uint8_t cls(size_t i) const { return fl[i] & kClassMask; }
-  bool letter(size_t i) const { return cls(i) == uint8_t(CharClass::kLetter); }
-  bool number(size_t i) const { return cls(i) == uint8_t(CharClass::kNumber); }
-  bool punct(size_t i) const { return cls(i) == uint8_t(CharClass::kPunct); }
-  bool ws(size_t i) const { return (fl[i] & kWhitespaceFlag) != 0; }
-  // [^\s\p{L}\p{N}]
-  bool other(size_t i) const { return !ws(i) && !letter(i) && !number(i); }
-  bool newline(size_t i) const { return cp[i] == '\r' || cp[i] == '\n'; }
+struct CompiledStep {
+  SplitRegex re;
+  bool on_bytes;
+};
+struct CompiledRow {
+  std::vector<CompiledStep> steps;
+  bool ok = true;
 };
 
-uint32_t ascii_lower(uint32_t c) {
-  return (c >= 'A' && c <= 'Z') ? c + 32 : c;
-}
-
-// Contractions 's 't 're 've 'm 'll 'd starting at i (cp[i] == '\''); returns i if none.
-size_t match_contraction(const Text& t, size_t i, size_t e, bool ignore_case) {
-  if (i + 1 >= e) return i;
-  auto norm = [&](uint32_t c) { return ignore_case ? ascii_lower(c) : c; };
-  const uint32_t c1 = norm(t.cp[i + 1]);
-  if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') return i + 2;
-  if (i + 2 < e) {
-    const uint32_t c2 = norm(t.cp[i + 2]);
-    if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l')) {
-      return i + 3;
+// Compiled once. A pattern that fails to compile is a bug in the table (a test compiles every
+// row); that row then reports itself unknown instead of taking the process down.
+const std::vector<CompiledRow>& compiled_rows() {
+  static const std::vector<CompiledRow> rows = [] {
+    std::vector<CompiledRow> out(kRowCount);
+    for (size_t r = 0; r < kRowCount; ++r) {
+      for (const Step& s : kRows[r].steps) {
+        auto re = SplitRegex::compile(s.pattern);
+        if (!re.is_ok()) {
+          LL_LOG_ERROR("pre-tokenizer '%s': %s", kRows[r].name, re.status().to_string().c_str());
+          out[r].ok = false;
+          break;
+        }
+        out[r].steps.push_back({std::move(*re), s.on_bytes});
+      }
     }
-  }
-  return i;
+    return out;
+  }();
+  return rows;
 }
 
-// \s+(?!\S)|\s+ at a whitespace char: a run followed by a non-space gives back its last
-// char (so " word" can take it), unless the run is a single char.
-size_t match_space_run(const Text& t, size_t i, size_t e) {
-  size_t j = i;
-  while (j < e && t.ws(j)) ++j;
-  if (j == e || j - i == 1) return j;
-  return j - 1;
-}
-
-size_t match_gpt2(const Text& t, size_t i, size_t e) {
-  if (t.cp[i] == '\'') {
-    const size_t m = match_contraction(t, i, e, /*ignore_case=*/false);
-    if (m > i) return m;
-  }
-  // The optional leading space of the next three alternatives; a space can only help
-  // when followed by the class, and a space itself is never in any of the classes.
-  const size_t j0 = (t.cp[i] == ' ' && i + 1 < e) ? i + 1 : i;
-  size_t j = j0;
-  if (t.letter(j0)) {
-    while (j < e && t.letter(j)) ++j;
-    return j;
-  }
-  if (t.number(j0)) {
-    while (j < e && t.number(j)) ++j;
-    return j;
-  }
-  if (t.other(j0)) {
-    while (j < e && t.other(j)) ++j;
-    return j;
-  }
-  return match_space_run(t, i, e);
-}
-
-size_t match_llama3(const Text& t, size_t i, size_t e, size_t max_digits) {
-  if (t.cp[i] == '\'') {
-    const size_t m = match_contraction(t, i, e, /*ignore_case=*/true);
-    if (m > i) return m;
-  }
-  // [^\r\n\p{L}\p{N}]?\p{L}+
-  if (t.letter(i) || (!t.newline(i) && !t.number(i) && i + 1 < e && t.letter(i + 1))) {
-    size_t j = i + 1;
-    while (j < e && t.letter(j)) ++j;
-    return j;
-  }
-  // \p{N}{1,3}
-  if (t.number(i)) {
-    size_t j = i + 1;
-    while (j < e && j - i < max_digits && t.number(j)) ++j;
-    return j;
-  }
-  // ' ?[^\s\p{L}\p{N}]+[\r\n]*'
-  const size_t j0 = (t.cp[i] == ' ' && i + 1 < e) ? i + 1 : i;
-  if (t.other(j0)) {
-    size_t j = j0 + 1;
-    while (j < e && t.other(j)) ++j;
-    while (j < e && t.newline(j)) ++j;
-    return j;
-  }
-  // \s*[\r\n]+ : the whitespace run up to and including its last newline.
-  size_t r = i, last_nl = e;
-  while (r < e && t.ws(r)) {
-    if (t.newline(r)) last_nl = r;
-    ++r;
-  }
-  if (last_nl != e) return last_nl + 1;
-  if (r > i) return match_space_run(t, i, e);
-  return i + 1;  // not reached: every char is a letter, number, other or whitespace
-}
-
-// \s?[class]+ for a predicate over positions.
-template <typename InClass>
-size_t match_opt_space_run(const Text& t, size_t i, size_t e, InClass in_class) {
-  size_t j = i;
-  if (t.ws(i) && i + 1 < e && in_class(i + 1)) {
-    j = i + 1;
-  } else if (!in_class(i)) {
-    return i;
-  }
-  while (j < e && in_class(j)) ++j;
-  return j;
-}
-
-// One "isolated" split step: matches and the gaps between them both become pieces.
-template <typename Match>
-void split_isolated(const std::vector<Span>& in, std::vector<Span>& out, Match match) {
+void split_isolated(const SplitRegex& re, const CharView& t, const std::vector<Span>& in,
+                    std::vector<Span>& out, SplitRegex::State& st) {
   out.clear();
   for (const Span s : in) {
+    re.start_piece(st);
     size_t gap = s.begin, i = s.begin;
     while (i < s.end) {
-      const size_t m = match(i, size_t(s.end));
+      const size_t m = re.match_at(t, i, s.end, st);
       if (m > i) {
         if (gap < i) out.push_back({uint32_t(gap), uint32_t(i)});
         out.push_back({uint32_t(i), uint32_t(m)});
@@ -238,19 +193,31 @@ void split_isolated(const std::vector<Span>& in, std::vector<Span>& out, Match m
   }
 }
 
-// \s+$ splits off each piece's trailing whitespace run; done directly because trying the
-// pattern at every position of a long inner whitespace run would be quadratic.
-void split_trailing_space(const Text& t, const std::vector<Span>& in, std::vector<Span>& out) {
-  out.clear();
-  for (const Span s : in) {
-    uint32_t k = s.end;
-    while (k > s.begin && t.ws(k - 1)) --k;
-    if (k > s.begin) out.push_back({s.begin, k});
-    if (k < s.end) out.push_back({k, s.end});
+}  // namespace
+
+std::optional<PreTokenizer> PreTokenizer::from_name(std::string_view name) {
+  for (size_t r = 0; r < kRowCount; ++r) {
+    if (name == kRows[r].name) {
+      if (!compiled_rows()[r].ok) return std::nullopt;
+      return PreTokenizer(uint16_t(r));
+    }
   }
+  return std::nullopt;
 }
 
-}  // namespace
+std::vector<std::string> PreTokenizer::names() {
+  std::vector<std::string> out;
+  for (const Row& r : kRows) out.emplace_back(r.name);
+  return out;
+}
+
+const char* PreTokenizer::name() const {
+  return kRows[row_].name;
+}
+
+bool PreTokenizer::ignore_merges() const {
+  return kRows[row_].ignore_merges;
+}
 
 void pre_tokenize(PreTokenizer p, std::string_view text, std::vector<Span>& out,
                   PreTokenizeScratch& s) {
@@ -266,66 +233,30 @@ void pre_tokenize(PreTokenizer p, std::string_view text, std::vector<Span>& out,
     i += c.len;
   }
   s.offs.push_back(uint32_t(text.size()));
-  const size_t n = s.cps.size();
-  const Text t{s.cps.data(), s.flags.data()};
 
+  const CompiledRow& row = compiled_rows()[p.row()];
   std::vector<Span>* cur = &s.a;
   std::vector<Span>* nxt = &s.b;
-  cur->assign(1, Span{0, uint32_t(n)});
-  auto step = [&](auto match) {
-    split_isolated(*cur, *nxt, match);
+  cur->assign(1, Span{0, uint32_t(s.cps.size())});
+  bool on_bytes = false;
+  for (const CompiledStep& step : row.steps) {
+    if (step.on_bytes && !on_bytes) {
+      // From here on one char per byte: spans become byte offsets.
+      for (Span& w : *cur) w = {s.offs[w.begin], s.offs[w.end]};
+      s.cps.resize(text.size());
+      s.flags.resize(text.size());
+      s.offs.resize(text.size() + 1);
+      for (size_t i = 0; i < text.size(); ++i) {
+        s.cps[i] = byte_to_unicode(static_cast<uint8_t>(text[i]));
+        s.flags[i] = char_flags(s.cps[i]);
+        s.offs[i] = uint32_t(i);
+      }
+      s.offs[text.size()] = uint32_t(text.size());
+      on_bytes = true;
+    }
+    const CharView t{s.cps.data(), s.flags.data()};
+    split_isolated(step.re, t, *cur, *nxt, s.regex);
     std::swap(cur, nxt);
-  };
-  auto is_cjk = [&](size_t i) { return is_deepseek_cjk(t.cp[i]); };
-
-  switch (p) {
-    case PreTokenizer::kGpt2:
-      step([&](size_t i, size_t e) { return match_gpt2(t, i, e); });
-      break;
-    case PreTokenizer::kLlama3:
-      step([&](size_t i, size_t e) { return match_llama3(t, i, e, 3); });
-      break;
-    case PreTokenizer::kQwen2:
-      step([&](size_t i, size_t e) { return match_llama3(t, i, e, 1); });
-      break;
-    case PreTokenizer::kDeepseekLlm:
-      step([&](size_t i, size_t) { return t.newline(i) ? i + 1 : i; });
-      step([&](size_t i, size_t e) {
-        return match_opt_space_run(t, i, e,
-                                   [&](size_t k) { return in_ranges(kDeepseekLetters, t.cp[k]); });
-      });
-      step([&](size_t i, size_t e) {
-        return match_opt_space_run(t, i, e,
-                                   [&](size_t k) { return in_ranges(kDeepseekPunct, t.cp[k]); });
-      });
-      split_trailing_space(t, *cur, *nxt);
-      std::swap(cur, nxt);
-      step([&](size_t i, size_t e) {
-        size_t j = i;
-        while (j < e && is_cjk(j)) ++j;
-        return j;
-      });
-      step([&](size_t i, size_t e) {
-        size_t j = i;
-        while (j < e && t.number(j)) ++j;
-        return j;
-      });
-      break;
-    case PreTokenizer::kDeepseekCoder:
-      step([&](size_t i, size_t) { return t.newline(i) ? i + 1 : i; });
-      step([&](size_t i, size_t e) {
-        return match_opt_space_run(t, i, e, [&](size_t k) { return t.letter(k); });
-      });
-      step([&](size_t i, size_t e) {
-        return match_opt_space_run(t, i, e, [&](size_t k) { return t.punct(k); });
-      });
-      step([&](size_t i, size_t e) {
-        size_t j = i;
-        while (j < e && is_cjk(j)) ++j;
-        return j;
-      });
-      step([&](size_t i, size_t) { return t.number(i) ? i + 1 : i; });
-      break;
   }
   for (const Span w : *cur) out.push_back({s.offs[w.begin], s.offs[w.end]});
 }

@@ -263,7 +263,7 @@ Status Tokenizer::Impl::build(const Vocab& v) {
           skipped, v.merges.size());
     }
     // Llama-3's tokenizer takes a whole pre-tokenized word as one token when it exists.
-    ignore_merges = v.pre == PreTokenizer::kLlama3;
+    ignore_merges = v.pre.ignore_merges();
   }
 
   // Special tokens: matched in raw text before the model runs (see partition()).

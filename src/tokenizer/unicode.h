@@ -23,6 +23,14 @@ enum class CharClass : uint8_t {
 constexpr uint8_t kClassMask = 7;
 constexpr uint8_t kWhitespaceFlag = 8;  // Unicode White_Space property (what regex \s means)
 
+// Letter subcategory (tekken's and gpt-4o's patterns tell cased letters apart), in the bits
+// above kWhitespaceFlag; kNone for non-letters.
+enum class LetterKind : uint8_t { kNone = 0, kLu = 1, kLl = 2, kLt = 3, kLm = 4, kLo = 5 };
+constexpr int kLetterKindShift = 4;
+inline LetterKind letter_kind(uint8_t flags) {
+  return LetterKind((flags >> kLetterKindShift) & 7);
+}
+
 // Stands for a byte that does not start a valid UTF-8 sequence; classified as kOther.
 constexpr uint32_t kInvalidCodepoint = 0xFFFFFFFFu;
 

@@ -125,7 +125,7 @@ Result<Vocab> Vocab::from_gguf(const gguf::File& f) {
     v.pre_name = *pre;
   }
   if (v.kind == VocabKind::kBpe) {
-    auto p = pre_tokenizer_from_name(v.pre_name.empty() ? "default" : v.pre_name);
+    auto p = PreTokenizer::from_name(v.pre_name.empty() ? "gpt-2" : v.pre_name);
     if (p) {
       v.pre = *p;
     } else {
@@ -134,7 +134,7 @@ Result<Vocab> Vocab::from_gguf(const gguf::File& f) {
       LL_LOG_WARN("%s", key_error(kPre, "unknown pre-tokenizer '" + v.pre_name +
                                             "'; falling back to gpt-2 splitting")
                             .c_str());
-      v.pre = PreTokenizer::kGpt2;
+      v.pre = PreTokenizer::gpt2();
     }
   }
 

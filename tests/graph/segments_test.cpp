@@ -130,6 +130,21 @@ TEST(Segments, RandomSegmentationsOfSyntheticQwen2AreBitIdentical) {
   property_test(synth_model("qwen2_q8", spec), 200, 2);
 }
 
+// Issue 16: every family, cut anywhere (inside its fused QKV slices, between its parallel
+// attention and MLP, before its ALiBi attention), gives the whole graph's logits bit for bit.
+class FamilySegments : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(FamilySegments, RandomSegmentationsAreBitIdentical) {
+  auto spec = model::synth_preset(GetParam(), "tiny");
+  ASSERT_TRUE(spec.is_ok()) << spec.status().to_string();
+  spec->type = DType::kQ8_0;  // packed and fused products too
+  property_test(synth_model("family_" + GetParam(), *spec), 100, 16);
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, FamilySegments,
+                         ::testing::Values("llama", "qwen2", "gpt2", "bloom", "phi3", "falcon"),
+                         [](const auto& info) { return info.param; });
+
 TEST(Segments, MapIsExactInBothDirections) {
   model::SynthSpec spec;
   auto m = model::Model::load(synth_model("map", spec));

@@ -27,7 +27,8 @@ TEST(Codec, EveryTypeRoundTrips) {
     Message& m = decoded.value();
     EXPECT_EQ(static_cast<size_t>(m.type()), i + 1);
     EXPECT_EQ(m.version, kProtocolVersion);
-    EXPECT_EQ(m.session_id, 0x1122334455667788ull);
+    EXPECT_EQ(m.session_id, 0x11223344u);
+    EXPECT_EQ(m.epoch, 0x55667788u);
     EXPECT_EQ(m.seq_id, 7u);
     EXPECT_EQ(m.step, 9u);
     // Encoding is deterministic, so equal bytes after a round trip mean equal messages.
@@ -154,9 +155,9 @@ TEST(CodecCorruption, WrongMagic) {
 
 TEST(CodecCorruption, OtherVersion) {
   Frames f = one_tensor_step();
-  patch_frame0(f, [](auto& b) { put_le(b, 4, 2, 2); });
+  patch_frame0(f, [](auto& b) { put_le(b, 4, 1, 2); });
   expect_error(f, StatusCode::kUnsupported,
-               "protocol version 2 not supported (this node speaks 1)");
+               "protocol version 1 not supported (this node speaks 2)");
 }
 
 TEST(CodecCorruption, FrozenTypesDecodeAcrossVersions) {
@@ -175,7 +176,7 @@ TEST(CodecCorruption, FrozenTypesDecodeAcrossVersions) {
 }
 
 TEST(CodecCorruption, UnknownType) {
-  for (uint16_t t : {0, 20, 999}) {
+  for (uint16_t t : {0, 21, 999}) {
     Frames f = one_tensor_step();
     patch_frame0(f, [t](auto& b) { put_le(b, 6, t, 2); });
     expect_error(f, StatusCode::kUnsupported, "unknown message type " + std::to_string(t));

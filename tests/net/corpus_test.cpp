@@ -71,7 +71,7 @@ void regenerate() {
   };
   bad("magic", [](auto& b) { b[0] = 'X'; });
   bad("short_header", [](auto& b) { b.resize(20); });
-  bad("version", [](auto& b) { testing::put_le(b, 4, 2, 2); });
+  bad("version", [](auto& b) { testing::put_le(b, 4, 1, 2); });
   bad("type", [](auto& b) { testing::put_le(b, 6, 99, 2); });
   bad("meta_len", [](auto& b) { testing::put_le(b, 12, 1000, 4); });
   bad("parts", [](auto& b) { testing::put_le(b, 10, 3, 2); });

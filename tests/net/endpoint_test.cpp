@@ -244,7 +244,7 @@ TEST(Endpoint, HelloWithOtherVersionGetsClearError) {
   ASSERT_TRUE(server && client);
   ASSERT_TRUE(client->connect("srv", listen(*server)).is_ok());
   Message hello;
-  hello.version = 2;
+  hello.version = 1;
   hello.seq_id = 77;
   hello.body = Hello{Role::kHead, "client"};
   ASSERT_TRUE(client->send(PeerId::outgoing("srv"), std::move(hello)).is_ok());
@@ -254,7 +254,7 @@ TEST(Endpoint, HelloWithOtherVersionGetsClearError) {
   ASSERT_NE(err, nullptr) << msg_type_name(r->msg.type());
   EXPECT_EQ(err->code, ErrorCode::kVersionMismatch);
   EXPECT_EQ(r->msg.seq_id, 77u);
-  EXPECT_EQ(err->text, "protocol version mismatch: client speaks v2, node server speaks v1");
+  EXPECT_EQ(err->text, "protocol version mismatch: client speaks v1, node server speaks v2");
 }
 
 TEST(Endpoint, AddedLatencyIsAtLeastConfigured) {

@@ -22,7 +22,8 @@ inline Payload bytes_payload(size_t n, uint8_t seed) {
 inline Message sample_message(size_t i) {
   Message m;
   m.flags = 0;
-  m.session_id = 0x1122334455667788ull;
+  m.session_id = 0x11223344u;
+  m.epoch = 0x55667788u;
   m.seq_id = 7;
   m.step = 9;
   switch (static_cast<MsgType>(i + 1)) {
@@ -83,11 +84,26 @@ inline Message sample_message(size_t i) {
       break;
     }
     case MsgType::kToken:
-      m.body = Token{42};
+      m.body = Token{42, 0x0102030405060708ull};
       break;
-    case MsgType::kResetSeq:
-      m.body = ResetSeq{};
+    case MsgType::kSeqEnd:
+      m.body = SeqEnd{};
       break;
+    case MsgType::kSeqStart: {
+      SeqStart s;
+      s.temp = 0.7f;
+      s.top_k = 40;
+      s.top_p = 0.9f;
+      s.min_p = 0.05f;
+      s.repeat_penalty = 1.1f;
+      s.repeat_last_n = 64;
+      s.seed = 1234;
+      s.rng_state = 0xfeedfacecafef00dull;
+      s.kv_slot = 3;
+      s.history = {1, 2, 3, 500};
+      m.body = std::move(s);
+      break;
+    }
     case MsgType::kError:
       m.body = Error{ErrorCode::kNotReady, "not deployed yet"};
       break;

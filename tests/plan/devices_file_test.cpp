@@ -111,8 +111,9 @@ TEST(PlanDevicesFile, ErrorsNameTheField) {
             "devices[0]: unknown field \"mem_budgt\"");
   EXPECT_EQ(err(R"({"devices": [{"name": "a", "mem_budget": "1GiB"}]})"),
             "devices[0]: missing decode rate (\"decode\": \"10GB/s\" or \"decode_gbps\": 10)");
-  EXPECT_EQ(err(R"({"devices": [{"name": "a", "mem_budget": 5, "decode": {"Q5_K": 1}}]})"),
-            "devices[0].decode: unknown type \"Q5_K\" (use F32, F16, BF16, Q8_0, Q4_0 or default)");
+  EXPECT_EQ(err(R"({"devices": [{"name": "a", "mem_budget": 5, "decode": {"IQ2_XS": 1}}]})"),
+            "devices[0].decode: unknown type \"IQ2_XS\" (use " +
+                std::string(supported_type_names()) + " or default)");
   EXPECT_EQ(err(R"({"devices": [{"name": "a", "mem_budget": 5, "decode": 1, "decode_gbps": 1}]})"),
             "devices[0]: give either decode or decode_gbps, not both");
   EXPECT_EQ(err(std::string("{") + kTwo +
@@ -180,10 +181,9 @@ TEST(PlanProfileJson, ErrorsNameTheField) {
   };
   // Used to dereference an unchecked dtype_from_name in the profile cache reader.
   EXPECT_EQ(err(R"({"name": "w", "mem_budget": 5, "decode": {"Q9_9": 1}})"),
-            "profile of w1.decode: unknown type \"Q9_9\" (use F32, F16, BF16, Q8_0, Q4_0 or "
-            "default)");
-  EXPECT_EQ(err(R"({"name": "w", "decode": 1})"),
-            "profile of w1.mem_budget: missing (e.g. \"2GiB\")");
+            "profile of w1.decode: unknown type \"Q9_9\" (use " +
+                std::string(supported_type_names()) + " or default)");
+  EXPECT_EQ(err(R"({"name": "w", "decode": 1})"), "profile of w1.mem_budget: missing (e.g. \"2GiB\")");
   EXPECT_EQ(err(R"({"name": 3, "mem_budget": 5, "decode": 1})"),
             "profile of w1.name: expected a string");
   EXPECT_EQ(err(R"({"name": "w", "mem_budget": 5, "decode": 1, "threads": 0})"),

@@ -114,16 +114,15 @@ class SlowRing : public runtime::Ring {
  public:
   SlowRing(std::unique_ptr<runtime::Ring> inner, int delay_ms)
       : inner_(std::move(inner)), delay_ms_(delay_ms) {}
-  Status start_sequence(int32_t seq, const model::SamplerParams& p,
-                        const std::vector<int32_t>& h) override {
-    return inner_->start_sequence(seq, p, h);
+  Status send_seq_start(const runtime::SeqRecord& r) override {
+    return inner_->start_sequence(r.id, r.sampling, r.prompt);
   }
   Status submit(uint32_t step, const graph::Batch& batch) override {
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
     return inner_->submit(step, batch);
   }
-  Result<runtime::TokenEvent> next_token(double t) override { return inner_->next_token(t); }
-  Status end_sequence(int32_t seq) override { return inner_->end_sequence(seq); }
+  Result<runtime::TokenEvent> wait_token(double t) override { return inner_->next_token(t); }
+  Status send_seq_end(int32_t seq) override { return inner_->end_sequence(seq); }
   int n_ctx() const override { return inner_->n_ctx(); }
 
  private:

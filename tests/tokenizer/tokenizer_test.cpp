@@ -621,10 +621,15 @@ TEST(Reference, BpeMatchesNaive) {
 // ---------------------------------------------------------------------------------------
 // Pre-tokenizers without a vocabulary (llama-bpe and qwen2 have no shared vectors)
 
-std::vector<std::string> split(PreTokenizer p, std::string_view text) {
+std::vector<std::string> split(const char* name, std::string_view text) {
+  const auto p = PreTokenizer::from_name(name);
+  if (!p) {
+    ADD_FAILURE() << "no pre-tokenizer " << name;
+    return {};
+  }
   std::vector<Span> spans;
   PreTokenizeScratch scratch;
-  pre_tokenize(p, text, spans, scratch);
+  pre_tokenize(*p, text, spans, scratch);
   std::vector<std::string> out;
   for (Span s : spans) out.emplace_back(text.substr(s.begin, s.end - s.begin));
   return out;
@@ -633,26 +638,26 @@ std::vector<std::string> split(PreTokenizer p, std::string_view text) {
 using Words = std::vector<std::string>;
 
 TEST(PreTokenize, Gpt2) {
-  EXPECT_EQ(split(PreTokenizer::kGpt2, "Hello world's 12345  \n\n test"),
+  EXPECT_EQ(split("gpt-2", "Hello world's 12345  \n\n test"),
             (Words{"Hello", " world", "'s", " 12345", "  \n\n", " test"}));
-  EXPECT_EQ(split(PreTokenizer::kGpt2, "I'M  ok   "), (Words{"I", "'", "M", " ", " ok", "   "}));
-  EXPECT_EQ(split(PreTokenizer::kGpt2, "\tx"), (Words{"\t", "x"}));
-  EXPECT_EQ(split(PreTokenizer::kGpt2, "Ünïcödé ßtraße"), (Words{"Ünïcödé", " ßtraße"}));
+  EXPECT_EQ(split("gpt-2", "I'M  ok   "), (Words{"I", "'", "M", " ", " ok", "   "}));
+  EXPECT_EQ(split("gpt-2", "\tx"), (Words{"\t", "x"}));
+  EXPECT_EQ(split("gpt-2", "Ünïcödé ßtraße"), (Words{"Ünïcödé", " ßtraße"}));
 }
 
 TEST(PreTokenize, Llama3AndQwen2) {
-  EXPECT_EQ(split(PreTokenizer::kLlama3, "Hello world's 12345  \n\n test"),
+  EXPECT_EQ(split("llama-bpe", "Hello world's 12345  \n\n test"),
             (Words{"Hello", " world", "'s", " ", "123", "45", "  \n\n", " test"}));
-  EXPECT_EQ(split(PreTokenizer::kQwen2, "Hello world's 12345  \n\n test"),
+  EXPECT_EQ(split("qwen2", "Hello world's 12345  \n\n test"),
             (Words{"Hello", " world", "'s", " ", "1", "2", "3", "4", "5", "  \n\n", " test"}));
-  EXPECT_EQ(split(PreTokenizer::kLlama3, "I'M (x)\n\tfoo...\n\n"),
+  EXPECT_EQ(split("llama-bpe", "I'M (x)\n\tfoo...\n\n"),
             (Words{"I", "'M", " (", "x", ")\n", "\tfoo", "...\n\n"}));
-  EXPECT_EQ(split(PreTokenizer::kLlama3, "a  \t b"), (Words{"a", "  \t", " b"}));
+  EXPECT_EQ(split("llama-bpe", "a  \t b"), (Words{"a", "  \t", " b"}));
 }
 
 TEST(PreTokenize, InvalidUtf8IsOther) {
-  EXPECT_EQ(split(PreTokenizer::kGpt2, "ab\xFF\xFE cd"), (Words{"ab", "\xFF\xFE", " cd"}));
-  EXPECT_EQ(split(PreTokenizer::kDeepseekLlm, "ab\xFF cd"), (Words{"ab", "\xFF", " cd"}));
+  EXPECT_EQ(split("gpt-2", "ab\xFF\xFE cd"), (Words{"ab", "\xFF\xFE", " cd"}));
+  EXPECT_EQ(split("deepseek-llm", "ab\xFF cd"), (Words{"ab", "\xFF", " cd"}));
 }
 
 TEST(Unicode, Classes) {
@@ -732,7 +737,7 @@ TEST(Metadata, SyntheticVocabsWork) {
   EXPECT_EQ(bpe.tok->encode("ab a", false, false), (std::vector<int32_t>{3, 4}));
   EXPECT_EQ(bpe.tok->decode({3, 4}), "ab a");
   EXPECT_TRUE(bpe.tok->is_eog(5));
-  EXPECT_EQ(bpe.tok->vocab().pre, PreTokenizer::kGpt2);  // no pre key: gpt-2
+  EXPECT_EQ(bpe.tok->vocab().pre, PreTokenizer::gpt2());  // no pre key: gpt-2
 }
 
 void expect_error(const gguf::Writer& w, const std::string& name, const std::string& key) {
@@ -796,7 +801,7 @@ TEST(Metadata, ToleratedProblems) {
   ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
   EXPECT_EQ(r.tok->pad_id(), -1);
   EXPECT_EQ(r.tok->bos_id(), -1);
-  EXPECT_EQ(r.tok->vocab().pre, PreTokenizer::kGpt2);
+  EXPECT_EQ(r.tok->vocab().pre, PreTokenizer::gpt2());
   EXPECT_EQ(r.tok->encode("ab a", false, false), (std::vector<int32_t>{3, 4}));
   // Bytes without a symbol in this tiny vocabulary are dropped (no <unk> id exists).
   EXPECT_EQ(r.tok->encode("z", false, false), (std::vector<int32_t>{}));

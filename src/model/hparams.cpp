@@ -1,6 +1,6 @@
-#include "graph/hparams.h"
+#include "model/hparams.h"
 
-namespace ll::graph {
+namespace ll::model {
 
 namespace {
 
@@ -17,7 +17,7 @@ Status require_int(const gguf::File& f, const std::string& key, int* out, int64_
 
 }  // namespace
 
-Result<HParams> read_hparams(const gguf::File& f) {
+Result<HParams> read_common_hparams(const gguf::File& f) {
   HParams hp;
   hp.arch = f.architecture();
   if (hp.arch.empty()) return invalid_argument("model metadata: 'general.architecture' is missing");
@@ -33,16 +33,10 @@ Result<HParams> read_hparams(const gguf::File& f) {
                             " is not a multiple of head_count_kv " + std::to_string(hp.n_head_kv));
   }
   hp.head_dim = static_cast<int>(f.get_int_or(a + "attention.key_length", hp.n_embd / hp.n_head));
-  if (hp.head_dim <= 0 || hp.head_dim % 2 != 0) {
+  if (hp.head_dim <= 0) {
     return invalid_argument("model metadata: head dimension " + std::to_string(hp.head_dim) +
-                            " must be positive and even");
+                            " must be positive");
   }
-  hp.n_rot = static_cast<int>(f.get_int_or(a + "rope.dimension_count", hp.head_dim));
-  if (hp.n_rot <= 0 || hp.n_rot > hp.head_dim || hp.n_rot % 2 != 0) {
-    return invalid_argument("model metadata: rope.dimension_count " + std::to_string(hp.n_rot) +
-                            " is invalid for head dimension " + std::to_string(hp.head_dim));
-  }
-  hp.rope_freq_base = static_cast<float>(f.get_float_or(a + "rope.freq_base", 10000.0));
   hp.norm_eps =
       static_cast<float>(f.get_float_or(a + "attention.layer_norm_rms_epsilon",
                                         f.get_float_or(a + "attention.layer_norm_epsilon", 1e-5)));
@@ -65,4 +59,33 @@ Result<HParams> read_hparams(const gguf::File& f) {
   return hp;
 }
 
-}  // namespace ll::graph
+Status read_rope(const gguf::File& f, HParams* hp) {
+  const std::string a = hp->arch + ".";
+  if (hp->head_dim % 2 != 0) {
+    return invalid_argument("model metadata: head dimension " + std::to_string(hp->head_dim) +
+                            " must be even for rope");
+  }
+  hp->n_rot = static_cast<int>(f.get_int_or(a + "rope.dimension_count", hp->head_dim));
+  if (hp->n_rot <= 0 || hp->n_rot > hp->head_dim || hp->n_rot % 2 != 0) {
+    return invalid_argument("model metadata: rope.dimension_count " + std::to_string(hp->n_rot) +
+                            " is invalid for head dimension " + std::to_string(hp->head_dim));
+  }
+  hp->rope_freq_base = static_cast<float>(f.get_float_or(a + "rope.freq_base", 10000.0));
+  // Older files say rope.scale_linear; newer ones rope.scaling.type + rope.scaling.factor.
+  const std::string type = f.get_string_or(a + "rope.scaling.type", "");
+  double factor = f.get_float_or(a + "rope.scaling.factor", 0.0);
+  if (type.empty() && factor == 0.0) factor = f.get_float_or(a + "rope.scale_linear", 0.0);
+  if (type == "linear" || (type.empty() && factor != 0.0)) {
+    if (factor <= 0.0)
+      return invalid_argument("model metadata: rope scaling factor " + std::to_string(factor) +
+                              " must be positive");
+    hp->rope_freq_scale = static_cast<float>(1.0 / factor);
+  } else if (!type.empty() && type != "none") {
+    return unsupported("model metadata: rope.scaling.type '" + type +
+                       "' is not supported (none, linear)");
+  }
+  hp->rope_freq_factors = f.find_tensor("rope_freqs.weight") != nullptr;
+  return Status::ok();
+}
+
+}  // namespace ll::model

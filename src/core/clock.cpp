@@ -1,0 +1,32 @@
+#include "core/clock.h"
+
+#include <chrono>
+
+namespace ll {
+
+namespace {
+class SteadyClock : public Clock {
+ public:
+  double now_s() const override {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+};
+}  // namespace
+
+Clock* real_clock() {
+  static SteadyClock clock;
+  return &clock;
+}
+
+double mono_now_s() {
+  return real_clock()->now_s();
+}
+
+void FakeClock::advance(double dt_s) {
+  double t = t_.load(std::memory_order_acquire);
+  while (!t_.compare_exchange_weak(t, t + dt_s, std::memory_order_acq_rel)) {
+  }
+}
+
+}  // namespace ll
