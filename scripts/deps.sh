@@ -8,6 +8,8 @@ pkgs=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
       graphviz curl
       python3-regex  # only to regenerate tests/tokenizer/pretokenize_expected.inc (\p{..} classes)
       python3-numpy  # the float64 reference of the model families (scripts/reference_model.py)
+      chromium  # headless browser for the web page's e2e test (tests/e2e/browser_test.sh)
+      iproute2  # network namespaces for the LAN discovery test (tests/e2e/discovery_test.sh)
       g++-aarch64-linux-gnu qemu-user)  # ARM64 cross build of the kernel tests, run under qemu
 # Node.js (for the OpenAI client test) may come from Debian (nodejs + npm) or elsewhere with npm
 # bundled; the two must not be mixed, so only what is missing is asked for.

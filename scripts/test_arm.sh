@@ -46,7 +46,9 @@ run() {  # run CPU EXPECT_DOTPROD [gtest args...]
   [ $rc -eq 0 ] || status=1
   echo "== -cpu $cpu: exit $rc, $((SECONDS - t)) s"
 }
-run max 1
+# The new block types run the scalar reference on ARM64 (gemm_ext is unset), so the test that
+# compares every table with it adds only time under emulation.
+run max 1 --gtest_filter='-KQuantKernelTest.EveryTableMatchesScalarBits'
 # The products and the Isa checks again on the baseline path.
 run cortex-a72 0 --gtest_filter='Matvec*:Matmul*:Packed*:Isa*:Attention*'
 exit $status

@@ -3,13 +3,17 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
 namespace ll::testing {
 
+// The LL_SHARED_DIR environment variable, when set, wins over the configured directory, so one
+// build can be run as on a fresh machine: LL_SHARED_DIR=/nonexistent ctest.
 inline std::string shared_path(const std::string& rel) {
-  return std::string(LL_SHARED_DIR) + "/" + rel;
+  const char* env = std::getenv("LL_SHARED_DIR");
+  return std::string(env && *env ? env : LL_SHARED_DIR) + "/" + rel;
 }
 
 inline bool shared_exists(const std::string& rel) {

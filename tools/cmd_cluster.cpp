@@ -18,19 +18,27 @@ namespace {
 
 struct Opts {
   HeadFlags head;
-  int devices = 2;
+  int n_devices = 3;     // in all, head included (as `serve --n-devices`)
+  int old_devices = -1;  // the old --devices N meant N workers besides the head
   std::string spec;
 };
 
 int run(Opts o) {
+  if (o.old_devices != -1) {
+    return fail(invalid_argument(
+        "--devices was renamed: --devices " + std::to_string(o.old_devices) +
+        " (workers besides the head) is now --n-devices " + std::to_string(o.old_devices + 1) +
+        " (devices in all, head included, as in `serve`)"));
+  }
   ClusterSpec spec;
   if (!o.spec.empty()) {
     auto s = load_cluster_spec(o.spec);
     if (!s.is_ok()) return fail(s.status());
     spec = *s;
   } else {
-    if (o.devices < 1 || o.devices > 32) return fail(invalid_argument("--devices must be 1..32"));
-    spec = uniform_spec(o.devices, o.head.threads);
+    if (o.n_devices < 2 || o.n_devices > 33)
+      return fail(invalid_argument("--n-devices must be 2..33 (the head and 1..32 workers)"));
+    spec = uniform_spec(o.n_devices - 1, o.head.threads);
   }
   std::error_code ec;
   const auto model_bytes = static_cast<double>(std::filesystem::file_size(o.head.model, ec));
@@ -76,8 +84,12 @@ int run(Opts o) {
 const bool registered =
     register_command("cluster", "Run N emulated devices on this machine", [](CLI::App& sub) {
       auto o = std::make_shared<Opts>();
-      sub.add_option("--devices", o->devices, "Number of worker devices (besides the head)")
+      sub.add_option("--n-devices", o->n_devices,
+                     "Devices in all, head included: this process and N-1 worker processes "
+                     "(same meaning as in `serve`)")
           ->capture_default_str();
+      // The old spelling (N workers besides the head), kept only to name the new one.
+      sub.add_option("--devices", o->old_devices)->group("");
       sub.add_option("--device-spec", o->spec,
                      "Emulated devices: phones3 or a JSON file (docs/cluster.md)");
       o->head.add(sub);

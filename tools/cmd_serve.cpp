@@ -9,10 +9,12 @@
 #include "cluster_spec.h"
 #include "command.h"
 #include "common.h"
+#include "discover.h"
 #include "net/cluster_key.h"
 #include "runtime/local_cluster.h"
 #include "runtime/net_ring.h"
 #include "server/backend.h"
+#include "server/cluster_status.h"
 #include "server/http_server.h"
 
 namespace ll::tools {
@@ -24,9 +26,11 @@ struct Opts {
   std::string workers, key_file, spec, objective = "throughput", cache_dir = ".lingualinked-cache",
                                        ready_file, cuts, placement = "plan";
   bool insecure = false, in_process = false;
+  int old_cluster = -1;  // set only by the old spelling --cluster
+  double discover_s = 0;  // > 0: add the workers advertised on the LAN
 };
 
-// The ring over ZeroMQ: remote workers, or local worker processes (--cluster N, --device-spec).
+// The ring over ZeroMQ: remote workers, or local worker processes (--n-devices N, --device-spec).
 // Local workers are started into *local, which must outlive the backend.
 Result<std::unique_ptr<server::Backend>> make_net_backend(
     const Opts& o, std::vector<std::string> addrs, std::unique_ptr<runtime::LocalCluster>* local) {
@@ -75,12 +79,27 @@ Result<std::unique_ptr<server::Backend>> make_net_backend(
   ho.cache_dir = o.cache_dir;
   LL_ASSIGN_OR_RETURN(auto ring, runtime::NetRing::create(*b->model, o.backend.model_path, ho));
   const int n = ring->n_devices();
+<<<<<<< HEAD
+  b->metrics = server::net_ring_metrics(*ring);
+=======
+  b->cluster.plan = ring->plan_json();
+  b->cluster.plan_svg = ring->plan_svg();
+  b->cluster.devices = server::devices_from_plan(b->cluster.plan, addrs);
+  if (b->cluster.devices.empty()) {  // fixed --cuts: no plan, but the ring knows its devices
+    for (const std::string& name : ring->device_names()) b->cluster.devices.push_back({name});
+  }
+>>>>>>> front
   server::attach_ring(*b, std::move(ring), n,
                       "ring of " + std::to_string(n) + " devices over ZeroMQ", o.backend);
   return b;
 }
 
 int run(Opts o) {
+  if (o.old_cluster != -1) {
+    return fail(invalid_argument("--cluster was renamed: use --n-devices " +
+                                 std::to_string(o.old_cluster) +
+                                 " (devices in all, head included, as in `cluster`)"));
+  }
   if (!o.workers.empty()) {
     std::string w;
     for (char c : o.workers + ",") {
@@ -91,6 +110,22 @@ int run(Opts o) {
         w.clear();
       }
     }
+  }
+  if (o.discover_s > 0) {
+    if (o.backend.cluster > 1 || !o.spec.empty())
+      return fail(invalid_argument("--discover finds remote workers; it excludes --n-devices "
+                                   "and --device-spec"));
+    net::ClusterKey key;
+    if (!o.insecure) {
+      if (o.key_file.empty())
+        return fail(invalid_argument("--discover needs --key FILE (or --insecure)"));
+      auto k = net::load_cluster_key(o.key_file);
+      if (!k.is_ok()) return fail(k.status());
+      key = *k;
+    }
+    auto found = discover_workers(o.discover_s, key, o.insecure);
+    if (!found.is_ok()) return fail(found.status());
+    o.backend.workers.insert(o.backend.workers.end(), found->begin(), found->end());
   }
   // SIGINT/SIGTERM are blocked before any thread starts, so every thread inherits the mask and
   // the main thread alone takes them with sigwait(): shutdown then runs as ordinary code.
@@ -133,18 +168,24 @@ const bool registered =
       sub.add_option("-m,--model", o->backend.model_path, "GGUF model file")->required();
       auto* workers =
           sub.add_option("--workers", o->workers, "Worker addresses HOST:PORT, comma-separated");
-      sub.add_option("--cluster", o->backend.cluster,
-                     "N devices on this machine: this process and N-1 worker processes")
+      sub.add_option("--n-devices", o->backend.cluster,
+                     "Devices in all, head included: this process and N-1 local worker "
+                     "processes (same meaning as in `cluster`)")
           ->capture_default_str()
           ->check(CLI::Range(1, 64))
           ->excludes(workers);
+      // The old spelling, kept only to name the new one.
+      sub.add_option("--cluster", o->old_cluster)->group("");
       sub.add_option("--device-spec", o->spec,
                      "Emulated local devices: phones3 or a spec file (docs/cluster.md)")
           ->excludes(workers);
-      sub.add_option("--key", o->key_file, "Cluster key file for --workers");
+      sub.add_option("--key", o->key_file, "Cluster key file for --workers and --discover");
+      sub.add_flag("--discover{3}", o->discover_s,
+                   "Also use the workers advertised on the LAN with this cluster key "
+                   "(--discover=SECONDS to wait longer than 3 s)");
       sub.add_flag("--insecure", o->insecure, "Links without CurveZMQ encryption");
       sub.add_flag("--in-process", o->in_process,
-                   "Keep the --cluster devices in this process (no ZeroMQ)");
+                   "Keep the --n-devices devices in this process (no ZeroMQ)");
       sub.add_option("--objective", o->objective, "Planner objective: throughput or latency")
           ->capture_default_str();
       sub.add_option("--placement", o->placement,

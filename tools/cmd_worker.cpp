@@ -1,16 +1,21 @@
 // lingualinked worker: the long-running device daemon.
 #include <sys/prctl.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 
 #include "command.h"
 #include "common.h"
 #include "core/log.h"
 #include "net/cluster_key.h"
+#include "net/discovery.h"
+#include "net/message.h"
 #include "plan/units.h"
+#include "runtime/profiler.h"
 #include "runtime/worker.h"
 
 namespace ll::tools {
@@ -27,8 +32,35 @@ struct Opts {
   int threads = 1;
   int parent_pid = 0;
   double latency_ms = 0, latency_p95_ms = 0, loss = 0, speed = 1;
-  bool insecure = false, verbose = false;
+  bool insecure = false, verbose = false, advertise = false;
 };
+
+// What `worker --advertise` announces (docs/cluster.md "LAN discovery").
+net::ServiceInfo advert(const Opts& o, const runtime::WorkerOptions& w, const std::string& bound) {
+  net::ServiceInfo s;
+  std::string name = o.name;
+  if (name.empty()) {
+    char host[64] = "worker";
+    gethostname(host, sizeof host - 1);
+    name = host;
+  }
+  s.instance = name;
+  // bound is tcp://IP:PORT; a wildcard IP leaves the address to the answer's source.
+  const std::string hp = bound.substr(bound.find("://") + 3);
+  const size_t colon = hp.rfind(':');
+  s.ip = hp.substr(0, colon);
+  if (s.ip == "0.0.0.0" || s.ip == "*") s.ip.clear();
+  s.port = std::stoi(hp.substr(colon + 1));
+  utsname u{};
+  uname(&u);
+  const double mem = w.mem_budget_bytes > 0 ? w.mem_budget_bytes : runtime::os_available_memory();
+  s.txt = {{"version", std::to_string(net::kProtocolVersion)},
+           {"name", name},
+           {"arch", u.machine},
+           {"mem", std::to_string(static_cast<long long>(mem))},
+           {"keyfp", o.insecure ? "insecure" : net::key_fingerprint(w.key)}};
+  return s;
+}
 
 int run(const Opts& o) {
   if (o.parent_pid > 0) {
@@ -78,9 +110,19 @@ int run(const Opts& o) {
   std::signal(SIGTERM, on_signal);
   std::string bound;
   std::atomic<bool> ready_written{false};
+  std::unique_ptr<net::Advertiser> advertiser;
   // The address is known only after bind (port 0 = any free port): run_worker reports it.
   Status st = runtime::run_worker(w, g_stop, &bound, [&](const std::string& addr) {
     std::fprintf(stderr, "worker listening on %s\n", addr.c_str());
+    if (o.advertise) {
+      auto a = net::Advertiser::start(advert(o, w, addr));
+      if (a.is_ok()) {
+        advertiser = std::move(a).value();
+        std::fprintf(stderr, "advertised as _lingualinked._tcp (mDNS)\n");
+      } else {
+        std::fprintf(stderr, "warning: --advertise: %s\n", a.status().message().c_str());
+      }
+    }
     if (!o.ready_file.empty()) {
       std::ofstream f(o.ready_file + ".tmp");
       f << addr << "\n";
@@ -125,6 +167,8 @@ const bool registered = register_command("worker", "Run a device daemon", [](CLI
   sub.add_option("--exit-with-parent", o->parent_pid,
                  "Stop when process PID (the parent that started this worker) ends");
   sub.add_flag("-v,--verbose", o->verbose, "Log every connection and error");
+  sub.add_flag("--advertise", o->advertise,
+               "Announce this worker on the LAN (mDNS/DNS-SD _lingualinked._tcp) for --discover");
   return [o] { return run(*o); };
 });
 

@@ -43,7 +43,7 @@ struct OpRun {
   int out_rows;        // output rows: the selected rows after kSelectRows
   const float* in[3];  // inputs, each [rows or out_rows][its width]
   int64_t in_w;        // width of input 0
-  float* y;            // [out_rows][out_w]; may alias an input of a fused-free op
+  float* y;  // [out_rows][out_w]; never overlaps an input (the scratch plan keeps them apart)
   int64_t out_w;
   KvCache* kv;
   ThreadPool* pool;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -51,6 +52,20 @@ Result<std::unique_ptr<NetRing>> NetRing::create(const model::Model& m,
   while (r->session_id_ == 0);
   LL_RETURN_IF_ERROR(r->setup(model_path));
   return r;
+}
+
+std::string NetRing::shown_name(int device) const {
+  const std::string& name = layout_.devices[device].name;
+  for (size_t w = 0; w < wnames_.size(); ++w) {
+    if (wnames_[w] == name && w < wshown_.size()) return wshown_[w];
+  }
+  return name;
+}
+
+std::vector<std::string> NetRing::device_names() const {
+  std::vector<std::string> out;
+  for (int i = 0; i < layout_.size(); ++i) out.push_back(shown_name(i));
+  return out;
 }
 
 Status NetRing::send_to(const std::string& peer, net::Message m) {
@@ -211,15 +226,22 @@ Result<plan::Cluster> NetRing::profile() {
   plan::Cluster cluster;
   head_prof.head = true;
   cluster.devices.push_back(head_prof);
+  // Plans and stats show each worker's own name; routing keeps using addresses. A name that is
+  // missing or not unique falls back to the address.
+  std::vector<std::string>& shown = wshown_;
+  shown.assign(n_workers, std::string());
+  for (int i = 0; i < n_workers; ++i) shown[i] = wprofiles_[i].value("name", "");
+  for (int i = 0; i < n_workers; ++i) {
+    if (shown[i].empty() || shown[i] == o_.name ||
+        std::count(shown.begin(), shown.end(), shown[i]) > 1)
+      shown[i] = wnames_[i];
+  }
   for (int i = 0; i < n_workers; ++i) {
     LL_ASSIGN_OR_RETURN(
         plan::DeviceProfile p,
         plan::device_profile_from_json(wprofiles_[i].value("device", nlohmann::json()),
                                        "profile of worker " + wnames_[i]));
-    // Shown by the name it gave itself (a local cluster's spec name), else by its address.
-    for (const auto& d : cluster.devices) p.name = d.name == p.name ? "" : p.name;
-    if (p.name.empty()) p.name = wnames_[i];
-    shown_[wnames_[i]] = p.name;
+    p.name = shown[i];
     cluster.devices.push_back(std::move(p));
   }
   cluster.links.assign(n_workers + 1, std::vector<plan::LinkProfile>(n_workers + 1));
@@ -268,6 +290,7 @@ Result<RingLayout> NetRing::plan(const plan::Cluster& cluster) {
   LL_ASSIGN_OR_RETURN(plan::PlanReport rep, plan::make_plan(mp, cluster, run, po));
   plan_json_ = plan::plan_report_to_json(rep);
   plan_text_ = plan::render_text(rep);
+  plan_svg_ = plan::render_svg(rep);
   const plan::PlanSummary* chosen = &rep.plan;  // or a baseline, to measure it
   for (const plan::PlanSummary& b : rep.baselines) chosen = b.name == o_.placement ? &b : chosen;
   if (chosen->name != o_.placement)
@@ -480,7 +503,7 @@ Result<nlohmann::json> NetRing::device_stats() {
                         wait_reply(name, net::MsgType::kProfileResp, reqs[i], 10));
     auto j = nlohmann::json::parse(r.msg.as<net::ProfileResp>()->json, nullptr, false);
     if (j.is_discarded()) return corrupt("malformed stats from " + name);
-    j["name"] = shown(name);
+    j["name"] = shown_name(i);
     j["address"] = name;
     out.push_back(j);
   }

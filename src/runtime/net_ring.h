@@ -71,8 +71,11 @@ class NetRing : public Ring, private Outbox {
   Result<RingLayout> layout_from_cuts(const std::vector<int>& cuts) const;
 
   int n_devices() const { return layout_.size(); }
+  // Ring order, head first: the devices' own names (workers without a unique one: address).
+  std::vector<std::string> device_names() const;
   const nlohmann::json& plan_json() const { return plan_json_; }
   const std::string& plan_text() const { return plan_text_; }
+  const std::string& plan_svg() const { return plan_svg_; }  // "" with forced cuts
   double predicted_tok_s() const { return predicted_tok_s_; }
   uint64_t weight_bytes_sent() const { return weight_bytes_sent_; }
   // Per-device busy seconds, forward passes and bytes, asked from every worker. Safe to call
@@ -90,6 +93,7 @@ class NetRing : public Ring, private Outbox {
  private:
   NetRing(const model::Model& m, const HeadOptions& o)
       : m_(m), o_(o), throttle_(o.speed, o.speed_schedule) {}
+  std::string shown_name(int device) const;
   Status setup(const std::string& model_path);
   // The deploy steps, each callable again: connect -> profile -> plan -> deploy(layout, epoch).
   Status connect_workers();
@@ -122,6 +126,7 @@ class NetRing : public Ring, private Outbox {
   std::vector<std::string> wnames_;          // connected workers, in option order
   std::vector<nlohmann::json> wprofiles_;    // their PROFILE_RESPs
   RingLayout layout_;
+  std::vector<std::string> wshown_;  // the workers' own names, for plans and stats
   std::unique_ptr<DeviceNode> node_;
   uint32_t session_id_ = 0;
   uint32_t epoch_ = 0;
@@ -129,6 +134,7 @@ class NetRing : public Ring, private Outbox {
   bool serving_ = false;  // deployed: a worker's ERROR fails the token loop
   nlohmann::json plan_json_;
   std::string plan_text_;
+  std::string plan_svg_;
   double predicted_tok_s_ = 0;
   uint64_t weight_bytes_sent_ = 0;
   nlohmann::json stats_base_;

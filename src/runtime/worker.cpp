@@ -154,6 +154,7 @@ class Worker : public Outbox {
       po.cache_dir = o_.cache_dir;
       po.throttle = &throttle_;
       LL_ASSIGN_OR_RETURN(plan::DeviceProfile p, profile_device(ep_->options().node_name, po));
+      resp["name"] = ep_->options().node_name;  // shown in plans and stats (routing uses addresses)
       resp["device"] = plan::device_profile_to_json(p);
       resp["model_hash"] = own_hash_;
       // Links to the other workers, measured from here over the real transport.
@@ -240,25 +241,55 @@ class Worker : public Outbox {
     return ep_->send(r.from, std::move(out));
   }
 
+  // The model file a DEPLOY asks for: this worker's own copy, or a share in the cache.
+  Result<std::string> weights_path(const nlohmann::json& j) const {
+    const std::string kind = j.at("weights").at("kind").get<std::string>();
+    if (kind == "own") {
+      if (o_.model_path.empty() || j.at("model_hash").get<std::string>() != own_hash_)
+        return invalid_argument(
+            "DEPLOY: asked to use my own model file, but it is absent or differs");
+      return o_.model_path;
+    }
+    const std::string key = j.at("weights").at("key").get<std::string>();
+    if (!valid_key(key) || !fs::exists(cache_file(key)))
+      return not_found("DEPLOY: weights " + key + " are not in the cache");
+    return cache_file(key).string();
+  }
+
+  // The memory budget is checked before the KV cache is allocated.
+  Status check_budget(const Deployment& d, const graph::Segmentation& seg,
+                      const graph::ModelDims& hp, int n_ctx, int max_seqs) const {
+    if (o_.mem_budget_bytes <= 0) return Status::ok();
+    int n_attn = 0;
+    double weight_bytes = 0;
+    std::set<std::string> seen;
+    for (int n = seg.begin(d.me); n < seg.end(d.me); ++n) {
+      const graph::Node& node = d.graph.nodes[n];
+      n_attn += node.op == graph::OpType::kAttention;
+      for (const auto& w : node.weights) {
+        const graph::WeightView* v = d.weights->find(w);
+        if (v && seen.insert(w).second) weight_bytes += v->n_bytes;
+      }
+    }
+    const double kv =
+        static_cast<double>(graph::KvCache::bytes_for(n_attn, hp.n_embd_kv(), n_ctx, max_seqs));
+    if (weight_bytes + kv <= o_.mem_budget_bytes) return Status::ok();
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "DEPLOY: segment needs %.1f MiB (weights %.1f MiB + KV cache %.1f MiB) but "
+                  "the memory budget is %.1f MiB",
+                  (weight_bytes + kv) / 1048576.0, weight_bytes / 1048576.0, kv / 1048576.0,
+                  o_.mem_budget_bytes / 1048576.0);
+    return out_of_memory(buf);
+  }
+
   Status on_deploy(net::Received& r) {
     auto j = nlohmann::json::parse(r.msg.as<net::Deploy>()->json, nullptr, false);
     if (j.is_discarded() || !j.is_object())
       return invalid_argument("DEPLOY: payload is not a JSON object");
     auto d = std::make_unique<Deployment>();
     try {
-      const std::string kind = j.at("weights").at("kind").get<std::string>();
-      std::string path;
-      if (kind == "own") {
-        if (o_.model_path.empty() || j.at("model_hash").get<std::string>() != own_hash_)
-          return invalid_argument(
-              "DEPLOY: asked to use my own model file, but it is absent or differs");
-        path = o_.model_path;
-      } else {
-        const std::string key = j.at("weights").at("key").get<std::string>();
-        if (!valid_key(key) || !fs::exists(cache_file(key)))
-          return not_found("DEPLOY: weights " + key + " are not in the cache");
-        path = cache_file(key).string();
-      }
+      LL_ASSIGN_OR_RETURN(std::string path, weights_path(j));
       d->me = j.at("me").get<int>();
       d->head_name = j.at("head").get<std::string>();
       // Outgoing links are named by the peer's address (the head is reached on its own link).
@@ -276,31 +307,7 @@ class Worker : public Outbox {
           d->me >= seg.size())
         return invalid_argument("DEPLOY: segments and devices do not match");
       d->weights = std::make_unique<graph::GgufWeights>(*d->file);
-      // The memory budget is checked before the KV cache is allocated.
-      if (o_.mem_budget_bytes > 0) {
-        int n_attn = 0;
-        double weight_bytes = 0;
-        std::set<std::string> seen;
-        for (int n = seg.begin(d->me); n < seg.end(d->me); ++n) {
-          const graph::Node& node = d->graph.nodes[n];
-          n_attn += node.op == graph::OpType::kAttention;
-          for (const auto& w : node.weights) {
-            const graph::WeightView* v = d->weights->find(w);
-            if (v && seen.insert(w).second) weight_bytes += v->n_bytes;
-          }
-        }
-        const double kv =
-            static_cast<double>(graph::KvCache::bytes_for(n_attn, hp.n_embd_kv(), n_ctx, max_seqs));
-        if (weight_bytes + kv > o_.mem_budget_bytes) {
-          char buf[256];
-          std::snprintf(buf, sizeof buf,
-                        "DEPLOY: segment needs %.1f MiB (weights %.1f MiB + KV cache %.1f MiB) but "
-                        "the memory budget is %.1f MiB",
-                        (weight_bytes + kv) / 1048576.0, weight_bytes / 1048576.0, kv / 1048576.0,
-                        o_.mem_budget_bytes / 1048576.0);
-          return out_of_memory(buf);
-        }
-      }
+      LL_RETURN_IF_ERROR(check_budget(*d, seg, hp, n_ctx, max_seqs));
       LL_ASSIGN_OR_RETURN(d->node, DeviceNode::create(d->graph, seg, d->me, *d->weights, n_ctx,
                                                       max_seqs, o_.threads));
       d->node->set_epoch(r.msg.epoch);

@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "graph/segment.h"
 #include "runtime/local_ring.h"
+#include "server/cluster_status.h"
 
 namespace ll::server {
 
@@ -43,7 +44,7 @@ int backend_ctx(const Backend& b, const BackendOptions& o) {
 }
 
 Result<std::unique_ptr<runtime::Ring>> make_local_ring(const Backend& b, const BackendOptions& o) {
-  if (o.cluster < 1) return invalid_argument("--cluster must be at least 1");
+  if (o.cluster < 1) return invalid_argument("--n-devices must be at least 1");
   const model::Model& m = *b.model;
   LL_ASSIGN_OR_RETURN(auto seg, graph::segment_default(m.graph, o.cluster));
   LL_ASSIGN_OR_RETURN(
@@ -62,24 +63,48 @@ void attach_ring(Backend& b, std::unique_ptr<runtime::Ring> ring, int n_devices,
   so.prefill_chunk = o.prefill_chunk;
   so.n_devices = n_devices;
   b.scheduler = std::make_unique<runtime::Scheduler>(*b.ring, so);
+  std::string names;
+  for (const ClusterDevice& d : b.cluster.devices) names += (names.empty() ? "" : ", ") + d.name;
+  b.cluster.events.add("deploy", b.description + (names.empty() ? "" : ": " + names));
+}
+
+std::function<BackendMetrics()> net_ring_metrics(runtime::NetRing& ring) {
+  return [&ring] {
+    BackendMetrics m;
+    auto stats = ring.device_stats();
+    if (!stats.is_ok()) return m;
+    for (const auto& d : *stats) {
+      DeviceMetrics dm;
+      dm.name = d.value("name", "");
+      dm.steps = static_cast<uint64_t>(d.value("steps", 0.0));
+      dm.busy_s = d.value("busy_s", 0.0);
+      if (dm.steps > 0) dm.stage_ms = 1000.0 * dm.busy_s / dm.steps;
+      dm.bytes_sent = d.value("bytes_sent", 0.0);
+      dm.bytes_received = d.value("bytes_received", 0.0);
+      m.devices.push_back(dm);
+    }
+    return m;
+  };
 }
 
 Result<std::unique_ptr<Backend>> make_backend(const BackendOptions& o) {
   // Checked before loading so a bad command line fails at once.
   if (!o.workers.empty()) {
     return unsupported(
-        "--workers is not wired to the server yet; use --cluster N for an "
+        "--workers is not wired to the server yet; use --n-devices N for an "
         "in-process ring");
   }
   if (!o.device_spec.empty()) {
     return unsupported(
-        "--device-spec is not wired to the server yet; --cluster N splits the "
+        "--device-spec is not wired to the server yet; --n-devices N splits the "
         "model evenly");
   }
-  if (o.cluster < 1) return invalid_argument("--cluster must be at least 1");
+  if (o.cluster < 1) return invalid_argument("--n-devices must be at least 1");
   LL_ASSIGN_OR_RETURN(auto b, load_backend_model(o));
   // The one switch between ring kinds: a networked ring is built here, next to the local one.
   LL_ASSIGN_OR_RETURN(auto ring, make_local_ring(*b, o));
+  LL_ASSIGN_OR_RETURN(auto seg, graph::segment_default(b->model->graph, o.cluster));
+  b->cluster.devices = devices_from_segments(b->model->graph, seg);
   attach_ring(
       *b, std::move(ring), o.cluster,
       "in-process ring of " + std::to_string(o.cluster) + " device" + (o.cluster == 1 ? "" : "s"),

@@ -10,22 +10,40 @@
 #include <vector>
 
 #include "model/model.h"
+#include "runtime/net_ring.h"
 #include "runtime/ring.h"
 #include "runtime/scheduler.h"
 #include "server/chat_template.h"
+#include "server/cluster_info.h"
 #include "tokenizer/tokenizer.h"
 
 namespace ll::server {
 
-// Figures only some rings know; exported by /metrics when present.
+// Figures only some rings know; exported by /metrics and GET /v1/cluster/status when present.
+// Devices are in ring order (index 0 = head), as in ClusterInfo::devices.
 struct DeviceMetrics {
+<<<<<<< HEAD
   std::string name;                                            // e.g. "0" or a worker address
   double stage_ms = std::numeric_limits<double>::quiet_NaN();  // mean time per forward pass
   uint64_t steps = 0;                                          // forward passes run
+  double busy_s = std::numeric_limits<double>::quiet_NaN();    // time spent running passes
+  double bytes_sent = std::numeric_limits<double>::quiet_NaN();
+  double bytes_received = std::numeric_limits<double>::quiet_NaN();
+=======
+  static constexpr double kUnknown = std::numeric_limits<double>::quiet_NaN();
+  std::string name;              // the device's name, as in ClusterInfo::devices
+  double stage_ms = kUnknown;    // mean time per forward pass
+  uint64_t steps = 0;            // forward passes run
+  double busy_s = kUnknown;      // seconds spent in forward passes so far (utilization)
+  double bytes_sent = kUnknown;  // so far, all links
+  double bytes_received = kUnknown;
+  bool up = true;  // false once the ring lost it
+>>>>>>> front
 };
 struct LinkMetrics {
   std::string from, to;
-  uint64_t bytes = 0;  // sent so far
+  uint64_t bytes = 0;                                            // sent so far
+  double latency_ms = std::numeric_limits<double>::quiet_NaN();  // measured one-way
 };
 struct BackendMetrics {
   std::vector<DeviceMetrics> devices;
@@ -35,7 +53,7 @@ struct BackendMetrics {
 struct BackendOptions {
   std::string model_path;
   std::vector<std::string> workers;  // networked ring (not wired yet)
-  int cluster = 1;                   // in-process ring of this many devices
+  int cluster = 1;                   // devices in all (serve --n-devices); in-process ring here
   std::string device_spec;           // devices file for placing segments (not wired yet)
   int max_seqs = 4;                  // KV slots, i.e. sequences generated at once
   int ctx = 0;                       // tokens per sequence; 0 = min(trained context, 4096)
@@ -53,6 +71,8 @@ struct Backend {
   std::string model_id;     // the model file's stem, as /v1/models lists it
   std::string description;  // for the startup log, e.g. "local ring of 3 devices"
   int n_devices = 1;
+  // Before the ring: events may be logged until the ring and scheduler are gone.
+  ClusterInfo cluster;
   std::unique_ptr<model::Model> model;
   std::unique_ptr<tok::Tokenizer> tokenizer;
   ChatTemplate chat_template;
@@ -63,6 +83,10 @@ struct Backend {
 
   int n_ctx() const { return ring->n_ctx(); }
 };
+
+// Per-device figures of a networked ring for /metrics, asked from every device on each call
+// (safe while requests generate). Empty when a device does not answer.
+std::function<BackendMetrics()> net_ring_metrics(runtime::NetRing& ring);
 
 // Loads the model, its tokenizer and chat template, then builds the ring the options ask for.
 Result<std::unique_ptr<Backend>> make_backend(const BackendOptions& options);

@@ -92,12 +92,6 @@ void handle_generation(ServerContext& ctx, Endpoint endpoint, const std::string&
   auto parsed = parse_generation_request(body, endpoint);
   if (!parsed.ok) return send_error(res, parsed.error);
   const GenerationParams& p = parsed.value;
-  if (p.model != b.model_id) {
-    return send_error(res, ApiError{404,
-                                    "The model '" + p.model +
-                                        "' does not exist; this server has '" + b.model_id + "'.",
-                                    "invalid_request_error", "model", "model_not_found"});
-  }
   auto prep = prepare_generation(b, p);
   if (!prep.ok) return send_error(res, prep.error);
   auto gen = Generation::start(b, std::move(prep.value), ctx.counters, ctx.live);

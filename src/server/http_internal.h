@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -10,6 +11,7 @@
 
 #include "server/api_error.h"
 #include "server/backend.h"
+#include "server/cluster_status.h"
 #include "server/generation.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
@@ -25,6 +27,8 @@ struct ServerContext {
   std::shared_ptr<ServerCounters> counters = std::make_shared<ServerCounters>();
   std::shared_ptr<LiveGenerations> live = std::make_shared<LiveGenerations>();
   std::atomic<bool> stopping{false};
+  UtilizationTracker utilization;
+  const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 
 void send_json(httplib::Response& res, int status, const nlohmann::json& j);

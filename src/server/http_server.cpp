@@ -10,6 +10,7 @@
 
 #include "server/http_internal.h"
 #include "server/openai_response.h"
+#include "server/web_assets.h"
 
 namespace ll::server {
 
@@ -33,10 +34,16 @@ using Reader = httplib::ContentReader;
 // Path -> the one method it answers; anything else on a known path is a 405.
 const std::vector<std::pair<std::string, std::string>>& known_routes() {
   static const std::vector<std::pair<std::string, std::string>> r = {
-      {"/v1/completions", "POST"}, {"/v1/chat/completions", "POST"},
-      {"/completions", "POST"},    {"/chat/completions", "POST"},
-      {"/v1/models", "GET"},       {"/models", "GET"},
-      {"/health", "GET"},          {"/metrics", "GET"},
+      {"/v1/completions", "POST"},
+      {"/v1/chat/completions", "POST"},
+      {"/completions", "POST"},
+      {"/chat/completions", "POST"},
+      {"/v1/models", "GET"},
+      {"/models", "GET"},
+      {"/health", "GET"},
+      {"/metrics", "GET"},
+      {"/v1/cluster/status", "GET"},
+      {"/v1/cluster/plan.svg", "GET"},
   };
   return r;
 }
@@ -45,7 +52,7 @@ const std::string* allowed_method(const std::string& path) {
   for (const auto& [p, m] : known_routes()) {
     if (p == path) return &m;
   }
-  if (path.rfind("/v1/models/", 0) == 0) {
+  if (path.rfind("/v1/models/", 0) == 0 || find_web_asset(path)) {
     static const std::string get = "GET";
     return &get;
   }
@@ -97,14 +104,10 @@ std::optional<ApiError> read_body(const ServerContext& ctx, const Request& req, 
     body.append(data, n);
     return true;
   };
-  bool ok;
-  if (req.is_multipart_form_data()) {
-    // Read (and drop) the parts so the connection stays in sync; the type check rejects it.
-    ok = reader([](const httplib::MultipartFormData&) { return true; }, take);
-    body.clear();
-  } else {
-    ok = reader(take);
-  }
+  // A multipart body is read (and dropped) so the connection stays in sync; it is not JSON.
+  const bool multipart = req.is_multipart_form_data();
+  const bool ok = multipart ? reader([](const httplib::MultipartFormData&) { return true; }, take)
+                            : reader(take);
   if (too_big || res.status == 413) {
     res.set_header("Connection", "close");
     return ApiError{
@@ -115,12 +118,10 @@ std::optional<ApiError> read_body(const ServerContext& ctx, const Request& req, 
     res.set_header("Connection", "close");
     return bad_request("The request body could not be read.");
   }
-  std::string type = req.get_header_value("Content-Type");
-  std::transform(type.begin(), type.end(), type.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  if (type.rfind("application/json", 0) != 0) {
-    return ApiError{415, "Content-Type must be application/json, got '" + type + "'.",
-                    "invalid_request_error", "", ""};
+  // The body is parsed as JSON whatever its Content-Type (curl -d sends form-urlencoded), as
+  // llama-server does; a body that is not JSON gets the parser's 400.
+  if (multipart) {
+    return bad_request("The request body must be a JSON object, not multipart/form-data.");
   }
   return std::nullopt;
 }
@@ -192,10 +193,53 @@ void HttpServer::Impl::install_routes() {
     if (auto e = check_auth(*c, req)) return send_error(res, *e);
     BackendMetrics bm;
     if (c->backend.metrics) bm = c->backend.metrics();
-    res.set_content(render_prometheus(*c->counters, c->backend.scheduler->stats(), bm,
-                                      c->backend.model_id, c->backend.n_devices),
+    res.set_content(render_prometheus(*c->counters, c->backend.scheduler->stats(), bm, c->backend),
                     "text/plain; version=0.0.4");
   });
+
+  svr.Get("/v1/cluster/status", [c](const Request& req, Response& res) {
+    if (auto e = check_auth(*c, req)) return send_error(res, *e);
+    uint64_t after = 0;
+    if (req.has_param("events_after")) {
+      try {
+        after = std::stoull(req.get_param_value("events_after"));
+      } catch (const std::exception&) {
+        return send_error(
+            res, bad_request("'events_after' must be an event id (an integer).", "events_after"));
+      }
+    }
+    BackendMetrics bm;
+    if (c->backend.metrics) bm = c->backend.metrics();
+    const runtime::SchedulerStats stats = c->backend.scheduler->stats();
+    const auto util = c->utilization.update(bm);
+    const double uptime =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - c->started).count();
+    res.set_header("Cache-Control", "no-store");
+    send_json(res, 200,
+              cluster_status_json({c->backend, *c->counters, stats, bm, util, uptime, after}));
+  });
+  svr.Get("/v1/cluster/plan.svg", [c](const Request& req, Response& res) {
+    if (auto e = check_auth(*c, req)) return send_error(res, *e);
+    if (c->backend.cluster.plan_svg.empty()) {
+      return send_error(res, ApiError{404,
+                                      "This ring was not placed by the planner (" +
+                                          c->backend.description + "), so there is no plan.",
+                                      "invalid_request_error", "", "no_plan"});
+    }
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(c->backend.cluster.plan_svg, "image/svg+xml");
+  });
+  // The web page: static, built into the binary, no key needed (it holds no data; what it
+  // shows comes from the API with the key the user types in).
+  for (const WebAsset& a : web_assets()) {
+    auto serve_asset = [&a](const Request&, Response& res) {
+      res.set_header("Cache-Control", "no-cache");
+      res.set_header("X-Content-Type-Options", "nosniff");
+      res.set_content(a.body.data(), a.body.size(), std::string(a.content_type));
+    };
+    svr.Get(std::string(a.path), serve_asset);
+    if (a.path == "/index.html") svr.Get("/", serve_asset);
+  }
 
   // Everything else: 404 or 405, registered last so the routes above match first.
   auto reject = [](const Request& req, Response& res) {

@@ -58,13 +58,126 @@ double RateWindow::rate() const {
   return static_cast<double>(sum) / (kSeconds - 1);
 }
 
+namespace {
+
+// One metric family: HELP and TYPE once, then its samples, all in one group as the text format
+// requires (flush() appends it); nothing when it has no samples.
+class Family {
+ public:
+  Family(const char* name, const char* type, const char* help)
+      : name_(name), type_(type), help_(help) {}
+  void sample(const std::string& labels, double v) {
+    if (!std::isfinite(v)) return;  // unknown figures are left out, never exported as NaN
+    char num[64];
+    std::snprintf(num, sizeof(num), "%.17g", v);
+    body_ += std::string(name_) + (labels.empty() ? "" : "{" + labels + "}") + " " + num + "\n";
+  }
+  void flush(std::string& out) {
+    if (body_.empty()) return;
+    out += std::string("# HELP ") + name_ + " " + help_ + "\n# TYPE " + name_ + " " + type_ + "\n" +
+           body_;
+    body_.clear();
+  }
+
+ private:
+  const char *name_, *type_, *help_;
+  std::string body_;
+};
+
+std::string kv(const char* k, const std::string& v) {
+  return std::string(k) + "=\"" + label(v) + "\"";
+}
+
+const nlohmann::json* plan_device(const ClusterInfo& ci, size_t i) {
+  if (!ci.plan.is_object() || !ci.plan.contains("plan")) return nullptr;
+  const nlohmann::json& p = ci.plan["plan"];
+  if (!p.contains("devices") || !p["devices"].is_array() || i >= p["devices"].size())
+    return nullptr;
+  return &p["devices"][i];
+}
+
+double plan_number(const nlohmann::json* d, const char* key, double scale = 1) {
+  if (!d || !d->contains(key) || !(*d)[key].is_number()) return std::nan("");
+  return (*d)[key].get<double>() * scale;
+}
+
+// Per-device series, labelled by the device's name (as in /v1/cluster/status).
+void render_devices(std::string& out, const Backend& b, const BackendMetrics& m) {
+  const ClusterInfo& ci = b.cluster;
+  Family info("ll_device_info", "gauge",
+              "The ring's devices in ring order (index 0 is the head), with their layers.");
+  Family up("ll_device_up", "gauge", "1 while the device is part of the ring, else 0.");
+  Family mem("ll_device_planned_memory_bytes", "gauge",
+             "Memory the plan gives each device (weights, KV cache, buffers).");
+  Family budget("ll_device_memory_budget_bytes", "gauge", "Each device's memory budget.");
+  Family planned("ll_device_planned_stage_seconds", "gauge",
+                 "The plan's predicted compute time per decode step on each device.");
+  for (size_t i = 0; i < ci.devices.size(); ++i) {
+    const ClusterDevice& d = ci.devices[i];
+    const std::string dev = kv("device", d.name);
+    info.sample(dev + "," + kv("index", std::to_string(i)) + "," + kv("address", d.address) + "," +
+                    kv("role", i == 0 ? "head" : "worker") + "," +
+                    kv("first_layer", std::to_string(d.first_layer)) + "," +
+                    kv("last_layer", std::to_string(d.last_layer)),
+                1);
+    bool is_up = true;
+    for (const DeviceMetrics& dm : m.devices) {
+      if (dm.name == d.name) is_up = dm.up;
+    }
+    up.sample(dev, is_up ? 1 : 0);
+    const nlohmann::json* pd = plan_device(ci, i);
+    mem.sample(dev, plan_number(pd, "mem_bytes"));
+    budget.sample(dev, plan_number(pd, "budget_bytes"));
+    planned.sample(dev, plan_number(pd, "compute_ms", 1e-3));
+  }
+  Family stage("ll_device_stage_seconds", "gauge",
+               "Measured mean time per forward pass on each device.");
+  Family busy("ll_device_busy_seconds_total", "counter",
+              "Seconds each device spent in forward passes.");
+  Family steps("ll_device_forward_passes_total", "counter", "Forward passes run on each device.");
+  Family sent("ll_device_sent_bytes_total", "counter", "Bytes each device sent.");
+  Family received("ll_device_received_bytes_total", "counter", "Bytes each device received.");
+  for (const DeviceMetrics& dm : m.devices) {
+    const std::string dev = kv("device", dm.name);
+    stage.sample(dev, dm.stage_ms * 1e-3);
+    busy.sample(dev, dm.busy_s);
+    steps.sample(dev, static_cast<double>(dm.steps));
+    sent.sample(dev, dm.bytes_sent);
+    received.sample(dev, dm.bytes_received);
+  }
+  for (Family* f : {&info, &up, &mem, &budget, &planned, &stage, &busy, &steps, &sent, &received})
+    f->flush(out);
+}
+
+void render_links(std::string& out, const Backend& b, const BackendMetrics& m) {
+  Family planned("ll_link_planned_latency_seconds", "gauge",
+                 "The plan's one-way time per message on each link of the ring.");
+  const nlohmann::json& plan = b.cluster.plan;
+  if (plan.is_object() && plan.contains("plan") && plan["plan"].contains("links")) {
+    for (const nlohmann::json& l : plan["plan"]["links"]) {
+      if (!l.contains("hop_ms") || !l["hop_ms"].is_number()) continue;
+      planned.sample(kv("from", l.value("from_name", "")) + "," + kv("to", l.value("to_name", "")),
+                     l["hop_ms"].get<double>() * 1e-3);
+    }
+  }
+  Family bytes("ll_link_sent_bytes_total", "counter", "Bytes sent over each link.");
+  Family latency("ll_link_latency_seconds", "gauge", "Measured one-way latency of each link.");
+  for (const LinkMetrics& l : m.links) {
+    const std::string labels = kv("from", l.from) + "," + kv("to", l.to);
+    bytes.sample(labels, static_cast<double>(l.bytes));
+    latency.sample(labels, l.latency_ms * 1e-3);
+  }
+  for (Family* f : {&planned, &bytes, &latency}) f->flush(out);
+}
+
+}  // namespace
+
 std::string render_prometheus(const ServerCounters& c, const runtime::SchedulerStats& s,
-                              const BackendMetrics& backend, const std::string& model_id,
-                              int n_devices) {
+                              const BackendMetrics& backend_metrics, const Backend& b) {
   std::string out;
-  out += "# HELP ll_info The served model and ring size.\n# TYPE ll_info gauge\n";
-  out += "ll_info{model=\"" + label(model_id) + "\",devices=\"" + std::to_string(n_devices) +
-         "\"} 1\n";
+  Family info("ll_info", "gauge", "The served model and ring size; always 1.");
+  info.sample(kv("model", b.model_id) + "," + kv("devices", std::to_string(b.n_devices)), 1);
+  info.flush(out);
   metric(out, "ll_http_requests_total", "counter", "HTTP requests answered.", c.http_requests);
   metric(out, "ll_http_client_errors_total", "counter", "HTTP responses with a 4xx status.",
          c.http_4xx);
@@ -81,18 +194,20 @@ std::string render_prometheus(const ServerCounters& c, const runtime::SchedulerS
   metric(out, "ll_tokens_generated_total", "counter", "Tokens generated.", s.tokens_generated);
   metric(out, "ll_tokens_per_second", "gauge", "Tokens generated per second, last 10 s.",
          c.token_rate.rate());
-  metric(out, "ll_time_to_first_token_seconds_sum", "counter",
-         "Time from admission to the first token, summed over requests.", s.ttft_sum_s);
-  metric(out, "ll_time_to_first_token_seconds_count", "counter", "Requests that got a first token.",
-         static_cast<double>(s.ttft_count));
-  metric(out, "ll_time_to_first_token_seconds_avg", "gauge", "Mean time to first token.",
-         s.ttft_count ? s.ttft_sum_s / s.ttft_count : 0.0);
+  out +=
+      "# HELP ll_time_to_first_token_seconds Time from admission to the first token.\n"
+      "# TYPE ll_time_to_first_token_seconds summary\n";
+  char num[96];
+  std::snprintf(num, sizeof(num), "ll_time_to_first_token_seconds_sum %.17g\n", s.ttft_sum_s);
+  out += num;
+  out += "ll_time_to_first_token_seconds_count " + std::to_string(s.ttft_count) + "\n";
   metric(out, "ll_queue_depth", "gauge", "Requests waiting for a KV slot.",
          static_cast<double>(s.queue_depth));
   metric(out, "ll_active_sequences", "gauge", "Sequences holding a KV slot.",
          static_cast<double>(s.active));
   metric(out, "ll_forward_passes_total", "counter", "Forward passes (waves) submitted.",
          static_cast<double>(s.waves));
+<<<<<<< HEAD
   if (!backend.devices.empty()) {
     out += "# HELP ll_device_stage_ms Mean time per forward pass on each device.\n";
     out += "# TYPE ll_device_stage_ms gauge\n";
@@ -110,6 +225,22 @@ std::string render_prometheus(const ServerCounters& c, const runtime::SchedulerS
              "\n";
     }
   }
+  // Networked rings only (NaN elsewhere): stage seconds and traffic per device.
+  const std::pair<const char*, double DeviceMetrics::*> per_device[] = {
+      {"ll_device_busy_seconds_total", &DeviceMetrics::busy_s},
+      {"ll_device_bytes_sent_total", &DeviceMetrics::bytes_sent},
+      {"ll_device_bytes_received_total", &DeviceMetrics::bytes_received}};
+  for (const auto& [series, field] : per_device) {
+    bool header = false;
+    for (size_t i = 0; i < backend.devices.size(); ++i) {
+      const auto& d = backend.devices[i];
+      if (std::isnan(d.*field)) continue;
+      if (!header) out += std::string("# TYPE ") + series + " counter\n";
+      header = true;
+      out += std::string(series) + "{device=\"" + std::to_string(i) + "\",name=\"" +
+             label(d.name) + "\"} " + std::to_string(d.*field) + "\n";
+    }
+  }
   if (!backend.links.empty()) {
     out += "# HELP ll_link_bytes_total Bytes sent over each link of the ring.\n";
     out += "# TYPE ll_link_bytes_total counter\n";
@@ -118,6 +249,10 @@ std::string render_prometheus(const ServerCounters& c, const runtime::SchedulerS
              std::to_string(l.bytes) + "\n";
     }
   }
+=======
+  render_devices(out, b, backend_metrics);
+  render_links(out, b, backend_metrics);
+>>>>>>> front
   return out;
 }
 

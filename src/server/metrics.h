@@ -34,8 +34,9 @@ struct ServerCounters {
   RateWindow token_rate;
 };
 
+// Prometheus text format 0.0.4, base units (seconds, bytes), per-device series labelled by
+// the device's name; figures nobody measured are left out. Names: docs/server.md "Metrics".
 std::string render_prometheus(const ServerCounters& c, const runtime::SchedulerStats& s,
-                              const BackendMetrics& backend, const std::string& model_id,
-                              int n_devices);
+                              const BackendMetrics& backend_metrics, const Backend& backend);
 
 }  // namespace ll::server

@@ -238,11 +238,13 @@ std::optional<ApiError> read_sampling(const json& body, GenerationParams& p) {
 }
 
 std::optional<ApiError> read_all(const json& body, Endpoint ep, GenerationParams& p) {
+  // One model is served: like llama-server, any name (or none) selects it, so clients with a
+  // hard-coded model name work unchanged. A present name must still be a string.
   auto model = body.find("model");
-  if (model == body.end() || model->is_null())
-    return bad_request("Missing required parameter: 'model'.", "model");
-  if (!model->is_string()) return wrong_type("model", "a string", *model);
-  p.model = model->get<std::string>();
+  if (model != body.end() && !model->is_null()) {
+    if (!model->is_string()) return wrong_type("model", "a string", *model);
+    p.model = model->get<std::string>();
+  }
   if (ep == Endpoint::kChat) {
     if (auto e = read_messages(body, p)) return e;
   } else {

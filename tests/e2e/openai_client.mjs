@@ -1,5 +1,7 @@
 // The official `openai` npm client against `lingualinked serve`: if it can talk to us, most
 // OpenAI-compatible tooling can. Run by serve_clients.sh with LL_BASE_URL, LL_MODEL, LL_API_KEY.
+// Requests name "gpt-4o", as code written for OpenAI does: the server serves one model, accepts
+// any name for it (as llama-server does) and answers with the served id (LL_MODEL).
 import OpenAI from 'openai';
 
 const baseURL = process.env.LL_BASE_URL;
@@ -22,7 +24,7 @@ async function expectError(what, fn, status, field, value) {
   }
 }
 
-const greedy = { model, temperature: 0, max_tokens: 24 };
+const greedy = { model: 'gpt-4o', temperature: 0, max_tokens: 24 };
 const messages = [
   { role: 'system', content: 'You tell short stories.' },
   { role: 'user', content: 'Tell me about a cat.' },
@@ -35,6 +37,7 @@ const c = await client.completions.create({ ...greedy, prompt: 'Once upon a time
 check(c.object === 'text_completion' && typeof c.choices[0].text === 'string', 'completion shape');
 check(c.choices[0].text.length > 0, 'completion has text');
 check(['stop', 'length'].includes(c.choices[0].finish_reason), 'completion finish_reason');
+check(c.model === model, `completion names the served model ${model}`, c.model);
 check(c.usage.total_tokens === c.usage.prompt_tokens + c.usage.completion_tokens, 'completion usage adds up');
 
 let streamed = '';
@@ -58,6 +61,7 @@ const chat = await client.chat.completions.create({ ...greedy, messages });
 const answer = chat.choices[0].message.content;
 check(chat.object === 'chat.completion' && chat.choices[0].message.role === 'assistant', 'chat shape');
 check(typeof answer === 'string' && answer.length > 0, 'chat has content');
+check(chat.model === model, `chat names the served model ${model}`, chat.model);
 
 let deltas = '';
 let role = null;
@@ -87,8 +91,10 @@ check(n === 3, 'left the stream after 3 chunks');
 const after = await client.completions.create({ ...greedy, prompt: 'After the abort', max_tokens: 4 });
 check(after.choices[0].text !== undefined, 'server answers after an aborted stream');
 
-await expectError('unknown model', () => client.completions.create({ ...greedy, model: 'nope', prompt: 'x' }),
-                  404, 'code', 'model_not_found');
+const anyName = await client.completions.create({ ...greedy, model: 'any-name', prompt: 'Once upon a time' });
+check(anyName.choices[0].text === c.choices[0].text && anyName.model === model, 'any model name selects the served model');
+await expectError('model that is not a string', () => client.completions.create({ ...greedy, model: 5, prompt: 'x' }),
+                  400, 'param', 'model');
 await expectError('bad max_tokens', () => client.completions.create({ ...greedy, prompt: 'x', max_tokens: -3 }),
                   400, 'param', 'max_tokens');
 await expectError('n > 1', () => client.chat.completions.create({ ...greedy, messages, n: 2 }), 400, 'param', 'n');

@@ -2,7 +2,9 @@
 # End to end: `lingualinked serve` on a free port with a real model, then curl and the official
 # `openai` npm client (openai_client.mjs) against it; the server must keep serving and stop
 # cleanly on SIGTERM.
-# Usage: serve_clients.sh LINGUALINKED [MODEL.gguf]
+# Usage: serve_clients.sh LINGUALINKED [MODEL.gguf | synth | @shared/REL SHARED_DIR]
+# `synth` makes a synthetic model (random weights, real tokenizer): no ../shared needed.
+# `@shared/REL` is REL under $LL_SHARED_DIR when set (as tests/shared_dir.h), else SHARED_DIR.
 # Exit 77 (skipped) when the model, node, curl or node_modules/openai is missing;
 # install the client with: npm ci --prefix tests/e2e
 set -euo pipefail
@@ -10,6 +12,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bin="${1:-}"
 model="${2:-$here/../../../shared/models/stories260K.gguf}"
+if [[ "$model" == @shared/* ]]; then model="${LL_SHARED_DIR:-${3:-}}/${model#@shared/}"; fi
 
 skip() {
   echo "SKIPPED: $*"
@@ -17,12 +20,16 @@ skip() {
 }
 [[ -x "$bin" ]] || skip "lingualinked binary not given or not executable ('$bin')"
 "$bin" serve --help >/dev/null 2>&1 || skip "$bin has no 'serve' subcommand (built without src/server)"
-[[ -f "$model" ]] || skip "model $model not found (../shared is missing; models are not in the repo)"
+[[ "$model" == synth || -f "$model" ]] || skip "model $model not found (../shared is missing; models are not in the repo)"
 command -v node >/dev/null || skip "node is not installed"
 command -v curl >/dev/null || skip "curl is not installed"
 [[ -f "$here/node_modules/openai/package.json" ]] || skip "node_modules/openai is not installed (run: npm ci --prefix tests/e2e)"
 
 work="$(mktemp -d)"
+if [[ "$model" == synth ]]; then
+  model="$work/synth-tiny.gguf"
+  "$bin" synth --preset tiny --type Q8_0 -o "$model" >/dev/null
+fi
 key="e2e-key-$$-$RANDOM"
 server_pid=""
 cleanup() {
@@ -42,7 +49,7 @@ fail() {
 }
 
 # --port 0: the kernel picks a free port and the server prints it.
-"$bin" serve -m "$model" --cluster 2 --port 0 --api-key "$key" --max-seqs 4 --ctx 256 >"$work/server.log" 2>&1 &
+"$bin" serve -m "$model" --n-devices 2 --port 0 --api-key "$key" --max-seqs 4 --ctx 256 >"$work/server.log" 2>&1 &
 server_pid=$!
 port=""
 for _ in $(seq 1 300); do
@@ -119,7 +126,15 @@ expect_status 400 "$(http POST /v1/completions '{"model":"'"$model_id"'","prompt
 [[ "$(json_get "$work/body" 'j.error.param')" == "max_tokens" ]] && pass "error names max_tokens" || fail "error param"
 expect_status 400 "$(http POST /v1/completions '{"model":"'"$model_id"'","prompt":"x","max_tokens":100000}')" "max_tokens beyond the context"
 grep -q '256' "$work/body" && pass "context error gives the numbers" || fail "context error: $(cat "$work/body")"
-expect_status 404 "$(http POST /v1/completions '{"model":"gpt-x","prompt":"x"}')" "unknown model"
+# --- leniency as llama-server: no Content-Type (curl -d sends form-urlencoded), any or no model
+expect_status 200 "$(curl -sS -o "$work/body" -w '%{http_code}' -H "Authorization: Bearer $key" \
+  "$base/v1/completions" -d '{"prompt":"Once","max_tokens":8}')" "curl -d without Content-Type or model"
+[[ "$(json_get "$work/body" 'j.model')" == "$model_id" ]] && pass "served id echoed" || fail "model: $(cat "$work/body")"
+expect_status 200 "$(curl -sS -o "$work/body" -w '%{http_code}' -H "Authorization: Bearer $key" \
+  "$base/v1/completions" -d '{"model":"gpt-4o","prompt":"Once","max_tokens":8}')" "curl -d with model gpt-4o"
+[[ "$(json_get "$work/body" 'j.model')" == "$model_id" ]] && pass "served id echoed for gpt-4o" || fail "model: $(cat "$work/body")"
+expect_status 400 "$(curl -sS -o "$work/body" -w '%{http_code}' -H "Authorization: Bearer $key" \
+  "$base/v1/completions" -d 'prompt=Once')" "a form body is not JSON"
 expect_status 400 "$(http POST /v1/completions '{"model":')" "bad json"
 expect_status 405 "$(http GET /v1/completions)" "wrong method"
 expect_status 404 "$(http GET /v1/nothing)" "unknown route"

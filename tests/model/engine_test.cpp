@@ -7,7 +7,9 @@
 
 #include "model/engine.h"
 #include "model/sampler.h"
+#include "model/synth.h"
 #include "shared_dir.h"
+#include "temp_dir.h"
 
 namespace ll::model {
 namespace {
@@ -56,31 +58,49 @@ TEST(Engine, Stories260KMatchesGreedyReference) {
   std::printf("max top-5 logit error vs reference: %.2e\n", max_err);
 }
 
+// Models these tests run on: a synthetic one always, stories260K too when ../shared has it.
+std::vector<std::string> engine_models() {
+  static const std::string synth = [] {
+    const std::string p = ll::testing::temp_path("engine_synth_q8.gguf");
+    SynthSpec spec;
+    spec.type = DType::kQ8_0;
+    EXPECT_TRUE(write_synth(spec, p).is_ok());
+    return p;
+  }();
+  std::vector<std::string> out = {synth};
+  if (ll::testing::shared_exists("models/stories260K.gguf"))
+    out.push_back(ll::testing::shared_path("models/stories260K.gguf"));
+  return out;
+}
+
 TEST(Engine, PrefillEqualsTokenByTokenDecode) {
-  LL_REQUIRE_SHARED("models/stories260K.gguf");
-  auto m = Model::load(ll::testing::shared_path("models/stories260K.gguf"));
-  ASSERT_TRUE(m.is_ok());
-  std::vector<int32_t> prompt = {1, 403, 407, 261, 378, 432, 383};
-  auto a = Engine::create(**m, 2, 64);
-  auto b = Engine::create(**m, 1, 64);
-  auto la = (*a)->eval(graph::Batch::prompt(prompt, 0));
-  Result<std::vector<float>> lb = std::vector<float>{};
-  for (size_t i = 0; i < prompt.size(); ++i)
-    lb = (*b)->eval(graph::Batch::prompt({prompt[i]}, static_cast<int>(i)));
-  ASSERT_TRUE(la.is_ok() && lb.is_ok());
-  EXPECT_EQ(*la, *lb);  // bit-identical: batch size and thread count must not matter
+  for (const std::string& path : engine_models()) {
+    auto m = Model::load(path);
+    ASSERT_TRUE(m.is_ok()) << path;
+    std::vector<int32_t> prompt = {1, 403, 407, 261, 378, 432, 383};
+    auto a = Engine::create(**m, 2, 64);
+    auto b = Engine::create(**m, 1, 64);
+    auto la = (*a)->eval(graph::Batch::prompt(prompt, 0));
+    Result<std::vector<float>> lb = std::vector<float>{};
+    for (size_t i = 0; i < prompt.size(); ++i)
+      lb = (*b)->eval(graph::Batch::prompt({prompt[i]}, static_cast<int>(i)));
+    ASSERT_TRUE(la.is_ok() && lb.is_ok()) << path;
+    EXPECT_EQ(*la, *lb) << path;  // bit-identical: batch size and thread count must not matter
+  }
 }
 
 TEST(Engine, BadTokenAndContextOverflowAreErrors) {
-  LL_REQUIRE_SHARED("models/stories260K.gguf");
-  auto m = Model::load(ll::testing::shared_path("models/stories260K.gguf"));
-  auto e = Engine::create(**m, 1, 8);
-  auto bad = (*e)->eval(graph::Batch::prompt({100000}, 0));
-  ASSERT_FALSE(bad.is_ok());
-  EXPECT_NE(bad.status().message().find("vocabulary"), std::string::npos);
-  auto over = (*e)->eval(graph::Batch::prompt({1}, 8));
-  ASSERT_FALSE(over.is_ok());
-  EXPECT_NE(over.status().message().find("context"), std::string::npos);
+  for (const std::string& path : engine_models()) {
+    auto m = Model::load(path);
+    ASSERT_TRUE(m.is_ok()) << path;
+    auto e = Engine::create(**m, 1, 8);
+    auto bad = (*e)->eval(graph::Batch::prompt({100000}, 0));
+    ASSERT_FALSE(bad.is_ok()) << path;
+    EXPECT_NE(bad.status().message().find("vocabulary"), std::string::npos);
+    auto over = (*e)->eval(graph::Batch::prompt({1}, 8));
+    ASSERT_FALSE(over.is_ok()) << path;
+    EXPECT_NE(over.status().message().find("context"), std::string::npos);
+  }
 }
 
 TEST(Sampler, SameSeedSameTokens) {

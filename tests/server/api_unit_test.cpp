@@ -358,6 +358,8 @@ TEST(ServerRequest, ParsesCompletionFields) {
   EXPECT_EQ(p.stop, (std::vector<std::string>{"a", "b"}));
   EXPECT_TRUE(p.stream);
   EXPECT_TRUE(p.include_usage);
+  EXPECT_EQ(parse_ok(R"({"prompt":"x"})").model, "");
+  EXPECT_EQ(parse_ok(R"({"model":null,"prompt":"x"})").model, "");
   auto ids = parse_ok(R"({"model":"m","prompt":[1,2,3]})");
   EXPECT_TRUE(ids.prompt_is_ids);
   EXPECT_EQ(ids.prompt_ids.size(), 3u);
@@ -385,7 +387,7 @@ TEST(ServerRequest, RejectsWithTheOffendingParam) {
   EXPECT_EQ(
       parse_err(R"({"model":"m","prompt":"x","stream_options":{"include_usage":true}})").param,
       "stream_options");
-  EXPECT_EQ(parse_err(R"({"prompt":"x"})").param, "model");
+  EXPECT_EQ(parse_err(R"({"model":5,"prompt":"x"})").param, "model");
   EXPECT_EQ(parse_err(R"({"model":"m"})").param, "prompt");
   EXPECT_EQ(parse_err(R"({"model":"m","prompt":["a","b"]})").param, "prompt");
   EXPECT_EQ(

@@ -2,6 +2,8 @@
 // concurrency through a 3-device ring, client disconnects, metrics, auth.
 #include <atomic>
 #include <future>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "runtime/ring.h"
@@ -34,6 +36,37 @@ std::string text_of(const Reply& r) {
   const json& c = r.j["choices"][0];
   return c.contains("message") ? c["message"]["content"].get<std::string>()
                                : c["text"].get<std::string>();
+}
+
+// As llama-server: one model is served, so any model name (or none) selects it and the answer
+// names the served one; any Content-Type is parsed as JSON (curl -d sends form-urlencoded).
+TEST(Server, AnyModelNameAndAnyContentTypeAreAccepted) {
+  auto s = serve_synth(1, 2);
+  const std::string want = text_of(post(*s, "/v1/completions", completion("Once upon", 6)));
+  json gpt = completion("Once upon", 6);
+  gpt["model"] = "gpt-4o";
+  json none = completion("Once upon", 6);
+  none.erase("model");
+  for (const json& body : {gpt, none}) {
+    for (const char* type :
+         {"application/json", "application/x-www-form-urlencoded", "text/plain"}) {
+      Reply r = post(*s, "/v1/completions", body.dump(), type);
+      EXPECT_EQ(text_of(r), want) << body.dump() << " as " << type;
+      EXPECT_EQ(r.j["model"], synth_model_id()) << r.body;
+    }
+  }
+  json c = chat("Hello", 4);
+  c["model"] = "gpt-4o";
+  Reply cr = post(*s, "/v1/chat/completions", c.dump(), "text/plain");
+  EXPECT_EQ(cr.status, 200) << cr.body;
+  EXPECT_EQ(cr.j["model"], synth_model_id());
+  // Still strict: a model that is not a string, and a body that is not JSON.
+  gpt["model"] = 5;
+  EXPECT_EQ(post(*s, "/v1/completions", gpt).j["error"]["param"], "model");
+  Reply form =
+      post(*s, "/v1/completions", "prompt=Once&max_tokens=4", "application/x-www-form-urlencoded");
+  EXPECT_EQ(form.status, 400) << form.body;
+  EXPECT_NE(form.j["error"]["message"].get<std::string>().find("JSON"), std::string::npos);
 }
 
 TEST(Server, HealthModelsAndCompletionShape) {
@@ -297,8 +330,11 @@ TEST(Server, MetricsExposeSchedulerAndCounters) {
                                           "ll_requests_cancelled_total 0",
                                           "ll_tokens_generated_total",
                                           "ll_tokens_per_second",
-                                          "ll_time_to_first_token_seconds_avg",
+                                          "ll_time_to_first_token_seconds_count 1",
+                                          "# TYPE ll_time_to_first_token_seconds summary",
                                           "ll_queue_depth 0",
+                                          "ll_device_up{device=\"device2\"} 1",
+                                          "ll_device_info{device=\"device1\",index=\"1\"",
                                           "ll_active_sequences 0",
                                           "ll_http_client_errors_total 1",
                                           "ll_info{model=\""};
@@ -313,6 +349,139 @@ TEST(Server, MetricsExposeSchedulerAndCounters) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   for (const auto& n : names) EXPECT_NE(m.body.find(n), std::string::npos) << n << "\n" << m.body;
+}
+
+// Per-device series from what a ring reports (BackendMetrics), in base units, labelled by
+// device name; what nobody measured is left out rather than exported as NaN.
+TEST(Server, MetricsHavePerDeviceSeries) {
+  auto s = serve_synth(2, 1);
+  s->backend->metrics = [] {
+    BackendMetrics m;
+    DeviceMetrics a;
+    a.name = "device0";
+    a.stage_ms = 2.5;
+    a.steps = 40;
+    a.busy_s = 0.1;
+    a.bytes_sent = 1000;
+    a.bytes_received = 2000;
+    DeviceMetrics b;
+    b.name = "device1";
+    b.steps = 7;
+    b.up = false;
+    m.devices = {a, b};
+    m.links = {{"device0", "device1", 123, 0.5}};
+    return m;
+  };
+  auto m = to_reply(s->client().Get("/metrics"));
+  ASSERT_EQ(m.status, 200);
+  for (const char* want :
+       {"ll_device_stage_seconds{device=\"device0\"} 0.0025", "ll_device_up{device=\"device0\"} 1",
+        "ll_device_up{device=\"device1\"} 0",
+        "ll_device_forward_passes_total{device=\"device1\"} 7",
+        "ll_device_busy_seconds_total{device=\"device0\"} 0.1",
+        "ll_device_sent_bytes_total{device=\"device0\"} 1000",
+        "ll_device_received_bytes_total{device=\"device0\"} 2000",
+        "ll_link_sent_bytes_total{from=\"device0\",to=\"device1\"} 123",
+        "ll_link_latency_seconds{from=\"device0\",to=\"device1\"} 0.0005",
+        "# TYPE ll_device_busy_seconds_total counter"}) {
+    EXPECT_NE(m.body.find(want), std::string::npos) << want << "\n" << m.body;
+  }
+  EXPECT_EQ(m.body.find("NaN"), std::string::npos) << m.body;
+  EXPECT_EQ(m.body.find("stage_seconds{device=\"device1\"}"), std::string::npos) << m.body;
+  // Each family is announced once.
+  size_t n = 0;
+  for (size_t at = 0; (at = m.body.find("# TYPE ll_device_up ", at)) != std::string::npos; ++at)
+    ++n;
+  EXPECT_EQ(n, 1u);
+  // The text format wants each family's samples in one group.
+  std::set<std::string> done;
+  std::string current;
+  std::istringstream lines(m.body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const std::string name = line.substr(0, line.find_first_of("{ "));
+    if (name == current) continue;
+    EXPECT_TRUE(done.insert(name).second) << name << " appears in two groups\n" << m.body;
+    current = name;
+  }
+
+  // The same figures in the status JSON, with utilization from two samples of busy seconds.
+  auto st = to_reply(s->client().Get("/v1/cluster/status"));
+  ASSERT_EQ(st.status, 200) << st.body;
+  EXPECT_EQ(st.j["devices"][0]["stage_ms"], 2.5);
+  EXPECT_EQ(st.j["devices"][0]["bytes_sent"], 1000);
+  EXPECT_EQ(st.j["devices"][1]["up"], false);
+  EXPECT_TRUE(st.j["devices"][1]["stage_ms"].is_null());
+  EXPECT_EQ(st.j["links"][0]["bytes"], 123);
+  EXPECT_EQ(st.j["links"][0]["latency_ms"], 0.5);
+}
+
+TEST(Server, ClusterStatusDescribesTheRing) {
+  auto s = serve_synth(3, 2);
+  ASSERT_EQ(post(*s, "/v1/completions", completion("status", 5)).status, 200);
+  auto r = to_reply(s->client().Get("/v1/cluster/status"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json& j = r.j;
+  EXPECT_EQ(j["model"], synth_model_id());
+  EXPECT_EQ(j["n_devices"], 3);
+  EXPECT_EQ(j["n_ctx"], 512);
+  EXPECT_EQ(j["requests"]["completed"], 1);
+  EXPECT_GE(j["tokens_generated"].get<int>(), 1);
+  EXPECT_LE(j["tokens_generated"].get<int>(), 5);
+  ASSERT_EQ(j["devices"].size(), 3u);
+  // The synthetic model's 2 layers are spread over the devices in order, each held once.
+  int next_layer = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    const json& d = j["devices"][i];
+    EXPECT_EQ(d["name"], "device" + std::to_string(i));
+    EXPECT_EQ(d["head"], i == 0);
+    EXPECT_TRUE(d.contains("utilization") && d.contains("mem_bytes") && d.contains("stage_ms"));
+    if (d["layers"].is_null()) continue;
+    EXPECT_GE(d["layers"][0].get<int>(), next_layer - 1) << d.dump();
+    next_layer = d["layers"][1].get<int>() + 1;
+  }
+  EXPECT_EQ(next_layer, 2);
+  ASSERT_EQ(j["links"].size(), 3u);
+  EXPECT_EQ(j["links"][2]["to_name"], "device0");
+  ASSERT_GE(j["events"].size(), 1u);
+  EXPECT_EQ(j["events"][0]["kind"], "deploy");
+  const uint64_t last = j["events"].back()["id"];
+  auto again = to_reply(
+      s->client().Get(("/v1/cluster/status?events_after=" + std::to_string(last)).c_str()));
+  EXPECT_TRUE(again.j["events"].empty()) << again.body;
+  EXPECT_EQ(to_reply(s->client().Get("/v1/cluster/status?events_after=x")).status, 400);
+  // An in-process ring has no plan and says so.
+  auto svg = to_reply(s->client().Get("/v1/cluster/plan.svg"));
+  EXPECT_EQ(svg.status, 404);
+  EXPECT_EQ(svg.j["error"]["code"], "no_plan");
+  EXPECT_EQ(to_reply(s->client().Post("/v1/cluster/status", "{}", "application/json")).status, 405);
+}
+
+TEST(Server, WebPageIsServedFromTheBinary) {
+  ServerOptions so;
+  so.api_key = "k";
+  auto s = serve_synth(1, 1, so);
+  auto c = s->client();
+  auto page = c.Get("/");  // no key needed for the page itself
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_EQ(page->get_header_value("Content-Type").rfind("text/html", 0), 0u);
+  EXPECT_NE(page->body.find("<title>LinguaLinked</title>"), std::string::npos);
+  EXPECT_EQ(page->body.find("http://"), std::string::npos)
+      << "the page must not load from elsewhere";
+  EXPECT_EQ(page->body.find("https://"), std::string::npos)
+      << "the page must not load from elsewhere";
+  for (const char* asset : {"/app.js", "/style.css", "/index.html"}) {
+    auto a = c.Get(asset);
+    ASSERT_TRUE(a) << asset;
+    EXPECT_EQ(a->status, 200) << asset;
+    EXPECT_GT(a->body.size(), 100u) << asset;
+  }
+  EXPECT_EQ(c.Get("/app.js")->get_header_value("Content-Type").rfind("text/javascript", 0), 0u);
+  // The data behind it still needs the key.
+  EXPECT_EQ(to_reply(c.Get("/v1/cluster/status")).status, 401);
+  EXPECT_EQ(to_reply(c.Get("/nothing.js")).status, 404);
+  EXPECT_EQ(to_reply(c.Post("/", "{}", "application/json")).status, 405);
 }
 
 TEST(Server, ApiKeyIsRequiredWhenSet) {
@@ -338,7 +507,14 @@ TEST(Server, StopWhileGeneratingEndsPromptly) {
   auto s = serve_slow(2, 10);
   auto fut = std::async(std::launch::async,
                         [&] { return post(*s, "/v1/completions", completion("slow", 400)); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Stop only once the request is generating (a fixed sleep lost this race on a loaded machine:
+  // a request not yet connected gets no answer at all).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (s->backend->scheduler->stats().tokens_generated == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_GT(s->backend->scheduler->stats().tokens_generated, 0u) << "the request never started";
   const auto t0 = std::chrono::steady_clock::now();
   s->http->stop();
   Reply r = fut.get();

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The web page in headless Chromium (browser_test.mjs) against `lingualinked serve --n-devices 3`
+# (the head and two worker processes over ZeroMQ) on a synthetic model: no ../shared needed.
+# Usage: browser_test.sh LINGUALINKED SCREENSHOT.png
+# Exit 77 (skipped) when chromium or node is missing; .ci/run installs both (scripts/deps.sh).
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+bin="${1:-}"
+shot="${2:-$PWD/e2e_browser.png}"
+chromium="${LL_CHROMIUM:-$(command -v chromium || true)}"
+
+skip() {
+  echo "SKIPPED: $*"
+  exit 77
+}
+[[ -x "$bin" ]] || skip "lingualinked binary not given or not executable ('$bin')"
+"$bin" serve --help >/dev/null 2>&1 || skip "$bin has no 'serve' subcommand (built without src/server)"
+[[ -n "$chromium" && -x "$chromium" ]] || skip "chromium is not installed (apt-get install chromium; scripts/deps.sh does)"
+command -v node >/dev/null || skip "node is not installed"
+
+work="$(mktemp -d)"
+server_pid=""
+cleanup() {
+  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$bin" synth --preset tiny --type Q8_0 -o "$work/synth-tiny.gguf" >/dev/null
+"$bin" serve -m "$work/synth-tiny.gguf" --n-devices 3 --port 0 --max-seqs 2 --ctx 4096 \
+  --cache-dir "$work/cache" >"$work/server.log" 2>&1 &
+server_pid=$!
+port=""
+for _ in $(seq 1 600); do
+  port="$(sed -n 's|.* on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$work/server.log" | head -n1)"
+  [[ -n "$port" ]] && break
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if [[ -z "$port" ]]; then
+  cat "$work/server.log"
+  echo "FAIL server did not start"
+  exit 1
+fi
+mkdir -p "$(dirname "$shot")"
+rc=0
+LL_BASE_URL="http://127.0.0.1:$port" LL_SCREENSHOT="$shot" LL_CHROMIUM="$chromium" \
+  node "$here/browser_test.mjs" || rc=$?
+if ((rc)); then
+  echo "--- server log"
+  tail -n 40 "$work/server.log"
+fi
+exit $rc
