@@ -63,14 +63,19 @@ int run(Opts o) {
     std::lock_guard<std::mutex> lk(mu);
     live = lc->get();
   }
-  (*lc)->limit_this_process(spec.head.name.empty() ? "head" : spec.head.name,
-                            spec.head.cpu_share);
   if (*hb > 0) o.head.mem_budget = std::to_string(static_cast<long long>(*hb));
   o.head.threads = spec.head.threads;
   o.head.head_latency_s = spec.head.latency_ms / 1000.0;
+  o.head.head_latency_p95_s = spec.head.latency_p95_ms / 1000.0;
   o.head.head_bandwidth = spec.head.bandwidth_bps;
-  o.head.cache_dir += "/head-cpu" + std::to_string(spec.head.cpu_share);
+  o.head.head_loss = spec.head.loss;
+  o.head.head_speed = spec.head.speed;
+  o.head.head_name = spec.head.name;
+  o.head.head_schedule = spec.head.speed_schedule;
+  o.head.cache_dir += "/head";
   const int rc = run_head(o.head, (*lc)->addresses(), (*lc)->key());
+  if (Status alive = (*lc)->check_alive(); rc != 0 && !alive.is_ok())
+    std::fprintf(stderr, "%s\n", alive.message().c_str());  // which device died, and why
   std::lock_guard<std::mutex> lk(mu);
   live = nullptr;
   return rc;

@@ -24,7 +24,7 @@ struct Opts {
   server::BackendOptions backend;
   server::ServerOptions http;
   std::string workers, key_file, spec, objective = "throughput", cache_dir = ".lingualinked-cache",
-                                       ready_file, cuts;
+                                       ready_file, cuts, placement = "plan";
   bool insecure = false, in_process = false;
   int old_cluster = -1;  // set only by the old spelling --cluster
   double discover_s = 0;  // > 0: add the workers advertised on the LAN
@@ -33,8 +33,7 @@ struct Opts {
 // The ring over ZeroMQ: remote workers, or local worker processes (--n-devices N, --device-spec).
 // Local workers are started into *local, which must outlive the backend.
 Result<std::unique_ptr<server::Backend>> make_net_backend(
-    const Opts& o, std::vector<std::string> addrs,
-    std::unique_ptr<runtime::LocalCluster>* local) {
+    const Opts& o, std::vector<std::string> addrs, std::unique_ptr<runtime::LocalCluster>* local) {
   LL_ASSIGN_OR_RETURN(auto b, server::load_backend_model(o.backend));
   runtime::HeadOptions ho;
   ho.insecure = o.insecure;
@@ -54,7 +53,12 @@ Result<std::unique_ptr<server::Backend>> make_net_backend(
     addrs = (*local)->addresses();
     ho.key = (*local)->key();
     ho.added_latency_s = spec.head.latency_ms / 1000.0;
+    ho.latency_p95_s = spec.head.latency_p95_ms / 1000.0;
     ho.bandwidth_bytes_per_s = spec.head.bandwidth_bps;
+    ho.loss_rate = spec.head.loss;
+    ho.speed = spec.head.speed;
+    ho.display_name = spec.head.name;
+    ho.speed_schedule = spec.head.speed_schedule;
   } else if (!o.insecure) {
     if (o.key_file.empty())
       return invalid_argument("--workers needs --key FILE (lingualinked keygen) or --insecure");
@@ -64,6 +68,7 @@ Result<std::unique_ptr<server::Backend>> make_net_backend(
   if (!objective) return invalid_argument("--objective must be latency or throughput");
   ho.workers = addrs;
   ho.objective = *objective;
+  ho.placement = o.placement;
   if (!o.cuts.empty()) {
     LL_ASSIGN_OR_RETURN(std::vector<int32_t> cuts, parse_ids(o.cuts));
     ho.force_cuts.assign(cuts.begin(), cuts.end());
@@ -130,8 +135,8 @@ int run(Opts o) {
   const bool networked =
       !o.backend.workers.empty() || !o.spec.empty() || (o.backend.cluster > 1 && !o.in_process);
   std::unique_ptr<runtime::LocalCluster> local;  // outlives the backend: declared first
-  auto backend = networked ? make_net_backend(o, o.backend.workers, &local)
-                           : server::make_backend(o.backend);
+  auto backend =
+      networked ? make_net_backend(o, o.backend.workers, &local) : server::make_backend(o.backend);
   if (!backend.is_ok()) return fail(backend.status());
   server::Backend& b = **backend;
   server::HttpServer srv(b, o.http);
@@ -180,6 +185,11 @@ const bool registered =
                    "Keep the --n-devices devices in this process (no ZeroMQ)");
       sub.add_option("--objective", o->objective, "Planner objective: throughput or latency")
           ->capture_default_str();
+      sub.add_option("--placement", o->placement,
+                     "plan, even (equal layers in device order) or memory (in proportion to "
+                     "memory budgets)")
+          ->capture_default_str()
+          ->check(CLI::IsMember({"plan", "even", "memory"}));
       sub.add_option("--cuts", o->cuts,
                      "Fixed op cuts, one segment per device in order (skips planning)");
       sub.add_option("--cache-dir", o->cache_dir, "Cache for weight shares and profiles")

@@ -28,10 +28,10 @@ void on_signal(int) {
 
 struct Opts {
   std::string listen, model, mem_budget, cache_dir = ".lingualinked-cache", key_file, name,
-                                         ready_file, bandwidth;
+                                         ready_file, bandwidth, speed_schedule;
   int threads = 1;
   int parent_pid = 0;
-  double latency_ms = 0;
+  double latency_ms = 0, latency_p95_ms = 0, loss = 0, speed = 1;
   bool insecure = false, verbose = false, advertise = false;
 };
 
@@ -76,6 +76,14 @@ int run(const Opts& o) {
   w.name = o.name;
   w.insecure = o.insecure;
   w.added_latency_s = o.latency_ms / 1000.0;
+  w.latency_p95_s = o.latency_p95_ms / 1000.0;
+  w.loss_rate = o.loss;
+  w.speed = o.speed;
+  if (!o.speed_schedule.empty()) {
+    auto s = runtime::parse_speed_schedule(o.speed_schedule);
+    if (!s.is_ok()) return fail(invalid_argument("--speed-schedule: " + s.status().message()));
+    w.speed_schedule = *s;
+  }
   if (o.verbose) set_log_level(LogLevel::kDebug);
   if (!o.mem_budget.empty()) {
     auto b = plan::parse_size(o.mem_budget);
@@ -146,6 +154,16 @@ const bool registered = register_command("worker", "Run a device daemon", [](CLI
   sub.add_option("--ready-file", o->ready_file, "Write the bound address here once listening");
   sub.add_option("--latency-ms", o->latency_ms, "Emulated one-way latency added to every message");
   sub.add_option("--bandwidth", o->bandwidth, "Emulated outgoing bandwidth, e.g. 100Mbit/s");
+  sub.add_option("--latency-p95-ms", o->latency_p95_ms,
+                 "Emulated latency jitter: 95th percentile (--latency-ms is the median)")
+      ->check(CLI::Range(0.0, 60000.0));
+  sub.add_option("--loss", o->loss, "Emulated share of messages stalled as by a lost segment")
+      ->check(CLI::Range(0.0, 0.5));
+  sub.add_option("--speed", o->speed,
+                 "Emulated device speed: every operation takes 1/speed as long (docs/cluster.md)")
+      ->check(CLI::Range(0.01, 1.0));
+  sub.add_option("--speed-schedule", o->speed_schedule,
+                 "Speed changes after the first forward pass, e.g. 10:0.3,20:1 (seconds:speed)");
   sub.add_option("--exit-with-parent", o->parent_pid,
                  "Stop when process PID (the parent that started this worker) ends");
   sub.add_flag("-v,--verbose", o->verbose, "Log every connection and error");

@@ -31,6 +31,11 @@ void HeadFlags::add(CLI::App& sub) {
   sub.add_option("--cache-dir", cache_dir, "Head cache (weight shares, profiles)")
       ->capture_default_str();
   sub.add_option("--cuts", cuts, "Fixed op cuts, one segment per device (skips planning)");
+  sub.add_option("--placement", placement,
+                 "plan (the planner's), even (equal layers in device order) or memory (layers in "
+                 "proportion to memory budgets)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"plan", "even", "memory"}));
   sub.add_flag("--insecure", insecure, "Run without CurveZMQ encryption");
   sub.add_flag("--no-bos", no_bos, "Do not add BOS");
   sub.add_flag("--json", json, "Print one JSON object");
@@ -61,6 +66,12 @@ int run_head(const HeadFlags& f, const std::vector<std::string>& workers,
   ho.quiet = f.json;
   ho.added_latency_s = f.head_latency_s;
   ho.bandwidth_bytes_per_s = f.head_bandwidth;
+  ho.latency_p95_s = f.head_latency_p95_s;
+  ho.loss_rate = f.head_loss;
+  ho.speed = f.head_speed;
+  ho.speed_schedule = f.head_schedule;
+  ho.placement = f.placement;
+  ho.display_name = f.head_name;
   ho.n_ctx = f.ctx > 0 ? f.ctx
                        : std::min((*m)->hp().n_ctx_train,
                                   std::max(256, static_cast<int>(prompt->size()) + f.n_predict));

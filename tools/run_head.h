@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "net/cluster_key.h"
+#include "runtime/throttle.h"
 
 namespace ll::tools {
 
@@ -17,7 +18,12 @@ struct HeadFlags {
   bool json = false, insecure = false, no_bos = false, chat = false, show_plan = false;
   std::string cuts;  // fixed cuts instead of planning (tests)
   SamplingFlags sampling;
-  double head_latency_s = 0, head_bandwidth = 0;  // emulation (cluster)
+  std::string placement = "plan";  // plan, even or memory
+  std::string head_name;           // shown for the head device (cluster: its spec name)
+  // Emulation of the head device (cluster).
+  double head_latency_s = 0, head_bandwidth = 0, head_latency_p95_s = 0, head_loss = 0;
+  double head_speed = 1;
+  std::vector<runtime::SpeedStep> head_schedule;
   void add(CLI::App& sub);
 };
 

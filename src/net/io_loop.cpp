@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 
 #include "core/log.h"
 #include "net/socket_security.h"
@@ -23,7 +24,12 @@ IoLoop::IoLoop(EndpointShared& shared, const EndpointOptions& options, zmq::cont
       options_(options),
       ctx_(ctx),
       client_key_(options.client_key.value_or(options.cluster_key)),
-      shaper_(options.added_latency_s, options.bandwidth_bytes_per_s) {}
+      shaper_(options.added_latency_s, options.bandwidth_bytes_per_s) {
+  // Seeded by the node name: each device draws its own jitter, the same in every run.
+  const uint64_t seed = std::hash<std::string>{}(options.node_name);
+  shaper_.set_jitter(options.latency_p95_s, seed);
+  shaper_.set_loss(options.loss_rate, options.loss_stall_s, seed);
+}
 
 IoLoop::~IoLoop() {
   close_all();

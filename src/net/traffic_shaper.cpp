@@ -1,6 +1,7 @@
 #include "net/traffic_shaper.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace ll::net {
 
@@ -15,6 +16,27 @@ TrafficShaper::TrafficShaper(double added_latency_s, double bandwidth_bytes_per_
     : latency_(seconds(std::max(0.0, added_latency_s))),
       bandwidth_(std::max(0.0, bandwidth_bytes_per_s)) {}
 
+void TrafficShaper::set_jitter(double latency_p95_s, uint64_t seed) {
+  const double median = std::chrono::duration<double>(latency_).count();
+  if (!(latency_p95_s > median)) return;
+  // Exponential tail: p95 - median = mean * ln(10). Its median is shift + mean * ln(2); a p95
+  // above 4.3x the median would need a negative shift, so the shift stops at 0 and the p95
+  // is kept (the median then comes out lower).
+  jitter_mean_s_ = (latency_p95_s - median) / std::log(10.0);
+  jitter_shift_s_ = median - jitter_mean_s_ * std::log(2.0);
+  if (jitter_shift_s_ < 0) {
+    jitter_shift_s_ = 0;
+    jitter_mean_s_ = latency_p95_s / std::log(20.0);
+  }
+  rng_.seed(seed);
+}
+
+void TrafficShaper::set_loss(double loss_rate, double stall_s, uint64_t seed) {
+  loss_ = std::clamp(loss_rate, 0.0, 1.0);
+  stall_s_ = std::max(0.0, stall_s);
+  if (jitter_mean_s_ <= 0) rng_.seed(seed);
+}
+
 TrafficShaper::Clock::time_point TrafficShaper::release_time(size_t bytes, Clock::time_point now) {
   Clock::time_point sent = now;
   if (bandwidth_ > 0) {
@@ -23,7 +45,15 @@ TrafficShaper::Clock::time_point TrafficShaper::release_time(size_t bytes, Clock
     link_free_ = std::max(link_free_, now) + seconds(static_cast<double>(bytes) / bandwidth_);
     sent = link_free_;
   }
-  return sent + latency_;
+  Clock::duration delay = latency_;
+  if (jitter_mean_s_ > 0) {
+    std::exponential_distribution<double> tail(1.0 / jitter_mean_s_);
+    delay = seconds(jitter_shift_s_ + tail(rng_));
+  }
+  if (loss_ > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < loss_)
+    delay += seconds(stall_s_);
+  last_release_ = std::max(last_release_, sent + delay);
+  return last_release_;
 }
 
 }  // namespace ll::net

@@ -1,10 +1,16 @@
 // Link emulation on the sending side, for a multi-device cluster on one machine (no netem):
 // every outgoing message is serialized at bandwidth_bytes_per_s behind the ones before it,
-// then delayed by added_latency_s. Release times never decrease, so a FIFO keeps order.
+// then delayed by a latency: added_latency_s, or with jitter a draw from a shifted exponential
+// whose median is added_latency_s and 95th percentile latency_p95_s (Wi-Fi latency has such a
+// long right tail). With loss_rate, that share of messages is also held back by stall_s, as
+// TCP holds a stream back to retransmit a lost segment. Release times never decrease, so a
+// FIFO keeps order (a late message delays the ones behind it, as on a real link).
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <random>
 
 namespace ll::net {
 
@@ -15,7 +21,11 @@ class TrafficShaper {
   // 0 disables the corresponding effect.
   TrafficShaper(double added_latency_s, double bandwidth_bytes_per_s);
 
-  bool enabled() const { return latency_.count() > 0 || bandwidth_ > 0; }
+  // Jitter and loss (see above); seed makes the draws reproducible.
+  void set_jitter(double latency_p95_s, uint64_t seed);
+  void set_loss(double loss_rate, double stall_s, uint64_t seed);
+
+  bool enabled() const { return latency_.count() > 0 || bandwidth_ > 0 || loss_ > 0; }
 
   // When a message of `bytes` handed over at `now` may be given to the socket.
   Clock::time_point release_time(size_t bytes, Clock::time_point now);
@@ -24,6 +34,10 @@ class TrafficShaper {
   Clock::duration latency_;
   double bandwidth_;
   Clock::time_point link_free_{};  // when the emulated wire finishes the previous message
+  Clock::time_point last_release_{};
+  double jitter_shift_s_ = 0, jitter_mean_s_ = 0;  // shifted exponential: shift + Exp(mean)
+  double loss_ = 0, stall_s_ = 0;
+  std::mt19937_64 rng_{1};
 };
 
 }  // namespace ll::net

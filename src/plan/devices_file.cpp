@@ -83,8 +83,9 @@ Result<DevicesFile> parse_devices_json(std::string_view text) {
     return bad("devices", "expected a non-empty array");
   }
   for (size_t i = 0; i < root["devices"].size(); ++i) {
-    LL_ASSIGN_OR_RETURN(DeviceProfile d, device_profile_from_json(root["devices"][i], "devices[" +
-                                                                       std::to_string(i) + "]"));
+    LL_ASSIGN_OR_RETURN(
+        DeviceProfile d,
+        device_profile_from_json(root["devices"][i], "devices[" + std::to_string(i) + "]"));
     f.cluster.devices.push_back(std::move(d));
   }
   const size_t n = f.cluster.devices.size();

@@ -46,8 +46,7 @@ Result<int> integer(const Json& obj, const char* key, const std::string& path);
 Result<bool> boolean(const Json& obj, const char* key, const std::string& path);
 Result<std::string> string(const Json& obj, const char* key, const std::string& path);
 // The member `key`, which must be an array (of `size` elements when size >= 0).
-Result<const Json*> array(const Json& obj, const char* key, const std::string& path,
-                          int size = -1);
+Result<const Json*> array(const Json& obj, const char* key, const std::string& path, int size = -1);
 Result<const Json*> object(const Json& obj, const char* key, const std::string& path);
 
 }  // namespace ll::plan::json_fields

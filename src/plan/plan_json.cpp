@@ -16,8 +16,12 @@ Json num(double v) {
   return std::isfinite(v) ? Json(v) : Json(nullptr);
 }
 
-Json pair(int a, int b) { return Json::array({a, b}); }
-Json pair(const std::string& a, const std::string& b) { return Json::array({a, b}); }
+Json pair(int a, int b) {
+  return Json::array({a, b});
+}
+Json pair(const std::string& a, const std::string& b) {
+  return Json::array({a, b});
+}
 
 Json device_use_json(const DeviceUse& u) {
   return {{"device", u.device},

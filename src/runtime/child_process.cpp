@@ -89,8 +89,8 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(const std::string& pro
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = -1;
-  const int rc = posix_spawn(&pid, program.c_str(), &setup.actions, &setup.attr, args.data(),
-                             environ);
+  const int rc =
+      posix_spawn(&pid, program.c_str(), &setup.actions, &setup.attr, args.data(), environ);
   if (rc != 0) return unavailable("cannot start " + program + ": " + std::strerror(rc));
   const int fd = pidfd_open(pid);
   if (fd < 0) {
@@ -173,7 +173,8 @@ Result<std::string> ChildProcess::wait_for_file(const std::string& path, double 
     std::ifstream f(path);
     std::string line;
     if (f && std::getline(f, line) && !line.empty()) return line;
-    if (auto st = exit_status()) return unavailable(failure("it " + *st + " before writing " + path));
+    if (auto st = exit_status())
+      return unavailable(failure("it " + *st + " before writing " + path));
     const double left = deadline - monotonic_s();
     if (left <= 0) return unavailable(failure("no " + path + " within the deadline"));
     pollfd p[2] = {{in, POLLIN, 0}, {pidfd_, POLLIN, 0}};

@@ -49,9 +49,9 @@ Status LocalCluster::start_all(const LocalClusterOptions& o) {
   for (size_t i = 0; i < o.workers.size(); ++i) {
     const LocalWorkerSpec& w = o.workers[i];
     ready.push_back(dir_ + "/ready-" + std::to_string(i));
-    std::vector<std::string> argv = {"lingualinked", "worker",        "--listen",
-                                     "tcp://127.0.0.1:0", "--name",   w.name,
-                                     "--ready-file", ready.back(),   "--exit-with-parent",
+    std::vector<std::string> argv = {"lingualinked",          "worker",     "--listen",
+                                     "tcp://127.0.0.1:0",     "--name",     w.name,
+                                     "--ready-file",          ready.back(), "--exit-with-parent",
                                      std::to_string(getpid())};
     if (o.insecure) {
       argv.push_back("--insecure");
@@ -63,11 +63,11 @@ Status LocalCluster::start_all(const LocalClusterOptions& o) {
     if (o.logs_to_files) so.log_file = dir_ + "/" + std::to_string(i) + "-" + w.name + ".log";
     auto child = ChildProcess::spawn(o.binary, argv, so);
     if (!child.is_ok()) return unavailable("worker '" + w.name + "': " + child.status().message());
-    const std::string cg = make_cpu_cgroup(w.name, w.cpu_share);
-    if (!cg.empty()) std::ofstream(cg + "/cgroup.procs") << (*child)->pid();
+    const std::string cg = limit_memory(w, static_cast<int>(i), (*child)->pid());
     std::lock_guard<std::mutex> lk(mu_);
     children_.push_back(std::move(*child));
     names_.push_back(w.name);
+    mem_cgroups_.push_back(cg);
   }
   // All start at once; each has the whole deadline (they start in parallel).
   const double deadline = monotonic_s() + o.ready_timeout_s;
@@ -91,10 +91,50 @@ std::string LocalCluster::address_list(int n) const {
 Status LocalCluster::check_alive() {
   std::lock_guard<std::mutex> lk(mu_);
   for (size_t i = 0; i < children_.size(); ++i) {
-    if (auto st = children_[i]->exit_status())
-      return unavailable("worker '" + names_[i] + "' " + *st);
+    auto st = children_[i]->exit_status();
+    if (!st) continue;
+    std::string why;
+    if (!mem_cgroups_[i].empty()) {
+      std::ifstream in(mem_cgroups_[i] + "/memory.failcnt");
+      long failures = 0;
+      in >> failures;
+      if (failures > 0) {
+        std::ifstream lim(mem_cgroups_[i] + "/memory.limit_in_bytes");
+        double limit = 0;
+        lim >> limit;
+        char buf[160];
+        std::snprintf(buf, sizeof buf, " (out of memory: it reached its limit of %.0f MiB)",
+                      limit / 1048576.0);
+        why = buf;
+      }
+    }
+    return unavailable("worker '" + names_[i] + "' " + *st + why);
   }
   return Status::ok();
+}
+
+std::string LocalCluster::limit_memory(const LocalWorkerSpec& w, int i, pid_t pid) {
+  if (!(w.mem_limit_bytes > 0)) return "";
+  const std::string dir = "/sys/fs/cgroup/memory/lingualinked-" + std::to_string(getpid()) + "-" +
+                          std::to_string(i) + "-" + w.name;
+  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    std::fprintf(stderr, "warning: no memory limit for '%s' (cannot create %s: %s)\n",
+                 w.name.c_str(), dir.c_str(), std::strerror(errno));
+    return "";
+  }
+  std::ofstream lim(dir + "/memory.limit_in_bytes");
+  lim << static_cast<long long>(w.mem_limit_bytes);
+  lim.close();
+  std::ofstream procs(dir + "/cgroup.procs");
+  procs << pid;
+  procs.close();
+  if (!lim || !procs) {
+    std::fprintf(stderr, "warning: no memory limit for '%s' (cannot configure %s)\n",
+                 w.name.c_str(), dir.c_str());
+    rmdir(dir.c_str());
+    return "";
+  }
+  return dir;
 }
 
 void LocalCluster::stop(double grace_s) {
@@ -106,47 +146,11 @@ void LocalCluster::stop(double grace_s) {
     if (!c->exit_status()) kill(c->pid(), SIGTERM);
   }
   for (auto& c : children_) c->terminate(grace_s);
-  if (!cgroups_.empty()) {
-    // Leave our own cgroup before removing it (the head may have been moved into one).
-    std::ofstream("/sys/fs/cgroup/cpu/cgroup.procs") << getpid();
+  for (const auto& cg : mem_cgroups_) {
+    if (!cg.empty()) rmdir(cg.c_str());  // empty once its process has exited
   }
-  for (const auto& cg : cgroups_) rmdir(cg.c_str());
-  cgroups_.clear();
   std::error_code ec;
   if (!dir_.empty()) fs::remove_all(dir_, ec);
-}
-
-void LocalCluster::limit_this_process(const std::string& name, double share) {
-  const std::string cg = make_cpu_cgroup(name, share);
-  if (!cg.empty()) std::ofstream(cg + "/cgroup.procs") << getpid();
-}
-
-// A cgroup v1 cpu quota of `share` cores; "" with a warning when cgroups are not writable.
-std::string LocalCluster::make_cpu_cgroup(const std::string& name, double share) {
-  if (share >= 0.999 && share <= 1.001) return "";
-  const std::string dir =
-      "/sys/fs/cgroup/cpu/lingualinked-" + std::to_string(getpid()) + "-" + name;
-  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    std::fprintf(stderr,
-                 "warning: cannot create cgroup %s (%s): device '%s' runs at full CPU speed\n",
-                 dir.c_str(), std::strerror(errno), name.c_str());
-    return "";
-  }
-  const long period = 100000;
-  std::ofstream(dir + "/cpu.cfs_period_us") << period;
-  std::ofstream q(dir + "/cpu.cfs_quota_us");
-  q << static_cast<long>(share * period);
-  q.close();
-  if (!q) {
-    std::fprintf(stderr,
-                 "warning: cannot set the CPU quota of %s: device '%s' runs at full CPU speed\n",
-                 dir.c_str(), name.c_str());
-    rmdir(dir.c_str());
-    return "";
-  }
-  std::lock_guard<std::mutex> lk(mu_);
-  cgroups_.push_back(dir);
-  return dir;
 }
 
 StopSignals::StopSignals(std::function<void(int)> on_signal) {
@@ -172,7 +176,8 @@ StopSignals::StopSignals(std::function<void(int)> on_signal) {
       }
       if (p[1].revents) return;
       signalfd_siginfo info;
-      if (read(sfd_, &info, sizeof info) == sizeof info) on_signal(static_cast<int>(info.ssi_signo));
+      if (read(sfd_, &info, sizeof info) == sizeof info)
+        on_signal(static_cast<int>(info.ssi_signo));
     }
   });
 }

@@ -1,6 +1,6 @@
 // Worker daemons on this machine as child processes: the emulated devices of `cluster`,
 // `serve --cluster` and the end-to-end tests. RAII: the destructor stops every worker, removes
-// the cluster's temporary directory (ephemeral key, ready files, logs) and its cgroups.
+// the cluster's temporary directory (ephemeral key, ready files, logs).
 // Readiness is explicit: each worker writes its bound address to a ready file, awaited with a
 // deadline (ChildProcess::wait_for_file), never by sleeping.
 #pragma once
@@ -20,8 +20,10 @@ namespace ll::runtime {
 
 struct LocalWorkerSpec {
   std::string name;               // --name; also names its log file and cgroup
-  std::vector<std::string> args;  // more worker flags (--threads, --cache-dir, --model, ...)
-  double cpu_share = 1.0;         // fraction of one core as a cgroup v1 cpu quota (1 = none)
+  std::vector<std::string> args;  // more worker flags (--threads, --speed, --model, ...)
+  // A cgroup v1 memory limit (0 = none), so an overrun is an OOM kill as on a phone. Where
+  // cgroups are not writable: a warning, and the worker's own --mem-budget check remains.
+  double mem_limit_bytes = 0;
 };
 
 struct LocalClusterOptions {
@@ -50,19 +52,17 @@ class LocalCluster {
   int size() const { return static_cast<int>(children_.size()); }
   ChildProcess& worker(int i) { return *children_[i]; }
 
-  // An error naming the first worker that has exited, if any.
+  // An error naming the first worker that has exited, if any (and an OOM kill as such).
   Status check_alive();
-  // Stops every worker (SIGTERM, SIGKILL after grace_s) and removes the directory and
-  // cgroups. Idempotent and safe from another thread (the SIGINT watcher).
+  // Stops every worker (SIGTERM, SIGKILL after grace_s) and removes the directory.
+  // Idempotent and safe from another thread (the SIGINT watcher).
   void stop(double grace_s = 10);
-  // Puts this process in a cgroup v1 cpu quota of `share` cores (the head device of a local
-  // cluster); removed again by stop().
-  void limit_this_process(const std::string& name, double share);
 
  private:
   LocalCluster() = default;
   Status start_all(const LocalClusterOptions& o);
-  std::string make_cpu_cgroup(const std::string& name, double share);
+  // The memory cgroup of worker i ("" when none); removed by stop().
+  std::string limit_memory(const LocalWorkerSpec& w, int i, pid_t pid);
 
   std::mutex mu_;
   std::string dir_;
@@ -71,7 +71,7 @@ class LocalCluster {
   std::vector<std::unique_ptr<ChildProcess>> children_;
   std::vector<std::string> names_;
   std::vector<std::string> addresses_;
-  std::vector<std::string> cgroups_;
+  std::vector<std::string> mem_cgroups_;  // per worker; "" = no limit
   bool stopped_ = false;
 };
 

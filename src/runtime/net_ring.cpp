@@ -180,6 +180,8 @@ Status NetRing::connect_workers() {
   eo.cluster_key = o_.key;
   eo.added_latency_s = o_.added_latency_s;
   eo.bandwidth_bytes_per_s = o_.bandwidth_bytes_per_s;
+  eo.latency_p95_s = o_.latency_p95_s;
+  eo.loss_rate = o_.loss_rate;
   LL_ASSIGN_OR_RETURN(ep_, net::Endpoint::create(eo));
   wnames_.clear();
   for (const std::string& addr : o_.workers) {
@@ -211,7 +213,10 @@ Result<plan::Cluster> NetRing::profile() {
   hpo.threads = o_.threads;
   hpo.mem_budget_bytes = o_.mem_budget_bytes;
   hpo.cache_dir = o_.cache_dir;
-  LL_ASSIGN_OR_RETURN(plan::DeviceProfile head_prof, profile_device(o_.name, hpo));
+  hpo.throttle = &throttle_;
+  const std::string head_shown = o_.display_name.empty() ? o_.name : o_.display_name;
+  shown_[o_.name] = head_shown;
+  LL_ASSIGN_OR_RETURN(plan::DeviceProfile head_prof, profile_device(head_shown, hpo));
   wprofiles_.assign(n_workers, nlohmann::json());
   for (int i = 0; i < n_workers; ++i) {
     LL_ASSIGN_OR_RETURN(net::Received r,
@@ -288,10 +293,14 @@ Result<RingLayout> NetRing::plan(const plan::Cluster& cluster) {
   plan_json_ = plan::plan_report_to_json(rep);
   plan_text_ = plan::render_text(rep);
   plan_svg_ = plan::render_svg(rep);
-  predicted_tok_s_ = o_.objective == plan::Objective::kLatency ? rep.plan.single_stream_tok_s
-                                                               : rep.plan.pipelined_tok_s;
+  const plan::PlanSummary* chosen = &rep.plan;  // or a baseline, to measure it
+  for (const plan::PlanSummary& b : rep.baselines) chosen = b.name == o_.placement ? &b : chosen;
+  if (chosen->name != o_.placement)
+    return invalid_argument("placement must be plan, even or memory, not " + o_.placement);
+  predicted_tok_s_ = o_.objective == plan::Objective::kLatency ? chosen->single_stream_tok_s
+                                                               : chosen->pipelined_tok_s;
   LL_ASSIGN_OR_RETURN(DevicePlacement placement,
-                      placement_from_plan(g, fine, rep.plan.device_of_segment));
+                      placement_from_plan(g, fine, chosen->device_of_segment));
   if (placement.devices[0] != 0) return internal_error("the plan does not start on the head");
   RingLayout l;
   for (int i = 0; i < placement.coarse.size(); ++i) {
@@ -433,7 +442,8 @@ Status NetRing::send_seq_start(const SeqRecord& rec) {
 
 Status NetRing::submit(uint32_t step, const graph::Batch& batch) {
   node_->submit(step, batch);
-  return node_->run_ready(this);
+  ThrottledOutbox out(this, node_.get(), &throttle_);  // an emulated slower head device
+  return node_->run_ready(&out);
 }
 
 Status NetRing::send_tensors(int to, uint32_t step, const graph::Batch& batch,
@@ -473,8 +483,12 @@ Status NetRing::send_seq_end(int32_t seq) {
 Result<nlohmann::json> NetRing::device_stats() {
   nlohmann::json out = nlohmann::json::array();
   auto hs = ep_->stats();
-  out.push_back({{"name", layout_.devices[0].name},
-                 {"busy_s", node_->busy_s()},
+  auto shown = [this](const std::string& routing) {
+    auto it = shown_.find(routing);
+    return it == shown_.end() ? routing : it->second;
+  };
+  out.push_back({{"name", shown(layout_.devices[0].name)},
+                 {"busy_s", node_->busy_s() + throttle_.passes_paid_s()},
                  {"steps", node_->steps_run()},
                  {"bytes_sent", hs.bytes_sent},
                  {"bytes_received", hs.bytes_received}});
@@ -492,6 +506,7 @@ Result<nlohmann::json> NetRing::device_stats() {
     auto j = nlohmann::json::parse(r.msg.as<net::ProfileResp>()->json, nullptr, false);
     if (j.is_discarded()) return corrupt("malformed stats from " + name);
     j["name"] = shown_name(i);
+    j["address"] = name;
     out.push_back(j);
   }
   if (!stats_base_.is_null()) {

@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -18,6 +19,7 @@
 #include "runtime/plan_bridge.h"
 #include "runtime/ring.h"
 #include "runtime/ring_layout.h"
+#include "runtime/throttle.h"
 
 namespace ll::runtime {
 
@@ -33,12 +35,21 @@ struct HeadOptions {
   std::string cache_dir = ".lingualinked-cache";
   double added_latency_s = 0;
   double bandwidth_bytes_per_s = 0;
+  double latency_p95_s = 0;  // jitter and loss of the emulated link (net/traffic_shaper.h)
+  double loss_rate = 0;
   std::string
       name;  // default "head-<host>-<pid>": a ROUTER keeps a routing id until it notices the
              // old connection is gone, so a second run must not reuse the first one's name
   // Fixed cuts instead of planning (tests): one coarse segment per device, in worker order.
   std::vector<int> force_cuts;
   bool quiet = false;
+  // Shown for the head in plans and statistics (a local cluster's spec name); default name.
+  std::string display_name;
+  // Which of the planner's assignments to deploy: "plan", or a baseline ("even", "memory").
+  std::string placement = "plan";
+  // Emulated speed of the head device (runtime/throttle.h).
+  double speed = 1;
+  std::vector<SpeedStep> speed_schedule;
 };
 
 class NetRing : public Ring, private Outbox {
@@ -80,7 +91,8 @@ class NetRing : public Ring, private Outbox {
   Status send_seq_end(int32_t seq) override;
 
  private:
-  NetRing(const model::Model& m, const HeadOptions& o) : m_(m), o_(o) {}
+  NetRing(const model::Model& m, const HeadOptions& o)
+      : m_(m), o_(o), throttle_(o.speed, o.speed_schedule) {}
   std::string shown_name(int device) const;
   Status setup(const std::string& model_path);
   // The deploy steps, each callable again: connect -> profile -> plan -> deploy(layout, epoch).
@@ -126,6 +138,8 @@ class NetRing : public Ring, private Outbox {
   double predicted_tok_s_ = 0;
   uint64_t weight_bytes_sent_ = 0;
   nlohmann::json stats_base_;
+  Throttle throttle_;
+  std::map<std::string, std::string> shown_;  // routing name -> the name people know
   std::mutex rx_mu_;
   std::condition_variable rx_cv_;
   bool receiving_ = false;  // a waiter is inside ep_->recv

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstring>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -60,7 +61,8 @@ void fill_rows(DType t, const std::vector<float>& row, uint8_t* w, int64_t rows)
 }
 
 // Bytes/s of matvec streaming a matrix far larger than the caches.
-double measure_decode(const Clock& clock, DType t, ThreadPool* pool, double seconds) {
+double measure_decode(const Clock& clock, DType t, ThreadPool* pool, double seconds,
+                      Throttle* th) {
   const int64_t cols = 2048, rows = 16384;  // ~32-128 MB depending on type
   std::vector<uint8_t> w(row_bytes(t, cols) * rows);
   std::vector<float> row(cols), x(cols), y(rows);
@@ -74,12 +76,14 @@ double measure_decode(const Clock& clock, DType t, ThreadPool* pool, double seco
   do {
     const double t0 = clock.now_s();
     product.run(x.data(), 1, y.data(), pool);
+    if (th) th->pay(clock.now_s() - t0);
     best = std::max(best, static_cast<double>(w.size()) / (clock.now_s() - t0));
   } while (clock.now_s() < t_end && ++rounds < kMaxRounds);
   return best;
 }
 
-double measure_prefill(const Clock& clock, DType t, ThreadPool* pool, double seconds) {
+double measure_prefill(const Clock& clock, DType t, ThreadPool* pool, double seconds,
+                       Throttle* th) {
   const int64_t cols = 1024, rows = 1024, batch = 64;
   std::vector<uint8_t> w(row_bytes(t, cols) * rows);
   std::vector<float> row(cols), x(cols * batch), y(rows * batch);
@@ -93,12 +97,13 @@ double measure_prefill(const Clock& clock, DType t, ThreadPool* pool, double sec
   do {
     const double t0 = clock.now_s();
     product.run(x.data(), batch, y.data(), pool);
+    if (th) th->pay(clock.now_s() - t0);
     best = std::max(best, 2.0 * rows * cols * batch / (clock.now_s() - t0));
   } while (clock.now_s() < t_end && ++rounds < kMaxRounds);
   return best;
 }
 
-double measure_other(const Clock& clock, double seconds) {
+double measure_other(const Clock& clock, double seconds, Throttle* th) {
   const int n = 4096;
   std::vector<float> x(n), w(n, 1.0f), y(n);
   for (int i = 0; i < n; ++i) x[i] = std::sin(0.1f * i);
@@ -112,10 +117,19 @@ double measure_other(const Clock& clock, double seconds) {
       kernels::silu(y.data(), y.data(), n);
       kernels::add(x.data(), y.data(), y.data(), n);
     }
+    if (th) th->pay(clock.now_s() - t0);
     // rms_norm ~4 FLOP/elem, silu ~6, add 1 (the same weights as graph/costs.cpp).
     best = std::max(best, 64.0 * n * 11 / (clock.now_s() - t0));
   } while (clock.now_s() < t_end && ++rounds < kMaxRounds);
   return best;
+}
+
+// Profiles of an emulated slower device are its own ("-s0.300").
+std::string speed_tag(const ProfileOptions& o) {
+  if (!o.throttle || !(o.throttle->speed() < 1)) return "";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "-s%.3f", o.throttle->speed());
+  return buf;
 }
 
 }  // namespace
@@ -139,7 +153,8 @@ Result<plan::DeviceProfile> profile_device(const std::string& name, const Profil
   const std::string cache =
       o.cache_dir.empty() ? ""
                           : o.cache_dir + "/profile-v" + std::to_string(kProfileVersion) + "-" +
-                                arch_name() + "-t" + std::to_string(o.threads) + ".json";
+                                arch_name() + "-t" + std::to_string(o.threads) + speed_tag(o) +
+                                ".json";
   plan::DeviceProfile p;
   bool cached = false;
   if (!cache.empty() && std::filesystem::exists(cache)) {
@@ -160,11 +175,11 @@ Result<plan::DeviceProfile> profile_device(const std::string& name, const Profil
     p.threads = o.threads;
     for (const TypeTraits& tt : all_types()) {
       const DType t = tt.type;
-      p.decode_bytes_per_s.by_type[t] = measure_decode(*o.clock, t, &pool, o.seconds_per_type);
+      p.decode_bytes_per_s.by_type[t] = measure_decode(*o.clock, t, &pool, o.seconds_per_type, o.throttle);
       p.prefill_flops_per_s.by_type[t] =
-          measure_prefill(*o.clock, t, &pool, o.seconds_per_type / 2);
+          measure_prefill(*o.clock, t, &pool, o.seconds_per_type / 2, o.throttle);
     }
-    p.other_flops_per_s = measure_other(*o.clock, o.seconds_per_type / 2);
+    p.other_flops_per_s = measure_other(*o.clock, o.seconds_per_type / 2, o.throttle);
     p.per_segment_overhead_s = 20e-6;  // dispatch of one forward pass through a segment
   }
   p.name = name;

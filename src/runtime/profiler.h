@@ -7,6 +7,7 @@
 
 #include "core/clock.h"
 #include "plan/profile.h"
+#include "runtime/throttle.h"
 
 namespace ll::runtime {
 
@@ -16,6 +17,9 @@ struct ProfileOptions {
   std::string cache_dir;        // empty: no cache
   double seconds_per_type = 0.15;
   const Clock* clock = real_clock();  // measurement windows
+  // An emulated slower device pays its toll around every timed kernel, so the profile is the
+  // slowed device's (cached per initial speed).
+  Throttle* throttle = nullptr;
 };
 
 Result<plan::DeviceProfile> profile_device(const std::string& name, const ProfileOptions& o);

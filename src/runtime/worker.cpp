@@ -63,7 +63,8 @@ struct Deployment {
 
 class Worker : public Outbox {
  public:
-  Worker(const WorkerOptions& o, net::Endpoint* ep) : o_(o), ep_(ep) {}
+  Worker(const WorkerOptions& o, net::Endpoint* ep)
+      : o_(o), ep_(ep), throttle_(o.speed, o.speed_schedule) {}
 
   Status init() {
     if (!o_.model_path.empty()) {
@@ -139,7 +140,9 @@ class Worker : public Outbox {
       return invalid_argument("PROFILE_REQ: payload is not a JSON object");
     nlohmann::json resp;
     if (req.value("stats", false)) {
-      resp["busy_s"] = dep_ ? dep_->node->busy_s() : 0.0;
+      // An emulated slower device is busy for its idling too (runtime/throttle.h).
+      resp["busy_s"] = (dep_ ? dep_->node->busy_s() : 0.0) + throttle_.passes_paid_s();
+      resp["throttle_s"] = throttle_.passes_paid_s();
       resp["steps"] = dep_ ? dep_->node->steps_run() : 0;
       auto s = ep_->stats();
       resp["bytes_sent"] = s.bytes_sent;
@@ -149,6 +152,7 @@ class Worker : public Outbox {
       po.threads = o_.threads;
       po.mem_budget_bytes = o_.mem_budget_bytes;
       po.cache_dir = o_.cache_dir;
+      po.throttle = &throttle_;
       LL_ASSIGN_OR_RETURN(plan::DeviceProfile p, profile_device(ep_->options().node_name, po));
       resp["name"] = ep_->options().node_name;  // shown in plans and stats (routing uses addresses)
       resp["device"] = plan::device_profile_to_json(p);
@@ -377,7 +381,8 @@ class Worker : public Outbox {
     LL_ASSIGN_OR_RETURN(DecodedStep d, read_step(r.msg, dep_->graph));
     for (auto& [id, data] : d.tensors)
       LL_RETURN_IF_ERROR(dep_->node->receive(r.msg.step, d.batch, id, std::move(data)));
-    return dep_->node->run_ready(this);
+    ThrottledOutbox out(this, dep_->node.get(), &throttle_);  // an emulated slower device
+    return dep_->node->run_ready(&out);
   }
 
   Status send_tensors(int to, uint32_t step, const graph::Batch& batch,
@@ -409,6 +414,7 @@ class Worker : public Outbox {
   std::set<std::string> linked_;
   std::string own_hash_;
   std::unique_ptr<Deployment> dep_;
+  Throttle throttle_;
   struct FileCloser {
     void operator()(FILE* f) const { std::fclose(f); }
   };
@@ -431,6 +437,8 @@ Status run_worker(const WorkerOptions& o, const std::atomic<bool>& stop, std::st
   eo.cluster_key = o.key;
   eo.added_latency_s = o.added_latency_s;
   eo.bandwidth_bytes_per_s = o.bandwidth_bytes_per_s;
+  eo.latency_p95_s = o.latency_p95_s;
+  eo.loss_rate = o.loss_rate;
   LL_ASSIGN_OR_RETURN(auto ep, net::Endpoint::create(eo));
   LL_ASSIGN_OR_RETURN(std::string addr, ep->bind(o.listen));
   if (bound_address) *bound_address = addr;
@@ -439,11 +447,15 @@ Status run_worker(const WorkerOptions& o, const std::atomic<bool>& stop, std::st
   LL_LOG_INFO("worker %s listening on %s", eo.node_name.c_str(), addr.c_str());
   if (on_listening) on_listening(addr);
   size_t n_rejections = 0;
-  while (!stop && !w.shutdown()) {
-    // Refused peers (wrong cluster key) are always reported: an operator must see them.
+  // Refused peers (wrong cluster key) are always reported: an operator must see them, also
+  // the ones refused just before a stop.
+  auto report_rejections = [&] {
     const auto rej = ep->rejections();
     for (; n_rejections < rej.size(); ++n_rejections)
       std::fprintf(stderr, "worker %s: %s\n", eo.node_name.c_str(), rej[n_rejections].c_str());
+  };
+  while (!stop && !w.shutdown()) {
+    report_rejections();
     auto r = ep->recv(0.2);
     if (!r.is_ok()) {
       if (r.status().code() == StatusCode::kUnavailable) continue;  // timeout
@@ -451,6 +463,7 @@ Status run_worker(const WorkerOptions& o, const std::atomic<bool>& stop, std::st
     }
     w.handle(*r);
   }
+  report_rejections();
   ep->close();
   return Status::ok();
 }

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "net/endpoint.h"
+#include "runtime/throttle.h"
 
 namespace ll::runtime {
 
@@ -24,6 +25,11 @@ struct WorkerOptions {
   bool insecure = false;
   double added_latency_s = 0;
   double bandwidth_bytes_per_s = 0;
+  double latency_p95_s = 0;  // jitter and loss of the emulated link (net/traffic_shaper.h)
+  double loss_rate = 0;
+  // Emulated device speed (runtime/throttle.h): 1 = this machine's speed.
+  double speed = 1;
+  std::vector<SpeedStep> speed_schedule;
 };
 
 // Runs until stop becomes true or a SHUTDOWN arrives. bound_address receives the address

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -133,6 +134,50 @@ TEST(Distributed, WrongClusterKeyIsRefusedOnBothSides) {
   w.cluster->worker(0).terminate();
   const std::string wlog = w.cluster->worker(0).log();
   EXPECT_NE(wlog.find("cluster key"), std::string::npos) << wlog;
+}
+
+std::string write_spec(const std::string& name, const std::string& json) {
+  const std::string path = tmp(name);
+  std::ofstream(path) << json;
+  return path;
+}
+
+TEST(Cluster, EvenPlacementNamesDevicesBySpecName) {
+  const std::string model = synth_model();
+  const std::string spec = write_spec("abc.json", R"({
+    "head": {"name": "alpha", "latency_ms": 1, "latency_p95_ms": 3},
+    "workers": [{"name": "beta", "speed": 0.5}, {"name": "gamma", "bandwidth": "1Gbit/s"}]})");
+  auto want = run_json(
+      {"generate", "-m", model, "--prompt-ids", "1,5,9", "-n", "8", "--temp", "0", "--json"});
+  auto got =
+      run_json({"cluster", "--device-spec", spec, "-m", model, "--prompt-ids", "1,5,9", "-n", "8",
+                "--temp", "0", "--json", "--placement", "even", "--cache-dir", tmp("abc_cache")});
+  EXPECT_EQ(got["tokens"], want["tokens"]);
+  // even: every device, in spec order, each named as the spec names it.
+  ASSERT_EQ(got["devices"].size(), 3u) << got.dump();
+  EXPECT_EQ(got["devices"][0]["name"], "alpha");
+  EXPECT_EQ(got["devices"][1]["name"], "beta");
+  EXPECT_EQ(got["devices"][2]["name"], "gamma");
+  EXPECT_EQ(got["plan"]["plan"]["devices"][0]["name"], "alpha");
+  EXPECT_TRUE(got["plan"]["baselines"]["even"]["devices"][1]["name"] == "beta");
+}
+
+TEST(Cluster, SpecErrorsNameTheField) {
+  const std::string model = synth_model();
+  auto err_of = [&](const std::string& name, const std::string& json) {
+    std::string out, err;
+    EXPECT_NE(run_binary({"cluster", "--device-spec", write_spec(name, json), "-m", model,
+                          "--prompt-ids", "1", "-n", "1"},
+                         &out, &err),
+              0);
+    return err;
+  };
+  const std::string cpu = err_of("cpu.json", R"({"workers": [{"name": "w", "cpu_share": 0.5}]})");
+  EXPECT_NE(cpu.find("workers[0].cpu_share: was removed: use \"speed\""), std::string::npos) << cpu;
+  const std::string speed = err_of("speed.json", R"({"workers": [{"name": "w", "speed": 0}]})");
+  EXPECT_NE(speed.find("workers[0].speed: must be in (0, 1]"), std::string::npos) << speed;
+  const std::string typo = err_of("typo.json", R"({"workers": [{"name": "w", "sped": 0.5}]})");
+  EXPECT_NE(typo.find("workers[0]: unknown field \"sped\""), std::string::npos) << typo;
 }
 
 }  // namespace

@@ -59,7 +59,8 @@ TEST(ServeCluster, SixteenConcurrentRequestsOnThreeWorkersMatchAlone) {
   struct LogOnFailure {
     runtime::ChildProcess& srv;
     ~LogOnFailure() {
-      if (::testing::Test::HasFailure()) std::fprintf(stderr, "server log:\n%s\n", srv.log().c_str());
+      if (::testing::Test::HasFailure())
+        std::fprintf(stderr, "server log:\n%s\n", srv.log().c_str());
     }
   } log_on_failure{srv};
   auto url = srv.wait_for_file(ready, 120);

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <vector>
+
 namespace ll::net {
 namespace {
 
@@ -47,6 +50,50 @@ TEST(TrafficShaper, ReleaseTimesNeverDecrease) {
     EXPECT_GE(r, prev);
     prev = r;
   }
+}
+
+// Quantiles of the added latency over many messages, far apart so bandwidth plays no part.
+std::vector<double> sorted_delays(TrafficShaper& s, int n) {
+  auto t = Clock::now();
+  std::vector<double> d;
+  for (int i = 0; i < n; ++i) {
+    t += std::chrono::seconds(10);
+    d.push_back(secs(s.release_time(100, t) - t));
+  }
+  std::sort(d.begin(), d.end());
+  return d;
+}
+
+TEST(TrafficShaper, JitterHasTheGivenMedianAndP95) {
+  TrafficShaper s(0.005, 0);  // median 5 ms
+  s.set_jitter(0.015, 42);    // p95 15 ms
+  const auto d = sorted_delays(s, 20000);
+  EXPECT_NEAR(d[d.size() / 2], 0.005, 0.005 * 0.05);
+  EXPECT_NEAR(d[d.size() * 95 / 100], 0.015, 0.015 * 0.05);
+  EXPECT_GT(d.front(), 0.0);
+}
+
+TEST(TrafficShaper, JitterKeepsOrder) {
+  TrafficShaper s(0.002, 1e6);
+  s.set_jitter(0.02, 7);
+  auto t = Clock::now(), prev = t;
+  for (int i = 0; i < 2000; ++i) {
+    t += std::chrono::microseconds(100);
+    auto r = s.release_time(500, t);
+    EXPECT_GE(r, prev);
+    EXPECT_GE(r, t + milliseconds(0));
+    prev = r;
+  }
+}
+
+TEST(TrafficShaper, LossStallsThatShareOfMessages) {
+  TrafficShaper s(0.001, 0);
+  s.set_loss(0.1, 0.2, 3);
+  EXPECT_TRUE(s.enabled());
+  const auto d = sorted_delays(s, 10000);
+  const auto stalled = std::count_if(d.begin(), d.end(), [](double x) { return x > 0.1; });
+  EXPECT_NEAR(static_cast<double>(stalled) / d.size(), 0.1, 0.01);
+  EXPECT_NEAR(d.back(), 0.201, 1e-6);
 }
 
 }  // namespace

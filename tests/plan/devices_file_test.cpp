@@ -84,9 +84,11 @@ TEST(PlanDevicesFile, PerTypeRatesAndSymmetricLinks) {
   EXPECT_DOUBLE_EQ(top.decode_bytes_per_s.get(DType::kBF16), 0);  // no default given
   EXPECT_DOUBLE_EQ(top.prefill_flops_per_s.get(DType::kF16), 60e9);
   EXPECT_DOUBLE_EQ(top.per_segment_overhead_s, 80e-6);
-  // midrange <-> budget was given once, from midrange: it holds both ways.
+  // One-way links: each phone's uplink.
   EXPECT_DOUBLE_EQ(f->cluster.links[2][1].bandwidth_bytes_per_s, 50e6 / 8);
-  EXPECT_DOUBLE_EQ(f->cluster.links[2][1].latency_s_p95, 35e-3);
+  EXPECT_DOUBLE_EQ(f->cluster.links[2][1].latency_s_p95, 25e-3);
+  EXPECT_DOUBLE_EQ(f->cluster.links[1][2].bandwidth_bytes_per_s, 100e6 / 8);
+  EXPECT_DOUBLE_EQ(f->cluster.links[1][2].latency_s_median, 5e-3);
 }
 
 std::string err(const std::string& json) {

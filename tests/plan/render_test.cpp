@@ -114,7 +114,8 @@ void expect_same(const nlohmann::json& a, const nlohmann::json& b, const std::st
     }
   } else if (a.is_array() && b.is_array()) {
     ASSERT_EQ(a.size(), b.size()) << path;
-    for (size_t i = 0; i < a.size(); ++i) expect_same(a[i], b[i], path + "[" + std::to_string(i) + "]");
+    for (size_t i = 0; i < a.size(); ++i)
+      expect_same(a[i], b[i], path + "[" + std::to_string(i) + "]");
   } else {
     EXPECT_EQ(a, b) << path;
   }

@@ -1,0 +1,76 @@
+// The emulated device speed: validation, schedules, and that a pass is never cheaper than
+// 1/speed of its work (lower bounds only: how much longer a loaded machine takes is
+// bench_emulator's business, not a unit test's).
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "runtime/throttle.h"
+
+namespace ll::runtime {
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+TEST(Throttle, ValidatesSpeedAndSchedule) {
+  EXPECT_TRUE(Throttle::validate(1, {}, "head").is_ok());
+  EXPECT_TRUE(Throttle::validate(0.2, {{10, 0.3}, {20, 1}}, "head").is_ok());
+  EXPECT_EQ(Throttle::validate(0, {}, "workers[1]").message(),
+            "workers[1].speed: must be in (0, 1], got 0.000000");
+  EXPECT_EQ(Throttle::validate(1.5, {}, "w").message(), "w.speed: must be in (0, 1], got 1.500000");
+  EXPECT_EQ(Throttle::validate(1, {{10, 0.3}, {5, 1}}, "w").message(),
+            "w.speed_schedule[1].at_s: must be >= 0 and increasing");
+  EXPECT_EQ(Throttle::validate(1, {{10, 2}}, "w").message(),
+            "w.speed_schedule[0].speed: must be in (0, 1]");
+}
+
+TEST(Throttle, ParsesScheduleText) {
+  auto s = parse_speed_schedule("10:0.3,20.5:1");
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  ASSERT_EQ(s->size(), 2u);
+  EXPECT_DOUBLE_EQ((*s)[1].at_s, 20.5);
+  EXPECT_DOUBLE_EQ((*s)[0].speed, 0.3);
+  EXPECT_EQ(parse_speed_schedule("10:0.3,x").status().message(),
+            "speed schedule: expected at_s:speed, got \"x\"");
+  EXPECT_FALSE(parse_speed_schedule("10:0").is_ok());
+}
+
+TEST(Throttle, FullSpeedNeverWaits) {
+  Throttle t;
+  EXPECT_FALSE(t.active());
+  EXPECT_EQ(t.pay(1.0), 0);  // would be a second's sleep otherwise
+}
+
+TEST(Throttle, ScheduleStartsAtTheFirstPass) {
+  Throttle t(0.5, {{0, 0.25}});
+  EXPECT_TRUE(t.active());
+  EXPECT_DOUBLE_EQ(t.speed_now(), 0.5);  // not started: the initial speed (the profiler's)
+  t.start_schedule();
+  EXPECT_DOUBLE_EQ(t.speed_now(), 0.25);
+}
+
+TEST(Throttle, APassCostsAtLeastItsWorkOverSpeed) {
+  Throttle t(0.25, {});
+  const double work = 0.002;
+  const double t0 = now_s();
+  double paid = 0;
+  for (int i = 0; i < 20; ++i) paid += t.pay(work);
+  // Idle time is measured: at least the 3x the work that a speed of 0.25 asks for.
+  EXPECT_GE(paid, 20 * work * 3 * 0.999);
+  EXPECT_GE(now_s() - t0, 20 * work * 3 * 0.999);
+}
+
+TEST(Throttle, PassPaymentsAreCounted) {
+  // The device's stage time is its compute plus what it idled for passes (not for profiling).
+  Throttle t(0.5, {});
+  t.add_pass_payment(t.pay(0.001));
+  const double paid = t.passes_paid_s();
+  EXPECT_GE(paid, 0.001 * 0.999);
+  t.pay(0.001);  // e.g. the profiler's
+  EXPECT_EQ(t.passes_paid_s(), paid);
+}
+
+}  // namespace
+}  // namespace ll::runtime
