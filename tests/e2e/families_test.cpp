@@ -1,4 +1,4 @@
-// Issue 16 acceptance 1 (cluster part): for every family, `cluster --devices 3` (four emulated
+// Issue 16 acceptance 1 (cluster part): for every family, `cluster --n-devices 4` (four emulated
 // devices: the head and three workers) gives the tokens `generate` gives, greedy and seeded,
 // with the planner's placement and with fixed cuts inside layers (residual edges skip devices).
 #include <gtest/gtest.h>
@@ -40,7 +40,7 @@ TEST_P(FamilyCluster, ClusterOfThreeWorkersMatchesGenerate) {
                           temp, "--seed", "7", "--json"});
     ASSERT_FALSE(want["tokens"].empty());
     std::vector<std::string> args = {
-        "cluster", "--devices",    "3",           "-m",
+        "cluster", "--n-devices",  "4",           "-m",
         model,     "--prompt-ids", "1,5,9",       "-n",
         "24",      "--temp",       temp,          "--seed",
         "7",       "--json",       "--cache-dir", temp_path("cache_" + arch)};
