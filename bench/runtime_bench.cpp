@@ -22,7 +22,6 @@ using namespace ll;
 
 namespace {
 
-
 using Workers = std::unique_ptr<runtime::LocalCluster>;
 
 Workers start_workers(const std::string& bin, int n, const std::string& tag) {

@@ -21,7 +21,6 @@ struct Opts {
   bool json = false;
 };
 
-
 int run(const Opts& o) {
   auto m = model::Model::load(o.model, model::tty_progress("loading " + o.model));
   if (!m.is_ok()) return fail(m.status());

@@ -31,8 +31,8 @@ int run(const Opts& o) {
   return 0;
 }
 
-const bool registered =
-    register_command("quantize", "Re-encode a model's weight matrices in another type", [](CLI::App& sub) {
+const bool registered = register_command(
+    "quantize", "Re-encode a model's weight matrices in another type", [](CLI::App& sub) {
       auto o = std::make_shared<Opts>();
       sub.add_option("-m,--model", o->in, "Input GGUF (F32, F16 or BF16 weights)")->required();
       sub.add_option("-o,--output", o->out, "Output GGUF path")->required();

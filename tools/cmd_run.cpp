@@ -6,8 +6,8 @@
 
 #include "command.h"
 #include "common.h"
-#include "net/cluster_key.h"
 #include "discover.h"
+#include "net/cluster_key.h"
 #include "run_head.h"
 
 namespace ll::tools {

@@ -26,7 +26,7 @@ struct Opts {
   std::string workers, key_file, spec, objective = "throughput", cache_dir = ".lingualinked-cache",
                                        ready_file, cuts, placement = "plan";
   bool insecure = false, in_process = false;
-  int old_cluster = -1;  // set only by the old spelling --cluster
+  int old_cluster = -1;   // set only by the old spelling --cluster
   double discover_s = 0;  // > 0: add the workers advertised on the LAN
 };
 
@@ -110,8 +110,9 @@ int run(Opts o) {
   }
   if (o.discover_s > 0) {
     if (o.backend.cluster > 1 || !o.spec.empty())
-      return fail(invalid_argument("--discover finds remote workers; it excludes --n-devices "
-                                   "and --device-spec"));
+      return fail(
+          invalid_argument("--discover finds remote workers; it excludes --n-devices "
+                           "and --device-spec"));
     net::ClusterKey key;
     if (!o.insecure) {
       if (o.key_file.empty())

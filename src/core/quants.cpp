@@ -515,7 +515,8 @@ void q5_k_from_float(const float* x, void* out, int64_t n) {
             static_cast<uint8_t>((q[64 * c + l] & 0xF) | (q[64 * c + 32 + l] & 0xF) << 4);
       }
     }
-    for (int e = 0; e < kQK_K; ++e) b[i].qh[e % 32] |= static_cast<uint8_t>((q[e] >> 4) << (e / 32));
+    for (int e = 0; e < kQK_K; ++e)
+      b[i].qh[e % 32] |= static_cast<uint8_t>((q[e] >> 4) << (e / 32));
   }
 }
 

@@ -7,7 +7,7 @@
 
 namespace ll::quants {
 
-#define LL_QUANTS_DECLARE(name)                           \
+#define LL_QUANTS_DECLARE(name)                                \
   void name##_to_float(const void* in, float* out, int64_t n); \
   void name##_from_float(const float* in, void* out, int64_t n);
 

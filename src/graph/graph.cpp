@@ -35,10 +35,9 @@ Status check_weights(const Graph& g, const gguf::File& file) {
       if (!t)
         return invalid_argument("model: tensor '" + w + "' needed by " + n.label + " is missing");
       if (!t->dtype) {
-        return unsupported("model: tensor '" + w + "' has ggml type id " +
-                           std::to_string(t->type_id) +
-                           ", which is not supported (supported: " +
-                           std::string(supported_type_names()) + ")");
+        return unsupported(
+            "model: tensor '" + w + "' has ggml type id " + std::to_string(t->type_id) +
+            ", which is not supported (supported: " + std::string(supported_type_names()) + ")");
       }
     }
   }

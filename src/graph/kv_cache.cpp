@@ -66,8 +66,7 @@ float* KvCache::v(int layer, int slot) {
   return k(layer, slot) + seq_floats();
 }
 
-Result<KvRows> KvCache::export_rows(int32_t seq, int layer_begin, int layer_end,
-                                    int n_pos) const {
+Result<KvRows> KvCache::export_rows(int32_t seq, int layer_begin, int layer_end, int n_pos) const {
   const int sl = find_slot(seq);
   if (sl < 0) return not_found("sequence " + std::to_string(seq) + " has no KV slot here");
   if (n_pos < 0 || n_pos > n_ctx_)
@@ -95,8 +94,9 @@ Status KvCache::import_rows(int32_t seq, const KvRows& rows) {
   if (rows.data.size() != 2 * n * rows.layers.size())
     return invalid_argument("KV rows: data size does not match layers and positions");
   for (int l : rows.layers) {
-    if (!has_layer(l)) return invalid_argument("KV rows for layer " + std::to_string(l) +
-                                               ", which this cache does not hold");
+    if (!has_layer(l))
+      return invalid_argument("KV rows for layer " + std::to_string(l) +
+                              ", which this cache does not hold");
   }
   LL_ASSIGN_OR_RETURN(int sl, slot(seq));
   for (size_t i = 0; i < rows.layers.size(); ++i) {

@@ -42,7 +42,9 @@ class KvCache {
   int n_embd_kv() const { return n_embd_kv_; }
   int max_seqs() const { return max_seqs_; }
   std::vector<int> layers() const;
-  size_t bytes() const { return bytes_for(static_cast<int>(layers_.size()), n_embd_kv_, n_ctx_, max_seqs_); }
+  size_t bytes() const {
+    return bytes_for(static_cast<int>(layers_.size()), n_embd_kv_, n_ctx_, max_seqs_);
+  }
   static size_t bytes_for(int n_layers, int n_embd_kv, int n_ctx, int max_seqs) {
     return 2ull * n_layers * n_embd_kv * n_ctx * max_seqs * sizeof(float);
   }

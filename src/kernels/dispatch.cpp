@@ -149,7 +149,8 @@ void run_quantized_k(GemmFn fn, GemmArgs a, int64_t n_rows, ThreadPool* pool) {
   if (xq.size() * 8 < stride * n_batch) xq.resize((stride * n_batch + 7) / 8);
   auto* xq_data = reinterpret_cast<uint8_t*>(xq.data());
   auto quantize = [&](int64_t b0, int64_t b1, int) {
-    for (int64_t b = b0; b < b1; ++b) quants::q8_k_from_float(x + b * n_cols, xq_data + b * stride, n_cols);
+    for (int64_t b = b0; b < b1; ++b)
+      quants::q8_k_from_float(x + b * n_cols, xq_data + b * stride, n_cols);
   };
   if (pool != nullptr && n_batch > 1 && n_batch * n_cols >= kMinParallelWork) {
     pool->parallel_range(n_batch, quantize);

@@ -1,8 +1,8 @@
-// AVX2 products for the types added with the K-quants (compiled with AVX2 + FMA + F16C, selected at run time). Each
-// dot follows the canonical form of kquants_scalar.cpp: exact integer sums per super-block,
-// then the same three float operations, so the results equal the scalar reference bit for bit.
-// A weight super-block's quants are unpacked once and multiplied with up to kBatch activation
-// rows (matmul), which is what makes prefill cheaper per token than decode.
+// AVX2 products for the types added with the K-quants (compiled with AVX2 + FMA + F16C, selected at
+// run time). Each dot follows the canonical form of kquants_scalar.cpp: exact integer sums per
+// super-block, then the same three float operations, so the results equal the scalar reference bit
+// for bit. A weight super-block's quants are unpacked once and multiplied with up to kBatch
+// activation rows (matmul), which is what makes prefill cheaper per token than decode.
 #include <immintrin.h>
 
 #include "kernels/kernels_internal.h"
@@ -79,15 +79,16 @@ struct KQ45 {
       __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
       if constexpr (kFifthBit) {
         const __m256i one = _mm256_set1_epi8(1);
-        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4));
-        hi = _mm256_or_si256(hi,
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4));
+        lo = _mm256_or_si256(
+            lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4));
+        hi = _mm256_or_si256(
+            hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4));
       }
       const __m256i s_lo = _mm256_set1_epi16(sc[2 * c]), s_hi = _mm256_set1_epi16(sc[2 * c + 1]);
       for (int b = 0; b < B; ++b) {
         const int8_t* xq = x[b]->qs + 64 * c;
-        sum[b] = _mm256_add_epi32(sum[b], _mm256_add_epi32(scaled_dot(lo, xq, s_lo),
-                                                           scaled_dot(hi, xq + 32, s_hi)));
+        sum[b] = _mm256_add_epi32(
+            sum[b], _mm256_add_epi32(scaled_dot(lo, xq, s_lo), scaled_dot(hi, xq + 32, s_hi)));
       }
     }
     for (int b = 0; b < B; ++b) {
@@ -259,7 +260,8 @@ struct KLegacy {
                                    std::conditional_t<kType == DType::kQ5_0, BlockQ5_0, BlockQ5_1>>;
   static constexpr int64_t kBlockElems = kQK4_0;
   template <int B>
-  static void block(const uint8_t* wp, const uint8_t* const* xr, int64_t i, int64_t nb, float* acc) {
+  static void block(const uint8_t* wp, const uint8_t* const* xr, int64_t i, int64_t nb,
+                    float* acc) {
     const auto* w = reinterpret_cast<const Block*>(wp);
     __m256i u = nibbles(w->qs);
     if constexpr (kType != DType::kQ4_1) u = _mm256_or_si256(u, fifth_bits(w->qh));
@@ -325,7 +327,8 @@ void rows(const GemmArgs& a, int64_t r0, int64_t r1) {
 
 struct MaddDotK {
   static __m256i dp(__m256i acc, __m256i u, __m256i x) {
-    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1)));
+    return _mm256_add_epi32(acc,
+                            _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1)));
   }
 };
 

@@ -73,8 +73,8 @@ void q4k_group(const GemmArgs& a, int64_t g, int64_t b0) {
       for (int b = 0; b < B; ++b) t[b] = _mm256_setzero_si256();
       for (int k = 0; k < 8; ++k) {
         const __m256i v = vload(p + 160 + (8 * (j / 2) + k) * 32);
-        const __m256i u =
-            j % 2 == 0 ? _mm256_and_si256(v, low4) : _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+        const __m256i u = j % 2 == 0 ? _mm256_and_si256(v, low4)
+                                     : _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
         for (int b = 0; b < B; ++b) {
           t[b] = Dot::dp(t[b], u, bcast32(x[b][i].qs + 64 * (j / 2) + 32 * (j % 2) + 4 * k));
         }
@@ -83,12 +83,14 @@ void q4k_group(const GemmArgs& a, int64_t g, int64_t b0) {
       for (int b = 0; b < B; ++b) sumi[b] = _mm256_add_epi32(sumi[b], _mm256_mullo_epi32(t[b], sc));
     }
     for (int q = 0; q < 4; ++q) {  // mins of sub-blocks 2q, 2q + 1 as int16 pairs
-      const __m256i m = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 96 + 16 * q)));
+      const __m256i m =
+          _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 96 + 16 * q)));
       for (int b = 0; b < B; ++b) {
         const int16_t* bs = x[b][i].bsums + 4 * q;
         const uint32_t pair = static_cast<uint16_t>(bs[0] + bs[1]) |
                               static_cast<uint32_t>(static_cast<uint16_t>(bs[2] + bs[3])) << 16;
-        summ[b] = _mm256_add_epi32(summ[b], _mm256_madd_epi16(m, _mm256_set1_epi32(static_cast<int>(pair))));
+        summ[b] = _mm256_add_epi32(summ[b],
+                                   _mm256_madd_epi16(m, _mm256_set1_epi32(static_cast<int>(pair))));
       }
     }
     const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
@@ -125,8 +127,8 @@ void q6k_group(const GemmArgs& a, int64_t g, int64_t b0) {
       for (int w = 0; w < 4; ++w) {
         const __m256i l = vload(p + 144 + (16 * h + 8 * (k % 2) + 4 * half + w) * 32);
         const __m256i hb = vload(p + 1168 + (8 * h + 4 * half + w) * 32);
-        const __m256i lo = k < 2 ? _mm256_and_si256(l, low4)
-                                 : _mm256_and_si256(_mm256_srli_epi16(l, 4), low4);
+        const __m256i lo =
+            k < 2 ? _mm256_and_si256(l, low4) : _mm256_and_si256(_mm256_srli_epi16(l, 4), low4);
         const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(hb, 2 * k), three);
         const __m256i u = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
         for (int b = 0; b < B; ++b) {
@@ -143,7 +145,8 @@ void q6k_group(const GemmArgs& a, int64_t g, int64_t b0) {
     const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     for (int b = 0; b < B; ++b) {
       const __m256 vdx = _mm256_set1_ps(x[b][i].d);
-      acc[b] = _mm256_add_ps(acc[b], _mm256_mul_ps(_mm256_cvtepi32_ps(sumi[b]), _mm256_mul_ps(d, vdx)));
+      acc[b] =
+          _mm256_add_ps(acc[b], _mm256_mul_ps(_mm256_cvtepi32_ps(sumi[b]), _mm256_mul_ps(d, vdx)));
     }
   }
   for (int b = 0; b < B; ++b) _mm256_storeu_ps(a.y + (b0 + b) * a.y_stride + 8 * g, acc[b]);

@@ -24,7 +24,8 @@ float dot_q4_1(const uint8_t* w, const uint8_t* x, int64_t n) {
   for (int64_t i = 0; i < nb; ++i) {
     const int8_t* xq = xr.qs + i * 32;
     int sumi = 0;
-    for (int j = 0; j < 16; ++j) sumi += (wb[i].qs[j] & 0xF) * xq[j] + (wb[i].qs[j] >> 4) * xq[j + 16];
+    for (int j = 0; j < 16; ++j)
+      sumi += (wb[i].qs[j] & 0xF) * xq[j] + (wb[i].qs[j] >> 4) * xq[j + 16];
     const float dx = xr.d[i];
     const float sx = static_cast<float>(xr.bsums[i]);  // act_sum_scale -1: bsums = +sum
     acc = acc + (static_cast<float>(sumi) * (half_to_float(wb[i].d) * dx) +

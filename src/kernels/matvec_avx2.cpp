@@ -218,9 +218,8 @@ std::vector<std::pair<const char*, GemmFn>> packed_gemm_variants() {
 }
 
 const KernelTable& avx2_table(bool use_vnni) {
-  static const KernelTable madd{Isa::kAvx2, quantize_act, gemm_madd,     gemm_packed_madd,
-                                dot_f32,    axpy_f32,     read_sum,      gemm_ext_avx2,
-                                gemm_packed_k_avx2};
+  static const KernelTable madd{Isa::kAvx2, quantize_act, gemm_madd,     gemm_packed_madd,  dot_f32,
+                                axpy_f32,   read_sum,     gemm_ext_avx2, gemm_packed_k_avx2};
   static const KernelTable vnni{
       Isa::kAvx2,
       quantize_act,

@@ -204,9 +204,9 @@ uint64_t read_sum(const void* p, size_t n) {
 }  // namespace
 
 const KernelTable& scalar_table() {
-  static const KernelTable table{Isa::kScalar, quantize_act, gemm,     gemm_packed,
-                                 dot_f32,      axpy_f32,     read_sum, gemm_ext_scalar,
-                                 gemm_packed_k_scalar};
+  static const KernelTable table{Isa::kScalar, quantize_act,    gemm,
+                                 gemm_packed,  dot_f32,         axpy_f32,
+                                 read_sum,     gemm_ext_scalar, gemm_packed_k_scalar};
   return table;
 }
 

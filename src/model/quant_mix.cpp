@@ -41,7 +41,8 @@ DType mix_choice(DType base, const std::string& name, int n_layer) {
   const bool v = has(name, ".attn_v."), down = has(name, ".ffn_down.");
   if (base == DType::kQ3_K) {
     if (v) return layer < 2 ? DType::kQ5_K : DType::kQ4_K;
-    if (down) return layer < n_layer / 16 ? DType::kQ5_K : more_bits(layer, n_layer) ? DType::kQ4_K : base;
+    if (down)
+      return layer < n_layer / 16 ? DType::kQ5_K : more_bits(layer, n_layer) ? DType::kQ4_K : base;
     if (has(name, ".attn_output.")) return DType::kQ4_K;
     return base;
   }

@@ -74,13 +74,14 @@ Status quantize_file(const std::string& in, const std::string& out, const QuantS
   const gguf::File* src = file.get();
   for (const gguf::TensorInfo& t : src->tensors()) {
     if (!t.dtype) {
-      return unsupported(in + ": tensor '" + t.name + "' has ggml type id " +
-                         std::to_string(t.type_id) + ", which quantize cannot read (supported: " +
-                         std::string(supported_type_names()) + ")");
+      return unsupported(
+          in + ": tensor '" + t.name + "' has ggml type id " + std::to_string(t.type_id) +
+          ", which quantize cannot read (supported: " + std::string(supported_type_names()) + ")");
     }
     DType to = *t.dtype;
     if (is_matrix(t)) {
-      const std::string role = t.name == "token_embd.weight" && !has_output ? "output.weight" : t.name;
+      const std::string role =
+          t.name == "token_embd.weight" && !has_output ? "output.weight" : t.name;
       const TensorType choice = choose_tensor_type(scheme, role, t.ne[0], n_layer);
       to = choice.type;
       if (choice.type != choice.wanted && opts.note) {

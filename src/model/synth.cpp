@@ -236,7 +236,8 @@ Status write_synth(const SynthSpec& s, const std::string& path,
 
   const uint64_t seed = s.seed;
   auto matrix = [&](const std::string& name, int64_t cols, int64_t rows, DType) {
-    const bool is_output = name == "output.weight" || (s.tied_output && name == "token_embd.weight");
+    const bool is_output =
+        name == "output.weight" || (s.tied_output && name == "token_embd.weight");
     const DType type =
         choose_tensor_type(scheme, is_output ? "output.weight" : name, cols, s.n_layer).type;
     w.add_tensor(name, {cols, rows}, type, [=](uint8_t* out, size_t) {

@@ -21,7 +21,7 @@ struct SynthSpec {
   int n_head_kv = 2;
   int n_ctx = 512;
   bool tied_output = true;
-  DType type = DType::kF32;       // 2-D weight matrices; norms and biases stay F32
+  DType type = DType::kF32;  // 2-D weight matrices; norms and biases stay F32
   // If set, a mix (Q4_K_M, ...): each matrix's type is choose_tensor_type's (quant_mix.h).
   std::string mix;
   float rope_scaling_factor = 0;  // > 0: rope.scaling.type "linear" with this factor

@@ -17,7 +17,8 @@ inline constexpr size_t kHeaderBytes = 40;
 // Byte offsets of the header fields (docs/protocol.md); magic is at 0.
 namespace header_offset {
 inline constexpr size_t kOffVersion = 4, kOffType = 6, kOffFlags = 8, kOffParts = 10, kOffMeta = 12,
-                        kOffSession = 16, kOffEpoch = 20, kOffSeq = 24, kOffStep = 28, kOffPayload = 32;
+                        kOffSession = 16, kOffEpoch = 20, kOffSeq = 24, kOffStep = 28,
+                        kOffPayload = 32;
 }  // namespace header_offset
 inline constexpr char kMagic[4] = {'L', 'L', 'N', 'K'};
 

@@ -55,10 +55,10 @@ struct EndpointOptions {
   // CURVE client identity; defaults to cluster_key. Only tests set it (a node that knows
   // the cluster public key but not its secret).
   std::optional<ClusterKey> client_key;
-  double added_latency_s = 0;                  // one-way delay added to every outgoing message
-  double bandwidth_bytes_per_s = 0;            // outgoing serialization rate; 0 = unlimited
-  double latency_p95_s = 0;  // > added_latency_s: jittered latency (net/traffic_shaper.h)
-  double loss_rate = 0;      // share of messages stalled by loss_stall_s (a TCP retransmit)
+  double added_latency_s = 0;        // one-way delay added to every outgoing message
+  double bandwidth_bytes_per_s = 0;  // outgoing serialization rate; 0 = unlimited
+  double latency_p95_s = 0;          // > added_latency_s: jittered latency (net/traffic_shaper.h)
+  double loss_rate = 0;              // share of messages stalled by loss_stall_s (a TCP retransmit)
   double loss_stall_s = 0.2;
   double connect_timeout_s = 3.0;              // encrypted handshake + HELLO exchange
   int64_t max_frame_bytes = int64_t{1} << 30;  // larger frames are refused by zmq

@@ -176,8 +176,8 @@ struct Message {
   uint16_t flags = 0;
   uint32_t session_id = 0;  // the head's run (random per head); 0 before a head is known
   uint32_t epoch = 0;       // deployment epoch; devices drop runtime messages of older epochs
-  uint32_t seq_id = 0;  // which request / sequence (or probe) this belongs to
-  uint32_t step = 0;    // position within the sequence
+  uint32_t seq_id = 0;      // which request / sequence (or probe) this belongs to
+  uint32_t step = 0;        // position within the sequence
   Body body;
 
   MsgType type() const { return static_cast<MsgType>(body.index() + 1); }

@@ -25,8 +25,7 @@ Result<std::unique_ptr<DeviceNode>> DeviceNode::create(const graph::Graph& g,
   return n;
 }
 
-Result<bool> DeviceNode::accepts(uint32_t epoch, const char* what,
-                                 const std::string& from) const {
+Result<bool> DeviceNode::accepts(uint32_t epoch, const char* what, const std::string& from) const {
   const uint32_t mine = epoch_.load();
   if (epoch == mine) return true;
   if (epoch > mine)

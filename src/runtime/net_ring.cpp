@@ -27,10 +27,7 @@ namespace ll::runtime {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-
-}  // namespace
+namespace {}  // namespace
 
 NetRing::~NetRing() {
   if (ep_) ep_->close();
@@ -122,8 +119,8 @@ void NetRing::route(net::Received r) {
   replies_.push_back(std::move(r));
 }
 
-Result<net::Received> NetRing::wait_reply(const std::string& peer, net::MsgType type,
-                                          uint32_t req, double timeout_s) {
+Result<net::Received> NetRing::wait_reply(const std::string& peer, net::MsgType type, uint32_t req,
+                                          double timeout_s) {
   std::optional<net::Received> got;
   auto ready = [&] {
     for (auto it = replies_.begin(); it != replies_.end(); ++it) {
@@ -150,8 +147,8 @@ Result<net::Received> NetRing::wait_reply(const std::string& peer, net::MsgType 
   return std::move(*got);
 }
 
-Result<net::Received> NetRing::request(const std::string& peer, net::Message m,
-                                       net::MsgType reply, double timeout_s) {
+Result<net::Received> NetRing::request(const std::string& peer, net::Message m, net::MsgType reply,
+                                       double timeout_s) {
   const uint32_t req = next_request_.fetch_add(1);
   m.seq_id = req;
   LL_RETURN_IF_ERROR(send_to(peer, std::move(m)));
@@ -239,10 +236,9 @@ Result<plan::Cluster> NetRing::profile() {
       shown[i] = wnames_[i];
   }
   for (int i = 0; i < n_workers; ++i) {
-    LL_ASSIGN_OR_RETURN(
-        plan::DeviceProfile p,
-        plan::device_profile_from_json(wprofiles_[i].value("device", nlohmann::json()),
-                                       "profile of worker " + wnames_[i]));
+    LL_ASSIGN_OR_RETURN(plan::DeviceProfile p, plan::device_profile_from_json(
+                                                   wprofiles_[i].value("device", nlohmann::json()),
+                                                   "profile of worker " + wnames_[i]));
     p.name = shown[i];
     cluster.devices.push_back(std::move(p));
   }
@@ -306,8 +302,8 @@ Result<RingLayout> NetRing::plan(const plan::Cluster& cluster) {
   for (int i = 0; i < placement.coarse.size(); ++i) {
     const int d = placement.devices[i];
     const std::string name = d == 0 ? o_.name : wnames_[d - 1];
-    l.devices.push_back({name, d == 0 ? std::string() : name, placement.coarse.begin(i),
-                         placement.coarse.end(i)});
+    l.devices.push_back(
+        {name, d == 0 ? std::string() : name, placement.coarse.begin(i), placement.coarse.end(i)});
   }
   return l;
 }
@@ -352,7 +348,8 @@ Status NetRing::deploy(const RingLayout& layout, uint32_t epoch) {
   if (layout.size() < 1 || layout.devices[0].name != o_.name)
     return invalid_argument("a ring layout must start on the head");
   LL_ASSIGN_OR_RETURN(graph::Segmentation coarse, graph::segment_at(m_.graph, layout.cuts()));
-  if (coarse.size() != layout.size() || coarse.end(coarse.size() - 1) != layout.devices.back().node_end)
+  if (coarse.size() != layout.size() ||
+      coarse.end(coarse.size() - 1) != layout.devices.back().node_end)
     return invalid_argument("the ring layout's op ranges do not tile the graph");
   {
     std::lock_guard<std::mutex> lock(rx_mu_);
@@ -368,9 +365,14 @@ Status NetRing::deploy(const RingLayout& layout, uint32_t epoch) {
   std::vector<uint32_t> reqs(layout.size());
   for (int i = 1; i < layout.size(); ++i) {
     LL_ASSIGN_OR_RETURN(nlohmann::json weights, weights_for(i, coarse));
-    nlohmann::json dj = {{"me", i},           {"head", o_.name},         {"devices", devices},
-                         {"cuts", layout.cuts()}, {"n_ctx", o_.n_ctx},   {"max_seqs", o_.max_seqs},
-                         {"weights", weights},  {"model_hash", model_hash_}};
+    nlohmann::json dj = {{"me", i},
+                         {"head", o_.name},
+                         {"devices", devices},
+                         {"cuts", layout.cuts()},
+                         {"n_ctx", o_.n_ctx},
+                         {"max_seqs", o_.max_seqs},
+                         {"weights", weights},
+                         {"model_hash", model_hash_}};
     net::Message m;
     m.seq_id = reqs[i] = next_request_.fetch_add(1);
     m.body = net::Deploy{dj.dump(), {}};
@@ -395,7 +397,7 @@ Status NetRing::deploy(const RingLayout& layout, uint32_t epoch) {
 Status NetRing::redeploy(const RingLayout& layout) {
   if (sequences().size() > 0)
     return invalid_argument("cannot redeploy while " + std::to_string(sequences().size()) +
-                               " sequences are live");
+                            " sequences are live");
   return deploy(layout, epoch_ + 1);
 }
 
@@ -404,7 +406,8 @@ Status NetRing::ship_weights(int device, const std::string& path, const std::str
   LL_ASSIGN_OR_RETURN(std::shared_ptr<MappedFile> mf, MappedFile::open(path));
   net::Message q;
   q.body = net::WeightsQuery{{net::WeightRef{key, mf->size()}}};
-  LL_ASSIGN_OR_RETURN(net::Received have, request(peer, std::move(q), net::MsgType::kWeightsHave, 60));
+  LL_ASSIGN_OR_RETURN(net::Received have,
+                      request(peer, std::move(q), net::MsgType::kWeightsHave, 60));
   for (const auto& k : have.msg.as<net::WeightsHave>()->keys) {
     if (k == key) return Status::ok();  // cached there already: nothing moves
   }
@@ -501,8 +504,7 @@ Result<nlohmann::json> NetRing::device_stats() {
   }
   for (int i = 1; i < layout_.size(); ++i) {
     const std::string& name = layout_.devices[i].name;
-    LL_ASSIGN_OR_RETURN(net::Received r,
-                        wait_reply(name, net::MsgType::kProfileResp, reqs[i], 10));
+    LL_ASSIGN_OR_RETURN(net::Received r, wait_reply(name, net::MsgType::kProfileResp, reqs[i], 10));
     auto j = nlohmann::json::parse(r.msg.as<net::ProfileResp>()->json, nullptr, false);
     if (j.is_discarded()) return corrupt("malformed stats from " + name);
     j["name"] = shown_name(i);

@@ -123,8 +123,8 @@ class NetRing : public Ring, private Outbox {
   HeadOptions o_;
   std::unique_ptr<net::Endpoint> ep_;
   std::string model_path_, model_hash_;
-  std::vector<std::string> wnames_;          // connected workers, in option order
-  std::vector<nlohmann::json> wprofiles_;    // their PROFILE_RESPs
+  std::vector<std::string> wnames_;        // connected workers, in option order
+  std::vector<nlohmann::json> wprofiles_;  // their PROFILE_RESPs
   RingLayout layout_;
   std::vector<std::string> wshown_;  // the workers' own names, for plans and stats
   std::unique_ptr<DeviceNode> node_;

@@ -1,9 +1,9 @@
 #include "runtime/profiler.h"
 
 #include <chrono>
-#include <cstring>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -23,7 +23,6 @@ namespace {
 
 // A measurement window ends on time or after this many rounds (a fake clock never moves).
 constexpr int kMaxRounds = 100000;
-
 
 std::string arch_name() {
 #if defined(__x86_64__)
@@ -61,8 +60,7 @@ void fill_rows(DType t, const std::vector<float>& row, uint8_t* w, int64_t rows)
 }
 
 // Bytes/s of matvec streaming a matrix far larger than the caches.
-double measure_decode(const Clock& clock, DType t, ThreadPool* pool, double seconds,
-                      Throttle* th) {
+double measure_decode(const Clock& clock, DType t, ThreadPool* pool, double seconds, Throttle* th) {
   const int64_t cols = 2048, rows = 16384;  // ~32-128 MB depending on type
   std::vector<uint8_t> w(row_bytes(t, cols) * rows);
   std::vector<float> row(cols), x(cols), y(rows);
@@ -150,11 +148,11 @@ Result<plan::DeviceProfile> profile_device(const std::string& name, const Profil
   // (2: packed Q8_0/Q4_0 weights; 3: plan/profile_json.h's schema; 4: rates for every type of
   // the traits table).
   constexpr int kProfileVersion = 4;
-  const std::string cache =
-      o.cache_dir.empty() ? ""
-                          : o.cache_dir + "/profile-v" + std::to_string(kProfileVersion) + "-" +
-                                arch_name() + "-t" + std::to_string(o.threads) + speed_tag(o) +
-                                ".json";
+  const std::string cache = o.cache_dir.empty()
+                                ? ""
+                                : o.cache_dir + "/profile-v" + std::to_string(kProfileVersion) +
+                                      "-" + arch_name() + "-t" + std::to_string(o.threads) +
+                                      speed_tag(o) + ".json";
   plan::DeviceProfile p;
   bool cached = false;
   if (!cache.empty() && std::filesystem::exists(cache)) {
@@ -175,7 +173,8 @@ Result<plan::DeviceProfile> profile_device(const std::string& name, const Profil
     p.threads = o.threads;
     for (const TypeTraits& tt : all_types()) {
       const DType t = tt.type;
-      p.decode_bytes_per_s.by_type[t] = measure_decode(*o.clock, t, &pool, o.seconds_per_type, o.throttle);
+      p.decode_bytes_per_s.by_type[t] =
+          measure_decode(*o.clock, t, &pool, o.seconds_per_type, o.throttle);
       p.prefill_flops_per_s.by_type[t] =
           measure_prefill(*o.clock, t, &pool, o.seconds_per_type / 2, o.throttle);
     }

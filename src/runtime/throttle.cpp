@@ -105,8 +105,7 @@ Status ThrottledOutbox::send_tensors(int to, uint32_t step, const graph::Batch& 
   return inner_->send_tensors(to, step, batch, std::move(tensors));
 }
 
-Status ThrottledOutbox::send_token(int32_t seq, uint32_t step, int32_t token,
-                                   uint64_t rng_state) {
+Status ThrottledOutbox::send_token(int32_t seq, uint32_t step, int32_t token, uint64_t rng_state) {
   settle();
   return inner_->send_token(seq, step, token, rng_state);
 }

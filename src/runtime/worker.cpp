@@ -337,8 +337,8 @@ class Worker : public Outbox {
   Status on_runtime(net::Received& r) {
     const std::string what = net::msg_type_name(r.msg.type());
     if (!dep_) return Status(StatusCode::kInvalidArgument, what + " before DEPLOY");
-    LL_ASSIGN_OR_RETURN(bool current, dep_->node->accepts(r.msg.epoch, what.c_str(),
-                                                          r.from.to_string()));
+    LL_ASSIGN_OR_RETURN(bool current,
+                        dep_->node->accepts(r.msg.epoch, what.c_str(), r.from.to_string()));
     if (!current) return Status::ok();
     switch (r.msg.type()) {
       case net::MsgType::kSeqStart:

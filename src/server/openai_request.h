@@ -18,8 +18,8 @@ enum class Endpoint { kCompletions, kChat };
 
 struct GenerationParams {
   Endpoint endpoint = Endpoint::kCompletions;
-  std::string model;  // as the client named it ("" if absent); any name selects the served one
-  std::string prompt;               // completions, text form
+  std::string model;   // as the client named it ("" if absent); any name selects the served one
+  std::string prompt;  // completions, text form
   std::vector<int64_t> prompt_ids;  // completions, token-id form (range-checked later)
   bool prompt_is_ids = false;
   std::vector<ChatMessage> messages;  // chat

@@ -38,8 +38,8 @@ enum class VocabKind {
 // can build vocabularies without a file.
 struct Vocab {
   VocabKind kind = VocabKind::kSpm;
-  PreTokenizer pre;                        // BPE only (default: gpt-2)
-  std::string pre_name;                    // as found in the file ("" when absent)
+  PreTokenizer pre;      // BPE only (default: gpt-2)
+  std::string pre_name;  // as found in the file ("" when absent)
   std::vector<std::string> tokens;
   std::vector<float> scores;        // SPM merge priority; empty or one per token
   std::vector<TokenType> types;     // one per token

@@ -49,9 +49,9 @@ TEST(ServeCluster, SixteenConcurrentRequestsOnThreeWorkersMatchAlone) {
   // Fixed cuts: the ring has the head and all three workers whatever the profiles say.
   auto server = runtime::ChildProcess::spawn(
       binary(),
-      {"lingualinked", "serve", "-m", model, "--n-devices", "4", "--cuts",
-       "6,18,27", "--port", "0", "--max-seqs", "16", "--ctx", "128", "--cache-dir",
-       temp_path("serve_cache"), "--ready-file", ready},
+      {"lingualinked", "serve", "-m", model, "--n-devices", "4", "--cuts", "6,18,27", "--port", "0",
+       "--max-seqs", "16", "--ctx", "128", "--cache-dir", temp_path("serve_cache"), "--ready-file",
+       ready},
       so);
   ASSERT_TRUE(server.is_ok()) << server.status().to_string();
   runtime::ChildProcess& srv = **server;

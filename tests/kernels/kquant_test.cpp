@@ -46,7 +46,8 @@ void spec_q2_k(const BlockQ2_K& b, float* y) {
     for (int shift = 0; shift < 8; shift += 2) {
       for (int part = 0; part < 2; ++part) {
         const uint8_t sc = b.scales[is++];
-        for (int l = 0; l < 16; ++l) *y++ = d * (sc & 0xF) * ((q[16 * part + l] >> shift) & 3) - dmin * (sc >> 4);
+        for (int l = 0; l < 16; ++l)
+          *y++ = d * (sc & 0xF) * ((q[16 * part + l] >> shift) & 3) - dmin * (sc >> 4);
       }
     }
     q += 32;
@@ -176,9 +177,10 @@ void expect_dequant(const Block& b, DType t, void (*spec)(const Block&, float*))
 
 TEST(KQuantFormatTest, BlockSizesAreGgufs) {
   // Bytes per block as GGUF stores them (ggml's type sizes).
-  const std::pair<DType, int> sizes[] = {{DType::kQ4_1, 20}, {DType::kQ5_0, 22}, {DType::kQ5_1, 24},
-                                         {DType::kQ2_K, 84}, {DType::kQ3_K, 110}, {DType::kQ4_K, 144},
-                                         {DType::kQ5_K, 176}, {DType::kQ6_K, 210}, {DType::kQ8_K, 292}};
+  const std::pair<DType, int> sizes[] = {
+      {DType::kQ4_1, 20},  {DType::kQ5_0, 22},  {DType::kQ5_1, 24},
+      {DType::kQ2_K, 84},  {DType::kQ3_K, 110}, {DType::kQ4_K, 144},
+      {DType::kQ5_K, 176}, {DType::kQ6_K, 210}, {DType::kQ8_K, 292}};
   for (auto [t, bytes] : sizes) {
     EXPECT_EQ(dtype_info(t).bytes_per_block, bytes) << dtype_name(t);
     EXPECT_EQ(dtype_info(static_cast<uint32_t>(t))->name, dtype_name(t));
@@ -210,10 +212,10 @@ TEST(KQuantFormatTest, HandBuiltBlocksKnownValues) {
   BlockQ4_K c{};
   set_half(&c.d, 1.0f);
   set_half(&c.dmin, 0.25f);
-  c.scales[9] = 0x32;       // scale low nibble 2, min low nibble 3
-  c.scales[1] = 0x40;       // scale bits 4..5 = 1 -> scale 18
-  c.scales[5] = 0x80;       // min bits 4..5 = 2 -> min 35
-  c.qs[64 + 7] = 0x50;      // element 160 + 7 = 5
+  c.scales[9] = 0x32;   // scale low nibble 2, min low nibble 3
+  c.scales[1] = 0x40;   // scale bits 4..5 = 1 -> scale 18
+  c.scales[5] = 0x80;   // min bits 4..5 = 2 -> min 35
+  c.qs[64 + 7] = 0x50;  // element 160 + 7 = 5
   dequantize_row(DType::kQ4_K, &c, y, 256);
   EXPECT_EQ(y[167], 18.0f * 5 - 0.25f * 35);
   EXPECT_EQ(y[160], -0.25f * 35);
@@ -262,22 +264,22 @@ TEST(KQuantFormatTest, RandomBlocksMatchTheFormatDefinition) {
     fill(l41);
     set_half(&l41.d, 0.1f);
     set_half(&l41.m, -0.7f);
-    expect_dequant(l41, DType::kQ4_1, +[](const BlockQ4_1& b, float* y) {
-      spec_q4_1_or_q5(b, y, false, true);
-    });
+    expect_dequant(
+        l41, DType::kQ4_1,
+        +[](const BlockQ4_1& b, float* y) { spec_q4_1_or_q5(b, y, false, true); });
     BlockQ5_0 l50;
     fill(l50);
     set_half(&l50.d, 0.3f);
-    expect_dequant(l50, DType::kQ5_0, +[](const BlockQ5_0& b, float* y) {
-      spec_q4_1_or_q5(b, y, true, false);
-    });
+    expect_dequant(
+        l50, DType::kQ5_0,
+        +[](const BlockQ5_0& b, float* y) { spec_q4_1_or_q5(b, y, true, false); });
     BlockQ5_1 l51;
     fill(l51);
     set_half(&l51.d, 0.3f);
     set_half(&l51.m, 1.5f);
-    expect_dequant(l51, DType::kQ5_1, +[](const BlockQ5_1& b, float* y) {
-      spec_q4_1_or_q5(b, y, true, true);
-    });
+    expect_dequant(
+        l51, DType::kQ5_1,
+        +[](const BlockQ5_1& b, float* y) { spec_q4_1_or_q5(b, y, true, true); });
   }
 }
 
@@ -289,9 +291,9 @@ TEST(KQuantFormatTest, RoundTripErrorBounds) {
   const int64_t n = 256 * 64;
   std::vector<float> x = random_floats(rng, n, 1.0f);
   const std::pair<DType, double> bounds[] = {
-      {DType::kQ8_K, 0.009}, {DType::kQ6_K, 0.03}, {DType::kQ5_K, 0.05}, {DType::kQ5_1, 0.06},
-      {DType::kQ5_0, 0.06},  {DType::kQ4_K, 0.10}, {DType::kQ4_1, 0.12}, {DType::kQ3_K, 0.22},
-      {DType::kQ2_K, 0.40}};
+      {DType::kQ8_K, 0.009}, {DType::kQ6_K, 0.03}, {DType::kQ5_K, 0.05},
+      {DType::kQ5_1, 0.06},  {DType::kQ5_0, 0.06}, {DType::kQ4_K, 0.10},
+      {DType::kQ4_1, 0.12},  {DType::kQ3_K, 0.22}, {DType::kQ2_K, 0.40}};
   double prev = 0;
   for (auto [t, bound] : bounds) {
     std::vector<uint8_t> q(row_bytes(t, n));
@@ -301,7 +303,8 @@ TEST(KQuantFormatTest, RoundTripErrorBounds) {
     double err = 0, sig = 0;
     for (int64_t i = 0; i < n; ++i) err += (y[i] - x[i]) * (y[i] - x[i]), sig += x[i] * x[i];
     const double rel = std::sqrt(err / sig);
-    std::printf("%-5s round trip: RMS error / RMS value %.4f\n", std::string(dtype_name(t)).c_str(), rel);
+    std::printf("%-5s round trip: RMS error / RMS value %.4f\n", std::string(dtype_name(t)).c_str(),
+                rel);
     EXPECT_LT(rel, bound) << dtype_name(t);
     EXPECT_GT(rel, prev * 0.5) << dtype_name(t);  // fewer bits never do much better
     prev = rel;
@@ -395,11 +398,13 @@ TEST(KQuantKernelTest, EveryTableMatchesScalarBits) {
 // maddubs, AVX-VNNI, AVX512-VNNI) gives the plain scalar reference's bits, with and without
 // work stealing, 1-3 threads, batches 1..9 (tiles of 4 and their remainders).
 TEST(KQuantPackedTest, EveryPackedKernelMatchesPlainScalarBits) {
-  std::vector<std::pair<const char*, internal::GemmFn>> fns{{"scalar", internal::gemm_packed_k_scalar}};
+  std::vector<std::pair<const char*, internal::GemmFn>> fns{
+      {"scalar", internal::gemm_packed_k_scalar}};
 #if defined(__x86_64__)
   if (isa_supported(Isa::kAvx2)) {
     fns.push_back({"avx2", internal::gemm_packed_k_avx2});
-    if (internal::x86_features().avx_vnni) fns.push_back({"avx-vnni", internal::gemm_packed_k_avxvnni});
+    if (internal::x86_features().avx_vnni)
+      fns.push_back({"avx-vnni", internal::gemm_packed_k_avxvnni});
     if (internal::x86_features().avx512_vnni_vl) {
       fns.push_back({"avx512-vnni", internal::gemm_packed_k_avx512vnni});
     }
@@ -430,13 +435,14 @@ TEST(KQuantPackedTest, EveryPackedKernelMatchesPlainScalarBits) {
         for (auto [name, fn] : fns) {
           for (auto& pool : pools) {
             std::vector<float> got(batch * rows, NAN);
-            internal::GemmArgs a{t, pm.data(), packed_group_bytes(t, cols), cols, x.data(), 0,
+            internal::GemmArgs a{t,     pm.data(),  packed_group_bytes(t, cols),
+                                 cols,  x.data(),   0,
                                  batch, got.data(), rows};
             a.stealable = batch == 1;
             internal::run_quantized_k(fn, a, rows, pool.get());
-            ASSERT_TRUE(same_bits(got, want)) << dtype_name(t) << " " << name << " " << rows << "x"
-                                              << cols << " batch " << batch << " threads "
-                                              << pool->size();
+            ASSERT_TRUE(same_bits(got, want))
+                << dtype_name(t) << " " << name << " " << rows << "x" << cols << " batch " << batch
+                << " threads " << pool->size();
             ++compared;
           }
         }

@@ -61,7 +61,7 @@ std::string quantized(const std::string& src, const std::string& scheme_name,
   return out;
 }
 
-const char* const kSchemes[] = {"Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K",  "Q4_K",
+const char* const kSchemes[] = {"Q4_1", "Q5_0", "Q5_1",   "Q2_K",   "Q3_K",  "Q4_K",
                                 "Q5_K", "Q6_K", "Q3_K_M", "Q4_K_M", "Q5_K_M"};
 
 // Greedy agreement of each scheme with F32, printed for docs/quantization.md. These models
@@ -75,8 +75,8 @@ void check_family(const std::string& f32_path, const std::string& stem) {
     const std::string path = quantized(f32_path, name, &notes);
     const GreedyRun run = greedy(path, n);
     const int agree = agreement(run.tokens, ref.tokens);
-    std::printf("%s %-6s greedy tokens agree for %2d/%d steps (%zu fallback notes)\n",
-                stem.c_str(), name, agree, n, notes.size());
+    std::printf("%s %-6s greedy tokens agree for %2d/%d steps (%zu fallback notes)\n", stem.c_str(),
+                name, agree, n, notes.size());
     const std::string s = name;
     if (s.find("_K") != std::string::npos) EXPECT_GT(notes.size(), 0u) << name;
     if (s == "Q6_K" || s == "Q5_K" || s == "Q5_K_M" || s == "Q5_0" || s == "Q5_1") {
@@ -157,7 +157,8 @@ TEST(KQuantGguf, ReaderValidatesEveryNewType) {
   }
   // The writer refuses such a tensor, so write an F32 one and change its type id to Q4_K's.
   gguf::Writer bad;
-  bad.add_tensor("w", {128, 2}, DType::kF32, [](uint8_t* out, size_t n) { std::memset(out, 0, n); });
+  bad.add_tensor("w", {128, 2}, DType::kF32,
+                 [](uint8_t* out, size_t n) { std::memset(out, 0, n); });
   ASSERT_TRUE(bad.write(path).is_ok());
   {
     std::FILE* fp = std::fopen(path.c_str(), "r+b");

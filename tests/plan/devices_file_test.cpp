@@ -183,7 +183,8 @@ TEST(PlanProfileJson, ErrorsNameTheField) {
   EXPECT_EQ(err(R"({"name": "w", "mem_budget": 5, "decode": {"Q9_9": 1}})"),
             "profile of w1.decode: unknown type \"Q9_9\" (use " +
                 std::string(supported_type_names()) + " or default)");
-  EXPECT_EQ(err(R"({"name": "w", "decode": 1})"), "profile of w1.mem_budget: missing (e.g. \"2GiB\")");
+  EXPECT_EQ(err(R"({"name": "w", "decode": 1})"),
+            "profile of w1.mem_budget: missing (e.g. \"2GiB\")");
   EXPECT_EQ(err(R"({"name": 3, "mem_budget": 5, "decode": 1})"),
             "profile of w1.name: expected a string");
   EXPECT_EQ(err(R"({"name": "w", "mem_budget": 5, "decode": 1, "threads": 0})"),

@@ -31,7 +31,8 @@ struct InProcessWorker {
       o.insecure = true;
       o.model_path = model_path;
       o.cache_dir = cache_dir;
-      Status st = run_worker(o, stop, nullptr, [&](const std::string& a) { listening.set_value(a); });
+      Status st =
+          run_worker(o, stop, nullptr, [&](const std::string& a) { listening.set_value(a); });
       if (!st.is_ok()) ADD_FAILURE() << st.to_string();
     });
     if (f.wait_for(std::chrono::seconds(20)) != std::future_status::ready) std::abort();

@@ -230,7 +230,9 @@ TEST(SequenceTable, RingRecordsTokensAndRngForReplay) {
     auto ev = ring->next_token(5.0);
     ASSERT_TRUE(ev.is_ok()) << ev.status().to_string();
     ASSERT_EQ(ev->token, want[i]);
-    if (i < 3) ASSERT_TRUE(ring->submit(ring->new_pass(), graph::Batch::prompt({ev->token}, pos++, seq)).is_ok());
+    if (i < 3)
+      ASSERT_TRUE(
+          ring->submit(ring->new_pass(), graph::Batch::prompt({ev->token}, pos++, seq)).is_ok());
   }
   const SeqRecord rec = *ring->sequences().find(seq);
   EXPECT_EQ(rec.generated, std::vector<int32_t>(want.begin(), want.begin() + 4));
@@ -273,7 +275,7 @@ TEST(KvCache, ExportImportOneSequencesLayerRange) {
   EXPECT_EQ(dst.layers(), (std::vector<int>{1, 2}));
   dst.drop_layer(2);
   EXPECT_FALSE(dst.has_layer(2));
-  EXPECT_FALSE(dst.import_rows(5, *rows).is_ok());  // layer 2 is gone
+  EXPECT_FALSE(dst.import_rows(5, *rows).is_ok());    // layer 2 is gone
   EXPECT_FALSE(src.export_rows(6, 0, 4, 1).is_ok());  // no such sequence
   EXPECT_FALSE(src.bind(6, 1).is_ok());               // slot 1 is held by sequence 5
 }

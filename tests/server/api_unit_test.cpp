@@ -156,8 +156,7 @@ TEST(ChatFamily, Qwen2ChatMl) {
   EXPECT_EQ(q25.default_system,
             "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.");
   // A ChatML template without a literal system message adds none.
-  EXPECT_EQ(ChatTemplate::detect("{{'<|im_start|>' + message['role'] + '\n'}}").default_system,
-            "");
+  EXPECT_EQ(ChatTemplate::detect("{{'<|im_start|>' + message['role'] + '\n'}}").default_system, "");
 }
 
 // microsoft/Phi-3-mini-4k-instruct
