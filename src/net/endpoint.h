@@ -5,6 +5,8 @@
 // Thread model: send/recv/connect/probe_link may be called from any thread. The I/O thread
 // answers PING and BLAST itself (so probes measure the link, not the application), answers
 // HELLO with HELLO_ACK and then also delivers the HELLO, and drops malformed messages.
+// Link changes reach recv() as local messages (flag kFlagLocal): a lost outgoing link as an
+// ERROR kUnreachable from that peer, a lost link that zmq reconnected as a HELLO from it.
 #pragma once
 
 #include <cstdint>
@@ -61,6 +63,9 @@ struct EndpointOptions {
   double loss_rate = 0;              // share of messages stalled by loss_stall_s (a TCP retransmit)
   double loss_stall_s = 0.2;
   double connect_timeout_s = 3.0;              // encrypted handshake + HELLO exchange
+  // A link that carries no traffic, not even zmq's heartbeat answers, for this long is lost.
+  // Heartbeats are answered by zmq's I/O thread, so a device busy computing stays up.
+  double heartbeat_timeout_s = 1.0;
   int64_t max_frame_bytes = int64_t{1} << 30;  // larger frames are refused by zmq
   size_t max_inbox = 65536;                    // stop reading sockets while this many messages wait
 };

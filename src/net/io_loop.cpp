@@ -3,6 +3,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -14,8 +15,6 @@ namespace ll::net {
 
 namespace {
 
-constexpr int kHeartbeatIvlMs = 2000;  // ZMTP heartbeats notice a dead TCP peer
-constexpr int kHeartbeatTimeoutMs = 6000;
 
 }  // namespace
 
@@ -47,9 +46,11 @@ Status IoLoop::init() {
 
 Status IoLoop::common_options(void* sock) {
   LL_RETURN_IF_ERROR(set_socket_int(sock, ZMQ_LINGER, 0, "LINGER"));
-  LL_RETURN_IF_ERROR(set_socket_int(sock, ZMQ_HEARTBEAT_IVL, kHeartbeatIvlMs, "HEARTBEAT_IVL"));
-  LL_RETURN_IF_ERROR(
-      set_socket_int(sock, ZMQ_HEARTBEAT_TIMEOUT, kHeartbeatTimeoutMs, "HEARTBEAT_TIMEOUT"));
+  // ZMTP heartbeats, answered by zmq's own I/O threads: a peer that is busy computing still
+  // answers, a dead or frozen one misses them and its link is reported lost.
+  const int timeout_ms = std::max(100, static_cast<int>(options_.heartbeat_timeout_s * 1000));
+  LL_RETURN_IF_ERROR(set_socket_int(sock, ZMQ_HEARTBEAT_IVL, timeout_ms / 4, "HEARTBEAT_IVL"));
+  LL_RETURN_IF_ERROR(set_socket_int(sock, ZMQ_HEARTBEAT_TIMEOUT, timeout_ms, "HEARTBEAT_TIMEOUT"));
   int64_t max = options_.max_frame_bytes;
   return set_socket_option(sock, ZMQ_MAXMSGSIZE, &max, sizeof max, "MAXMSGSIZE");
 }

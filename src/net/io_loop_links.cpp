@@ -32,11 +32,21 @@ std::string peer_ip(int fd) {
 
 void IoLoop::on_link_event(Link& link, const MonitorEvent& ev) {
   if (ev.event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+    const bool reconnected = !link.pending && !link.up;
     link.up = true;
     link.progress = "handshake done";
     if (link.pending) {
       link.pending->set_value(Status::ok());
       link.pending.reset();
+    }
+    if (reconnected) {
+      // zmq reconnected a link that was lost (a restarted peer): the runtime may re-admit it.
+      LL_LOG_INFO("%s: link to %s (%s) is back", options_.node_name.c_str(), link.name.c_str(),
+                  link.address.c_str());
+      Message m;
+      m.flags = kFlagLocal;
+      m.body = Hello{Role::kWorker, link.name};
+      shared_.deliver(Received{PeerId::outgoing(link.name), std::move(m)});
     }
     return;
   }

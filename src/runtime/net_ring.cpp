@@ -59,6 +59,15 @@ std::string NetRing::shown_name(int device) const {
   return name;
 }
 
+std::string NetRing::shown_name_of(const std::string& routing) const {
+  auto it = shown_.find(routing);
+  if (it != shown_.end()) return it->second;
+  for (size_t w = 0; w < wnames_.size() && w < wshown_.size(); ++w) {
+    if (wnames_[w] == routing) return wshown_[w];
+  }
+  return routing;
+}
+
 std::vector<std::string> NetRing::device_names() const {
   std::vector<std::string> out;
   for (int i = 0; i < layout_.size(); ++i) out.push_back(shown_name(i));
@@ -89,7 +98,7 @@ bool NetRing::await(Ready ready, double timeout_s) {
     if (r.is_ok()) {
       route(std::move(*r));
     } else if (r.status().code() != StatusCode::kUnavailable) {
-      failures_.push_back(r.status());
+      failures_.push_back({"", r.status()});
     }
     rx_cv_.notify_all();
   }
@@ -99,7 +108,18 @@ bool NetRing::await(Ready ready, double timeout_s) {
 // Called with rx_mu_ held.
 void NetRing::route(net::Received r) {
   const net::MsgType type = r.msg.type();
-  if (type == net::MsgType::kHello) return;
+  const bool local = r.msg.flags & net::kFlagLocal;
+  if (type == net::MsgType::kHello) {
+    if (local) back_.insert(r.from.name);  // a lost link that zmq reconnected
+    return;
+  }
+  if (const net::Error* e = r.msg.as<net::Error>(); e && local) {
+    // A lost link (closed, or silent past the heartbeat timeout) or an undeliverable message:
+    // every waiter hears of it, and the failover names the device.
+    failures_.push_back({r.from.name, unavailable("device " + shown_name_of(r.from.name) +
+                                                  " lost: " + e->text)});
+    return;
+  }
   if (const net::Token* t = r.msg.as<net::Token>()) {
     if (r.msg.epoch != epoch_) {
       LL_LOG_INFO("head: dropped a token of stale epoch %u from %s (epoch %u)", r.msg.epoch,
@@ -111,7 +131,13 @@ void NetRing::route(net::Received r) {
     return;
   }
   if (const net::Error* e = r.msg.as<net::Error>(); e && serving_) {
-    failures_.push_back(internal_error("device " + r.from.name + " failed: " + e->text));
+    if (r.msg.epoch != epoch_) {
+      LL_LOG_INFO("head: ignored an error of stale epoch %u from %s: %s", r.msg.epoch,
+                  r.from.name.c_str(), e->text.c_str());
+      return;
+    }
+    failures_.push_back(
+        {r.from.name, internal_error("device " + shown_name_of(r.from.name) + " failed: " + e->text)});
     return;
   }
   // Replies nobody waits for any more (a timed-out request) must not pile up.
@@ -137,13 +163,22 @@ Result<net::Received> NetRing::wait_reply(const std::string& peer, net::MsgType 
     return !failures_.empty();
   };
   if (!await(ready, timeout_s)) {
+    std::lock_guard<std::mutex> lock(rx_mu_);
+    last_failed_peer_ = peer;
     return unavailable("device " + peer + " did not answer within " +
                        std::to_string(static_cast<int>(timeout_s)) + " s (waiting for " +
                        net::msg_type_name(type) + ")");
   }
-  if (!got) return failures_.front();
-  if (const net::Error* e = got->msg.as<net::Error>())
+  if (!got) {
+    std::lock_guard<std::mutex> lock(rx_mu_);
+    last_failed_peer_ = failures_.front().peer;
+    return failures_.front().status;
+  }
+  if (const net::Error* e = got->msg.as<net::Error>()) {
+    std::lock_guard<std::mutex> lock(rx_mu_);
+    last_failed_peer_ = peer;
     return unavailable("device " + peer + " refused: " + e->text);
+  }
   return std::move(*got);
 }
 
@@ -164,7 +199,10 @@ Status NetRing::setup(const std::string& model_path) {
   LL_ASSIGN_OR_RETURN(model_hash_, file_content_hash(model_path, o_.cache_dir));
   LL_RETURN_IF_ERROR(connect_workers());
   LL_ASSIGN_OR_RETURN(plan::Cluster cluster, profile());
-  LL_ASSIGN_OR_RETURN(RingLayout layout, plan(cluster));
+  cluster_all_ = cluster;
+  std::vector<int> all(wnames_.size());
+  for (size_t w = 0; w < all.size(); ++w) all[w] = static_cast<int>(w);
+  LL_ASSIGN_OR_RETURN(RingLayout layout, plan_on(cluster, all));
   say("plan: " + std::to_string(layout.size()) + " devices in the ring");
   return deploy(layout, 1);
 }
@@ -179,6 +217,7 @@ Status NetRing::connect_workers() {
   eo.bandwidth_bytes_per_s = o_.bandwidth_bytes_per_s;
   eo.latency_p95_s = o_.latency_p95_s;
   eo.loss_rate = o_.loss_rate;
+  eo.heartbeat_timeout_s = o_.heartbeat_timeout_s;
   LL_ASSIGN_OR_RETURN(ep_, net::Endpoint::create(eo));
   wnames_.clear();
   for (const std::string& addr : o_.workers) {
@@ -273,8 +312,10 @@ Result<RingLayout> NetRing::layout_from_cuts(const std::vector<int>& cuts) const
 }
 
 // Plans over the default segments, then merges each device's run into one coarse segment.
-Result<RingLayout> NetRing::plan(const plan::Cluster& cluster) {
-  if (!o_.force_cuts.empty()) return layout_from_cuts(o_.force_cuts);
+// Cluster device d > 0 is worker workers[d - 1].
+Result<RingLayout> NetRing::plan_on(const plan::Cluster& cluster, const std::vector<int>& workers) {
+  if (!o_.force_cuts.empty() && workers.size() == wnames_.size())
+    return layout_from_cuts(o_.force_cuts);
   const graph::Graph& g = m_.graph;
   LL_ASSIGN_OR_RETURN(graph::Segmentation fine, graph::segment_default(g, 0));
   LL_ASSIGN_OR_RETURN(graph::GraphCosts costs, graph::compute_costs(g, fine, *m_.weights));
@@ -301,7 +342,7 @@ Result<RingLayout> NetRing::plan(const plan::Cluster& cluster) {
   RingLayout l;
   for (int i = 0; i < placement.coarse.size(); ++i) {
     const int d = placement.devices[i];
-    const std::string name = d == 0 ? o_.name : wnames_[d - 1];
+    const std::string name = d == 0 ? o_.name : wnames_[workers[d - 1]];
     l.devices.push_back(
         {name, d == 0 ? std::string() : name, placement.coarse.begin(i), placement.coarse.end(i)});
   }
@@ -344,7 +385,7 @@ Result<nlohmann::json> NetRing::weights_for(int device, const graph::Segmentatio
   return nlohmann::json{{"kind", "cache"}, {"key", key}};
 }
 
-Status NetRing::deploy(const RingLayout& layout, uint32_t epoch) {
+Status NetRing::deploy(const RingLayout& layout, uint32_t epoch, bool keep_tokens) {
   if (layout.size() < 1 || layout.devices[0].name != o_.name)
     return invalid_argument("a ring layout must start on the head");
   LL_ASSIGN_OR_RETURN(graph::Segmentation coarse, graph::segment_at(m_.graph, layout.cuts()));
@@ -355,7 +396,7 @@ Status NetRing::deploy(const RingLayout& layout, uint32_t epoch) {
     std::lock_guard<std::mutex> lock(rx_mu_);
     serving_ = false;
     epoch_ = epoch;
-    tokens_.clear();
+    if (!keep_tokens) tokens_.clear(), ready_.clear();
     failures_.clear();
   }
   layout_ = layout;
@@ -388,7 +429,8 @@ Status NetRing::deploy(const RingLayout& layout, uint32_t epoch) {
   table().configure(o_.max_seqs, layout.size());
   stats_base_ = nlohmann::json();
   // Traffic and busy time are reported per run: deployment and earlier runs are subtracted.
-  LL_ASSIGN_OR_RETURN(stats_base_, device_stats());
+  LL_ASSIGN_OR_RETURN(stats_base_, collect_stats());
+  publish_health();
   std::lock_guard<std::mutex> lock(rx_mu_);
   serving_ = true;
   return Status::ok();
@@ -444,6 +486,7 @@ Status NetRing::send_seq_start(const SeqRecord& rec) {
 }
 
 Status NetRing::submit(uint32_t step, const graph::Batch& batch) {
+  replay_.on_submit(step, batch);
   node_->submit(step, batch);
   ThrottledOutbox out(this, node_.get(), &throttle_);  // an emulated slower head device
   return node_->run_ready(&out);
@@ -461,20 +504,51 @@ Status NetRing::send_token(int32_t seq, uint32_t step, int32_t token, uint64_t r
 }
 
 Result<TokenEvent> NetRing::wait_token(double timeout_s) {
-  if (!await([this] { return !tokens_.empty() || !failures_.empty(); }, timeout_s))
-    return unavailable("timeout: no token yet");
-  std::lock_guard<std::mutex> lock(rx_mu_);
-  if (!failures_.empty()) {
-    Status st = failures_.front();
-    failures_.pop_front();
-    return st;
+  Deadline deadline(&clock(), timeout_s);
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(rx_mu_);
+      if (!ready_.empty()) {
+        TokenEvent e = ready_.front();
+        ready_.pop_front();
+        return e;
+      }
+    }
+    if (o_.failover) LL_RETURN_IF_ERROR(watch_devices());
+    const bool degraded = state_ != RingState::kServing;
+    // Degraded, tokens cannot come; a comeback or the give-up time can.
+    auto ready = [&] {
+      return (!degraded && !tokens_.empty()) || !failures_.empty() || !back_.empty();
+    };
+    if (!await(ready, degraded ? std::min(0.1, deadline.left_s()) : deadline.left_s())) {
+      if (deadline.expired()) return unavailable("timeout: no token yet");
+      continue;
+    }
+    std::lock_guard<std::mutex> lock(rx_mu_);
+    if (!failures_.empty() && !o_.failover) {
+      Status st = failures_.front().status;
+      failures_.pop_front();
+      return st;
+    }
+    if (failures_.empty() && back_.empty() && !tokens_.empty()) {
+      TokenEvent e = tokens_.front();
+      tokens_.pop_front();
+      e.step = replay_.on_token(e.seq, e.step);
+      return e;
+    }
   }
-  TokenEvent e = tokens_.front();
-  tokens_.pop_front();
-  return e;
+}
+
+void NetRing::maintain() {
+  if (!o_.failover || !ep_) return;
+  // Idle, nobody else reads the endpoint: take what arrived (lost links, comebacks).
+  (void)await([this] { return !failures_.empty() || !back_.empty(); }, 0.005);
+  Status st = watch_devices();
+  if (!st.is_ok()) LL_LOG_WARN("head: %s", st.message().c_str());
 }
 
 Status NetRing::send_seq_end(int32_t seq) {
+  replay_.on_end(seq);
   node_->end_sequence(seq);
   // The end follows the sequence's own passes down the ring (each device forwards it on the
   // links its activations take), so no device frees a slot that a pass still needs.
@@ -484,6 +558,13 @@ Status NetRing::send_seq_end(int32_t seq) {
 }
 
 Result<nlohmann::json> NetRing::device_stats() {
+  // Never waits for a recovery: statistics are not worth delaying a request for.
+  std::unique_lock<std::mutex> lock(deploy_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return unavailable("the ring is being redeployed");
+  return collect_stats();
+}
+
+Result<nlohmann::json> NetRing::collect_stats() {
   nlohmann::json out = nlohmann::json::array();
   auto hs = ep_->stats();
   auto shown = [this](const std::string& routing) {

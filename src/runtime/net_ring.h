@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "plan/planner.h"
 #include "runtime/device_node.h"
 #include "runtime/plan_bridge.h"
+#include "runtime/replay_log.h"
 #include "runtime/ring.h"
 #include "runtime/ring_layout.h"
 #include "runtime/throttle.h"
@@ -50,6 +52,12 @@ struct HeadOptions {
   // Emulated speed of the head device (runtime/throttle.h).
   double speed = 1;
   std::vector<SpeedStep> speed_schedule;
+  // Failover (docs/failover.md): a lost worker is replanned around and every live sequence is
+  // replayed on the new layout. Off: a lost worker fails the requests in flight.
+  bool failover = true;
+  double failover_wait_s = 30;     // in-flight requests wait this long for capacity
+  double heartbeat_timeout_s = 1;  // a link silent this long is lost (net::EndpointOptions)
+  int replay_chunk = 128;          // rows per replayed prefill pass
 };
 
 class NetRing : public Ring, private Outbox {
@@ -61,6 +69,8 @@ class NetRing : public Ring, private Outbox {
 
   Status submit(uint32_t step, const graph::Batch& batch) override;
   int n_ctx() const override { return o_.n_ctx; }
+  RingHealth health() const override;
+  void maintain() override;
 
   // Deploys another layout on the same live workers under a new epoch: passes and tokens of
   // the old one are dropped everywhere. Call between generations (no sequence live).
@@ -94,12 +104,24 @@ class NetRing : public Ring, private Outbox {
   NetRing(const model::Model& m, const HeadOptions& o)
       : m_(m), o_(o), throttle_(o.speed, o.speed_schedule) {}
   std::string shown_name(int device) const;
+  std::string shown_name_of(const std::string& routing) const;
   Status setup(const std::string& model_path);
   // The deploy steps, each callable again: connect -> profile -> plan -> deploy(layout, epoch).
   Status connect_workers();
   Result<plan::Cluster> profile();
   Result<RingLayout> plan(const plan::Cluster& cluster);
-  Status deploy(const RingLayout& layout, uint32_t epoch);
+  // keep_tokens: a recovery keeps the tokens already received (they are not replayed).
+  Status deploy(const RingLayout& layout, uint32_t epoch, bool keep_tokens = false);
+  Result<RingLayout> plan_on(const plan::Cluster& cluster, const std::vector<int>& workers);
+  Result<nlohmann::json> collect_stats();
+  // Failover (net_ring_failover.cpp): take the failures and comebacks the demultiplexer saw,
+  // and replan, redeploy and replay when the ring lost or regained a device.
+  Status watch_devices();
+  Status recover(const std::string& why);
+  Result<RingLayout> plan_survivors();
+  Status replay_sequences(int* n_seqs, size_t* n_rows);
+  void set_degraded(const std::string& why);
+  void publish_health();
   Result<nlohmann::json> weights_for(int device, const graph::Segmentation& coarse);
   Result<std::string> write_share(const graph::Segmentation& coarse, int device);
   void say(const std::string& s) const;
@@ -128,6 +150,7 @@ class NetRing : public Ring, private Outbox {
   RingLayout layout_;
   std::vector<std::string> wshown_;  // the workers' own names, for plans and stats
   std::unique_ptr<DeviceNode> node_;
+  plan::Cluster cluster_all_;  // the head, then every worker in option order (profiles, links)
   uint32_t session_id_ = 0;
   uint32_t epoch_ = 0;
   std::atomic<uint32_t> next_request_{1};
@@ -144,7 +167,25 @@ class NetRing : public Ring, private Outbox {
   std::condition_variable rx_cv_;
   bool receiving_ = false;  // a waiter is inside ep_->recv
   std::deque<TokenEvent> tokens_;
-  std::deque<Status> failures_;
+  std::deque<TokenEvent> ready_;  // received before a recovery, pass numbers already resolved
+  struct Failure {
+    std::string peer;  // empty: the endpoint itself failed
+    Status status;
+  };
+  std::deque<Failure> failures_;
+  std::set<std::string> back_;  // lost workers whose link zmq reconnected
+  std::string last_failed_peer_;  // the peer of the last failed wait_reply
+  // Failover state: the token loop's thread writes it; health() reads under health_mu_.
+  ReplayLog replay_;
+  std::set<std::string> lost_;
+  double degraded_since_ = -1;
+  mutable std::mutex health_mu_;
+  RingState state_ = RingState::kServing;
+  std::string state_why_;
+  uint64_t failovers_ = 0;
+  std::vector<double> failover_s_;
+  std::vector<DeviceHealth> health_devices_;
+  std::mutex deploy_mu_;  // held while the layout changes; device_stats() does not wait
   std::deque<net::Received> replies_;  // arrived, not yet taken by their waiter
 };
 

@@ -2,6 +2,18 @@
 
 namespace ll::runtime {
 
+const char* ring_state_name(RingState s) {
+  switch (s) {
+    case RingState::kServing:
+      return "ok";
+    case RingState::kDegraded:
+      return "degraded";
+    case RingState::kDown:
+      return "down";
+  }
+  return "?";
+}
+
 Status Ring::start_sequence(int32_t seq, const model::SamplerParams& p,
                             const std::vector<int32_t>& history) {
   LL_ASSIGN_OR_RETURN(SeqRecord rec, table_.open(seq, p, history));

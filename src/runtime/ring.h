@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "core/clock.h"
@@ -16,6 +17,23 @@
 #include "runtime/sequence_table.h"
 
 namespace ll::runtime {
+
+// Whether the ring can serve (server /health, scheduler admission).
+enum class RingState { kServing, kDegraded, kDown };
+const char* ring_state_name(RingState s);  // "ok", "degraded", "down"
+
+struct DeviceHealth {
+  std::string name, address;
+  std::string state;  // "up" (in the ring), "idle" (connected, not in the ring), "lost"
+};
+
+struct RingHealth {
+  RingState state = RingState::kServing;
+  std::string message;  // why it is not serving
+  std::vector<DeviceHealth> devices;
+  uint64_t failovers = 0;
+  std::vector<double> failover_s;  // duration of each recovery, oldest first
+};
 
 struct TokenEvent {
   int32_t seq = 0;
@@ -39,6 +57,11 @@ class Ring {
   // Closes the sequence in the table and frees it on the devices.
   Status end_sequence(int32_t seq);
   virtual int n_ctx() const = 0;
+  // Health for /health and admission; a ring that cannot fail is always serving.
+  virtual RingHealth health() const { return {}; }
+  // Called by the token loop when it is idle: a ring that watches its devices handles lost
+  // and returning ones here (failover, re-admission) when no token wait would notice them.
+  virtual void maintain() {}
 
   // A sequence id this ring has never used. Ids are never reused, even across schedulers on
   // one ring: a reset of a finished sequence may still be on its way down the ring when the

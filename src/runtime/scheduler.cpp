@@ -28,6 +28,8 @@ Result<uint64_t> Scheduler::submit(GenRequest r) {
                             " tokens) plus max_tokens " + std::to_string(r.n_predict) +
                             " exceeds the context of " + std::to_string(ring_.n_ctx()) + " tokens");
   }
+  if (RingHealth h = ring_.health(); h.state != RingState::kServing)
+    return unavailable("the cluster cannot serve now: " + h.message);
   std::lock_guard<std::mutex> lock(mu_);
   if (stop_) return unavailable("the scheduler is shutting down");
   const uint64_t id = next_id_++;
@@ -265,6 +267,7 @@ void Scheduler::loop() {
       }
       continue;
     }
+    ring_.maintain();  // lost and returning devices, while no token wait would see them
     std::unique_lock<std::mutex> lock(mu_);
     idle_cv_.notify_all();
     cv_.wait_for(lock, std::chrono::milliseconds(50),

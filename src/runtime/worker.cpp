@@ -336,7 +336,12 @@ class Worker : public Outbox {
   // STEP, SEQ_START and SEQ_END: only for the current deployment; older epochs are dropped.
   Status on_runtime(net::Received& r) {
     const std::string what = net::msg_type_name(r.msg.type());
-    if (!dep_) return Status(StatusCode::kInvalidArgument, what + " before DEPLOY");
+    if (!dep_) {
+      // A restarted worker receives what its peers queued for the process before it: stale.
+      LL_LOG_INFO("worker %s: dropped %s from %s: not deployed", ep_->options().node_name.c_str(),
+                  what.c_str(), r.from.to_string().c_str());
+      return Status::ok();
+    }
     LL_ASSIGN_OR_RETURN(bool current,
                         dep_->node->accepts(r.msg.epoch, what.c_str(), r.from.to_string()));
     if (!current) return Status::ok();
