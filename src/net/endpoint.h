@@ -62,7 +62,7 @@ struct EndpointOptions {
   double latency_p95_s = 0;          // > added_latency_s: jittered latency (net/traffic_shaper.h)
   double loss_rate = 0;              // share of messages stalled by loss_stall_s (a TCP retransmit)
   double loss_stall_s = 0.2;
-  double connect_timeout_s = 3.0;              // encrypted handshake + HELLO exchange
+  double connect_timeout_s = 3.0;  // encrypted handshake + HELLO exchange
   // A link that carries no traffic, not even zmq's heartbeat answers, for this long is lost.
   // Heartbeats are answered by zmq's I/O thread, so a device busy computing stays up.
   double heartbeat_timeout_s = 1.0;

@@ -13,10 +13,7 @@
 
 namespace ll::net {
 
-namespace {
-
-
-}  // namespace
+namespace {}  // namespace
 
 IoLoop::IoLoop(EndpointShared& shared, const EndpointOptions& options, zmq::context_t& ctx)
     : shared_(shared),

@@ -51,7 +51,8 @@ struct SpawnSetup {
   void configure(const SpawnOptions& o) {
     if (!o.log_file.empty()) {
       posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, o.log_file.c_str(),
-                                       O_WRONLY | O_CREAT | O_TRUNC, 0644);
+                                       O_WRONLY | O_CREAT | (o.append_log ? O_APPEND : O_TRUNC),
+                                       0644);
       if (o.stdout_to_log) posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
     }
     // A parent that blocks signals to sigwait() them (serve) must not leave its children deaf

@@ -17,6 +17,7 @@ namespace ll::runtime {
 struct SpawnOptions {
   std::string log_file;  // the child's stderr goes here (truncated); "" = inherited
   bool stdout_to_log = false;
+  bool append_log = false;  // a restarted process continues its log
   // A process group of its own, so a terminal's Ctrl-C reaches only the parent, which stops its
   // children in order (the head before the workers it talks to).
   bool own_process_group = true;

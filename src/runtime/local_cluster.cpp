@@ -45,39 +45,76 @@ Status LocalCluster::start_all(const LocalClusterOptions& o) {
       LL_ASSIGN_OR_RETURN(key_, net::load_cluster_key(key_file_));
     }
   }
-  std::vector<std::string> ready;
-  for (size_t i = 0; i < o.workers.size(); ++i) {
-    const LocalWorkerSpec& w = o.workers[i];
-    ready.push_back(dir_ + "/ready-" + std::to_string(i));
-    std::vector<std::string> argv = {"lingualinked",          "worker",     "--listen",
-                                     "tcp://127.0.0.1:0",     "--name",     w.name,
-                                     "--ready-file",          ready.back(), "--exit-with-parent",
-                                     std::to_string(getpid())};
-    if (o.insecure) {
-      argv.push_back("--insecure");
-    } else {
-      argv.insert(argv.end(), {"--key", key_file_});
-    }
-    argv.insert(argv.end(), w.args.begin(), w.args.end());
-    SpawnOptions so;
-    if (o.logs_to_files) so.log_file = dir_ + "/" + std::to_string(i) + "-" + w.name + ".log";
-    auto child = ChildProcess::spawn(o.binary, argv, so);
-    if (!child.is_ok()) return unavailable("worker '" + w.name + "': " + child.status().message());
-    const std::string cg = limit_memory(w, static_cast<int>(i), (*child)->pid());
-    std::lock_guard<std::mutex> lk(mu_);
-    children_.push_back(std::move(*child));
-    names_.push_back(w.name);
-    mem_cgroups_.push_back(cg);
-  }
+  o_ = o;
+  for (size_t i = 0; i < o.workers.size(); ++i)
+    LL_RETURN_IF_ERROR(spawn_worker(i, "tcp://127.0.0.1:0"));
   // All start at once; each has the whole deadline (they start in parallel).
   const double deadline = monotonic_s() + o.ready_timeout_s;
   for (size_t i = 0; i < children_.size(); ++i) {
-    auto addr = children_[i]->wait_for_file(ready[i], deadline - monotonic_s());
+    auto addr = children_[i]->wait_for_file(ready_file(i), deadline - monotonic_s());
     if (!addr.is_ok()) {
       return unavailable("worker '" + names_[i] + "' did not start: " + addr.status().message());
     }
     addresses_.push_back(*addr);
   }
+  return Status::ok();
+}
+
+Status LocalCluster::spawn_worker(size_t i, const std::string& listen) {
+  const LocalWorkerSpec& w = o_.workers[i];
+  std::vector<std::string> argv = {"lingualinked",
+                                   "worker",
+                                   "--listen",
+                                   listen,
+                                   "--name",
+                                   w.name,
+                                   "--ready-file",
+                                   ready_file(i),
+                                   "--exit-with-parent",
+                                   std::to_string(getpid())};
+  if (o_.insecure) {
+    argv.push_back("--insecure");
+  } else {
+    argv.insert(argv.end(), {"--key", key_file_});
+  }
+  argv.insert(argv.end(), w.args.begin(), w.args.end());
+  SpawnOptions so;
+  // A restarted worker appends to its log, so the log tells its whole story.
+  if (o_.logs_to_files) so.log_file = dir_ + "/" + std::to_string(i) + "-" + w.name + ".log";
+  so.append_log = true;
+  auto child = ChildProcess::spawn(o_.binary, argv, so);
+  if (!child.is_ok()) return unavailable("worker '" + w.name + "': " + child.status().message());
+  const std::string cg = limit_memory(w, static_cast<int>(i), (*child)->pid());
+  std::lock_guard<std::mutex> lk(mu_);
+  if (i < children_.size()) {
+    children_[i] = std::move(*child);
+    if (!mem_cgroups_[i].empty() && mem_cgroups_[i] != cg) rmdir(mem_cgroups_[i].c_str());
+    mem_cgroups_[i] = cg;
+    return Status::ok();
+  }
+  children_.push_back(std::move(*child));
+  names_.push_back(w.name);
+  mem_cgroups_.push_back(cg);
+  return Status::ok();
+}
+
+void LocalCluster::kill_worker(int i) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (i < 0 || i >= static_cast<int>(children_.size()) || children_[i]->exit_status()) return;
+  ::kill(children_[i]->pid(), SIGKILL);
+  children_[i]->wait_exit(10);
+}
+
+Status LocalCluster::restart_worker(int i, double timeout_s) {
+  if (i < 0 || i >= static_cast<int>(addresses_.size()))
+    return invalid_argument("no worker " + std::to_string(i));
+  kill_worker(i);
+  std::error_code ec;
+  fs::remove(ready_file(i), ec);
+  LL_RETURN_IF_ERROR(spawn_worker(static_cast<size_t>(i), addresses_[i]));
+  auto addr = children_[i]->wait_for_file(ready_file(i), timeout_s);
+  if (!addr.is_ok())
+    return unavailable("worker '" + names_[i] + "' did not restart: " + addr.status().message());
   return Status::ok();
 }
 

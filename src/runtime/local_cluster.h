@@ -54,6 +54,10 @@ class LocalCluster {
 
   // An error naming the first worker that has exited, if any (and an OOM kill as such).
   Status check_alive();
+  // Chaos for failover tests: SIGKILL worker i and reap it; start it again on its address (its
+  // weight cache kept, so a re-admitted worker loads without shipping), waiting until ready.
+  void kill_worker(int i);
+  Status restart_worker(int i, double timeout_s = 60);
   // Stops every worker (SIGTERM, SIGKILL after grace_s) and removes the directory.
   // Idempotent and safe from another thread (the SIGINT watcher).
   void stop(double grace_s = 10);
@@ -61,10 +65,14 @@ class LocalCluster {
  private:
   LocalCluster() = default;
   Status start_all(const LocalClusterOptions& o);
+  // Starts worker i listening on `listen`; its ready file is ready_file(i).
+  Status spawn_worker(size_t i, const std::string& listen);
+  std::string ready_file(size_t i) const { return dir_ + "/ready-" + std::to_string(i); }
   // The memory cgroup of worker i ("" when none); removed by stop().
   std::string limit_memory(const LocalWorkerSpec& w, int i, pid_t pid);
 
   std::mutex mu_;
+  LocalClusterOptions o_;
   std::string dir_;
   net::ClusterKey key_;
   std::string key_file_;

@@ -116,8 +116,9 @@ void NetRing::route(net::Received r) {
   if (const net::Error* e = r.msg.as<net::Error>(); e && local) {
     // A lost link (closed, or silent past the heartbeat timeout) or an undeliverable message:
     // every waiter hears of it, and the failover names the device.
-    failures_.push_back({r.from.name, unavailable("device " + shown_name_of(r.from.name) +
-                                                  " lost: " + e->text)});
+    // Not kUnavailable, which the token loops read as "no token yet".
+    failures_.push_back({r.from.name, internal_error("device " + shown_name_of(r.from.name) +
+                                                     " lost: " + e->text)});
     return;
   }
   if (const net::Token* t = r.msg.as<net::Token>()) {
@@ -136,8 +137,8 @@ void NetRing::route(net::Received r) {
                   r.from.name.c_str(), e->text.c_str());
       return;
     }
-    failures_.push_back(
-        {r.from.name, internal_error("device " + shown_name_of(r.from.name) + " failed: " + e->text)});
+    failures_.push_back({r.from.name, internal_error("device " + shown_name_of(r.from.name) +
+                                                     " failed: " + e->text)});
     return;
   }
   // Replies nobody waits for any more (a timed-out request) must not pile up.
@@ -545,6 +546,20 @@ void NetRing::maintain() {
   (void)await([this] { return !failures_.empty() || !back_.empty(); }, 0.005);
   Status st = watch_devices();
   if (!st.is_ok()) LL_LOG_WARN("head: %s", st.message().c_str());
+}
+
+Status NetRing::wait_until_whole(double timeout_s) {
+  Deadline deadline(&clock(), timeout_s);
+  while (!lost_.empty()) {
+    LL_RETURN_IF_ERROR(watch_devices());
+    if (lost_.empty()) break;
+    if (!await([this] { return !failures_.empty() || !back_.empty(); }, deadline.left_s())) {
+      std::string names;
+      for (const std::string& w : lost_) names += (names.empty() ? "" : ", ") + shown_name_of(w);
+      return unavailable("devices still lost after " + std::to_string(timeout_s) + " s: " + names);
+    }
+  }
+  return Status::ok();
 }
 
 Status NetRing::send_seq_end(int32_t seq) {

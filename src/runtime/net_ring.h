@@ -8,8 +8,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -71,6 +71,9 @@ class NetRing : public Ring, private Outbox {
   int n_ctx() const override { return o_.n_ctx; }
   RingHealth health() const override;
   void maintain() override;
+  // Waits until no worker given at start is lost (each re-admitted after its link came back),
+  // or fails at the deadline naming the missing ones. The token loop's thread only.
+  Status wait_until_whole(double timeout_s);
 
   // Deploys another layout on the same live workers under a new epoch: passes and tokens of
   // the old one are dropped everywhere. Call between generations (no sequence live).
@@ -117,7 +120,7 @@ class NetRing : public Ring, private Outbox {
   // Failover (net_ring_failover.cpp): take the failures and comebacks the demultiplexer saw,
   // and replan, redeploy and replay when the ring lost or regained a device.
   Status watch_devices();
-  Status recover(const std::string& why);
+  Status recover(const std::string& why, bool loss);
   Result<RingLayout> plan_survivors();
   Status replay_sequences(int* n_seqs, size_t* n_rows);
   void set_degraded(const std::string& why);
@@ -173,7 +176,7 @@ class NetRing : public Ring, private Outbox {
     Status status;
   };
   std::deque<Failure> failures_;
-  std::set<std::string> back_;  // lost workers whose link zmq reconnected
+  std::set<std::string> back_;    // lost workers whose link zmq reconnected
   std::string last_failed_peer_;  // the peer of the last failed wait_reply
   // Failover state: the token loop's thread writes it; health() reads under health_mu_.
   ReplayLog replay_;

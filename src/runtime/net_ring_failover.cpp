@@ -45,6 +45,7 @@ Status NetRing::watch_devices() {
     back.swap(back_);
   }
   std::string why;
+  bool loss = false;
   auto add = [&why](const std::string& s) { why += (why.empty() ? "" : "; ") + s; };
   for (const Failure& f : failures) {
     if (f.peer.empty()) return f.status;  // the head's own endpoint: nothing to fail over to
@@ -52,18 +53,22 @@ Status NetRing::watch_devices() {
     LL_LOG_WARN("head: %s", f.status.message().c_str());
     bool in_ring = false;
     for (const RingDevice& d : layout_.devices) in_ring = in_ring || d.name == f.peer;
-    if (in_ring || state_ != RingState::kServing) add("device " + shown_name_of(f.peer) + " lost");
+    if (in_ring || state_ != RingState::kServing) {
+      add("device " + shown_name_of(f.peer) + " lost");
+      loss = true;
+    }
   }
   for (const std::string& b : back) {
     if (lost_.erase(b)) add("device " + shown_name_of(b) + " is back");
   }
   publish_health();
-  if (!why.empty()) return recover(why);
+  if (!why.empty()) return recover(why, loss);
   if (state_ == RingState::kDegraded && sequences().size() > 0 &&
       clock().now_s() - degraded_since_ > o_.failover_wait_s) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "; no capacity came back within %.0f s", o_.failover_wait_s);
-    return unavailable(state_why_ + buf);
+    // Not kUnavailable, which token loops read as "no token yet": this ends the requests.
+    return out_of_memory(state_why_ + buf);
   }
   return Status::ok();
 }
@@ -77,7 +82,7 @@ void NetRing::set_degraded(const std::string& why) {
   state_why_ = why;
 }
 
-Status NetRing::recover(const std::string& reason) {
+Status NetRing::recover(const std::string& reason, bool loss) {
   std::lock_guard<std::mutex> deploying(deploy_mu_);
   const double t0 = clock().now_s();
   std::string why = reason;
@@ -85,8 +90,8 @@ Status NetRing::recover(const std::string& reason) {
   for (size_t attempt = 0; attempt <= wnames_.size(); ++attempt) {
     auto layout = plan_survivors();
     if (!layout.is_ok()) {
-      set_degraded(why + "; the remaining devices cannot hold the model: " +
-                   layout.status().message());
+      set_degraded(why +
+                   "; the remaining devices cannot hold the model: " + layout.status().message());
       publish_health();
       return Status::ok();  // requests in flight wait for capacity (watch_devices)
     }
@@ -111,8 +116,10 @@ Status NetRing::recover(const std::string& reason) {
         std::lock_guard<std::mutex> lock(health_mu_);
         state_ = RingState::kServing;
         state_why_.clear();
-        ++failovers_;
-        failover_s_.push_back(dt);
+        if (loss) {  // a re-admission is not a failover
+          ++failovers_;
+          failover_s_.push_back(dt);
+        }
       }
       publish_health();
       return Status::ok();
@@ -144,7 +151,8 @@ Result<RingLayout> NetRing::plan_survivors() {
   }
   if (!o_.force_cuts.empty() && o_.force_cuts.size() <= workers.size()) {
     LL_ASSIGN_OR_RETURN(RingLayout l, layout_from_cuts(o_.force_cuts));
-    for (int i = 1; i < l.size(); ++i) l.devices[i].name = l.devices[i].address = wnames_[workers[i - 1]];
+    for (int i = 1; i < l.size(); ++i)
+      l.devices[i].name = l.devices[i].address = wnames_[workers[i - 1]];
     return l;
   }
   std::vector<int> index = {0};
@@ -153,7 +161,8 @@ Result<RingLayout> NetRing::plan_survivors() {
   for (int i : index) c.devices.push_back(cluster_all_.devices[i]);
   c.links.assign(index.size(), std::vector<plan::LinkProfile>(index.size()));
   for (size_t i = 0; i < index.size(); ++i) {
-    for (size_t j = 0; j < index.size(); ++j) c.links[i][j] = cluster_all_.links[index[i]][index[j]];
+    for (size_t j = 0; j < index.size(); ++j)
+      c.links[i][j] = cluster_all_.links[index[i]][index[j]];
   }
   return plan_on(c, workers);
 }

@@ -42,7 +42,8 @@ std::vector<ReplayPass> ReplayLog::plan(int32_t seq, int chunk) const {
   std::vector<Row> rows = f->second;
   // Passes of one sequence run in submit order, so positions are already ascending; sorting
   // keeps a replay right even for a caller that submitted them otherwise.
-  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.pos < b.pos; });
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const Row& a, const Row& b) { return a.pos < b.pos; });
   const std::pair<uint32_t, int32_t>* owed = nullptr;
   uint32_t owed_step = 0;
   for (const auto& [key, known] : owed_) {

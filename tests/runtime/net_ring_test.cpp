@@ -9,68 +9,14 @@
 #include "model/engine.h"
 #include "model/generate.h"
 #include "model/synth.h"
+#include "net_fixture.h"
 #include "runtime/net_ring.h"
 #include "runtime/scheduler.h"
-#include "runtime/worker.h"
-#include "temp_dir.h"
 
 namespace ll::runtime {
 namespace {
 
-struct InProcessWorker {
-  std::atomic<bool> stop{false};
-  std::thread thread;
-  std::string address;
-
-  InProcessWorker(const std::string& model_path, const std::string& cache_dir) {
-    std::promise<std::string> listening;
-    auto f = listening.get_future();
-    thread = std::thread([this, model_path, cache_dir, &listening] {
-      WorkerOptions o;
-      o.listen = "tcp://127.0.0.1:*";
-      o.insecure = true;
-      o.model_path = model_path;
-      o.cache_dir = cache_dir;
-      Status st =
-          run_worker(o, stop, nullptr, [&](const std::string& a) { listening.set_value(a); });
-      if (!st.is_ok()) ADD_FAILURE() << st.to_string();
-    });
-    if (f.wait_for(std::chrono::seconds(20)) != std::future_status::ready) std::abort();
-    address = f.get();
-  }
-  ~InProcessWorker() {
-    stop = true;
-    thread.join();
-  }
-};
-
-struct Fixture {
-  std::string path, cache;
-  std::unique_ptr<model::Model> model;
-  std::vector<std::unique_ptr<InProcessWorker>> workers;
-
-  explicit Fixture(int n_workers) {
-    model::SynthSpec spec;
-    spec.type = DType::kQ8_0;
-    path = ll::testing::temp_path("net_ring.gguf");
-    cache = ll::testing::temp_path("net_ring_cache");
-    EXPECT_TRUE(model::write_synth(spec, path).is_ok());
-    model = model::Model::load(path).value();
-    for (int i = 0; i < n_workers; ++i)
-      workers.push_back(std::make_unique<InProcessWorker>(path, cache));
-  }
-  Result<std::unique_ptr<NetRing>> ring(const std::vector<int>& cuts, int max_seqs) {
-    HeadOptions o;
-    for (auto& w : workers) o.workers.push_back(w->address);
-    o.insecure = true;
-    o.n_ctx = 128;
-    o.max_seqs = max_seqs;
-    o.cache_dir = cache;
-    o.force_cuts = cuts;
-    o.quiet = true;
-    return NetRing::create(*model, path, o);
-  }
-};
+using testing::Fixture;
 
 std::vector<int32_t> generate(Ring& ring, const model::SamplerParams& sp) {
   auto r = generate_on_ring(ring, {1, 5, 9, 200}, 16, sp, nullptr, nullptr, 20.0);
