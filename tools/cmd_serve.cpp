@@ -25,7 +25,8 @@ struct Opts {
   server::ServerOptions http;
   std::string workers, key_file, spec, objective = "throughput", cache_dir = ".lingualinked-cache",
                                        ready_file, cuts, placement = "plan";
-  bool insecure = false, in_process = false;
+  bool insecure = false, in_process = false, no_failover = false;
+  double heartbeat_s = 1, failover_wait_s = 30;
   int old_cluster = -1;   // set only by the old spelling --cluster
   double discover_s = 0;  // > 0: add the workers advertised on the LAN
 };
@@ -77,6 +78,13 @@ Result<std::unique_ptr<server::Backend>> make_net_backend(
   ho.max_seqs = o.backend.max_seqs;
   ho.threads = o.backend.threads;
   ho.cache_dir = o.cache_dir;
+  ho.failover = !o.no_failover;
+  ho.heartbeat_timeout_s = o.heartbeat_s;
+  ho.failover_wait_s = o.failover_wait_s;
+  server::EventLog* events = &b->cluster.events;  // outlives the ring (Backend's member order)
+  ho.on_event = [events](const std::string& kind, const std::string& text) {
+    events->add(kind, text);
+  };
   LL_ASSIGN_OR_RETURN(auto ring, runtime::NetRing::create(*b->model, o.backend.model_path, ho));
   const int n = ring->n_devices();
   b->metrics = server::net_ring_metrics(*ring);
@@ -195,6 +203,17 @@ const bool registered =
                      "Fixed op cuts, one segment per device in order (skips planning)");
       sub.add_option("--cache-dir", o->cache_dir, "Cache for weight shares and profiles")
           ->capture_default_str();
+      sub.add_option("--heartbeat", o->heartbeat_s,
+                     "Seconds without any traffic after which a worker is lost")
+          ->capture_default_str()
+          ->check(CLI::Range(0.1, 60.0));
+      sub.add_option("--failover-wait", o->failover_wait_s,
+                     "Seconds a request in flight waits for capacity when the remaining devices "
+                     "cannot hold the model")
+          ->capture_default_str()
+          ->check(CLI::Range(0.0, 3600.0));
+      sub.add_flag("--no-failover", o->no_failover,
+                   "A lost worker fails the requests in flight instead of being replanned around");
       sub.add_option("--ready-file", o->ready_file,
                      "Write the server's URL here once it accepts requests");
       sub.add_option("--host", o->http.host, "Address to listen on")->capture_default_str();

@@ -41,6 +41,12 @@ void HeadFlags::add(CLI::App& sub) {
   sub.add_flag("--json", json, "Print one JSON object");
   sub.add_flag("--show-plan", show_plan, "Print the plan before generating");
   sub.add_flag("--chat", chat, "Interactive: read prompts from stdin, one per line");
+  sub.add_option("--heartbeat", heartbeat_s,
+                 "Seconds without any traffic after which a worker is lost")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 60.0));
+  sub.add_flag("--no-failover", no_failover,
+               "A lost worker ends the run instead of being replanned around");
   sampling.add(sub);
 }
 
@@ -72,6 +78,8 @@ int run_head(const HeadFlags& f, const std::vector<std::string>& workers,
   ho.speed_schedule = f.head_schedule;
   ho.placement = f.placement;
   ho.display_name = f.head_name;
+  ho.failover = !f.no_failover;
+  ho.heartbeat_timeout_s = f.heartbeat_s;
   ho.n_ctx = f.ctx > 0 ? f.ctx
                        : std::min((*m)->hp().n_ctx_train,
                                   std::max(256, static_cast<int>(prompt->size()) + f.n_predict));
@@ -149,6 +157,9 @@ int run_head(const HeadFlags& f, const std::vector<std::string>& workers,
       j["hop_overhead_us"] = 1e6 * std::max(0.0, per_token - stage_sum) / (*ring)->n_devices();
     }
     j["weight_bytes_sent"] = (*ring)->weight_bytes_sent();
+    const runtime::RingHealth h = (*ring)->health();
+    j["failovers"] = h.failovers;
+    j["failover_s"] = h.failover_s;
     std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return 0;
   };

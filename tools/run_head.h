@@ -16,6 +16,8 @@ struct HeadFlags {
                                          cache_dir = ".lingualinked-cache", mem_budget;
   int n_predict = 64, threads = 1, ctx = 0, max_seqs = 1;
   bool json = false, insecure = false, no_bos = false, chat = false, show_plan = false;
+  bool no_failover = false;
+  double heartbeat_s = 1;
   std::string cuts;  // fixed cuts instead of planning (tests)
   SamplingFlags sampling;
   std::string placement = "plan";  // plan, even or memory

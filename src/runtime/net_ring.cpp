@@ -195,6 +195,14 @@ void NetRing::say(const std::string& s) const {
   if (!o_.quiet) std::fprintf(stderr, "%s\n", s.c_str());
 }
 
+void NetRing::warn(const std::string& s) const {
+  if (o_.quiet) {
+    LL_LOG_WARN("head: %s", s.c_str());
+  } else {
+    std::fprintf(stderr, "%s\n", s.c_str());
+  }
+}
+
 Status NetRing::setup(const std::string& model_path) {
   model_path_ = model_path;
   LL_ASSIGN_OR_RETURN(model_hash_, file_content_hash(model_path, o_.cache_dir));

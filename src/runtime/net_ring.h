@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -58,6 +59,9 @@ struct HeadOptions {
   double failover_wait_s = 30;     // in-flight requests wait this long for capacity
   double heartbeat_timeout_s = 1;  // a link silent this long is lost (net::EndpointOptions)
   int replay_chunk = 128;          // rows per replayed prefill pass
+  // Told of every change of the ring ("failover", "readmit", "degraded"), on the token loop's
+  // thread; the server logs them as cluster events.
+  std::function<void(const std::string& kind, const std::string& text)> on_event;
 };
 
 class NetRing : public Ring, private Outbox {
@@ -127,7 +131,8 @@ class NetRing : public Ring, private Outbox {
   void publish_health();
   Result<nlohmann::json> weights_for(int device, const graph::Segmentation& coarse);
   Result<std::string> write_share(const graph::Segmentation& coarse, int device);
-  void say(const std::string& s) const;
+  void say(const std::string& s) const;   // progress, unless quiet
+  void warn(const std::string& s) const;  // always: to stderr, or to the log when quiet
   // Stamps the session and the epoch; every message to a worker goes through here.
   Status send_to(const std::string& peer, net::Message m);
   // The receive demultiplexer: whoever waits takes its turn at the endpoint and routes what

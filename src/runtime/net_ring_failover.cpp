@@ -75,8 +75,8 @@ Status NetRing::watch_devices() {
 
 void NetRing::set_degraded(const std::string& why) {
   if (degraded_since_ < 0) degraded_since_ = clock().now_s();
-  say("ring degraded: " + why);
-  LL_LOG_WARN("head: ring degraded: %s", why.c_str());
+  warn("ring degraded: " + why);
+  if (o_.on_event) o_.on_event("degraded", why);
   std::lock_guard<std::mutex> lock(health_mu_);
   state_ = RingState::kDegraded;
   state_why_ = why;
@@ -109,8 +109,8 @@ Status NetRing::recover(const std::string& reason, bool loss) {
       std::snprintf(line, sizeof line,
                     "; replanned onto %d devices; replayed %d sequences, %zu tokens, in %.2f s",
                     layout_.size(), n_seqs, n_rows, dt);
-      say(why + line);
-      LL_LOG_WARN("head: %s%s", why.c_str(), line);
+      warn(why + line);
+      if (o_.on_event) o_.on_event(loss ? "failover" : "readmit", why + line);
       degraded_since_ = -1;
       {
         std::lock_guard<std::mutex> lock(health_mu_);

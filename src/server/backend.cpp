@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <memory>
+#include <mutex>
+
+#include "core/clock.h"
 
 #include "core/log.h"
 #include "graph/segment.h"
@@ -69,10 +73,22 @@ void attach_ring(Backend& b, std::unique_ptr<runtime::Ring> ring, int n_devices,
 }
 
 std::function<BackendMetrics()> net_ring_metrics(runtime::NetRing& ring) {
-  return [&ring] {
+  // Asking every device is a network round trip: a poll of /metrics or of the status page
+  // within a second of the last gets the same figures.
+  struct Cache {
+    std::mutex mu;
+    double at_s = -1;
+    BackendMetrics value;
+  };
+  auto cache = std::make_shared<Cache>();
+  return [&ring, cache] {
+    std::lock_guard<std::mutex> lock(cache->mu);
+    const double now = mono_now_s();
+    if (cache->at_s >= 0 && now - cache->at_s < 1.0) return cache->value;
     BackendMetrics m;
     auto stats = ring.device_stats();
     if (!stats.is_ok()) return m;
+    cache->at_s = now;
     for (const auto& d : *stats) {
       DeviceMetrics dm;
       dm.name = d.value("name", "");
@@ -83,6 +99,7 @@ std::function<BackendMetrics()> net_ring_metrics(runtime::NetRing& ring) {
       dm.bytes_received = d.value("bytes_received", 0.0);
       m.devices.push_back(dm);
     }
+    cache->value = m;
     return m;
   };
 }

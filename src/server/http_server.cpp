@@ -186,8 +186,16 @@ void HttpServer::Impl::install_routes() {
     send_json(res, 200, model_json(*c));
   });
   // Health stays open without the key so load balancers and scripts can probe it.
-  svr.Get("/health", [](const Request&, Response& res) {
-    send_json(res, 200, json{{"status", "ok"}});
+  svr.Get("/health", [c](const Request&, Response& res) {
+    const runtime::RingHealth h = c->backend.ring->health();
+    json j = {{"status", runtime::ring_state_name(h.state)}};
+    if (!h.devices.empty()) {
+      j["devices"] = json::array();
+      for (const auto& d : h.devices)
+        j["devices"].push_back({{"name", d.name}, {"address", d.address}, {"state", d.state}});
+    }
+    if (!h.message.empty()) j["message"] = h.message;
+    send_json(res, h.state == runtime::RingState::kServing ? 200 : 503, j);
   });
   svr.Get("/metrics", [c](const Request& req, Response& res) {
     if (auto e = check_auth(*c, req)) return send_error(res, *e);

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <string>
 
 namespace ll::server {
 
@@ -101,8 +102,36 @@ double plan_number(const nlohmann::json* d, const char* key, double scale = 1) {
   return (*d)[key].get<double>() * scale;
 }
 
+// Recoveries from lost devices (docs/failover.md): a counter, and their durations as a histogram.
+void render_failovers(std::string& out, const runtime::RingHealth& h) {
+  Family state("ll_ring_serving", "gauge", "1 while the ring can serve, 0 while degraded or down.");
+  state.sample("", h.state == runtime::RingState::kServing ? 1 : 0);
+  state.flush(out);
+  Family total("ll_failovers_total", "counter", "Recoveries from a lost device.");
+  total.sample("", static_cast<double>(h.failovers));
+  total.flush(out);
+  // A histogram's series are <name>_bucket (cumulative, by upper bound le), _sum and _count.
+  out +=
+      "# HELP ll_failover_seconds Time from noticing a lost device to serving again.\n"
+      "# TYPE ll_failover_seconds histogram\n";
+  double sum = 0;
+  for (double s : h.failover_s) sum += s;
+  char line[128];
+  for (const char* le : {"0.25", "0.5", "1", "2", "4", "8", "16", "+Inf"}) {
+    const double bound = std::string(le) == "+Inf" ? INFINITY : std::stod(le);
+    size_t n = 0;
+    for (double s : h.failover_s) n += s <= bound;
+    std::snprintf(line, sizeof line, "ll_failover_seconds_bucket{le=\"%s\"} %zu\n", le, n);
+    out += line;
+  }
+  std::snprintf(line, sizeof line, "ll_failover_seconds_sum %.17g\nll_failover_seconds_count %zu\n",
+                sum, h.failover_s.size());
+  out += line;
+}
+
 // Per-device series, labelled by the device's name (as in /v1/cluster/status).
-void render_devices(std::string& out, const Backend& b, const BackendMetrics& m) {
+void render_devices(std::string& out, const Backend& b, const BackendMetrics& m,
+                    const runtime::RingHealth& health) {
   const ClusterInfo& ci = b.cluster;
   Family info("ll_device_info", "gauge",
               "The ring's devices in ring order (index 0 is the head), with their layers.");
@@ -123,6 +152,9 @@ void render_devices(std::string& out, const Backend& b, const BackendMetrics& m)
     bool is_up = true;
     for (const DeviceMetrics& dm : m.devices) {
       if (dm.name == d.name) is_up = dm.up;
+    }
+    for (const runtime::DeviceHealth& dh : health.devices) {
+      if (dh.name == d.name) is_up = dh.state == "up";
     }
     up.sample(dev, is_up ? 1 : 0);
     const nlohmann::json* pd = plan_device(ci, i);
@@ -207,7 +239,9 @@ std::string render_prometheus(const ServerCounters& c, const runtime::SchedulerS
          static_cast<double>(s.active));
   metric(out, "ll_forward_passes_total", "counter", "Forward passes (waves) submitted.",
          static_cast<double>(s.waves));
-  render_devices(out, b, backend_metrics);
+  const runtime::RingHealth health = b.ring->health();
+  render_failovers(out, health);
+  render_devices(out, b, backend_metrics, health);
   render_links(out, b, backend_metrics);
   return out;
 }
