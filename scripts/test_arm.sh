@@ -25,8 +25,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 start=$SECONDS
+launcher=()  # ccache, when present, makes a fresh build dir (ctest's) mostly cache hits
+command -v ccache >/dev/null 2>&1 &&
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/aarch64-linux-gnu.cmake" \
+  -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/aarch64-linux-gnu.cmake" "${launcher[@]}" \
   -DLL_KERNELS_ONLY=ON -DLL_BUILD_BENCH=OFF -DLL_GTEST_SOURCE_DIR="$gtest_src" >/dev/null
 ninja -C "$build" --quiet test_kernels
 echo "cross build: $((SECONDS - start)) s"
