@@ -405,6 +405,10 @@ TEST(KQuantPackedTest, EveryPackedKernelMatchesPlainScalarBits) {
     }
   }
 #endif
+#if defined(__aarch64__)
+  fns.push_back({"neon", internal::gemm_packed_k_neon});
+  if (internal::neon_has_dotprod()) fns.push_back({"neon-sdot", internal::gemm_packed_k_neon_dotprod});
+#endif
   std::mt19937 rng(9);
   std::vector<std::unique_ptr<ThreadPool>> pools;
   for (int t = 1; t <= 3; ++t) pools.push_back(std::make_unique<ThreadPool>(t));
