@@ -24,24 +24,26 @@ if [ ${#missing[@]} -gt 0 ]; then
   exit 77
 fi
 
-# Known issue (2026-12-04): since the K-quant kernels were merged, MatvecTest.
-# BitIdenticalForAnyThreadCountAndRun no longer finishes under qemu-user on either CPU (it stops in
-# the first threaded product; not yet diagnosed: a real ARM64 wait bug in the thread pool's work
-# claims or a qemu memory-ordering artefact like the one fixed in 1fecee4). Until it is fixed the
-# default suite skips this test; LL_RUN_ARM64=1 runs it.
-if [ "${LL_RUN_ARM64:-0}" != 1 ]; then
-  echo "SKIPPED: ARM64 kernel tests hang under qemu since the K-quant merge (known issue, see" \
-    "scripts/test_arm.sh); run with LL_RUN_ARM64=1"
-  exit 77
-fi
 start=$SECONDS
+launcher=()  # ccache, when present, makes a fresh build dir (ctest's) mostly cache hits
+command -v ccache >/dev/null 2>&1 &&
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/aarch64-linux-gnu.cmake" \
+  -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/aarch64-linux-gnu.cmake" "${launcher[@]}" \
   -DLL_KERNELS_ONLY=ON -DLL_BUILD_BENCH=OFF -DLL_GTEST_SOURCE_DIR="$gtest_src" >/dev/null
 ninja -C "$build" --quiet test_kernels
 echo "cross build: $((SECONDS - start)) s"
 
 bin="$build/tests/kernels/test_kernels"
+# Every library must resolve inside the sysroot, next to the loader (see run below); a mixed
+# glibc hangs instead of failing, so say so here.
+libs=$(qemu-aarch64 -L "$sysroot" -E LD_LIBRARY_PATH="$sysroot/lib" \
+  -E LD_TRACE_LOADED_OBJECTS=1 "$bin" | awk '$2 == "=>" { print $3 }')
+stray=$(grep -v "^$sysroot/" <<<"$libs" || true)
+if [ -n "$stray" ]; then
+  echo "error: these aarch64 libraries resolve outside $sysroot:" $stray >&2
+  exit 1
+fi
 status=0
 run() {  # run CPU EXPECT_DOTPROD [gtest args...]
   local cpu=$1 dotprod=$2
@@ -49,17 +51,19 @@ run() {  # run CPU EXPECT_DOTPROD [gtest args...]
   echo "== qemu-aarch64 -cpu $cpu"
   local t=$SECONDS
   local rc=0
-  # A run takes seconds; the limit turns a hang into a prompt failure.
-  LL_EXPECT_NEON_DOTPROD=$dotprod timeout 240 \
-    qemu-aarch64 -L "$sysroot" -cpu "$cpu" "$bin" "$@" || rc=$?
+  # A run takes seconds; the limit turns a hang into a prompt failure. LD_LIBRARY_PATH: the
+  # program loader comes from the cross sysroot (-L), and libc and the rest must come from the
+  # same glibc build. Without it the loader finds Debian's multiarch arm64 libraries first when
+  # they are installed (libc6:arm64, a newer 2.36 than libc6-arm64-cross; scripts/deps.sh with
+  # LL_ARM64_WORKER=1), and that libc reads the loader's private data at other offsets: the
+  # first pthread_create then loops forever walking the thread-stack cache list.
+  LL_EXPECT_NEON_DOTPROD=$dotprod timeout 240 qemu-aarch64 -L "$sysroot" \
+    -E LD_LIBRARY_PATH="$sysroot/lib" -cpu "$cpu" "$bin" "$@" || rc=$?
   [ $rc -eq 124 ] && echo "== -cpu $cpu: TIMED OUT after 240 s"
   [ $rc -eq 0 ] || status=1
   echo "== -cpu $cpu: exit $rc, $((SECONDS - t)) s"
 }
-# The new block types run the scalar reference on ARM64 (gemm_ext is unset and there are no NEON
-# packed K-quant tiles yet), so the tests that compare every table and every packed kernel with
-# it add only time under emulation (the packed one alone ran past the limit).
-run max 1 --gtest_filter='-KQuantKernelTest.EveryTableMatchesScalarBits:KQuantPackedTest.*'
+run max 1
 # The products and the Isa checks again on the baseline path.
-run cortex-a72 0 --gtest_filter='Matvec*:Matmul*:Packed*:Isa*:Attention*'
+run cortex-a72 0 --gtest_filter='Matvec*:Matmul*:Packed*:KQuant*:Isa*:Attention*'
 exit $status

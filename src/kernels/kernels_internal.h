@@ -124,6 +124,10 @@ void gemm_packed_k_avx2(const GemmArgs& args, int64_t r0, int64_t r1);
 void gemm_packed_k_avxvnni(const GemmArgs& args, int64_t r0, int64_t r1);
 void gemm_packed_k_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
 #endif
+#if defined(__aarch64__)
+void gemm_packed_k_neon(const GemmArgs& args, int64_t r0, int64_t r1);
+void gemm_packed_k_neon_dotprod(const GemmArgs& args, int64_t r0, int64_t r1);  // needs dotprod
+#endif
 
 // The types every table's gemm runs; the others go through KernelTable::gemm_ext.
 inline bool is_base_type(DType t) {

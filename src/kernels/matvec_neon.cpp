@@ -305,10 +305,12 @@ bool neon_has_dotprod() {
 }
 
 const KernelTable& neon_table(bool use_dotprod) {
-  static const KernelTable base{Isa::kNeon, quantize_act, gemm_base, gemm_packed_base,
-                                dot_f32,    axpy_f32,     read_sum};
-  static const KernelTable dotprod{Isa::kNeon, quantize_act, gemm_dotprod, gemm_packed_neon_dotprod,
-                                   dot_f32,    axpy_f32,     read_sum};
+  // Other block types run the scalar reference (gemm_ext nullptr): the same bits, not yet fast.
+  static const KernelTable base{Isa::kNeon, quantize_act, gemm_base, gemm_packed_base,  dot_f32,
+                                axpy_f32,   read_sum,     nullptr,   gemm_packed_k_neon};
+  static const KernelTable dotprod{
+      Isa::kNeon, quantize_act, gemm_dotprod, gemm_packed_neon_dotprod,  dot_f32,
+      axpy_f32,   read_sum,     nullptr,      gemm_packed_k_neon_dotprod};
   return use_dotprod && neon_has_dotprod() ? dotprod : base;
 }
 

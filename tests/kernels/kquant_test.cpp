@@ -395,8 +395,8 @@ TEST(KQuantKernelTest, EveryTableMatchesScalarBits) {
 }
 
 // Packed Q4_K/Q6_K: packing round-trips, and every packed kernel (scalar reference, AVX2
-// maddubs, AVX-VNNI, AVX512-VNNI) gives the plain scalar reference's bits, with and without
-// work stealing, 1-3 threads, batches 1..9 (tiles of 4 and their remainders).
+// maddubs, AVX-VNNI, AVX512-VNNI; NEON SMULL and, where the CPU has it, SDOT) gives the plain
+// scalar reference's bits, with and without work stealing, 1-3 threads, batches 1..9.
 TEST(KQuantPackedTest, EveryPackedKernelMatchesPlainScalarBits) {
   std::vector<std::pair<const char*, internal::GemmFn>> fns{
       {"scalar", internal::gemm_packed_k_scalar}};
@@ -409,6 +409,11 @@ TEST(KQuantPackedTest, EveryPackedKernelMatchesPlainScalarBits) {
       fns.push_back({"avx512-vnni", internal::gemm_packed_k_avx512vnni});
     }
   }
+#endif
+#if defined(__aarch64__)
+  fns.push_back({"neon", internal::gemm_packed_k_neon});
+  if (internal::neon_has_dotprod())
+    fns.push_back({"neon-sdot", internal::gemm_packed_k_neon_dotprod});
 #endif
   std::mt19937 rng(9);
   std::vector<std::unique_ptr<ThreadPool>> pools;
