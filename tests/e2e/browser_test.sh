@@ -20,10 +20,7 @@ command -v node >/dev/null || skip "node is not installed"
 work="$(mktemp -d)"
 server_pid=""
 cleanup() {
-  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_server TERM
   rm -rf "$work"
 }
 trap cleanup EXIT

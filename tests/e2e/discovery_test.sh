@@ -28,13 +28,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-failures=0
-pass() { echo "ok   $*"; }
-fail() {
-  echo "FAIL $*"
-  failures=$((failures + 1))
-}
-
 # The bridge floods multicast (no snooping), like a small LAN switch.
 ip -n "${tag}br" link add br0 type bridge mcast_snooping 0
 ip -n "${tag}br" link set br0 up

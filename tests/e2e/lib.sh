@@ -7,6 +7,13 @@ skip() {
   exit 77
 }
 
+failures=0
+pass() { echo "ok   $*"; }
+fail() {
+  echo "FAIL $*"
+  failures=$((failures + 1))
+}
+
 # wait_ready FILE PID [SECONDS]: prints FILE's first line once it is written (a --ready-file);
 # fails at once when PID exits first, else at the deadline (default 60 s).
 wait_ready() {
@@ -25,6 +32,15 @@ start_server() {
   if ! base="$(wait_ready "$work/serve.ready" "$server_pid" 60)"; then
     tail -n 40 "$log"
     return 1
+  fi
+}
+
+# stop_server SIGNAL: sends SIGNAL to a server start_server left running and reaps it (for the
+# scripts' EXIT traps).
+stop_server() {
+  if [[ -n "${server_pid:-}" ]] && kill -0 "$server_pid" 2>/dev/null; then
+    kill "-$1" "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
   fi
 }
 

@@ -31,20 +31,10 @@ fi
 key="e2e-key-$$-$RANDOM"
 server_pid=""
 cleanup() {
-  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_server KILL  # the clean SIGTERM stop is a check of its own below
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-failures=0
-pass() { echo "ok   $*"; }
-fail() {
-  echo "FAIL $*"
-  failures=$((failures + 1))
-}
 
 # --port 0 (start_server): the kernel picks a free port and the server writes its URL.
 start_server "$work/server.log" "$bin" serve -m "$model" --n-devices 2 --api-key "$key" \
