@@ -173,11 +173,7 @@ class SlowRing : public runtime::Ring {
 
 std::unique_ptr<TestServer> serve_slow(int max_seqs, int delay_ms, int cluster = 1,
                                        std::shared_ptr<std::promise<void>> started = nullptr) {
-  BackendOptions o;
-  o.model_path = synth_model_path();
-  o.cluster = cluster;
-  o.max_seqs = max_seqs;
-  o.ctx = 512;
+  const BackendOptions o = synth_backend_options(cluster, max_seqs);
   auto b = load_backend_model(o);
   EXPECT_TRUE(b.is_ok());
   auto ring = make_local_ring(**b, o);
