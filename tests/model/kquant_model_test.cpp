@@ -54,7 +54,9 @@ void check_family(const std::string& f32_path, const std::string& stem) {
     std::printf("%s %-6s greedy tokens agree for %2d/%d steps (%zu fallback notes)\n", stem.c_str(),
                 name, agree, n, notes.size());
     const std::string s = name;
-    if (s.find("_K") != std::string::npos) EXPECT_GT(notes.size(), 0u) << name;
+    if (s.find("_K") != std::string::npos) {
+      EXPECT_GT(notes.size(), 0u) << name;
+    }
     if (s == "Q6_K" || s == "Q5_K" || s == "Q5_K_M" || s == "Q5_0" || s == "Q5_1") {
       EXPECT_GE(agree, 3) << stem << " " << name;  // TinyStories-656K: 5 measured
     }
