@@ -57,6 +57,12 @@ inline int mins_dot(const uint8_t m[8], const int16_t* bsums) {
   return hsum_i32(_mm256_madd_epi16(load256(bsums), mm));
 }
 
+// Super-block i of each of the B activation rows (Q8_K).
+template <int B>
+inline void act_blocks(const uint8_t* const* xr, int64_t i, const BlockQ8_K* x[B]) {
+  for (int b = 0; b < B; ++b) x[b] = reinterpret_cast<const BlockQ8_K*>(xr[b]) + i;
+}
+
 template <bool kFifthBit>
 struct KQ45 {
   using Block = std::conditional_t<kFifthBit, BlockQ5_K, BlockQ4_K>;
@@ -65,12 +71,11 @@ struct KQ45 {
   static void block(const uint8_t* wp, const uint8_t* const* xr, int64_t i, int64_t, float* acc) {
     const auto* w = reinterpret_cast<const Block*>(wp);
     const BlockQ8_K* x[B];
-    for (int b = 0; b < B; ++b) x[b] = reinterpret_cast<const BlockQ8_K*>(xr[b]) + i;
+    act_blocks<B>(xr, i, x);
     uint8_t sc[8], m[8];
     unpack_k4_scales(w->scales, sc, m);
     const __m256i low4 = _mm256_set1_epi8(0x0F);
-    __m256i sum[B];
-    for (int b = 0; b < B; ++b) sum[b] = _mm256_setzero_si256();
+    __m256i sum[B] = {};
     __m256i qh;
     if constexpr (kFifthBit) qh = load256(w->qh);
     for (int c = 0; c < 4; ++c) {
@@ -105,12 +110,11 @@ struct KQ6 {
   static void block(const uint8_t* wp, const uint8_t* const* xr, int64_t i, int64_t, float* acc) {
     const auto* w = reinterpret_cast<const BlockQ6_K*>(wp);
     const BlockQ8_K* x[B];
-    for (int b = 0; b < B; ++b) x[b] = reinterpret_cast<const BlockQ8_K*>(xr[b]) + i;
+    act_blocks<B>(xr, i, x);
     const __m256i low4 = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(3);
     const __m256i scales16 =
         _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w->scales)));
-    __m256i sum[B];
-    for (int b = 0; b < B; ++b) sum[b] = _mm256_setzero_si256();
+    __m256i sum[B] = {};
     for (int h = 0; h < 2; ++h) {
       const __m256i l0 = load256(w->ql + 64 * h), l1 = load256(w->ql + 64 * h + 32);
       const __m256i qh = load256(w->qh + 32 * h);
@@ -159,7 +163,7 @@ struct KQ23 {
   static void block(const uint8_t* wp, const uint8_t* const* xr, int64_t i, int64_t, float* acc) {
     const auto* w = reinterpret_cast<const Block*>(wp);
     const BlockQ8_K* x[B];
-    for (int b = 0; b < B; ++b) x[b] = reinterpret_cast<const BlockQ8_K*>(xr[b]) + i;
+    act_blocks<B>(xr, i, x);
     int8_t sc[16];
     uint8_t mins[16];
     if constexpr (kQ3) {
@@ -175,8 +179,7 @@ struct KQ23 {
       }
     }
     const __m256i three = _mm256_set1_epi8(3);
-    __m256i sum[B];
-    for (int b = 0; b < B; ++b) sum[b] = _mm256_setzero_si256();
+    __m256i sum[B] = {};
     __m256i hm;
     if constexpr (kQ3) hm = load256(w->hmask);
     for (int h = 0; h < 2; ++h) {
@@ -218,10 +221,9 @@ struct KQ8 {
   static void block(const uint8_t* wp, const uint8_t* const* xr, int64_t i, int64_t, float* acc) {
     const auto* w = reinterpret_cast<const BlockQ8_K*>(wp);
     const BlockQ8_K* x[B];
-    for (int b = 0; b < B; ++b) x[b] = reinterpret_cast<const BlockQ8_K*>(xr[b]) + i;
+    act_blocks<B>(xr, i, x);
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256i sum[B];
-    for (int b = 0; b < B; ++b) sum[b] = _mm256_setzero_si256();
+    __m256i sum[B] = {};
     for (int v = 0; v < 8; ++v) {
       const __m256i q = load256(w->qs + 32 * v), aq = _mm256_abs_epi8(q);
       for (int b = 0; b < B; ++b) {

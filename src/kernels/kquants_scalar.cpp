@@ -81,100 +81,88 @@ inline float k_term(int sumi, int summ, uint16_t d, uint16_t dmin, float dx) {
          static_cast<float>(summ) * (half_to_float(dmin) * dx);
 }
 
-float dot_q2_k(const uint8_t* w, const uint8_t* x, int64_t n) {
-  const auto* wb = reinterpret_cast<const BlockQ2_K*>(w);
-  const auto* xb = reinterpret_cast<const BlockQ8_K*>(x);
-  float acc = 0.0f;
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    int sumi = 0, summ = 0;
-    for (int j = 0; j < 16; ++j) {
-      int s = 0;
-      for (int e = 16 * j; e < 16 * j + 16; ++e) {
-        s += ((wb[i].qs[32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32))) & 3) * xb[i].qs[e];
-      }
-      sumi += (wb[i].scales[j] & 0xF) * s;
-      summ += (wb[i].scales[j] >> 4) * xb[i].bsums[j];
-    }
-    acc = acc + k_term(sumi, summ, wb[i].d, wb[i].dmin, xb[i].d);
-  }
-  return acc;
-}
-
-float dot_q3_k(const uint8_t* w, const uint8_t* x, int64_t n) {
-  const auto* wb = reinterpret_cast<const BlockQ3_K*>(w);
-  const auto* xb = reinterpret_cast<const BlockQ8_K*>(x);
-  float acc = 0.0f;
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    int sumi = 0;
-    for (int j = 0; j < 16; ++j) {
-      int s = 0;
-      for (int e = 16 * j; e < 16 * j + 16; ++e) {
-        const int lo = (wb[i].qs[32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32))) & 3;
-        s += (lo - ((wb[i].hmask[e % 32] >> (e / 32)) & 1 ? 0 : 4)) * xb[i].qs[e];
-      }
-      sumi += quants::scale_q3(wb[i].scales, j) * s;
-    }
-    acc = acc + static_cast<float>(sumi) * (half_to_float(wb[i].d) * xb[i].d);
-  }
-  return acc;
-}
-
-template <class Block, bool kFifthBit>
-float dot_q45_k(const uint8_t* w, const uint8_t* x, int64_t n) {
+// The canonical outer loop of every K-quant dot: acc = acc + term(super-block i) in block order
+// from acc = 0; kTerm gives one super-block's float term from its exact integer sums.
+template <class Block, float (*kTerm)(const Block&, const BlockQ8_K&)>
+float dot_k(const uint8_t* w, const uint8_t* x, int64_t n) {
   const auto* wb = reinterpret_cast<const Block*>(w);
   const auto* xb = reinterpret_cast<const BlockQ8_K*>(x);
   float acc = 0.0f;
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    int sumi = 0, summ = 0;
-    for (int j = 0; j < 8; ++j) {
-      int sc, m;
-      quants::scale_min_k4(wb[i].scales, j, &sc, &m);
-      int s = 0;
-      for (int e = 32 * j; e < 32 * j + 32; ++e) {
-        int q = (wb[i].qs[32 * (e / 64) + e % 32] >> (4 * (j % 2))) & 0xF;
-        if constexpr (kFifthBit) q |= ((wb[i].qh[e % 32] >> j) & 1) << 4;
-        s += q * xb[i].qs[e];
-      }
-      sumi += sc * s;
-      summ += m * (xb[i].bsums[2 * j] + xb[i].bsums[2 * j + 1]);
-    }
-    acc = acc + k_term(sumi, summ, wb[i].d, wb[i].dmin, xb[i].d);
-  }
+  for (int64_t i = 0; i < n / kQK_K; ++i) acc = acc + kTerm(wb[i], xb[i]);
   return acc;
 }
 
-float dot_q6_k(const uint8_t* w, const uint8_t* x, int64_t n) {
-  const auto* wb = reinterpret_cast<const BlockQ6_K*>(w);
-  const auto* xb = reinterpret_cast<const BlockQ8_K*>(x);
-  float acc = 0.0f;
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    int sumi = 0;
-    for (int j = 0; j < 16; ++j) {
-      int s = 0;
-      for (int e = 16 * j; e < 16 * j + 16; ++e) {
-        const int ql = wb[i].ql[64 * (e / 128) + 32 * (e % 128 / 32 % 2) + e % 32];
-        const int lo = (ql >> (e % 128 / 64 * 4)) & 0xF;
-        const int hi = (wb[i].qh[32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32))) & 3;
-        s += ((lo | hi << 4) - 32) * xb[i].qs[e];
-      }
-      sumi += wb[i].scales[j] * s;
+float q2_k_term(const BlockQ2_K& w, const BlockQ8_K& x) {
+  int sumi = 0, summ = 0;
+  for (int j = 0; j < 16; ++j) {
+    int s = 0;
+    for (int e = 16 * j; e < 16 * j + 16; ++e) {
+      s += ((w.qs[32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32))) & 3) * x.qs[e];
     }
-    acc = acc + static_cast<float>(sumi) * (half_to_float(wb[i].d) * xb[i].d);
+    sumi += (w.scales[j] & 0xF) * s;
+    summ += (w.scales[j] >> 4) * x.bsums[j];
   }
-  return acc;
+  return k_term(sumi, summ, w.d, w.dmin, x.d);
 }
 
-float dot_q8_k(const uint8_t* w, const uint8_t* x, int64_t n) {
-  const auto* wb = reinterpret_cast<const BlockQ8_K*>(w);
-  const auto* xb = reinterpret_cast<const BlockQ8_K*>(x);
-  float acc = 0.0f;
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    int sumi = 0;
-    for (int e = 0; e < kQK_K; ++e) sumi += wb[i].qs[e] * xb[i].qs[e];
-    acc = acc + static_cast<float>(sumi) * (wb[i].d * xb[i].d);
+float q3_k_term(const BlockQ3_K& w, const BlockQ8_K& x) {
+  int sumi = 0;
+  for (int j = 0; j < 16; ++j) {
+    int s = 0;
+    for (int e = 16 * j; e < 16 * j + 16; ++e) {
+      const int lo = (w.qs[32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32))) & 3;
+      s += (lo - ((w.hmask[e % 32] >> (e / 32)) & 1 ? 0 : 4)) * x.qs[e];
+    }
+    sumi += quants::scale_q3(w.scales, j) * s;
   }
-  return acc;
+  return static_cast<float>(sumi) * (half_to_float(w.d) * x.d);
 }
+
+template <class Block, bool kFifthBit>
+float q45_k_term(const Block& w, const BlockQ8_K& x) {
+  int sumi = 0, summ = 0;
+  for (int j = 0; j < 8; ++j) {
+    int sc, m;
+    quants::scale_min_k4(w.scales, j, &sc, &m);
+    int s = 0;
+    for (int e = 32 * j; e < 32 * j + 32; ++e) {
+      int q = (w.qs[32 * (e / 64) + e % 32] >> (4 * (j % 2))) & 0xF;
+      if constexpr (kFifthBit) q |= ((w.qh[e % 32] >> j) & 1) << 4;
+      s += q * x.qs[e];
+    }
+    sumi += sc * s;
+    summ += m * (x.bsums[2 * j] + x.bsums[2 * j + 1]);
+  }
+  return k_term(sumi, summ, w.d, w.dmin, x.d);
+}
+
+float q6_k_term(const BlockQ6_K& w, const BlockQ8_K& x) {
+  int sumi = 0;
+  for (int j = 0; j < 16; ++j) {
+    int s = 0;
+    for (int e = 16 * j; e < 16 * j + 16; ++e) {
+      const int ql = w.ql[64 * (e / 128) + 32 * (e % 128 / 32 % 2) + e % 32];
+      const int lo = (ql >> (e % 128 / 64 * 4)) & 0xF;
+      const int hi = (w.qh[32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32))) & 3;
+      s += ((lo | hi << 4) - 32) * x.qs[e];
+    }
+    sumi += w.scales[j] * s;
+  }
+  return static_cast<float>(sumi) * (half_to_float(w.d) * x.d);
+}
+
+float q8_k_term(const BlockQ8_K& w, const BlockQ8_K& x) {
+  int sumi = 0;
+  for (int e = 0; e < kQK_K; ++e) sumi += w.qs[e] * x.qs[e];
+  return static_cast<float>(sumi) * (w.d * x.d);
+}
+
+constexpr auto dot_q2_k = dot_k<BlockQ2_K, q2_k_term>;
+constexpr auto dot_q3_k = dot_k<BlockQ3_K, q3_k_term>;
+constexpr auto dot_q4_k = dot_k<BlockQ4_K, q45_k_term<BlockQ4_K, false>>;
+constexpr auto dot_q5_k = dot_k<BlockQ5_K, q45_k_term<BlockQ5_K, true>>;
+constexpr auto dot_q6_k = dot_k<BlockQ6_K, q6_k_term>;
+constexpr auto dot_q8_k = dot_k<BlockQ8_K, q8_k_term>;
 
 template <float (*kDot)(const uint8_t*, const uint8_t*, int64_t)>
 void rows(const GemmArgs& a, int64_t r0, int64_t r1) {
@@ -194,9 +182,8 @@ void packed_k_rows(const GemmArgs& a, int64_t r0, int64_t r1) {
     unpack_k_row(a.wtype, a.w + (r / 8) * a.w_stride, static_cast<int>(r % 8), nb, row.data());
     for (int64_t b = 0; b < a.n_batch; ++b) {
       const auto* xb = static_cast<const uint8_t*>(a.x) + b * a.x_stride;
-      a.y[b * a.y_stride + r] = a.wtype == DType::kQ4_K
-                                    ? dot_q45_k<BlockQ4_K, false>(row.data(), xb, a.n_cols)
-                                    : dot_q6_k(row.data(), xb, a.n_cols);
+      a.y[b * a.y_stride + r] = a.wtype == DType::kQ4_K ? dot_q4_k(row.data(), xb, a.n_cols)
+                                                        : dot_q6_k(row.data(), xb, a.n_cols);
     }
   }
 }
@@ -222,9 +209,9 @@ void gemm_ext_scalar(const GemmArgs& a, int64_t r0, int64_t r1) {
     case DType::kQ3_K:
       return rows<dot_q3_k>(a, r0, r1);
     case DType::kQ4_K:
-      return rows<dot_q45_k<BlockQ4_K, false>>(a, r0, r1);
+      return rows<dot_q4_k>(a, r0, r1);
     case DType::kQ5_K:
-      return rows<dot_q45_k<BlockQ5_K, true>>(a, r0, r1);
+      return rows<dot_q5_k>(a, r0, r1);
     case DType::kQ6_K:
       return rows<dot_q6_k>(a, r0, r1);
     case DType::kQ8_K:

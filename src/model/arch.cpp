@@ -121,6 +121,24 @@ int attention_out(graph::GraphBuilder& b, const HParams& hp, Qkv qkv, int l, boo
   return b.op(OpType::kMatmul, p + "attn_output", {a}, hp.n_embd, w(l, "attn_output", out_bias), l);
 }
 
+int layernorm_gelu_block(graph::GraphBuilder& b, const HParams& hp, int x, int l, bool alibi) {
+  const std::string p = prefix(l);
+  const graph::OpParams ln = norm(hp);
+  int h = b.op(OpType::kLayerNorm, p + "attn_norm", {x}, hp.n_embd, w(l, "attn_norm", true), l, ln);
+  const Qkv qkv = fused_qkv(b, hp, h, l, /*bias=*/true);
+  const int o = attention_out(b, hp, qkv, l, /*out_bias=*/true, alibi);
+  x = b.op(OpType::kAdd, p + "attn_residual", {x, o}, hp.n_embd, {}, l);
+  b.mark_cut();
+  h = b.op(OpType::kLayerNorm, p + "ffn_norm", {x}, hp.n_embd, w(l, "ffn_norm", true), l, ln);
+  const int up = b.op(OpType::kMatmul, p + "ffn_up", {h}, hp.n_ff, w(l, "ffn_up", true), l);
+  const int act = b.op(OpType::kGelu, p + "ffn_gelu", {up}, hp.n_ff, {}, l);
+  const int down =
+      b.op(OpType::kMatmul, p + "ffn_down", {act}, hp.n_embd, w(l, "ffn_down", true), l);
+  x = b.op(OpType::kAdd, p + "ffn_residual", {x, down}, hp.n_embd, {}, l);
+  b.mark_cut();
+  return x;
+}
+
 int lm_head(graph::GraphBuilder& b, const HParams& hp, int x, OpType norm_op, bool norm_bias) {
   x = b.op(OpType::kSelectRows, "select_output_rows", {x}, hp.n_embd);
   std::vector<std::string> nw{"output_norm.weight"};

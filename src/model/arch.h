@@ -32,7 +32,7 @@ Result<graph::Graph> build_graph(const gguf::File& file, bool check_weights = tr
 // The families' registry entries (model/arch_<name>.cpp).
 extern const Arch kArchLlama, kArchQwen2, kArchGpt2, kArchBloom, kArchPhi3, kArchFalcon;
 
-// Pieces the builders share (model/arch_common.cpp).
+// Pieces the builders share (model/arch.cpp).
 namespace build {
 
 // Parameters of the ops a block uses, from the hyperparameters.
@@ -55,6 +55,10 @@ Qkv rope_qk(graph::GraphBuilder& b, const HParams& hp, Qkv qkv, int l, graph::Ro
 // Attention over Q, K, V and the output projection; returns the projection.
 int attention_out(graph::GraphBuilder& b, const HParams& hp, Qkv qkv, int l, bool out_bias,
                   bool alibi = false);
+// Block l of gpt2 and bloom: pre-norm with LayerNorm (scale and bias), fused QKV, attention
+// (ALiBi biases when `alibi`), a GELU feed-forward, every projection with a bias; a cut after
+// each residual add. Returns the residual stream after the block.
+int layernorm_gelu_block(graph::GraphBuilder& b, const HParams& hp, int x, int l, bool alibi);
 // The LM head: select the rows that want logits, the final norm, the output matrix.
 int lm_head(graph::GraphBuilder& b, const HParams& hp, int x, graph::OpType norm_op,
             bool norm_bias);

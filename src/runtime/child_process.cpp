@@ -22,10 +22,6 @@ namespace ll::runtime {
 
 namespace {
 
-int pidfd_open(pid_t pid) {
-  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-}
-
 int to_ms(double s) {
   return s <= 0 ? 0 : static_cast<int>(std::min(std::ceil(s * 1e3), 1e9));
 }
@@ -76,6 +72,10 @@ struct SpawnSetup {
 
 }  // namespace
 
+int open_pidfd(pid_t pid) {
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+}
+
 double monotonic_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -93,7 +93,7 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(const std::string& pro
   const int rc =
       posix_spawn(&pid, program.c_str(), &setup.actions, &setup.attr, args.data(), environ);
   if (rc != 0) return unavailable("cannot start " + program + ": " + std::strerror(rc));
-  const int fd = pidfd_open(pid);
+  const int fd = open_pidfd(pid);
   if (fd < 0) {
     const int err = errno;
     kill(pid, SIGKILL);
@@ -156,6 +156,24 @@ void ChildProcess::terminate(double grace_s) {
 }
 
 Result<std::string> ChildProcess::wait_for_file(const std::string& path, double timeout_s) {
+  auto line = wait_for_first_line(path, timeout_s, pidfd_);
+  if (line.is_ok()) return line;
+  if (auto st = exit_status()) return unavailable(failure("it " + *st + " before writing " + path));
+  if (line.status().code() == StatusCode::kUnavailable)
+    return unavailable(failure(line.status().message()));
+  return line.status();
+}
+
+namespace {
+
+bool readable_now(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, 0) > 0;
+}
+
+}  // namespace
+
+Result<std::string> wait_for_first_line(const std::string& path, double timeout_s, int pidfd) {
   namespace fs = std::filesystem;
   const std::string dir = fs::path(path).parent_path().empty()
                               ? std::string(".")
@@ -174,12 +192,12 @@ Result<std::string> ChildProcess::wait_for_file(const std::string& path, double 
     std::ifstream f(path);
     std::string line;
     if (f && std::getline(f, line) && !line.empty()) return line;
-    if (auto st = exit_status())
-      return unavailable(failure("it " + *st + " before writing " + path));
+    if (pidfd >= 0 && readable_now(pidfd))
+      return Status(StatusCode::kCancelled, "the process exited before writing " + path);
     const double left = deadline - monotonic_s();
-    if (left <= 0) return unavailable(failure("no " + path + " within the deadline"));
-    pollfd p[2] = {{in, POLLIN, 0}, {pidfd_, POLLIN, 0}};
-    if (poll(p, 2, to_ms(left)) < 0 && errno != EINTR)
+    if (left <= 0) return unavailable("no " + path + " within the deadline");
+    pollfd p[2] = {{in, POLLIN, 0}, {pidfd, POLLIN, 0}};
+    if (poll(p, pidfd >= 0 ? 2 : 1, to_ms(left)) < 0 && errno != EINTR)
       return io_error(std::string("poll: ") + std::strerror(errno));
     char buf[4096];
     while (read(in, buf, sizeof buf) > 0) {

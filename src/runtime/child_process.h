@@ -66,4 +66,14 @@ class ChildProcess {
 // Seconds on the monotonic clock.
 double monotonic_s();
 
+// A pidfd (readable once the process exits) for any process, not only a child; -1 and errno on
+// failure.
+int open_pidfd(pid_t pid);
+
+// The first line of `path` once it exists and is not empty, waiting up to timeout_s with inotify
+// on its directory (no polling). Writers create the file complete: write elsewhere, then rename.
+// With a pidfd (-1: none), fails at once with kCancelled when that process exits first; at the
+// deadline, kUnavailable.
+Result<std::string> wait_for_first_line(const std::string& path, double timeout_s, int pidfd = -1);
+
 }  // namespace ll::runtime

@@ -10,10 +10,8 @@ bin="${1:-}"
 shot="${2:-$PWD/e2e_browser.png}"
 chromium="${LL_CHROMIUM:-$(command -v chromium || true)}"
 
-skip() {
-  echo "SKIPPED: $*"
-  exit 77
-}
+# shellcheck source=tests/e2e/lib.sh
+source "$here/lib.sh"
 [[ -x "$bin" ]] || skip "lingualinked binary not given or not executable ('$bin')"
 "$bin" serve --help >/dev/null 2>&1 || skip "$bin has no 'serve' subcommand (built without src/server)"
 [[ -n "$chromium" && -x "$chromium" ]] || skip "chromium is not installed (apt-get install chromium; scripts/deps.sh does)"
@@ -22,33 +20,20 @@ command -v node >/dev/null || skip "node is not installed"
 work="$(mktemp -d)"
 server_pid=""
 cleanup() {
-  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_server TERM
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 "$bin" synth --preset tiny --type Q8_0 -o "$work/synth-tiny.gguf" >/dev/null
-"$bin" serve -m "$work/synth-tiny.gguf" --n-devices 3 --port 0 --max-seqs 2 --ctx 4096 \
-  --cache-dir "$work/cache" >"$work/server.log" 2>&1 &
-server_pid=$!
-port=""
-for _ in $(seq 1 600); do
-  port="$(sed -n 's|.* on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$work/server.log" | head -n1)"
-  [[ -n "$port" ]] && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [[ -z "$port" ]]; then
-  cat "$work/server.log"
+start_server "$work/server.log" "$bin" serve -m "$work/synth-tiny.gguf" --n-devices 3 \
+  --max-seqs 2 --ctx 4096 --cache-dir "$work/cache" || {
   echo "FAIL server did not start"
   exit 1
-fi
+}
 mkdir -p "$(dirname "$shot")"
 rc=0
-LL_BASE_URL="http://127.0.0.1:$port" LL_SCREENSHOT="$shot" LL_CHROMIUM="$chromium" \
+LL_BASE_URL="$base" LL_SCREENSHOT="$shot" LL_CHROMIUM="$chromium" \
   node "$here/browser_test.mjs" || rc=$?
 if ((rc)); then
   echo "--- server log"

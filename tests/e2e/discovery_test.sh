@@ -7,11 +7,10 @@
 # Exit 77 (skipped) without root or without `ip netns` (iproute2).
 set -euo pipefail
 
+here="$(cd "$(dirname "$0")" && pwd)"
 bin="${1:-}"
-skip() {
-  echo "SKIPPED: $*"
-  exit 77
-}
+# shellcheck source=tests/e2e/lib.sh
+source "$here/lib.sh"
 [[ -x "$bin" ]] || skip "lingualinked binary not given or not executable ('$bin')"
 [[ "$(id -u)" == 0 ]] || skip "network namespaces need root"
 command -v ip >/dev/null || skip "iproute2 (ip) is not installed"
@@ -20,6 +19,7 @@ ip netns add "${tag}br" 2>/dev/null || skip "cannot create network namespaces he
 
 work="$(mktemp -d)"
 pids=()
+declare -A worker_pid
 cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -27,13 +27,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-failures=0
-pass() { echo "ok   $*"; }
-fail() {
-  echo "FAIL $*"
-  failures=$((failures + 1))
-}
 
 # The bridge floods multicast (no snooping), like a small LAN switch.
 ip -n "${tag}br" link add br0 type bridge mcast_snooping 0
@@ -60,16 +53,15 @@ start_worker() {  # NS NAME KEY
   ip netns exec "${tag}$1" "$bin" worker --listen tcp://0.0.0.0:5555 --name "$2" --key "$3" \
     --advertise --cache-dir "$work/cache-$2" --ready-file "$work/ready-$2" 2>"$work/$2.log" &
   pids+=($!)
+  worker_pid[$2]=$!
 }
 start_worker w1 alpha "$work/a.key"
 start_worker w2 beta "$work/a.key"
 start_worker w3 gamma "$work/b.key"
+# A worker writes its ready file after it has advertised (or warned that it could not).
 for w in alpha beta gamma; do
-  for _ in $(seq 1 300); do
-    [[ -s "$work/ready-$w" ]] && grep -q "advertised" "$work/$w.log" && break
-    sleep 0.1
-  done
-  grep -q "advertised" "$work/$w.log" && pass "worker $w advertises" || fail "worker $w: $(cat "$work/$w.log")"
+  wait_ready "$work/ready-$w" "${worker_pid[$w]}" 30 >/dev/null && grep -q "advertised" "$work/$w.log" &&
+    pass "worker $w advertises" || fail "worker $w: $(cat "$work/$w.log")"
 done
 
 head=(ip netns exec "${tag}h" "$bin")
@@ -92,27 +84,20 @@ g="$(tokens "$work/generate.json")"
 [[ "$d" == "$g" ]] && pass "and of single-device generate" || fail "discover $d != generate $g"
 
 # serve --discover: the same two workers behind the HTTP API, the same greedy text.
-"${head[@]}" serve -m "$work/m.gguf" --key "$work/a.key" --discover=3 --port 0 --ctx 256 \
-  --cache-dir "$work/head3" >"$work/serve.log" 2>&1 &
-serve_pid=$!
-pids+=("$serve_pid")
-port=""
-for _ in $(seq 1 600); do
-  port="$(sed -n 's|.* on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$work/serve.log" | head -n1)"
-  [[ -n "$port" ]] && break
-  kill -0 "$serve_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [[ -n "$port" ]]; then
+started=0
+start_server "$work/serve.log" "${head[@]}" serve -m "$work/m.gguf" --key "$work/a.key" \
+  --discover=3 --ctx 256 --cache-dir "$work/head3" && started=1
+pids+=("$server_pid")
+if ((started)); then
   [[ "$(grep -c '^discovered' "$work/serve.log")" == 2 ]] && pass "serve --discover uses the two workers" ||
     fail "serve discovered: $(grep 'discovered\|ignored' "$work/serve.log")"
-  ip netns exec "${tag}h" curl -sS "http://127.0.0.1:$port/v1/completions" \
+  ip netns exec "${tag}h" curl -sS "$base/v1/completions" \
     -d '{"prompt":[1,5,9],"max_tokens":16,"temperature":0}' >"$work/serve.json" || true
   st="$(node -e 'console.log(JSON.stringify(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).choices[0].text))' "$work/serve.json" 2>/dev/null || echo none)"
   rt="$(node -e 'console.log(JSON.stringify(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).text))' "$work/discover.json" 2>/dev/null || echo other)"
   [[ "$st" == "$rt" ]] && pass "serve --discover answers run's greedy text" || fail "serve text $st != run text $rt"
 else
-  fail "serve --discover did not start: $(tail -5 "$work/serve.log")"
+  fail "serve --discover did not start"
 fi
 
 if ((failures)); then

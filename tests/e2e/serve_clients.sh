@@ -14,10 +14,8 @@ bin="${1:-}"
 model="${2:-$here/../../../shared/models/stories260K.gguf}"
 if [[ "$model" == @shared/* ]]; then model="${LL_SHARED_DIR:-${3:-}}/${model#@shared/}"; fi
 
-skip() {
-  echo "SKIPPED: $*"
-  exit 77
-}
+# shellcheck source=tests/e2e/lib.sh
+source "$here/lib.sh"
 [[ -x "$bin" ]] || skip "lingualinked binary not given or not executable ('$bin')"
 "$bin" serve --help >/dev/null 2>&1 || skip "$bin has no 'serve' subcommand (built without src/server)"
 [[ "$model" == synth || -f "$model" ]] || skip "model $model not found (../shared is missing; models are not in the repo)"
@@ -33,37 +31,17 @@ fi
 key="e2e-key-$$-$RANDOM"
 server_pid=""
 cleanup() {
-  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_server KILL  # the clean SIGTERM stop is a check of its own below
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-failures=0
-pass() { echo "ok   $*"; }
-fail() {
-  echo "FAIL $*"
-  failures=$((failures + 1))
-}
-
-# --port 0: the kernel picks a free port and the server prints it.
-"$bin" serve -m "$model" --n-devices 2 --port 0 --api-key "$key" --max-seqs 4 --ctx 256 >"$work/server.log" 2>&1 &
-server_pid=$!
-port=""
-for _ in $(seq 1 300); do
-  port="$(sed -n 's|.* on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$work/server.log" | head -n1)"
-  [[ -n "$port" ]] && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [[ -z "$port" ]]; then
-  cat "$work/server.log"
+# --port 0 (start_server): the kernel picks a free port and the server writes its URL.
+start_server "$work/server.log" "$bin" serve -m "$model" --n-devices 2 --api-key "$key" \
+  --max-seqs 4 --ctx 256 || {
   echo "FAIL server did not start"
   exit 1
-fi
-base="http://127.0.0.1:$port"
+}
 model_id="$(basename "$model" .gguf)"
 echo "server on $base, model $model_id"
 
@@ -153,16 +131,16 @@ expect_status 200 "$(http GET /health)" "still serving"
 
 # --- clean shutdown on SIGTERM
 kill -TERM "$server_pid"
-for _ in $(seq 1 100); do
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if kill -0 "$server_pid" 2>/dev/null; then
+rc=0
+wait_exit "$server_pid" 10 || rc=$?
+if ((rc == 124)); then
   fail "server still running 10 s after SIGTERM"
+elif ((rc)); then
+  fail "server exit status $rc"
 else
-  wait "$server_pid" && pass "server exited cleanly" || fail "server exit status $?"
+  pass "server exited cleanly"
 fi
-server_pid=""
+((rc == 124)) || server_pid=""
 
 if ((failures)); then
   echo "--- server log"

@@ -4,56 +4,32 @@
 
 #include <cmath>
 
-#include "model/engine.h"
 #include "model/generate.h"
+#include "model/greedy_test_util.h"
 #include "shared_dir.h"
 #include "tokenizer/tokenizer.h"
 
 namespace ll::model {
 namespace {
 
-struct Run {
-  std::vector<int32_t> tokens;
-  std::vector<std::vector<float>> logits;
-};
-
-// Greedy from BOS, teacher-forced on `forced` when given (so logits compare position by position).
-Run greedy(const std::string& path, int n, const std::vector<int32_t>* forced = nullptr) {
-  auto m = Model::load(path);
-  EXPECT_TRUE(m.is_ok()) << m.status().to_string();
-  auto e = Engine::create(**m, 1, n + 2);
-  Run r;
-  auto logits = (*e)->eval(graph::Batch::prompt({1}, 0));
-  for (int i = 0; i < n; ++i) {
-    r.logits.push_back(*logits);
-    r.tokens.push_back(Sampler::argmax(logits->data(), (*e)->n_vocab()));
-    const int32_t next = forced ? (*forced)[i] : r.tokens.back();
-    logits = (*e)->eval(graph::Batch::prompt({next}, i + 1));
-  }
-  return r;
-}
-
-int first_divergence(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i] != b[i]) return static_cast<int>(i);
-  }
-  return static_cast<int>(a.size());
-}
+using testing::greedy;
+using testing::greedy_agreement;
+using testing::GreedyRun;
 
 void check_family(const std::string& f32_path, const std::string& stem) {
   const int n = 32;
-  const Run ref = greedy(f32_path, n);
+  const GreedyRun ref = greedy(f32_path, n);
   for (const char* type : {"F16", "Q8_0", "Q4_0"}) {
     const std::string path =
         ll::testing::shared_path("models/derived/" + stem + "-" + type + ".derived.gguf");
-    const Run free_run = greedy(path, n);
-    const Run forced = greedy(path, n, &ref.tokens);
+    const GreedyRun free_run = greedy(path, n);
+    const GreedyRun forced = greedy(path, n, &ref.tokens);
     double max_dev = 0;
     for (int s = 0; s < n; ++s) {
       for (size_t k = 0; k < ref.logits[s].size(); ++k)
         max_dev = std::max(max_dev, std::abs(double(forced.logits[s][k]) - ref.logits[s][k]));
     }
-    const int agree = first_divergence(free_run.tokens, ref.tokens);
+    const int agree = greedy_agreement(free_run.tokens, ref.tokens);
     std::printf(
         "%s %-5s greedy tokens agree for %2d/%d steps; max |logit - F32 logit| %.4f "
         "(teacher-forced)\n",

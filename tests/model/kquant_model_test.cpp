@@ -10,8 +10,7 @@
 
 #include "gguf/gguf_file.h"
 #include "gguf/gguf_writer.h"
-#include "model/engine.h"
-#include "model/generate.h"
+#include "model/greedy_test_util.h"
 #include "model/quant_mix.h"
 #include "model/quantize_file.h"
 #include "model/synth.h"
@@ -21,32 +20,9 @@
 namespace ll::model {
 namespace {
 
-struct GreedyRun {
-  std::vector<int32_t> tokens;
-  std::vector<std::vector<float>> logits;
-};
-
-GreedyRun greedy(const std::string& path, int n, const std::vector<int32_t>* forced = nullptr) {
-  auto m = Model::load(path);
-  EXPECT_TRUE(m.is_ok()) << m.status().to_string();
-  if (!m.is_ok()) return {};
-  auto e = Engine::create(**m, 1, n + 2);
-  GreedyRun r;
-  auto logits = (*e)->eval(graph::Batch::prompt({1}, 0));
-  for (int i = 0; i < n; ++i) {
-    r.logits.push_back(*logits);
-    r.tokens.push_back(Sampler::argmax(logits->data(), (*e)->n_vocab()));
-    const int32_t next = forced ? (*forced)[i] : r.tokens.back();
-    logits = (*e)->eval(graph::Batch::prompt({next}, i + 1));
-  }
-  return r;
-}
-
-int agreement(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
-  size_t i = 0;
-  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
-  return static_cast<int>(i);
-}
+using testing::greedy;
+using testing::greedy_agreement;
+using testing::GreedyRun;
 
 std::string quantized(const std::string& src, const std::string& scheme_name,
                       std::vector<std::string>* notes) {
@@ -74,11 +50,13 @@ void check_family(const std::string& f32_path, const std::string& stem) {
     std::vector<std::string> notes;
     const std::string path = quantized(f32_path, name, &notes);
     const GreedyRun run = greedy(path, n);
-    const int agree = agreement(run.tokens, ref.tokens);
+    const int agree = greedy_agreement(run.tokens, ref.tokens);
     std::printf("%s %-6s greedy tokens agree for %2d/%d steps (%zu fallback notes)\n", stem.c_str(),
                 name, agree, n, notes.size());
     const std::string s = name;
-    if (s.find("_K") != std::string::npos) EXPECT_GT(notes.size(), 0u) << name;
+    if (s.find("_K") != std::string::npos) {
+      EXPECT_GT(notes.size(), 0u) << name;
+    }
     if (s == "Q6_K" || s == "Q5_K" || s == "Q5_K_M" || s == "Q5_0" || s == "Q5_1") {
       EXPECT_GE(agree, 3) << stem << " " << name;  // TinyStories-656K: 5 measured
     }

@@ -4,6 +4,8 @@
 
 #include <fstream>
 
+#include <unistd.h>
+
 #include "runtime/child_process.h"
 #include "temp_dir.h"
 
@@ -61,6 +63,35 @@ TEST(ChildProcess, TerminateEscalatesToKill) {
   ASSERT_TRUE(c->wait_for_file(ready, 60).is_ok());
   c->terminate(0.2);
   EXPECT_EQ(c->exit_status().value_or(""), "killed by signal 9");
+}
+
+// The free wait (used by `lingualinked wait-ready` for processes that are not our children).
+TEST(WaitForFirstLine, ReturnsTheLineOrStopsWhenTheWatchedProcessExits) {
+  const std::string ready = testing::temp_path("free_ready");
+  auto writer =
+      sh("echo http://h:1 > " + ready + ".tmp; mv " + ready + ".tmp " + ready + "; exec sleep 600");
+  ASSERT_TRUE(writer);
+  const int fd = open_pidfd(writer->pid());
+  ASSERT_GE(fd, 0);
+  auto line = wait_for_first_line(ready, 60, fd);
+  close(fd);
+  ASSERT_TRUE(line.is_ok()) << line.status().to_string();
+  EXPECT_EQ(*line, "http://h:1");
+
+  auto quitter = sh("exit 0");
+  ASSERT_TRUE(quitter);
+  const int qfd = open_pidfd(quitter->pid());
+  ASSERT_GE(qfd, 0);
+  // A long deadline: the failure must come from the exit, not from the deadline.
+  auto none = wait_for_first_line(testing::temp_path("never_free"), 600, qfd);
+  close(qfd);
+  ASSERT_FALSE(none.is_ok());
+  EXPECT_EQ(none.status().code(), StatusCode::kCancelled) << none.status().to_string();
+
+  auto late = wait_for_first_line(testing::temp_path("never_either"), 0.05);
+  ASSERT_FALSE(late.is_ok());
+  EXPECT_EQ(late.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(late.status().message().find("within the deadline"), std::string::npos);
 }
 
 TEST(ChildProcess, MissingProgramIsAnError) {

@@ -2,6 +2,8 @@
 // concurrency through a 3-device ring, client disconnects, metrics, auth.
 #include <atomic>
 #include <future>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -142,15 +144,19 @@ TEST(Server, GreedyIsDeterministicAndPromptIdsWork) {
 }
 
 // Slows every forward pass: requests overlap for sure, and a generation is still running when
-// its client leaves.
+// its client leaves. The sleep emulates a device's compute time; it synchronizes nothing.
+// `started` (optional) is set at the first forward pass: the explicit signal that a request
+// is generating.
 class SlowRing : public runtime::Ring {
  public:
-  SlowRing(std::unique_ptr<runtime::Ring> inner, int delay_ms)
-      : inner_(std::move(inner)), delay_ms_(delay_ms) {}
+  SlowRing(std::unique_ptr<runtime::Ring> inner, int delay_ms,
+           std::shared_ptr<std::promise<void>> started = nullptr)
+      : inner_(std::move(inner)), delay_ms_(delay_ms), started_(std::move(started)) {}
   Status send_seq_start(const runtime::SeqRecord& r) override {
     return inner_->start_sequence(r.id, r.sampling, r.prompt);
   }
   Status submit(uint32_t step, const graph::Batch& batch) override {
+    if (started_) std::call_once(started_once_, [this] { started_->set_value(); });
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
     return inner_->submit(step, batch);
   }
@@ -161,20 +167,19 @@ class SlowRing : public runtime::Ring {
  private:
   std::unique_ptr<runtime::Ring> inner_;
   int delay_ms_;
+  std::shared_ptr<std::promise<void>> started_;
+  std::once_flag started_once_;
 };
 
-std::unique_ptr<TestServer> serve_slow(int max_seqs, int delay_ms, int cluster = 1) {
-  BackendOptions o;
-  o.model_path = synth_model_path();
-  o.cluster = cluster;
-  o.max_seqs = max_seqs;
-  o.ctx = 512;
+std::unique_ptr<TestServer> serve_slow(int max_seqs, int delay_ms, int cluster = 1,
+                                       std::shared_ptr<std::promise<void>> started = nullptr) {
+  const BackendOptions o = synth_backend_options(cluster, max_seqs);
   auto b = load_backend_model(o);
   EXPECT_TRUE(b.is_ok());
   auto ring = make_local_ring(**b, o);
   EXPECT_TRUE(ring.is_ok());
-  attach_ring(**b, std::make_unique<SlowRing>(std::move(ring).value(), delay_ms), cluster, "slow",
-              o);
+  attach_ring(**b, std::make_unique<SlowRing>(std::move(ring).value(), delay_ms, started), cluster,
+              "slow", o);
   return serve(std::move(b).value());
 }
 
@@ -322,8 +327,16 @@ TEST(Server, BurstOfConnectionsIsAcceptedAtOnce) {
 
 TEST(Server, MetricsExposeSchedulerAndCounters) {
   auto s = serve_synth(3, 2);
-  ASSERT_EQ(post(*s, "/v1/completions", completion("count me", 5)).status, 200);
-  EXPECT_EQ(post(*s, "/v1/completions", std::string("{bad")).status, 400);
+  // One kept-alive connection: httplib counts a response (its logger hook) just after sending
+  // it, in the thread that then reads the connection's next request, so /metrics on the same
+  // connection is answered only after the earlier requests were counted.
+  auto c = s->client();
+  c.set_keep_alive(true);
+  ASSERT_EQ(
+      to_reply(c.Post("/v1/completions", completion("count me", 5).dump(), "application/json"))
+          .status,
+      200);
+  EXPECT_EQ(to_reply(c.Post("/v1/completions", "{bad", "application/json")).status, 400);
   const std::vector<std::string> names = {"ll_requests_total 1",
                                           "ll_requests_completed_total 1",
                                           "ll_requests_failed_total 0",
@@ -338,16 +351,8 @@ TEST(Server, MetricsExposeSchedulerAndCounters) {
                                           "ll_active_sequences 0",
                                           "ll_http_client_errors_total 1",
                                           "ll_info{model=\""};
-  // httplib counts a response (its logger hook) just after sending it, so poll briefly.
-  Reply m;
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    m = to_reply(s->client().Get("/metrics"));
-    ASSERT_EQ(m.status, 200);
-    bool all = true;
-    for (const auto& n : names) all &= m.body.find(n) != std::string::npos;
-    if (all) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  Reply m = to_reply(c.Get("/metrics"));
+  ASSERT_EQ(m.status, 200);
   for (const auto& n : names) EXPECT_NE(m.body.find(n), std::string::npos) << n << "\n" << m.body;
 }
 
@@ -504,17 +509,15 @@ TEST(Server, ApiKeyIsRequiredWhenSet) {
 }
 
 TEST(Server, StopWhileGeneratingEndsPromptly) {
-  auto s = serve_slow(2, 10);
+  auto started = std::make_shared<std::promise<void>>();
+  auto generating = started->get_future();
+  auto s = serve_slow(2, 10, 1, started);
   auto fut = std::async(std::launch::async,
                         [&] { return post(*s, "/v1/completions", completion("slow", 400)); });
-  // Stop only once the request is generating (a fixed sleep lost this race on a loaded machine:
-  // a request not yet connected gets no answer at all).
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (s->backend->scheduler->stats().tokens_generated == 0 &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  ASSERT_GT(s->backend->scheduler->stats().tokens_generated, 0u) << "the request never started";
+  // Stop only once the request is generating (a request not yet connected gets no answer at
+  // all): the ring's first forward pass says so.
+  ASSERT_EQ(generating.wait_for(std::chrono::seconds(20)), std::future_status::ready)
+      << "the request never started";
   const auto t0 = std::chrono::steady_clock::now();
   s->http->stop();
   Reply r = fut.get();

@@ -67,13 +67,18 @@ inline std::unique_ptr<TestServer> serve(std::unique_ptr<Backend> backend, Serve
   return s;
 }
 
-inline std::unique_ptr<TestServer> serve_synth(int cluster, int max_seqs, ServerOptions so = {}) {
+// The synthetic model on `cluster` in-process devices with `max_seqs` KV slots of 512 tokens.
+inline BackendOptions synth_backend_options(int cluster, int max_seqs) {
   BackendOptions o;
   o.model_path = synth_model_path();
   o.cluster = cluster;
   o.max_seqs = max_seqs;
   o.ctx = 512;
-  auto b = make_backend(o);
+  return o;
+}
+
+inline std::unique_ptr<TestServer> serve_synth(int cluster, int max_seqs, ServerOptions so = {}) {
+  auto b = make_backend(synth_backend_options(cluster, max_seqs));
   EXPECT_TRUE(b.is_ok()) << b.status().to_string();
   return serve(std::move(b).value(), so);
 }
