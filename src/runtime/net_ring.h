@@ -192,6 +192,7 @@ class NetRing : public Ring, private Outbox {
   std::string state_why_;
   uint64_t failovers_ = 0;
   std::vector<double> failover_s_;
+  std::vector<FailoverRecord> failover_log_;
   std::vector<DeviceHealth> health_devices_;
   std::mutex deploy_mu_;  // held while the layout changes; device_stats() does not wait
   std::deque<net::Received> replies_;  // arrived, not yet taken by their waiter

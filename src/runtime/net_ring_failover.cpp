@@ -17,6 +17,7 @@ RingHealth NetRing::health() const {
   h.message = state_why_;
   h.failovers = failovers_;
   h.failover_s = failover_s_;
+  h.failover_log = failover_log_;
   h.devices = health_devices_;
   return h;
 }
@@ -87,8 +88,12 @@ Status NetRing::recover(const std::string& reason, bool loss) {
   const double t0 = clock().now_s();
   std::string why = reason;
   Status st;
+  FailoverRecord rec;
+  rec.noticed_s = t0;
   for (size_t attempt = 0; attempt <= wnames_.size(); ++attempt) {
+    double t = clock().now_s();
     auto layout = plan_survivors();
+    rec.plan_s += clock().now_s() - t;
     if (!layout.is_ok()) {
       set_degraded(why +
                    "; the remaining devices cannot hold the model: " + layout.status().message());
@@ -99,12 +104,21 @@ Status NetRing::recover(const std::string& reason, bool loss) {
       std::lock_guard<std::mutex> lock(rx_mu_);
       last_failed_peer_.clear();
     }
+    t = clock().now_s();
     st = deploy(*layout, epoch_ + 1, /*keep_tokens=*/true);
+    rec.deploy_s += clock().now_s() - t;
     int n_seqs = 0;
     size_t n_rows = 0;
+    t = clock().now_s();
     if (st.is_ok()) st = replay_sequences(&n_seqs, &n_rows);
+    rec.replay_s += clock().now_s() - t;
     if (st.is_ok()) {
       const double dt = clock().now_s() - t0;
+      rec.total_s = dt;
+      rec.n_devices = layout_.size();
+      rec.n_seqs = n_seqs;
+      rec.n_rows = n_rows;
+      rec.why = why;
       char line[160];
       std::snprintf(line, sizeof line,
                     "; replanned onto %d devices; replayed %d sequences, %zu tokens, in %.2f s",
@@ -119,6 +133,8 @@ Status NetRing::recover(const std::string& reason, bool loss) {
         if (loss) {  // a re-admission is not a failover
           ++failovers_;
           failover_s_.push_back(dt);
+          failover_log_.push_back(rec);
+          if (failover_log_.size() > 256) failover_log_.erase(failover_log_.begin());
         }
       }
       publish_health();

@@ -27,12 +27,23 @@ struct DeviceHealth {
   std::string state;  // "up" (in the ring), "idle" (connected, not in the ring), "lost"
 };
 
+// One recovery from a lost device, for benchmarks and logs. Times on the ring's clock.
+struct FailoverRecord {
+  double noticed_s = 0;  // when the head took the loss in hand
+  double plan_s = 0, deploy_s = 0, replay_s = 0, total_s = 0;  // replay_s: submitting it
+  int n_devices = 0;                                           // in the new ring
+  int n_seqs = 0;                                              // sequences replayed
+  size_t n_rows = 0;                                           // tokens replayed
+  std::string why;
+};
+
 struct RingHealth {
   RingState state = RingState::kServing;
   std::string message;  // why it is not serving
   std::vector<DeviceHealth> devices;
   uint64_t failovers = 0;
-  std::vector<double> failover_s;  // duration of each recovery, oldest first
+  std::vector<double> failover_s;            // duration of each recovery, oldest first
+  std::vector<FailoverRecord> failover_log;  // the last 256 recoveries, oldest first
 };
 
 struct TokenEvent {
