@@ -36,16 +36,18 @@ namespace {
 }
 
 std::unique_ptr<runtime::LocalCluster> workers(const std::string& bin, int n,
-                                               const std::string& tag) {
+                                               const std::string& tag,
+                                               const std::vector<std::string>& more = {}) {
   runtime::LocalClusterOptions o;
   o.binary = bin;
   o.insecure = true;
   o.logs_to_files = true;
   for (int i = 0; i < n; ++i) {
     // Weight caches are kept between runs, as a phone keeps its cache.
-    o.workers.push_back({"fo-" + tag + std::to_string(i),
-                         {"--threads", "1", "--cache-dir",
-                          "/tmp/ll_bench_failover_cache_" + tag + std::to_string(i)}});
+    std::vector<std::string> args = {"--threads", "1", "--cache-dir",
+                                     "/tmp/ll_bench_failover_cache_" + tag + std::to_string(i)};
+    args.insert(args.end(), more.begin(), more.end());
+    o.workers.push_back({"fo-" + tag + std::to_string(i), args});
   }
   auto c = runtime::LocalCluster::start(o);
   if (!c.is_ok()) die("workers: " + c.status().to_string());
@@ -68,7 +70,8 @@ nlohmann::json chaos_scenario(const std::string& bin, int n_kills) {
         bin, {"lingualinked", "synth", "--preset", "tiny", "--type", "Q8_0", "-o", model});
     if (!s.is_ok() || !(*s)->wait_exit(60) || (*s)->exit_code() != 0) die("synth failed");
   }
-  auto ws = workers(bin, 4, "chaos");
+  // As in the e2e test: 10 ms per hop, so the kills land while requests run.
+  auto ws = workers(bin, 4, "chaos", {"--latency-ms", "10"});
   runtime::SpawnOptions so;
   so.log_file = dir + "/serve.log";
   const std::string ready = dir + "/serve.ready";

@@ -36,7 +36,8 @@ std::string synth_model() {
 }
 
 std::unique_ptr<runtime::LocalCluster> insecure_workers(int n, const std::string& tag,
-                                                        bool verbose = false) {
+                                                        bool verbose = false,
+                                                        const std::vector<std::string>& more = {}) {
   runtime::LocalClusterOptions o;
   o.binary = binary();
   o.insecure = true;
@@ -45,6 +46,7 @@ std::unique_ptr<runtime::LocalCluster> insecure_workers(int n, const std::string
     std::vector<std::string> args = {"--threads", "1", "--cache-dir",
                                      temp_path(tag + "_cache_" + std::to_string(i))};
     if (verbose) args.push_back("--verbose");
+    args.insert(args.end(), more.begin(), more.end());
     o.workers.push_back({tag + "w" + std::to_string(i), args});
   }
   auto c = runtime::LocalCluster::start(o);
@@ -67,8 +69,11 @@ struct ServeRing {
   std::string url;
   std::string notes;  // printed with the logs on failure
 
-  ServeRing(const std::string& tag, const std::vector<std::string>& extra) {
-    workers = insecure_workers(4, tag);
+  // worker_args: 10 ms of emulated latency per hop slows the tiny model's token stream to
+  // several seconds per request, so kills and restarts land while requests run.
+  ServeRing(const std::string& tag, const std::vector<std::string>& extra,
+            const std::vector<std::string>& worker_args = {"--latency-ms", "10"}) {
+    workers = insecure_workers(4, tag, false, worker_args);
     if (!workers) return;
     runtime::SpawnOptions so;
     so.log_file = temp_path(tag + "_serve.log");
