@@ -599,8 +599,17 @@ Result<nlohmann::json> NetRing::collect_stats() {
                  {"steps", node_->steps_run()},
                  {"bytes_sent", hs.bytes_sent},
                  {"bytes_received", hs.bytes_received}});
+  // A lost device (a degraded ring keeps it in its layout) would not answer: asking it would
+  // hold /metrics for the whole reply timeout.
+  std::set<std::string> lost;
+  {
+    std::lock_guard<std::mutex> lock(health_mu_);
+    for (const DeviceHealth& d : health_devices_)
+      if (d.state == "lost") lost.insert(d.address);
+  }
   std::vector<uint32_t> reqs(layout_.size());
   for (int i = 1; i < layout_.size(); ++i) {
+    if (lost.count(layout_.devices[i].name)) continue;
     net::Message m;
     m.seq_id = reqs[i] = next_request_.fetch_add(1);
     m.body = net::ProfileReq{R"({"stats":true})"};
@@ -608,6 +617,10 @@ Result<nlohmann::json> NetRing::collect_stats() {
   }
   for (int i = 1; i < layout_.size(); ++i) {
     const std::string& name = layout_.devices[i].name;
+    if (lost.count(name)) {
+      out.push_back({{"name", shown_name(i)}, {"address", name}, {"lost", true}});
+      continue;
+    }
     LL_ASSIGN_OR_RETURN(net::Received r, wait_reply(name, net::MsgType::kProfileResp, reqs[i], 10));
     auto j = nlohmann::json::parse(r.msg.as<net::ProfileResp>()->json, nullptr, false);
     if (j.is_discarded()) return corrupt("malformed stats from " + name);
@@ -617,6 +630,7 @@ Result<nlohmann::json> NetRing::collect_stats() {
   }
   if (!stats_base_.is_null()) {
     for (size_t i = 0; i < out.size() && i < stats_base_.size(); ++i) {
+      if (out[i].value("lost", false)) continue;
       for (const char* k : {"busy_s", "steps", "bytes_sent", "bytes_received"}) {
         out[i][k] = out[i].value(k, 0.0) - stats_base_[i].value(k, 0.0);
       }
