@@ -57,6 +57,12 @@ std::string NetRing::describe_move(const RingLayout& from, const RingLayout& to)
     if (before != after)
       out += (out.empty() ? "" : ", ") + shown_name_of(d.name) + " " + before + " -> " + after;
   }
+  for (const RingDevice& o : from.devices) {
+    bool kept = false;
+    for (const RingDevice& d : to.devices) kept = kept || d.name == o.name;
+    if (!kept)
+      out += (out.empty() ? "" : ", ") + shown_name_of(o.name) + " " + layers_of(o) + " -> nothing";
+  }
   return out.empty() ? "nothing" : out;
 }
 
@@ -196,8 +202,15 @@ Status NetRing::balance_tick() {
   if (!policy_.should_move(now, passes_made(), cur_tok, best_tok)) return Status::ok();
   LL_ASSIGN_OR_RETURN(RingLayout layout, layout_from_assignment(best->device_of_segment, workers));
   char why[96];
-  std::snprintf(why, sizeof why, "predicted %.1f -> %.1f tok/s", cur_tok, best_tok);
-  return move_to(layout, why);
+  std::snprintf(why, sizeof why, "predicted %.1f -> %.1f tok/s (live slowdown", cur_tok, best_tok);
+  std::string text = why;
+  for (size_t k = 0; k < live.devices.size(); ++k) {
+    auto it = slowdown_.find(k == 0 ? o_.name : wnames_[workers[k - 1]]);
+    std::snprintf(why, sizeof why, " %s %.2f", live.devices[k].name.c_str(),
+                  it == slowdown_.end() ? 1.0 : it->second);
+    text += why;
+  }
+  return move_to(layout, text + ")");
 }
 
 }  // namespace ll::runtime
