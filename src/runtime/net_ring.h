@@ -228,7 +228,7 @@ class NetRing : public Ring, private Outbox {
   std::mutex move_mu_;
   std::optional<std::pair<RingLayout, std::string>> forced_move_;
   double next_tick_s_ = 0;
-  std::set<uint32_t> stats_reqs_;
+  std::map<uint32_t, uint32_t> stats_reqs_;  // request id -> epoch it was sent in
   std::map<std::string, LiveStat> live_stats_, last_stats_;
   std::map<std::string, double> slowdown_;  // measured / predicted time per pass
   uint64_t moves_ = 0;

@@ -103,10 +103,15 @@ Status NetRing::move_to(const RingLayout& layout, const std::string& why) {
 
 // Called with rx_mu_ held: a stats reply the balancer asked for.
 bool NetRing::take_stats_reply(const net::Received& r) {
-  if (r.msg.type() != net::MsgType::kProfileResp || !stats_reqs_.erase(r.msg.seq_id)) return false;
+  if (r.msg.type() != net::MsgType::kProfileResp) return false;
+  auto asked = stats_reqs_.find(r.msg.seq_id);
+  if (asked == stats_reqs_.end()) return false;
+  // Figures of the deployment the request was sent in (a worker's reply carries no epoch).
+  const uint32_t epoch = asked->second;
+  stats_reqs_.erase(asked);
   auto j = nlohmann::json::parse(r.msg.as<net::ProfileResp>()->json, nullptr, false);
   if (j.is_object())
-    live_stats_[r.from.name] = {r.msg.epoch, j.value("busy_s", 0.0), j.value("steps", 0.0)};
+    live_stats_[r.from.name] = {epoch, j.value("busy_s", 0.0), j.value("steps", 0.0)};
   return true;
 }
 
@@ -117,7 +122,7 @@ void NetRing::ask_stats() {
     net::Message m;
     m.seq_id = next_request_.fetch_add(1);
     m.body = net::ProfileReq{R"({"stats":true})"};
-    stats_reqs_.insert(m.seq_id);
+    stats_reqs_[m.seq_id] = epoch_;
     m.session_id = session_id_;
     m.epoch = epoch_;
     (void)ep_->send(net::PeerId::outgoing(layout_.devices[i].name), std::move(m));
