@@ -243,9 +243,19 @@ Status NetRing::connect_workers() {
 Result<plan::Cluster> NetRing::profile() {
   const int n_workers = static_cast<int>(wnames_.size());
   say("profiling " + std::to_string(n_workers + 1) + " devices and their links...");
+  // Only the model's weight types are measured (each one costs a fraction of a second).
+  std::set<DType> types;
+  for (const graph::Node& node : m_.graph.nodes) {
+    for (const std::string& w : node.weights) {
+      if (const graph::WeightView* v = m_.weights->find(w)) types.insert(v->type);
+    }
+  }
+  nlohmann::json type_names = nlohmann::json::array();
+  for (DType t : types) type_names.push_back(std::string(dtype_name(t)));
   std::vector<uint32_t> reqs(n_workers);
   for (int i = 0; i < n_workers; ++i) {
     nlohmann::json req;
+    req["types"] = type_names;
     req["probe"] = nlohmann::json::array();
     for (int k = 0; k < n_workers; ++k) {
       if (k != i) req["probe"].push_back({{"name", wnames_[k]}, {"address", wnames_[k]}});
@@ -260,6 +270,7 @@ Result<plan::Cluster> NetRing::profile() {
   hpo.mem_budget_bytes = o_.mem_budget_bytes;
   hpo.cache_dir = o_.cache_dir;
   hpo.throttle = &throttle_;
+  hpo.types.assign(types.begin(), types.end());
   const std::string head_shown = o_.display_name.empty() ? o_.name : o_.display_name;
   shown_[o_.name] = head_shown;
   LL_ASSIGN_OR_RETURN(plan::DeviceProfile head_prof, profile_device(head_shown, hpo));
