@@ -66,12 +66,24 @@ Status NetRing::watch_devices() {
   }
   publish_health();
   if (!why.empty()) return recover(why, loss);
-  if (state_ == RingState::kDegraded && sequences().size() > 0 &&
-      clock().now_s() - degraded_since_ > o_.failover_wait_s) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "; no capacity came back within %.0f s", o_.failover_wait_s);
-    // Not kUnavailable, which token loops read as "no token yet": this ends the requests.
-    return out_of_memory(state_why_ + buf);
+  if (state_ == RingState::kDegraded && sequences().size() > 0) {
+    // Requests that have a token wait for capacity (a stream sees a pause); requests that
+    // have none yet are refused at once, as new ones are.
+    bool started = false;
+    for (const SeqRecord& rec : sequences().live()) started = started || !rec.generated.empty();
+    {
+      std::lock_guard<std::mutex> lock(rx_mu_);
+      started = started || !ready_.empty() || !tokens_.empty();
+    }
+    char buf[96];
+    if (!started) {
+      // Not kUnavailable, which token loops read as "no token yet": this ends the requests.
+      return out_of_memory(state_why_ + "; no request had started, so none waits for capacity");
+    }
+    if (clock().now_s() - degraded_since_ > o_.failover_wait_s) {
+      std::snprintf(buf, sizeof buf, "; no capacity came back within %.0f s", o_.failover_wait_s);
+      return out_of_memory(state_why_ + buf);
+    }
   }
   return Status::ok();
 }
