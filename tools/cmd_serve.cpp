@@ -11,6 +11,7 @@
 #include "common.h"
 #include "discover.h"
 #include "net/cluster_key.h"
+#include "plan/units.h"
 #include "runtime/local_cluster.h"
 #include "runtime/net_ring.h"
 #include "server/backend.h"
@@ -24,7 +25,7 @@ struct Opts {
   server::BackendOptions backend;
   server::ServerOptions http;
   std::string workers, key_file, spec, objective = "throughput", cache_dir = ".lingualinked-cache",
-                                       ready_file, cuts, placement = "plan";
+                                       ready_file, cuts, placement = "plan", mem_budget;
   bool insecure = false, in_process = false, no_failover = false;
   std::string rebalance = "off";
   double heartbeat_s = 1, failover_wait_s = 30;
@@ -68,6 +69,11 @@ Result<std::unique_ptr<server::Backend>> make_net_backend(
   }
   auto objective = plan::objective_from_name(o.objective);
   if (!objective) return invalid_argument("--objective must be latency or throughput");
+  if (!o.mem_budget.empty()) {
+    auto budget = plan::parse_size(o.mem_budget);
+    if (!budget.is_ok()) return invalid_argument("--mem-budget: " + budget.status().message());
+    ho.mem_budget_bytes = *budget;
+  }
   ho.workers = addrs;
   ho.objective = *objective;
   ho.placement = o.placement;
@@ -205,6 +211,8 @@ const bool registered =
                      "Fixed op cuts, one segment per device in order (skips planning)");
       sub.add_option("--cache-dir", o->cache_dir, "Cache for weight shares and profiles")
           ->capture_default_str();
+      sub.add_option("--mem-budget", o->mem_budget,
+                     "Head device memory budget (default: from the OS), e.g. 64KiB");
       sub.add_option("--heartbeat", o->heartbeat_s,
                      "Seconds without any traffic after which a worker is lost")
           ->capture_default_str()
