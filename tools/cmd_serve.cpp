@@ -27,6 +27,7 @@ struct Opts {
   std::string workers, key_file, spec, objective = "throughput", cache_dir = ".lingualinked-cache",
                                        ready_file, cuts, placement = "plan", mem_budget;
   bool insecure = false, in_process = false, no_failover = false;
+  std::string rebalance = "off";
   double heartbeat_s = 1, failover_wait_s = 30;
   int old_cluster = -1;   // set only by the old spelling --cluster
   double discover_s = 0;  // > 0: add the workers advertised on the LAN
@@ -85,6 +86,7 @@ Result<std::unique_ptr<server::Backend>> make_net_backend(
   ho.threads = o.backend.threads;
   ho.cache_dir = o.cache_dir;
   ho.failover = !o.no_failover;
+  ho.rebalance = o.rebalance == "on";
   ho.heartbeat_timeout_s = o.heartbeat_s;
   ho.failover_wait_s = o.failover_wait_s;
   server::EventLog* events = &b->cluster.events;  // outlives the ring (Backend's member order)
@@ -220,6 +222,11 @@ const bool registered =
                      "cannot hold the model")
           ->capture_default_str()
           ->check(CLI::Range(0.0, 3600.0));
+      sub.add_option("--rebalance", o->rebalance,
+                     "on: move work off devices that become slow while serving (experimental: "
+                     "docs/balance.md)")
+          ->capture_default_str()
+          ->check(CLI::IsMember({"on", "off"}));
       sub.add_flag("--no-failover", o->no_failover,
                    "A lost worker fails the requests in flight instead of being replanned around");
       sub.add_option("--ready-file", o->ready_file,

@@ -153,6 +153,13 @@ class Worker : public Outbox {
       po.mem_budget_bytes = o_.mem_budget_bytes;
       po.cache_dir = o_.cache_dir;
       po.throttle = &throttle_;
+      if (req.contains("types") && req["types"].is_array()) {
+        for (const auto& t : req["types"]) {
+          auto d = t.is_string() ? dtype_from_name(t.get<std::string>()) : std::nullopt;
+          if (!d) return invalid_argument("PROFILE_REQ: unknown weight type " + t.dump());
+          po.types.push_back(*d);
+        }
+      }
       LL_ASSIGN_OR_RETURN(plan::DeviceProfile p, profile_device(ep_->options().node_name, po));
       resp["name"] = ep_->options().node_name;  // shown in plans and stats (routing uses addresses)
       resp["device"] = plan::device_profile_to_json(p);
