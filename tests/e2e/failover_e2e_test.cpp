@@ -282,7 +282,9 @@ int passes_seen(runtime::ChildProcess& w) {
 }
 
 TEST(RunFailover, WorkerKilledMidGenerationPrintsTheFailoverAndTheSameTokens) {
-  auto workers = insecure_workers(3, "runkill", /*verbose=*/true);
+  // 2 ms per hop: 400 tokens take seconds, so the kill after 40 passes lands mid-generation
+  // even when this process is slow to read the log.
+  auto workers = insecure_workers(3, "runkill", /*verbose=*/true, {"--latency-ms", "2"});
   ASSERT_TRUE(workers);
   const std::string model = synth_model();
   const std::string out_file = temp_path("run_kill.json");
