@@ -1,5 +1,5 @@
 // Failover benchmarks (issue 12), one JSON object per scenario on stdout.
-//   bench_failover LINGUALINKED_BINARY MODEL_110M [chaos|recovery]...
+//   bench_failover LINGUALINKED_BINARY MODEL_110M [chaos[:SEED]|recovery]...
 // chaos:    `serve` on 4 worker processes (tiny synthetic model), 8 concurrent requests, 20
 //           SIGKILLs with restarts at seeded random points: requests completed and identical.
 // recovery: the head in this process (NetRing) over 3 worker processes, 110m Q8_0, one stream;
@@ -61,7 +61,7 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-nlohmann::json chaos_scenario(const std::string& bin, int n_kills) {
+nlohmann::json chaos_scenario(const std::string& bin, int n_kills, uint64_t seed) {
   const std::string dir = "/tmp/ll_bench_failover_chaos";
   std::filesystem::create_directories(dir);
   const std::string model = dir + "/tiny-Q8_0.gguf";
@@ -90,7 +90,7 @@ nlohmann::json chaos_scenario(const std::string& bin, int n_kills) {
   const auto want = chaos::run(http, reqs, nullptr, {}).outcomes;
   const int total = chaos::total_events(want);
   const double t0 = mono_now_s();
-  const auto rep = chaos::run(http, reqs, ws.get(), chaos::schedule(20, n_kills, 4, total));
+  const auto rep = chaos::run(http, reqs, ws.get(), chaos::schedule(seed, n_kills, 4, total));
   const double dt = mono_now_s() - t0;
   int completed = 0, identical = 0;
   for (size_t i = 0; i < reqs.size(); ++i) {
@@ -103,6 +103,7 @@ nlohmann::json chaos_scenario(const std::string& bin, int n_kills) {
   }
   nlohmann::json j;
   j["scenario"] = "failover_chaos_serve_4_workers";
+  j["seed"] = seed;
   j["requests"] = reqs.size();
   j["completed"] = completed;
   j["identical"] = identical;
@@ -112,6 +113,18 @@ nlohmann::json chaos_scenario(const std::string& bin, int n_kills) {
   j["streamed_events"] = total;
   j["seconds"] = dt;
   j["actions"] = rep.log;
+  // Restarted workers are re-admitted by the head on its own: how long until /health lists
+  // every device up again (polled; -1 if not within 60 s).
+  double whole = -1;
+  for (const double t1 = mono_now_s(); mono_now_s() - t1 < 60;) {
+    auto [status, body] = http.get("/health");
+    if (status == 200 && body.find("\"lost\"") == std::string::npos) {
+      whole = mono_now_s() - t1;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  j["seconds_until_whole_after_run"] = whole;
   (*srv)->terminate();
   return j;
 }
@@ -243,8 +256,9 @@ nlohmann::json recovery_scenario(const std::string& bin, const std::string& path
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr,
-                 "usage: bench_failover LINGUALINKED_BINARY MODEL_110M [chaos|recovery]...\n");
+    std::fprintf(
+        stderr,
+        "usage: bench_failover LINGUALINKED_BINARY MODEL_110M [chaos[:SEED]|recovery]...\n");
     return 2;
   }
   const std::string bin = argv[1], path = argv[2];
@@ -253,7 +267,9 @@ int main(int argc, char** argv) {
   if (which.empty()) which = {"chaos", "recovery"};
   for (const auto& w : which) {
     const nlohmann::json j =
-        w == "chaos" ? chaos_scenario(bin, 20) : recovery_scenario(bin, path, 10);
+        w.rfind("chaos", 0) == 0
+            ? chaos_scenario(bin, 20, w.size() > 6 ? std::stoull(w.substr(6)) : 20)
+            : recovery_scenario(bin, path, 10);
     std::printf("%s\n", j.dump().c_str());
     std::fflush(stdout);
   }
