@@ -418,7 +418,7 @@ Result<nlohmann::json> NetRing::weights_for(int device, const graph::Segmentatio
   }
   LL_ASSIGN_OR_RETURN(std::string share, write_share(coarse, device));
   LL_ASSIGN_OR_RETURN(std::string key, file_content_hash(share, o_.cache_dir));
-  LL_RETURN_IF_ERROR(ship_weights(device, share, key));
+  LL_RETURN_IF_ERROR(ship_weights(name, share, key));
   return nlohmann::json{{"kind", "cache"}, {"key", key}};
 }
 
@@ -480,8 +480,8 @@ Status NetRing::redeploy(const RingLayout& layout) {
   return deploy(layout, epoch_ + 1);
 }
 
-Status NetRing::ship_weights(int device, const std::string& path, const std::string& key) {
-  const std::string& peer = layout_.devices[device].name;
+Status NetRing::ship_weights(const std::string& peer, const std::string& path,
+                             const std::string& key) {
   LL_ASSIGN_OR_RETURN(std::shared_ptr<MappedFile> mf, MappedFile::open(path));
   net::Message q;
   q.body = net::WeightsQuery{{net::WeightRef{key, mf->size()}}};
