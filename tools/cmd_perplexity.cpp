@@ -30,7 +30,7 @@ struct Opts {
   // A ring instead of this device alone: N devices on this machine (head included, as
   // `cluster` and `serve` count them), or remote workers.
   int n_devices = 1;
-  std::string workers, key_file, cuts, cache_dir = ".lingualinked-cache";
+  std::string workers, key_file, cuts, cache_dir = ".lingualinked-cache", placement = "plan";
   bool insecure = false;
 };
 
@@ -52,6 +52,7 @@ runtime::HeadOptions head_options(const Opts& o) {
   ho.threads = o.threads;
   ho.cache_dir = o.cache_dir;
   ho.quiet = o.json;
+  ho.placement = o.placement;
   // A replay after a lost device rebuilds the KV cache but scores only a pass's last row, so
   // a lost device ends the run with an error naming it instead.
   ho.failover = false;
@@ -101,10 +102,12 @@ Result<model::PerplexityResult> score_text(const std::vector<int32_t>& tokens,
 }
 
 // Builds the ring (local workers or remote ones) and scores on it.
+// n_devices: the ring's size as deployed (the planner may leave devices out).
 Result<model::PerplexityResult> score_on_ring(const model::Model& m, const Opts& o,
                                               const std::vector<int32_t>& tokens,
                                               const model::PerplexityOptions& po,
-                                              runtime::LocalCluster** live, std::mutex* mu) {
+                                              runtime::LocalCluster** live, std::mutex* mu,
+                                              int* n_devices) {
   std::unique_ptr<runtime::LocalCluster> lc;
   runtime::HeadOptions ho = head_options(o);
   if (!o.workers.empty()) {
@@ -125,7 +128,8 @@ Result<model::PerplexityResult> score_on_ring(const model::Model& m, const Opts&
   Result<model::PerplexityResult> r =
       ring.is_ok() ? Result<model::PerplexityResult>(internal_error("not scored")) : ring.status();
   if (ring.is_ok()) {
-    if (!o.json) std::fprintf(stderr, "scoring on a ring of %d devices\n", (*ring)->n_devices());
+    *n_devices = (*ring)->n_devices();
+    if (!o.json) std::fprintf(stderr, "scoring on a ring of %d devices\n", *n_devices);
     r = score_text(tokens, po, runtime::ring_scorer(**ring));
   }
   if (!r.is_ok() && lc) {
@@ -137,9 +141,10 @@ Result<model::PerplexityResult> score_on_ring(const model::Model& m, const Opts&
   return r;
 }
 
-void print_result(const model::PerplexityResult& r, bool json) {
+void print_result(const model::PerplexityResult& r, int n_devices, bool json) {
   if (json) {
     nlohmann::json j;
+    j["devices"] = n_devices;
     j["ppl"] = r.ppl;
     j["ppl_stderr"] = r.ppl_stderr;
     j["chunks"] = r.chunks;
@@ -187,15 +192,16 @@ int run(const Opts& o) {
                  o.ctx > 0 ? tokens.size() / o.ctx : 0, o.ctx);
 
   Result<model::PerplexityResult> r = internal_error("not scored");
+  int n_devices = 1;
   if (on_ring) {
-    r = score_on_ring(**m, o, tokens, po, &live, &mu);
+    r = score_on_ring(**m, o, tokens, po, &live, &mu, &n_devices);
   } else {
     auto e = model::Engine::create(**m, o.threads, std::max(o.ctx, 1));
     if (!e.is_ok()) return fail(e.status());
     r = score_text(tokens, po, model::engine_scorer(**e));
   }
   if (!r.is_ok()) return fail(r.status());
-  print_result(*r, o.json);
+  print_result(*r, n_devices, o.json);
   return 0;
 }
 
@@ -221,6 +227,11 @@ const bool registered = register_command(
       sub.add_option("--key", o->key_file, "Cluster key file for --workers (lingualinked keygen)");
       sub.add_flag("--insecure", o->insecure, "Links without CurveZMQ encryption");
       sub.add_option("--cuts", o->cuts, "Fixed op cuts, one segment per device (skips planning)");
+      sub.add_option("--placement", o->placement,
+                     "plan (the planner's, which may leave devices out), even (equal layers in "
+                     "device order) or memory")
+          ->capture_default_str()
+          ->check(CLI::IsMember({"plan", "even", "memory"}));
       sub.add_option("--cache-dir", o->cache_dir, "Cache for weight shares and profiles")
           ->capture_default_str();
       return [o] { return run(*o); };

@@ -64,8 +64,12 @@ TEST(PerplexityCli, JsonFigure) {
 TEST(PerplexityCli, NDevices3EqualsSingleDevice) {
   const auto want = ppl_json({"--chunks", "4"});
   ASSERT_TRUE(want.contains("ppl")) << want.dump();
-  const auto planned = ppl_json({"--chunks", "4", "--n-devices", "3", "--insecure"});
+  EXPECT_EQ(want["devices"], 1);
+  // Equal layers on the 3 devices (the planner puts a model this small on the head alone).
+  const auto planned =
+      ppl_json({"--chunks", "4", "--n-devices", "3", "--placement", "even", "--insecure"});
   ASSERT_TRUE(planned.contains("ppl")) << planned.dump();
+  EXPECT_EQ(planned["devices"], 3);
   EXPECT_EQ(planned["ppl"].get<double>(), want["ppl"].get<double>())
       << planned.dump() << " vs " << want.dump();
   EXPECT_EQ(planned["ppl_stderr"].get<double>(), want["ppl_stderr"].get<double>());
@@ -74,6 +78,7 @@ TEST(PerplexityCli, NDevices3EqualsSingleDevice) {
   // Cuts inside layers (residual edges skip a device), encrypted links (an ephemeral key).
   const auto cut = ppl_json({"--chunks", "4", "--n-devices", "3", "--cuts", "5,13"});
   ASSERT_TRUE(cut.contains("ppl")) << cut.dump();
+  EXPECT_EQ(cut["devices"], 3);
   EXPECT_EQ(cut["ppl"].get<double>(), want["ppl"].get<double>())
       << cut.dump() << " vs " << want.dump();
   EXPECT_EQ(cut["ppl_stderr"].get<double>(), want["ppl_stderr"].get<double>());
