@@ -412,6 +412,13 @@ class Worker : public Outbox {
     return ep_->send(net::PeerId::incoming(dep_->head_name), std::move(m));
   }
 
+  Status send_scores(int32_t seq, uint32_t step, std::vector<double> log_probs) override {
+    net::Message m = make_scores(seq, step, std::move(log_probs));
+    m.session_id = dep_->session_id;
+    m.epoch = dep_->node->epoch();
+    return ep_->send(net::PeerId::incoming(dep_->head_name), std::move(m));
+  }
+
   // One outgoing link per peer address, kept across deployments.
   Status link_to(const std::string& addr) {
     if (linked_.count(addr)) return Status::ok();
