@@ -16,6 +16,9 @@ struct SamplerParams {
   float repeat_penalty = 1.0f;  // 1: off
   int repeat_last_n = 64;
   uint64_t seed = 0;
+  // The tail samples nothing for this sequence: it returns the log-probability of each logits
+  // row's next token in the batch (perplexity over a ring, runtime/score.h).
+  bool score = false;
 };
 
 class Sampler {

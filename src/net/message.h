@@ -45,6 +45,7 @@ std::string msg_type_name(MsgType t);
 
 // Header flag bits.
 inline constexpr uint16_t kFlagFinal = 1u << 0;   // last BLAST chunk; last TOKEN of a sequence
+inline constexpr uint16_t kFlagScore = 1u << 1;   // SEQ_START: a scoring sequence (perplexity)
 inline constexpr uint16_t kFlagLocal = 1u << 15;  // made by this node, never taken from the wire
 
 enum class Role : uint16_t { kHead = 1, kWorker = 2, kTool = 3 };

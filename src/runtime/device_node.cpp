@@ -5,6 +5,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "model/perplexity.h"
 
 namespace ll::runtime {
 
@@ -105,6 +106,7 @@ Status DeviceNode::sample_rows(uint32_t step, const graph::Batch& batch,
                                const std::vector<float>& logits, Outbox* out) {
   const int n_vocab = g_->hp.n_vocab;
   int row = 0;
+  std::map<int32_t, std::vector<double>> scores;  // this pass's scoring sequences
   for (int r = 0; r < batch.n_rows(); ++r) {
     if (!batch.want_logits[r]) continue;
     const int32_t seq = batch.seq[r];
@@ -112,12 +114,19 @@ Status DeviceNode::sample_rows(uint32_t step, const graph::Batch& batch,
     if (it == seqs_.end())
       return invalid_argument("sequence " + std::to_string(seq) + " was not started on the tail");
     SeqState& s = it->second;
-    const int32_t tok =
-        s.sampler.sample(logits.data() + static_cast<size_t>(row) * n_vocab, n_vocab, s.history);
+    const float* row_logits = logits.data() + static_cast<size_t>(row) * n_vocab;  // [n_vocab]
+    ++row;
+    if (s.sampler.params().score) {
+      // The function the single-device engine scores with: the figure is the same bit for bit.
+      LL_ASSIGN_OR_RETURN(int32_t target, model::scoring_target(batch, r, n_vocab));
+      scores[seq].push_back(model::token_log_prob(row_logits, n_vocab, target));
+      continue;
+    }
+    const int32_t tok = s.sampler.sample(row_logits, n_vocab, s.history);
     s.history.push_back(tok);
     LL_RETURN_IF_ERROR(out->send_token(seq, step, tok, s.sampler.rng_state()));
-    ++row;
   }
+  for (auto& [seq, lp] : scores) LL_RETURN_IF_ERROR(out->send_scores(seq, step, std::move(lp)));
   return Status::ok();
 }
 

@@ -23,6 +23,8 @@ class Outbox {
                               std::vector<std::pair<int, std::vector<float>>> tensors) = 0;
   // The tail's sampled token for sequence `seq`, and its sampler's RNG state after it.
   virtual Status send_token(int32_t seq, uint32_t step, int32_t token, uint64_t rng_state) = 0;
+  // A scoring sequence's pass (SamplerParams::score): log p of each logits row's next token.
+  virtual Status send_scores(int32_t seq, uint32_t step, std::vector<double> log_probs) = 0;
 };
 
 // What a device needs to start a sequence (a SEQ_START): its KV slot and, on the tail, the

@@ -38,6 +38,10 @@ class LocalRing::DeviceOutbox : public Outbox {
     ring_->push_token(TokenEvent{seq, step, token, rng_state});
     return Status::ok();
   }
+  Status send_scores(int32_t seq, uint32_t step, std::vector<double> log_probs) override {
+    ring_->push_token(scores_event(seq, step, std::move(log_probs)));
+    return Status::ok();
+  }
 
  private:
   LocalRing* ring_;

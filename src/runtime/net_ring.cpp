@@ -131,6 +131,21 @@ void NetRing::route(net::Received r) {
         TokenEvent{static_cast<int32_t>(r.msg.seq_id), r.msg.step, t->token_id, t->rng_state});
     return;
   }
+  if (is_scores(r.msg)) {  // a scoring pass's answer: routed as its token would be
+    auto lp = read_scores(r.msg);
+    if (!lp.is_ok()) {
+      const std::string who = shown_name_of(r.from.name);
+      failures_.push_back({r.from.name, internal_error("device " + who + " sent bad scores: " +
+                                                       lp.status().message())});
+    } else if (r.msg.epoch != epoch_) {
+      LL_LOG_INFO("head: dropped scores of stale epoch %u from %s (epoch %u)", r.msg.epoch,
+                  r.from.name.c_str(), epoch_);
+    } else {
+      tokens_.push_back(
+          scores_event(static_cast<int32_t>(r.msg.seq_id), r.msg.step, std::move(*lp)));
+    }
+    return;
+  }
   if (const net::Error* e = r.msg.as<net::Error>(); e && serving_) {
     if (r.msg.epoch != epoch_) {
       LL_LOG_INFO("head: ignored an error of stale epoch %u from %s: %s", r.msg.epoch,
@@ -418,7 +433,7 @@ Result<nlohmann::json> NetRing::weights_for(int device, const graph::Segmentatio
   }
   LL_ASSIGN_OR_RETURN(std::string share, write_share(coarse, device));
   LL_ASSIGN_OR_RETURN(std::string key, file_content_hash(share, o_.cache_dir));
-  LL_RETURN_IF_ERROR(ship_weights(device, share, key));
+  LL_RETURN_IF_ERROR(ship_weights(name, share, key));
   return nlohmann::json{{"kind", "cache"}, {"key", key}};
 }
 
@@ -480,8 +495,8 @@ Status NetRing::redeploy(const RingLayout& layout) {
   return deploy(layout, epoch_ + 1);
 }
 
-Status NetRing::ship_weights(int device, const std::string& path, const std::string& key) {
-  const std::string& peer = layout_.devices[device].name;
+Status NetRing::ship_weights(const std::string& peer, const std::string& path,
+                             const std::string& key) {
   LL_ASSIGN_OR_RETURN(std::shared_ptr<MappedFile> mf, MappedFile::open(path));
   net::Message q;
   q.body = net::WeightsQuery{{net::WeightRef{key, mf->size()}}};
@@ -537,6 +552,12 @@ Status NetRing::send_tensors(int to, uint32_t step, const graph::Batch& batch,
 Status NetRing::send_token(int32_t seq, uint32_t step, int32_t token, uint64_t rng_state) {
   std::lock_guard<std::mutex> lock(rx_mu_);
   tokens_.push_back(TokenEvent{seq, step, token, rng_state});
+  return Status::ok();
+}
+
+Status NetRing::send_scores(int32_t seq, uint32_t step, std::vector<double> log_probs) {
+  std::lock_guard<std::mutex> lock(rx_mu_);
+  tokens_.push_back(scores_event(seq, step, std::move(log_probs)));
   return Status::ok();
 }
 

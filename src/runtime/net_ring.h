@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -146,6 +147,7 @@ class NetRing : public Ring, private Outbox {
   // Load balancing (net_ring_balance.cpp).
   Status balance_tick();
   Status move_to(const RingLayout& layout, const std::string& why);
+  Status preship(const RingLayout& layout);
   void ask_stats();
   bool take_stats_reply(const net::Received& r);
   void update_speeds(const plan::Evaluation& predicted, const std::vector<int>& workers);
@@ -166,10 +168,12 @@ class NetRing : public Ring, private Outbox {
                                    double timeout_s);
   Result<net::Received> request(const std::string& peer, net::Message m, net::MsgType reply,
                                 double timeout_s);
-  Status ship_weights(int device, const std::string& path, const std::string& key);
+  // Safe from another thread than the token loop's (a move's weights go ahead of it).
+  Status ship_weights(const std::string& peer, const std::string& path, const std::string& key);
   Status send_tensors(int to, uint32_t step, const graph::Batch& batch,
                       std::vector<std::pair<int, std::vector<float>>> tensors) override;
   Status send_token(int32_t seq, uint32_t step, int32_t token, uint64_t rng_state) override;
+  Status send_scores(int32_t seq, uint32_t step, std::vector<double> log_probs) override;
 
   const model::Model& m_;
   HeadOptions o_;
@@ -191,7 +195,7 @@ class NetRing : public Ring, private Outbox {
   std::string plan_text_;
   std::string plan_svg_;
   double predicted_tok_s_ = 0;
-  uint64_t weight_bytes_sent_ = 0;
+  std::atomic<uint64_t> weight_bytes_sent_{0};
   nlohmann::json stats_base_;
   Throttle throttle_;
   std::map<std::string, std::string> shown_;  // routing name -> the name people know
@@ -232,7 +236,16 @@ class NetRing : public Ring, private Outbox {
   std::map<std::string, LiveStat> live_stats_, last_stats_;
   std::map<std::string, double> slowdown_;  // measured / predicted time per pass
   uint64_t moves_ = 0;
-  std::vector<MoveRecord> move_log_;  // held while the layout changes; device_stats() does not wait
+  std::vector<MoveRecord> move_log_;
+  // A decided move whose weights are shipped in the background; it switches once they are in
+  // place. Declared after ep_, so it is destroyed (and its thread joined) first.
+  struct PendingMove {
+    RingLayout layout;
+    std::string why;
+    std::future<Status> shipped;
+  };
+  std::optional<PendingMove>
+      pending_move_;  // held while the layout changes; device_stats() does not wait
   std::deque<net::Received> replies_;  // arrived, not yet taken by their waiter
 };
 

@@ -3,11 +3,14 @@
 // loop never waits for a busy device), turns them into a live speed per device, and asks the
 // planner whether another layout would be better by the policy's margin. A move is a new epoch
 // with the new layout; every live sequence is replayed on it, so tokens never change.
+#include <chrono>
 #include <cstdio>
+#include <future>
 
 #include "core/log.h"
 #include "plan/cost.h"
 #include "runtime/net_ring.h"
+#include "runtime/worker.h"
 
 namespace ll::runtime {
 
@@ -101,6 +104,24 @@ Status NetRing::move_to(const RingLayout& layout, const std::string& why) {
   return Status::ok();
 }
 
+// Every share the layout needs on a worker without its own model file, shipped unless cached
+// there. Runs on its own thread: it reads only what setup fixed (names, profiles, the model).
+Status NetRing::preship(const RingLayout& layout) {
+  LL_ASSIGN_OR_RETURN(graph::Segmentation coarse, graph::segment_at(m_.graph, layout.cuts()));
+  for (int i = 1; i < layout.size(); ++i) {
+    bool own = false;
+    for (size_t w = 0; w < wnames_.size(); ++w) {
+      own = own || (wnames_[w] == layout.devices[i].name &&
+                    wprofiles_[w].value("model_hash", "") == model_hash_);
+    }
+    if (own) continue;
+    LL_ASSIGN_OR_RETURN(std::string share, write_share(coarse, i));
+    LL_ASSIGN_OR_RETURN(std::string key, file_content_hash(share, o_.cache_dir));
+    LL_RETURN_IF_ERROR(ship_weights(layout.devices[i].name, share, key));
+  }
+  return Status::ok();
+}
+
 // Called with rx_mu_ held: a stats reply the balancer asked for.
 bool NetRing::take_stats_reply(const net::Received& r) {
   if (r.msg.type() != net::MsgType::kProfileResp) return false;
@@ -169,6 +190,17 @@ Status NetRing::balance_tick() {
     forced.swap(forced_move_);
   }
   if (forced) return move_to(forced->first, forced->second);
+  if (pending_move_) {
+    if (pending_move_->shipped.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+      return Status::ok();
+    PendingMove pm = std::move(*pending_move_);
+    pending_move_.reset();
+    Status st = pm.shipped.get();
+    if (st.is_ok()) return move_to(pm.layout, pm.why);
+    warn("move abandoned: shipping its weights failed: " + st.message());
+    policy_.moved(clock().now_s());  // no new attempt before the cooldown
+    return Status::ok();
+  }
   if (!o_.rebalance || state_ != RingState::kServing || wnames_.empty()) return Status::ok();
   const double now = clock().now_s();
   if (now < next_tick_s_) return Status::ok();
@@ -215,7 +247,11 @@ Status NetRing::balance_tick() {
                   it == slowdown_.end() ? 1.0 : it->second);
     text += why;
   }
-  return move_to(layout, text + ")");
+  // Weights the new layout needs go out now, while serving continues; the switch follows.
+  pending_move_ =
+      PendingMove{layout, text + ")",
+                  std::async(std::launch::async, [this, layout] { return preship(layout); })};
+  return Status::ok();
 }
 
 }  // namespace ll::runtime

@@ -24,7 +24,7 @@ Status Ring::start_sequence(int32_t seq, const model::SamplerParams& p,
 
 Result<TokenEvent> Ring::next_token(double timeout_s) {
   LL_ASSIGN_OR_RETURN(TokenEvent ev, wait_token(timeout_s));
-  table_.on_token(ev.seq, ev.token, ev.rng_state);
+  if (!ev.scored) table_.on_token(ev.seq, ev.token, ev.rng_state);
   return ev;
 }
 

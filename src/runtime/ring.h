@@ -60,7 +60,22 @@ struct TokenEvent {
   uint32_t step = 0;
   int32_t token = 0;
   uint64_t rng_state = 0;  // the tail sampler's RNG after this token
+  // A scoring sequence's pass (SamplerParams::score) answers with these instead of a token
+  // (token -1): log p of each logits row's next token in the batch, in batch order.
+  bool scored = false;
+  std::vector<double> log_probs;
 };
+
+// The event of a scoring pass (token -1).
+inline TokenEvent scores_event(int32_t seq, uint32_t step, std::vector<double> log_probs) {
+  TokenEvent e;
+  e.seq = seq;
+  e.step = step;
+  e.token = -1;
+  e.scored = true;
+  e.log_probs = std::move(log_probs);
+  return e;
+}
 
 class Ring {
  public:
@@ -72,7 +87,7 @@ class Ring {
   // Forward pass number `step` (from new_pass()); devices run one sequence's passes in order.
   virtual Status submit(uint32_t step, const graph::Batch& batch) = 0;
   // StatusCode::kUnavailable means nothing arrived within the timeout; other codes are failures.
-  // The token is recorded in the sequence table.
+  // The token is recorded in the sequence table (a scoring pass's scores are not).
   Result<TokenEvent> next_token(double timeout_s);
   // Closes the sequence in the table and frees it on the devices.
   Status end_sequence(int32_t seq);

@@ -110,4 +110,9 @@ Status ThrottledOutbox::send_token(int32_t seq, uint32_t step, int32_t token, ui
   return inner_->send_token(seq, step, token, rng_state);
 }
 
+Status ThrottledOutbox::send_scores(int32_t seq, uint32_t step, std::vector<double> log_probs) {
+  settle();
+  return inner_->send_scores(seq, step, std::move(log_probs));
+}
+
 }  // namespace ll::runtime

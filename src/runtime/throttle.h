@@ -69,6 +69,7 @@ class ThrottledOutbox : public Outbox {
   Status send_tensors(int to, uint32_t step, const graph::Batch& batch,
                       std::vector<std::pair<int, std::vector<float>>> tensors) override;
   Status send_token(int32_t seq, uint32_t step, int32_t token, uint64_t rng_state) override;
+  Status send_scores(int32_t seq, uint32_t step, std::vector<double> log_probs) override;
 
  private:
   void settle();

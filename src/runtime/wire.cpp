@@ -5,7 +5,7 @@
 namespace ll::runtime {
 
 namespace {
-constexpr uint32_t kI32 = 26, kF32 = 0;
+constexpr uint32_t kI32 = 26, kF64 = 28, kF32 = 0;
 
 net::WireTensor tensor_i32(const std::string& name, std::vector<int32_t> v,
                            std::vector<int64_t> dims) {
@@ -110,6 +110,8 @@ net::Message make_seq_start(const SeqStartInfo& s) {
   b.history = s.history;
   net::Message m;
   m.seq_id = static_cast<uint32_t>(s.seq);
+  // A header flag: SEQ_START's body has no spare field, and the flag keeps its layout.
+  if (s.sampling.score) m.flags |= net::kFlagScore;
   m.body = std::move(b);
   return m;
 }
@@ -125,6 +127,7 @@ SeqStartInfo read_seq_start(const net::Message& m) {
   s.sampling.repeat_penalty = b.repeat_penalty;
   s.sampling.repeat_last_n = b.repeat_last_n;
   s.sampling.seed = b.seed;
+  s.sampling.score = (m.flags & net::kFlagScore) != 0;
   s.rng_state = b.rng_state;
   s.kv_slot = b.kv_slot;
   s.history = b.history;
@@ -136,6 +139,36 @@ net::Message make_seq_end(int32_t seq) {
   m.seq_id = static_cast<uint32_t>(seq);
   m.body = net::SeqEnd{};
   return m;
+}
+
+net::Message make_scores(int32_t seq, uint32_t step, std::vector<double> log_probs) {
+  net::WireTensor t;
+  t.name = "__scores";
+  t.dtype = kF64;
+  t.dims = {static_cast<int64_t>(log_probs.size())};
+  t.data = net::payload_take(std::move(log_probs));  // [n] F64
+  net::Step body;
+  body.tensors.push_back(std::move(t));
+  net::Message m;
+  m.seq_id = static_cast<uint32_t>(seq);
+  m.step = step;
+  m.body = std::move(body);
+  return m;
+}
+
+bool is_scores(const net::Message& m) {
+  const net::Step* s = m.as<net::Step>();
+  return s && s->tensors.size() == 1 && s->tensors[0].name == "__scores";
+}
+
+Result<std::vector<double>> read_scores(const net::Message& m) {
+  if (!is_scores(m)) return invalid_argument("not a SCORES message");
+  const net::WireTensor& t = m.as<net::Step>()->tensors[0];
+  if (t.dtype != kF64 || t.dims.size() != 1 || t.dims[0] < 0 ||
+      t.data.size() != static_cast<size_t>(t.dims[0]) * sizeof(double)) {
+    return invalid_argument("SCORES: malformed __scores tensor");
+  }
+  return net::payload_to_vector<double>(t.data);
 }
 
 }  // namespace ll::runtime

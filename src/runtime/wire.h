@@ -35,4 +35,12 @@ net::Message make_seq_start(const SeqStartInfo& s);
 SeqStartInfo read_seq_start(const net::Message& m);
 net::Message make_seq_end(int32_t seq);
 
+// SCORES: a scoring sequence's pass (SamplerParams::score, flag kFlagScore on its SEQ_START),
+// tail to head: a STEP (header seq_id, step) whose only tensor is "__scores" (F64 [n]), the
+// log-probability of each logits row's next token in batch order. The head receives no other
+// STEP, so its receive path tells them apart by type alone.
+net::Message make_scores(int32_t seq, uint32_t step, std::vector<double> log_probs);
+bool is_scores(const net::Message& m);
+Result<std::vector<double>> read_scores(const net::Message& m);
+
 }  // namespace ll::runtime

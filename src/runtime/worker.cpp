@@ -412,6 +412,13 @@ class Worker : public Outbox {
     return ep_->send(net::PeerId::incoming(dep_->head_name), std::move(m));
   }
 
+  Status send_scores(int32_t seq, uint32_t step, std::vector<double> log_probs) override {
+    net::Message m = make_scores(seq, step, std::move(log_probs));
+    m.session_id = dep_->session_id;
+    m.epoch = dep_->node->epoch();
+    return ep_->send(net::PeerId::incoming(dep_->head_name), std::move(m));
+  }
+
   // One outgoing link per peer address, kept across deployments.
   Status link_to(const std::string& addr) {
     if (linked_.count(addr)) return Status::ok();
@@ -466,6 +473,7 @@ Status run_worker(const WorkerOptions& o, const std::atomic<bool>& stop, std::st
     for (; n_rejections < rej.size(); ++n_rejections)
       std::fprintf(stderr, "worker %s: %s\n", eo.node_name.c_str(), rej[n_rejections].c_str());
   };
+  std::vector<net::Received> batch;
   while (!stop && !w.shutdown()) {
     report_rejections();
     auto r = ep->recv(0.2);
@@ -473,7 +481,33 @@ Status run_worker(const WorkerOptions& o, const std::atomic<bool>& stop, std::st
       if (r.status().code() == StatusCode::kUnavailable) continue;  // timeout
       return r.status();
     }
-    w.handle(*r);
+    // Everything already received, at once: a DEPLOY (a failover or a move) replaces the
+    // deployment, so the passes queued ahead of it are stale and need not be computed first.
+    batch.clear();
+    batch.push_back(std::move(*r));
+    while (batch.size() < 4096) {
+      auto more = ep->recv(0);
+      if (!more.is_ok()) break;
+      batch.push_back(std::move(*more));
+    }
+    size_t deploy_at = 0;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].msg.type() == net::MsgType::kDeploy) deploy_at = i;
+    }
+    size_t skipped = 0;
+    for (size_t i = 0; i < batch.size() && !w.shutdown(); ++i) {
+      const net::MsgType t = batch[i].msg.type();
+      const bool runtime =
+          t == net::MsgType::kStep || t == net::MsgType::kSeqStart || t == net::MsgType::kSeqEnd;
+      if (i < deploy_at && runtime) {
+        ++skipped;
+        continue;
+      }
+      w.handle(batch[i]);
+    }
+    if (skipped > 0)
+      LL_LOG_INFO("worker %s: skipped %zu passes queued ahead of a new deployment",
+                  eo.node_name.c_str(), skipped);
   }
   report_rejections();
   ep->close();

@@ -1,5 +1,6 @@
-// `perplexity` end to end: the JSON figure, and clear errors for bad input (missing file, empty
-// text, text shorter than a chunk).
+// `perplexity` end to end: the JSON figure, the same figure over a ring of 3 devices (local
+// worker processes over ZeroMQ, planned and with cuts inside layers), and clear errors for bad
+// input (missing file, empty text, text shorter than a chunk, a bad --n-devices).
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -60,6 +61,29 @@ TEST(PerplexityCli, JsonFigure) {
   EXPECT_EQ(ppl_json({"--chunks", "4", "--threads", "2"})["ppl"], j["ppl"]);
 }
 
+TEST(PerplexityCli, NDevices3EqualsSingleDevice) {
+  const auto want = ppl_json({"--chunks", "4"});
+  ASSERT_TRUE(want.contains("ppl")) << want.dump();
+  EXPECT_EQ(want["devices"], 1);
+  // Equal layers on the 3 devices (the planner puts a model this small on the head alone).
+  const auto planned =
+      ppl_json({"--chunks", "4", "--n-devices", "3", "--placement", "even", "--insecure"});
+  ASSERT_TRUE(planned.contains("ppl")) << planned.dump();
+  EXPECT_EQ(planned["devices"], 3);
+  EXPECT_EQ(planned["ppl"].get<double>(), want["ppl"].get<double>())
+      << planned.dump() << " vs " << want.dump();
+  EXPECT_EQ(planned["ppl_stderr"].get<double>(), want["ppl_stderr"].get<double>());
+  EXPECT_EQ(planned["tokens_scored"], want["tokens_scored"]);
+  EXPECT_EQ(planned["chunks"], 4);
+  // Cuts inside layers (residual edges skip a device), encrypted links (an ephemeral key).
+  const auto cut = ppl_json({"--chunks", "4", "--n-devices", "3", "--cuts", "5,13"});
+  ASSERT_TRUE(cut.contains("ppl")) << cut.dump();
+  EXPECT_EQ(cut["devices"], 3);
+  EXPECT_EQ(cut["ppl"].get<double>(), want["ppl"].get<double>())
+      << cut.dump() << " vs " << want.dump();
+  EXPECT_EQ(cut["ppl_stderr"].get<double>(), want["ppl_stderr"].get<double>());
+}
+
 TEST(PerplexityCli, ClearErrors) {
   static Files f;
   std::string out, err;
@@ -74,6 +98,13 @@ TEST(PerplexityCli, ClearErrors) {
   std::ofstream(short_text) << "the little robot.";
   EXPECT_NE(run_binary({"perplexity", "-m", f.model, "-f", short_text}, &out, &err), 0);
   EXPECT_NE(err.find("fewer than one chunk"), std::string::npos) << err;
+  EXPECT_NE(run_binary({"perplexity", "-m", f.model, "-f", f.text, "--n-devices", "0"}, &out, &err),
+            0);
+  EXPECT_NE(err.find("--n-devices must be"), std::string::npos) << err;
+  EXPECT_NE(run_binary({"perplexity", "-m", f.model, "-f", f.text, "--workers", "127.0.0.1:1"},
+                       &out, &err),
+            0);
+  EXPECT_NE(err.find("--key"), std::string::npos) << err;
 }
 
 }  // namespace
