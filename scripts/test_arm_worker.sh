@@ -149,5 +149,10 @@ echo "workers: x86 $x86_addr, arm64 (qemu) $arm_addr"
 # about one layer).
 "$x86" synth --preset tiny --type Q8_0 -o "$tmp/tiny-q8_0.gguf" >/dev/null
 check "$tmp/tiny-q8_0.gguf" 24 10,25
+# A K-quant mix: Q4_K and Q6_K (packed NEON/SDOT kernels), which need rows of 256 and more, so the
+# 110m shape (12 layers, 184 ops); the head runs layers 0-7, the first worker layers 8-9 and the
+# second layers 10-11 and the output.
+"$x86" synth --preset 110m --type Q4_K_M -o "$tmp/110m-q4_k_m.gguf" >/dev/null
+check "$tmp/110m-q4_k_m.gguf" 16 121,151
 echo "total: $((SECONDS - start)) s"
 exit $status
