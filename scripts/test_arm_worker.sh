@@ -110,26 +110,30 @@ print("  stage ms per pass: " + ", ".join(
 
 prompt=1,17,33,5
 status=0
-# check MODEL N CUTS: greedy and seeded, the ARM device as the tail and in the middle.
+# check MODEL N CUTS RING...: greedy and seeded, on each RING ("label=ADDR,ADDR..."; the head,
+# x86, is the ring's first device, then these workers in order).
 check() {
   local model=$1 n=$2 cuts=$3
+  shift 3
   for temp in 0 0.8; do
-    local want got
+    local want got ring
     want=$("$x86" generate -m "$model" --prompt-ids $prompt -n "$n" --temp $temp --seed 7 --json)
-    for order in "$x86_addr,$arm_addr" "$arm_addr,$x86_addr"; do
-      # Fixed cuts: every device runs layers (the planner could leave the slow emulated device
-      # idle); the ring is head (x86), then the workers in this order.
-      local t=$SECONDS
-      got=$("$x86" run -m "$model" --workers "$order" --key "$tmp/cluster.key" \
+    for ring in "$@"; do
+      local label=${ring%%=*} t=$SECONDS
+      # Fixed cuts: every device runs layers (the planner would leave the slow emulated device
+      # idle).
+      if ! got=$("$x86" run -m "$model" --workers "${ring#*=}" --key "$tmp/cluster.key" \
         --prompt-ids $prompt -n "$n" --temp $temp --seed 7 --json --cuts "$cuts" \
-        --cache-dir "$tmp/head.cache")
-      local where
-      where=$([ "$order" = "$x86_addr,$arm_addr" ] && echo "arm64 tail" || echo "arm64 middle")
+        --cache-dir "$tmp/head.cache"); then
+        echo "FAIL: $(basename "$model"), temp $temp, $label: run failed"
+        status=1
+        continue
+      fi
       if [ -n "$(tokens "$want")" ] && [ "$(tokens "$want")" = "$(tokens "$got")" ]; then
-        echo "ok: $(basename "$model"), temp $temp, $where: $n tokens bit-identical to" \
+        echo "ok: $(basename "$model"), temp $temp, $label: $n tokens bit-identical to" \
           "single-device x86 ($((SECONDS - t)) s)"
       else
-        echo "FAIL: $(basename "$model"), temp $temp, $where:"
+        echo "FAIL: $(basename "$model"), temp $temp, $label:"
         echo "  x86 alone: $(tokens "$want")"
         echo "  ring:      $(tokens "$got")"
         status=1
@@ -143,16 +147,25 @@ start_worker x86-worker "$x86"
 x86_addr=$addr
 start_worker arm64-qemu "${qemu[@]}" "$arm"
 arm_addr=$addr
-echo "workers: x86 $x86_addr, arm64 (qemu) $arm_addr"
+# A second ARM device on an ARMv8.0 core without the dot-product extension: the baseline NEON
+# kernels (SMULL/SMLAL), which must give the same bits as SDOT.
+start_worker arm64-qemu-a72 qemu-aarch64 -L / -cpu cortex-a72 "$arm"
+a72_addr=$addr
+echo "workers: x86 $x86_addr, arm64 (qemu, max) $arm_addr, arm64 (qemu, cortex-a72) $a72_addr"
 
-# Q8_0: the packed NEON/SDOT products (tiny: 2 layers, 34 ops; cuts 10 and 25 give every device
-# about one layer).
+# Q8_0: the packed NEON/SDOT products (tiny: 2 layers, 34 ops). Three devices: head embedding +
+# layer 0 attention, then layer 0 FFN + layer 1 attention, then layer 1 FFN + output; four: the
+# middle split at op 16.
 "$x86" synth --preset tiny --type Q8_0 -o "$tmp/tiny-q8_0.gguf" >/dev/null
-check "$tmp/tiny-q8_0.gguf" 24 10,25
-# A K-quant mix: Q4_K and Q6_K (packed NEON/SDOT kernels), which need rows of 256 and more, so the
-# 110m shape (12 layers, 184 ops); the head runs layers 0-7, the first worker layers 8-9 and the
-# second layers 10-11 and the output.
+check "$tmp/tiny-q8_0.gguf" 24 10,25 "arm64 tail=$x86_addr,$arm_addr" \
+  "arm64 middle=$arm_addr,$x86_addr"
+check "$tmp/tiny-q8_0.gguf" 24 10,16,25 "x86,a72,max=$x86_addr,$a72_addr,$arm_addr"
+# A K-quant mix: Q4_K and Q6_K (packed NEON kernels), which need rows of 256 and more, so the 110m
+# shape (12 layers, 184 ops): the head runs layers 0-7, then layers 8-9, then 10-11 and the output
+# (four devices: 10, then 11 and the output).
 "$x86" synth --preset 110m --type Q4_K_M -o "$tmp/110m-q4_k_m.gguf" >/dev/null
-check "$tmp/110m-q4_k_m.gguf" 16 121,151
+check "$tmp/110m-q4_k_m.gguf" 16 121,151 "arm64 tail=$x86_addr,$arm_addr" \
+  "arm64 middle=$arm_addr,$x86_addr"
+check "$tmp/110m-q4_k_m.gguf" 16 121,151,166 "x86,a72,max=$x86_addr,$a72_addr,$arm_addr"
 echo "total: $((SECONDS - start)) s"
 exit $status
