@@ -26,7 +26,7 @@ multiarch=/usr/lib/aarch64-linux-gnu
 loader=/usr/lib/ld-linux-aarch64.so.1
 
 missing=()
-for tool in aarch64-linux-gnu-g++ aarch64-linux-gnu-gcc qemu-aarch64 cmake ninja pkg-config; do
+for tool in aarch64-linux-gnu-g++ aarch64-linux-gnu-gcc qemu-aarch64 cmake ninja pkg-config python3; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 [ -e "$loader" ] || missing+=("libc6:arm64")
@@ -88,9 +88,10 @@ start_worker() {
   local name=$1
   shift
   "$@" worker --listen tcp://127.0.0.1:0 --name "$name" --ready-file "$tmp/$name.ready" \
-    --key "$tmp/cluster.key" --cache-dir "$tmp/$name.cache" >"$tmp/$name.out" 2>"$tmp/$name.log" &
+    --key "$tmp/cluster.key" --cache-dir "$tmp/$name.cache" --exit-with-parent $$ \
+    >"$tmp/$name.out" 2>"$tmp/$name.log" &
   local pid=$!
-  pids+=($pid)
+  pids+=("$pid")
   if ! "$x86" wait-ready --file "$tmp/$name.ready" --timeout 120 --pid $pid >/dev/null; then
     echo "error: worker $name did not start:" >&2
     cat "$tmp/$name.log" >&2
@@ -121,8 +122,8 @@ check() {
     for ring in "$@"; do
       local label=${ring%%=*} t=$SECONDS
       # Fixed cuts: every device runs layers (the planner would leave the slow emulated device
-      # idle).
-      if ! got=$("$x86" run -m "$model" --workers "${ring#*=}" --key "$tmp/cluster.key" \
+      # idle). The limit turns a hang into a prompt failure (a run takes seconds).
+      if ! got=$(timeout 300 "$x86" run -m "$model" --workers "${ring#*=}" --key "$tmp/cluster.key" \
         --prompt-ids $prompt -n "$n" --temp $temp --seed 7 --json --cuts "$cuts" \
         --cache-dir "$tmp/head.cache"); then
         echo "FAIL: $(basename "$model"), temp $temp, $label: run failed"
