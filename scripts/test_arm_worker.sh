@@ -50,7 +50,7 @@ if [ ! -f "$build/build.ninja" ]; then
     -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/aarch64-linux-gnu.cmake" \
     -DLL_BUILD_TESTS=OFF -DLL_BUILD_BENCH=OFF "${launcher[@]}" >/dev/null
 fi
-ninja -C "$build" --quiet lingualinked
+ninja -C "$build" -j "$(nproc)" --quiet lingualinked  # not nproc+2: beside the other tests
 arm="$build/tools/lingualinked"
 echo "cross build: $((SECONDS - start)) s"
 # ELF e_machine 183 is AArch64.
