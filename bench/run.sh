@@ -21,6 +21,8 @@ done
 ./build/bench/bench_runtime "$M/110m-Q8_0.gguf" "$B" overhead throughput ttft
 # Issue 14: an emulated device at speed 0.3 against one at 1.0, equal work, 1 and 8 streams.
 ./build/bench/bench_emulator "$M/110m-Q8_0.gguf" "$B" --slow-speed 0.3
+# Issue 12: serve under 20 worker kills; recovery time on 110m Q8_0 (10 kills, 3 workers).
+./build/bench/bench_failover "$B" "$M/110m-Q8_0.gguf" chaos recovery
 # Issue 6: the phones3 spec, measured against the planner's prediction.
 $B cluster --device-spec phones3 -m "$M/110m-Q8_0.gguf" --prompt-ids 1,2,3,4 -n 48 --temp 0 --json \
   --cache-dir build/bench-cache | python3 -c 'import json,sys; j=json.load(sys.stdin); print(json.dumps({"scenario":"phones3","measured_decode_tok_s":j["decode_tok_s"],"predicted_tok_s":j["predicted_tok_s"],"ratio":j["decode_tok_s"]/j["predicted_tok_s"]}))'

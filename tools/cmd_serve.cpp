@@ -11,6 +11,7 @@
 #include "common.h"
 #include "discover.h"
 #include "net/cluster_key.h"
+#include "plan/units.h"
 #include "runtime/local_cluster.h"
 #include "runtime/net_ring.h"
 #include "server/backend.h"
@@ -24,8 +25,9 @@ struct Opts {
   server::BackendOptions backend;
   server::ServerOptions http;
   std::string workers, key_file, spec, objective = "throughput", cache_dir = ".lingualinked-cache",
-                                       ready_file, cuts, placement = "plan";
+                                       ready_file, cuts, placement = "plan", mem_budget;
   bool insecure = false, in_process = false, no_failover = false;
+  std::string rebalance = "off";
   double heartbeat_s = 1, failover_wait_s = 30;
   int old_cluster = -1;   // set only by the old spelling --cluster
   double discover_s = 0;  // > 0: add the workers advertised on the LAN
@@ -67,6 +69,11 @@ Result<std::unique_ptr<server::Backend>> make_net_backend(
   }
   auto objective = plan::objective_from_name(o.objective);
   if (!objective) return invalid_argument("--objective must be latency or throughput");
+  if (!o.mem_budget.empty()) {
+    auto budget = plan::parse_size(o.mem_budget);
+    if (!budget.is_ok()) return invalid_argument("--mem-budget: " + budget.status().message());
+    ho.mem_budget_bytes = *budget;
+  }
   ho.workers = addrs;
   ho.objective = *objective;
   ho.placement = o.placement;
@@ -79,6 +86,7 @@ Result<std::unique_ptr<server::Backend>> make_net_backend(
   ho.threads = o.backend.threads;
   ho.cache_dir = o.cache_dir;
   ho.failover = !o.no_failover;
+  ho.rebalance = o.rebalance == "on";
   ho.heartbeat_timeout_s = o.heartbeat_s;
   ho.failover_wait_s = o.failover_wait_s;
   server::EventLog* events = &b->cluster.events;  // outlives the ring (Backend's member order)
@@ -203,6 +211,8 @@ const bool registered =
                      "Fixed op cuts, one segment per device in order (skips planning)");
       sub.add_option("--cache-dir", o->cache_dir, "Cache for weight shares and profiles")
           ->capture_default_str();
+      sub.add_option("--mem-budget", o->mem_budget,
+                     "Head device memory budget (default: from the OS), e.g. 64KiB");
       sub.add_option("--heartbeat", o->heartbeat_s,
                      "Seconds without any traffic after which a worker is lost")
           ->capture_default_str()
@@ -212,6 +222,11 @@ const bool registered =
                      "cannot hold the model")
           ->capture_default_str()
           ->check(CLI::Range(0.0, 3600.0));
+      sub.add_option("--rebalance", o->rebalance,
+                     "on: move work off devices that become slow while serving (experimental: "
+                     "docs/balance.md)")
+          ->capture_default_str()
+          ->check(CLI::IsMember({"on", "off"}));
       sub.add_flag("--no-failover", o->no_failover,
                    "A lost worker fails the requests in flight instead of being replanned around");
       sub.add_option("--ready-file", o->ready_file,

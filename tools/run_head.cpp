@@ -45,6 +45,11 @@ void HeadFlags::add(CLI::App& sub) {
                  "Seconds without any traffic after which a worker is lost")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 60.0));
+  sub.add_option("--rebalance", rebalance,
+                 "on: move work off devices that become slow while generating (experimental: "
+                 "docs/balance.md)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off"}));
   sub.add_flag("--no-failover", no_failover,
                "A lost worker ends the run instead of being replanned around");
   sampling.add(sub);
@@ -79,6 +84,7 @@ int run_head(const HeadFlags& f, const std::vector<std::string>& workers,
   ho.placement = f.placement;
   ho.display_name = f.head_name;
   ho.failover = !f.no_failover;
+  ho.rebalance = f.rebalance == "on";
   ho.heartbeat_timeout_s = f.heartbeat_s;
   ho.n_ctx = f.ctx > 0 ? f.ctx
                        : std::min((*m)->hp().n_ctx_train,
@@ -160,6 +166,8 @@ int run_head(const HeadFlags& f, const std::vector<std::string>& workers,
     const runtime::RingHealth h = (*ring)->health();
     j["failovers"] = h.failovers;
     j["failover_s"] = h.failover_s;
+    j["moves"] = h.moves;
+    for (const auto& mv : h.move_log) j["move_log"].push_back(mv.text);
     std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return 0;
   };

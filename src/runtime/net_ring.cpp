@@ -141,6 +141,7 @@ void NetRing::route(net::Received r) {
                                                      " failed: " + e->text)});
     return;
   }
+  if (take_stats_reply(r)) return;
   // Replies nobody waits for any more (a timed-out request) must not pile up.
   if (replies_.size() >= 1024) replies_.pop_front();
   replies_.push_back(std::move(r));
@@ -242,9 +243,19 @@ Status NetRing::connect_workers() {
 Result<plan::Cluster> NetRing::profile() {
   const int n_workers = static_cast<int>(wnames_.size());
   say("profiling " + std::to_string(n_workers + 1) + " devices and their links...");
+  // Only the model's weight types are measured (each one costs a fraction of a second).
+  std::set<DType> types;
+  for (const graph::Node& node : m_.graph.nodes) {
+    for (const std::string& w : node.weights) {
+      if (const graph::WeightView* v = m_.weights->find(w)) types.insert(v->type);
+    }
+  }
+  nlohmann::json type_names = nlohmann::json::array();
+  for (DType t : types) type_names.push_back(std::string(dtype_name(t)));
   std::vector<uint32_t> reqs(n_workers);
   for (int i = 0; i < n_workers; ++i) {
     nlohmann::json req;
+    req["types"] = type_names;
     req["probe"] = nlohmann::json::array();
     for (int k = 0; k < n_workers; ++k) {
       if (k != i) req["probe"].push_back({{"name", wnames_[k]}, {"address", wnames_[k]}});
@@ -259,6 +270,7 @@ Result<plan::Cluster> NetRing::profile() {
   hpo.mem_budget_bytes = o_.mem_budget_bytes;
   hpo.cache_dir = o_.cache_dir;
   hpo.throttle = &throttle_;
+  hpo.types.assign(types.begin(), types.end());
   const std::string head_shown = o_.display_name.empty() ? o_.name : o_.display_name;
   shown_[o_.name] = head_shown;
   LL_ASSIGN_OR_RETURN(plan::DeviceProfile head_prof, profile_device(head_shown, hpo));
@@ -325,17 +337,10 @@ Result<RingLayout> NetRing::layout_from_cuts(const std::vector<int>& cuts) const
 Result<RingLayout> NetRing::plan_on(const plan::Cluster& cluster, const std::vector<int>& workers) {
   if (!o_.force_cuts.empty() && workers.size() == wnames_.size())
     return layout_from_cuts(o_.force_cuts);
-  const graph::Graph& g = m_.graph;
-  LL_ASSIGN_OR_RETURN(graph::Segmentation fine, graph::segment_default(g, 0));
-  LL_ASSIGN_OR_RETURN(graph::GraphCosts costs, graph::compute_costs(g, fine, *m_.weights));
-  plan::RunConfig run;
-  run.ctx = o_.n_ctx;
-  run.n_seqs = o_.max_seqs;
-  plan::ModelProfile mp =
-      model_profile(fs::path(model_path_).stem().string(), g, fine, costs, *m_.weights, o_.n_ctx);
+  LL_RETURN_IF_ERROR(ensure_model_profile());
   plan::PlanOptions po;
   po.objective = o_.objective;
-  LL_ASSIGN_OR_RETURN(plan::PlanReport rep, plan::make_plan(mp, cluster, run, po));
+  LL_ASSIGN_OR_RETURN(plan::PlanReport rep, plan::make_plan(*mp_, cluster, run_config(), po));
   plan_json_ = plan::plan_report_to_json(rep);
   plan_text_ = plan::render_text(rep);
   plan_svg_ = plan::render_svg(rep);
@@ -345,8 +350,31 @@ Result<RingLayout> NetRing::plan_on(const plan::Cluster& cluster, const std::vec
     return invalid_argument("placement must be plan, even or memory, not " + o_.placement);
   predicted_tok_s_ = o_.objective == plan::Objective::kLatency ? chosen->single_stream_tok_s
                                                                : chosen->pipelined_tok_s;
+  return layout_from_assignment(chosen->device_of_segment, workers);
+}
+
+Status NetRing::ensure_model_profile() {
+  if (mp_) return Status::ok();
+  const graph::Graph& g = m_.graph;
+  LL_ASSIGN_OR_RETURN(fine_, graph::segment_default(g, 0));
+  LL_ASSIGN_OR_RETURN(graph::GraphCosts costs, graph::compute_costs(g, fine_, *m_.weights));
+  mp_ =
+      model_profile(fs::path(model_path_).stem().string(), g, fine_, costs, *m_.weights, o_.n_ctx);
+  return Status::ok();
+}
+
+plan::RunConfig NetRing::run_config() const {
+  plan::RunConfig run;
+  run.ctx = o_.n_ctx;
+  run.n_seqs = o_.max_seqs;
+  return run;
+}
+
+// Cluster device d > 0 is worker workers[d - 1]; the fine segments' devices become coarse ones.
+Result<RingLayout> NetRing::layout_from_assignment(const std::vector<int>& device_of_segment,
+                                                   const std::vector<int>& workers) const {
   LL_ASSIGN_OR_RETURN(DevicePlacement placement,
-                      placement_from_plan(g, fine, chosen->device_of_segment));
+                      placement_from_plan(m_.graph, fine_, device_of_segment));
   if (placement.devices[0] != 0) return internal_error("the plan does not start on the head");
   RingLayout l;
   for (int i = 0; i < placement.coarse.size(); ++i) {
@@ -390,7 +418,7 @@ Result<nlohmann::json> NetRing::weights_for(int device, const graph::Segmentatio
   }
   LL_ASSIGN_OR_RETURN(std::string share, write_share(coarse, device));
   LL_ASSIGN_OR_RETURN(std::string key, file_content_hash(share, o_.cache_dir));
-  LL_RETURN_IF_ERROR(ship_weights(device, share, key));
+  LL_RETURN_IF_ERROR(ship_weights(name, share, key));
   return nlohmann::json{{"kind", "cache"}, {"key", key}};
 }
 
@@ -452,8 +480,8 @@ Status NetRing::redeploy(const RingLayout& layout) {
   return deploy(layout, epoch_ + 1);
 }
 
-Status NetRing::ship_weights(int device, const std::string& path, const std::string& key) {
-  const std::string& peer = layout_.devices[device].name;
+Status NetRing::ship_weights(const std::string& peer, const std::string& path,
+                             const std::string& key) {
   LL_ASSIGN_OR_RETURN(std::shared_ptr<MappedFile> mf, MappedFile::open(path));
   net::Message q;
   q.body = net::WeightsQuery{{net::WeightRef{key, mf->size()}}};
@@ -524,6 +552,7 @@ Result<TokenEvent> NetRing::wait_token(double timeout_s) {
       }
     }
     if (o_.failover) LL_RETURN_IF_ERROR(watch_devices());
+    LL_RETURN_IF_ERROR(balance_tick());
     const bool degraded = state_ != RingState::kServing;
     // Degraded, tokens cannot come; a comeback or the give-up time can.
     auto ready = [&] {
@@ -549,10 +578,14 @@ Result<TokenEvent> NetRing::wait_token(double timeout_s) {
 }
 
 void NetRing::maintain() {
-  if (!o_.failover || !ep_) return;
-  // Idle, nobody else reads the endpoint: take what arrived (lost links, comebacks).
-  (void)await([this] { return !failures_.empty() || !back_.empty(); }, 0.005);
-  Status st = watch_devices();
+  if (!ep_) return;
+  Status st;
+  if (o_.failover) {
+    // Idle, nobody else reads the endpoint: take what arrived (lost links, comebacks).
+    (void)await([this] { return !failures_.empty() || !back_.empty(); }, 0.005);
+    st = watch_devices();
+  }
+  if (st.is_ok()) st = balance_tick();
   if (!st.is_ok()) LL_LOG_WARN("head: %s", st.message().c_str());
 }
 

@@ -6,10 +6,12 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "model/model.h"
 #include "net/endpoint.h"
 #include "plan/planner.h"
+#include "runtime/balance_policy.h"
 #include "runtime/device_node.h"
 #include "runtime/plan_bridge.h"
 #include "runtime/replay_log.h"
@@ -62,6 +65,9 @@ struct HeadOptions {
   // Told of every change of the ring ("failover", "readmit", "degraded"), on the token loop's
   // thread; the server logs them as cluster events.
   std::function<void(const std::string& kind, const std::string& text)> on_event;
+  // Runtime load balancing (docs/balance.md): move work off devices that became slow.
+  bool rebalance = false;
+  BalanceOptions balance;
 };
 
 class NetRing : public Ring, private Outbox {
@@ -78,6 +84,9 @@ class NetRing : public Ring, private Outbox {
   // Waits until no worker given at start is lost (each re-admitted after its link came back),
   // or fails at the deadline naming the missing ones. The token loop's thread only.
   Status wait_until_whole(double timeout_s);
+  // Moves the live ring to `layout` at the next token wait (thread-safe; tests, operators):
+  // in-flight sequences are replayed on it under a new epoch.
+  void request_move(RingLayout layout, std::string why);
 
   // Deploys another layout on the same live workers under a new epoch: passes and tokens of
   // the old one are dropped everywhere. Call between generations (no sequence live).
@@ -109,7 +118,7 @@ class NetRing : public Ring, private Outbox {
 
  private:
   NetRing(const model::Model& m, const HeadOptions& o)
-      : m_(m), o_(o), throttle_(o.speed, o.speed_schedule) {}
+      : m_(m), o_(o), throttle_(o.speed, o.speed_schedule), policy_(o.balance) {}
   std::string shown_name(int device) const;
   std::string shown_name_of(const std::string& routing) const;
   Status setup(const std::string& model_path);
@@ -120,15 +129,30 @@ class NetRing : public Ring, private Outbox {
   // keep_tokens: a recovery keeps the tokens already received (they are not replayed).
   Status deploy(const RingLayout& layout, uint32_t epoch, bool keep_tokens = false);
   Result<RingLayout> plan_on(const plan::Cluster& cluster, const std::vector<int>& workers);
+  Status ensure_model_profile();  // mp_ and fine_, once
+  plan::RunConfig run_config() const;
+  Result<RingLayout> layout_from_assignment(const std::vector<int>& device_of_segment,
+                                            const std::vector<int>& workers) const;
   Result<nlohmann::json> collect_stats();
   // Failover (net_ring_failover.cpp): take the failures and comebacks the demultiplexer saw,
   // and replan, redeploy and replay when the ring lost or regained a device.
   Status watch_devices();
   Status recover(const std::string& why, bool loss);
   Result<RingLayout> plan_survivors();
+  // The start-up profiles of the head and the workers not lost; workers[k] is device k + 1.
+  plan::Cluster surviving_cluster(std::vector<int>* workers) const;
   Status replay_sequences(int* n_seqs, size_t* n_rows);
   void set_degraded(const std::string& why);
   void publish_health();
+  // Load balancing (net_ring_balance.cpp).
+  Status balance_tick();
+  Status move_to(const RingLayout& layout, const std::string& why);
+  Status preship(const RingLayout& layout);
+  void ask_stats();
+  bool take_stats_reply(const net::Received& r);
+  void update_speeds(const plan::Evaluation& predicted, const std::vector<int>& workers);
+  std::string layers_of(const RingDevice& d) const;
+  std::string describe_move(const RingLayout& from, const RingLayout& to) const;
   Result<nlohmann::json> weights_for(int device, const graph::Segmentation& coarse);
   Result<std::string> write_share(const graph::Segmentation& coarse, int device);
   void say(const std::string& s) const;   // progress, unless quiet
@@ -144,7 +168,8 @@ class NetRing : public Ring, private Outbox {
                                    double timeout_s);
   Result<net::Received> request(const std::string& peer, net::Message m, net::MsgType reply,
                                 double timeout_s);
-  Status ship_weights(int device, const std::string& path, const std::string& key);
+  // Safe from another thread than the token loop's (a move's weights go ahead of it).
+  Status ship_weights(const std::string& peer, const std::string& path, const std::string& key);
   Status send_tensors(int to, uint32_t step, const graph::Batch& batch,
                       std::vector<std::pair<int, std::vector<float>>> tensors) override;
   Status send_token(int32_t seq, uint32_t step, int32_t token, uint64_t rng_state) override;
@@ -159,6 +184,8 @@ class NetRing : public Ring, private Outbox {
   std::vector<std::string> wshown_;  // the workers' own names, for plans and stats
   std::unique_ptr<DeviceNode> node_;
   plan::Cluster cluster_all_;  // the head, then every worker in option order (profiles, links)
+  std::optional<plan::ModelProfile> mp_;  // the planner's view of the model, over fine_
+  graph::Segmentation fine_;
   uint32_t session_id_ = 0;
   uint32_t epoch_ = 0;
   std::atomic<uint32_t> next_request_{1};
@@ -167,7 +194,7 @@ class NetRing : public Ring, private Outbox {
   std::string plan_text_;
   std::string plan_svg_;
   double predicted_tok_s_ = 0;
-  uint64_t weight_bytes_sent_ = 0;
+  std::atomic<uint64_t> weight_bytes_sent_{0};
   nlohmann::json stats_base_;
   Throttle throttle_;
   std::map<std::string, std::string> shown_;  // routing name -> the name people know
@@ -194,7 +221,30 @@ class NetRing : public Ring, private Outbox {
   std::vector<double> failover_s_;
   std::vector<FailoverRecord> failover_log_;
   std::vector<DeviceHealth> health_devices_;
-  std::mutex deploy_mu_;  // held while the layout changes; device_stats() does not wait
+  std::mutex deploy_mu_;
+  // Load balancing state, on the token loop's thread (live_stats_, stats_reqs_: rx_mu_).
+  struct LiveStat {
+    uint32_t epoch = 0;
+    double busy_s = 0, steps = 0;
+  };
+  BalancePolicy policy_;
+  std::mutex move_mu_;
+  std::optional<std::pair<RingLayout, std::string>> forced_move_;
+  double next_tick_s_ = 0;
+  std::map<uint32_t, uint32_t> stats_reqs_;  // request id -> epoch it was sent in
+  std::map<std::string, LiveStat> live_stats_, last_stats_;
+  std::map<std::string, double> slowdown_;  // measured / predicted time per pass
+  uint64_t moves_ = 0;
+  std::vector<MoveRecord> move_log_;
+  // A decided move whose weights are shipped in the background; it switches once they are in
+  // place. Declared after ep_, so it is destroyed (and its thread joined) first.
+  struct PendingMove {
+    RingLayout layout;
+    std::string why;
+    std::future<Status> shipped;
+  };
+  std::optional<PendingMove>
+      pending_move_;  // held while the layout changes; device_stats() does not wait
   std::deque<net::Received> replies_;  // arrived, not yet taken by their waiter
 };
 

@@ -18,6 +18,8 @@ RingHealth NetRing::health() const {
   h.failovers = failovers_;
   h.failover_s = failover_s_;
   h.failover_log = failover_log_;
+  h.moves = moves_;
+  h.move_log = move_log_;
   h.devices = health_devices_;
   return h;
 }
@@ -64,12 +66,24 @@ Status NetRing::watch_devices() {
   }
   publish_health();
   if (!why.empty()) return recover(why, loss);
-  if (state_ == RingState::kDegraded && sequences().size() > 0 &&
-      clock().now_s() - degraded_since_ > o_.failover_wait_s) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "; no capacity came back within %.0f s", o_.failover_wait_s);
-    // Not kUnavailable, which token loops read as "no token yet": this ends the requests.
-    return out_of_memory(state_why_ + buf);
+  if (state_ == RingState::kDegraded && sequences().size() > 0) {
+    // Requests that have a token wait for capacity (a stream sees a pause); requests that
+    // have none yet are refused at once, as new ones are.
+    bool started = false;
+    for (const SeqRecord& rec : sequences().live()) started = started || !rec.generated.empty();
+    {
+      std::lock_guard<std::mutex> lock(rx_mu_);
+      started = started || !ready_.empty() || !tokens_.empty();
+    }
+    char buf[96];
+    if (!started) {
+      // Not kUnavailable, which token loops read as "no token yet": this ends the requests.
+      return out_of_memory(state_why_ + "; no request had started, so none waits for capacity");
+    }
+    if (clock().now_s() - degraded_since_ > o_.failover_wait_s) {
+      std::snprintf(buf, sizeof buf, "; no capacity came back within %.0f s", o_.failover_wait_s);
+      return out_of_memory(state_why_ + buf);
+    }
   }
   return Status::ok();
 }
@@ -160,25 +174,31 @@ Status NetRing::recover(const std::string& reason, bool loss) {
 
 // The planner over the devices still there, with the profiles measured at start-up. Forced
 // cuts (tests) are kept while enough devices remain, their segments on the survivors in order.
-Result<RingLayout> NetRing::plan_survivors() {
-  std::vector<int> workers;
+plan::Cluster NetRing::surviving_cluster(std::vector<int>* workers) const {
+  workers->clear();
   for (size_t w = 0; w < wnames_.size(); ++w) {
-    if (!lost_.count(wnames_[w])) workers.push_back(static_cast<int>(w));
-  }
-  if (!o_.force_cuts.empty() && o_.force_cuts.size() <= workers.size()) {
-    LL_ASSIGN_OR_RETURN(RingLayout l, layout_from_cuts(o_.force_cuts));
-    for (int i = 1; i < l.size(); ++i)
-      l.devices[i].name = l.devices[i].address = wnames_[workers[i - 1]];
-    return l;
+    if (!lost_.count(wnames_[w])) workers->push_back(static_cast<int>(w));
   }
   std::vector<int> index = {0};
-  for (int w : workers) index.push_back(w + 1);
+  for (int w : *workers) index.push_back(w + 1);
   plan::Cluster c;
   for (int i : index) c.devices.push_back(cluster_all_.devices[i]);
   c.links.assign(index.size(), std::vector<plan::LinkProfile>(index.size()));
   for (size_t i = 0; i < index.size(); ++i) {
     for (size_t j = 0; j < index.size(); ++j)
       c.links[i][j] = cluster_all_.links[index[i]][index[j]];
+  }
+  return c;
+}
+
+Result<RingLayout> NetRing::plan_survivors() {
+  std::vector<int> workers;
+  const plan::Cluster c = surviving_cluster(&workers);
+  if (!o_.force_cuts.empty() && o_.force_cuts.size() <= workers.size()) {
+    LL_ASSIGN_OR_RETURN(RingLayout l, layout_from_cuts(o_.force_cuts));
+    for (int i = 1; i < l.size(); ++i)
+      l.devices[i].name = l.devices[i].address = wnames_[workers[i - 1]];
+    return l;
   }
   return plan_on(c, workers);
 }

@@ -167,23 +167,29 @@ Result<plan::DeviceProfile> profile_device(const std::string& name, const Profil
       LL_LOG_INFO("re-measuring: %s", r.status().message().c_str());
     }
   }
+  std::vector<DType> types = o.types;
+  if (types.empty()) {
+    for (const TypeTraits& tt : all_types()) types.push_back(tt.type);
+  }
+  bool measured = false;
+  ThreadPool pool(o.threads);
+  for (DType t : types) {
+    if (p.decode_bytes_per_s.by_type.count(t) && p.prefill_flops_per_s.by_type.count(t)) continue;
+    p.decode_bytes_per_s.by_type[t] =
+        measure_decode(*o.clock, t, &pool, o.seconds_per_type, o.throttle);
+    p.prefill_flops_per_s.by_type[t] =
+        measure_prefill(*o.clock, t, &pool, o.seconds_per_type / 2, o.throttle);
+    measured = true;
+  }
   if (!cached) {
-    ThreadPool pool(o.threads);
     p.arch = arch_name();
     p.threads = o.threads;
-    for (const TypeTraits& tt : all_types()) {
-      const DType t = tt.type;
-      p.decode_bytes_per_s.by_type[t] =
-          measure_decode(*o.clock, t, &pool, o.seconds_per_type, o.throttle);
-      p.prefill_flops_per_s.by_type[t] =
-          measure_prefill(*o.clock, t, &pool, o.seconds_per_type / 2, o.throttle);
-    }
     p.other_flops_per_s = measure_other(*o.clock, o.seconds_per_type / 2, o.throttle);
     p.per_segment_overhead_s = 20e-6;  // dispatch of one forward pass through a segment
   }
   p.name = name;
   p.mem_budget_bytes = o.mem_budget_bytes > 0 ? o.mem_budget_bytes : os_available_memory() * 0.8;
-  if (!cached && !cache.empty()) {  // name and budget are cached too, and replaced on reading
+  if (measured && !cache.empty()) {  // name and budget are cached too, and replaced on reading
     std::error_code ec;
     std::filesystem::create_directories(o.cache_dir, ec);
     std::ofstream out(cache);

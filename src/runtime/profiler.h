@@ -20,6 +20,9 @@ struct ProfileOptions {
   // An emulated slower device pays its toll around every timed kernel, so the profile is the
   // slowed device's (cached per initial speed).
   Throttle* throttle = nullptr;
+  // Weight types to measure (the deployed model's); empty: every type of the table. A cached
+  // profile gains the rates it lacks, so other models' types are measured once each.
+  std::vector<DType> types;
 };
 
 Result<plan::DeviceProfile> profile_device(const std::string& name, const ProfileOptions& o);

@@ -37,6 +37,13 @@ struct FailoverRecord {
   std::string why;
 };
 
+// One move of work between devices by the load balancer (or a forced one).
+struct MoveRecord {
+  double at_s = 0;      // when it started, on the ring's clock
+  double switch_s = 0;  // redeploy and replay submission; the pause adds the replay's compute
+  std::string text;     // "moved phone-low layers 6-11 -> 9-11, ...: predicted 31 -> 38 tok/s"
+};
+
 struct RingHealth {
   RingState state = RingState::kServing;
   std::string message;  // why it is not serving
@@ -44,6 +51,8 @@ struct RingHealth {
   uint64_t failovers = 0;
   std::vector<double> failover_s;            // duration of each recovery, oldest first
   std::vector<FailoverRecord> failover_log;  // the last 256 recoveries, oldest first
+  uint64_t moves = 0;                        // load-balancing moves
+  std::vector<MoveRecord> move_log;          // the last 256, oldest first
 };
 
 struct TokenEvent {
@@ -87,6 +96,7 @@ class Ring {
   }
   // Pass numbers are ring-wide: every caller's passes share one increasing sequence.
   uint32_t new_pass() { return next_pass_.fetch_add(1, std::memory_order_relaxed); }
+  uint32_t passes_made() const { return next_pass_.load(std::memory_order_relaxed); }
 
   const SequenceTable& sequences() const { return table_; }
 

@@ -153,6 +153,13 @@ class Worker : public Outbox {
       po.mem_budget_bytes = o_.mem_budget_bytes;
       po.cache_dir = o_.cache_dir;
       po.throttle = &throttle_;
+      if (req.contains("types") && req["types"].is_array()) {
+        for (const auto& t : req["types"]) {
+          auto d = t.is_string() ? dtype_from_name(t.get<std::string>()) : std::nullopt;
+          if (!d) return invalid_argument("PROFILE_REQ: unknown weight type " + t.dump());
+          po.types.push_back(*d);
+        }
+      }
       LL_ASSIGN_OR_RETURN(plan::DeviceProfile p, profile_device(ep_->options().node_name, po));
       resp["name"] = ep_->options().node_name;  // shown in plans and stats (routing uses addresses)
       resp["device"] = plan::device_profile_to_json(p);
@@ -459,6 +466,7 @@ Status run_worker(const WorkerOptions& o, const std::atomic<bool>& stop, std::st
     for (; n_rejections < rej.size(); ++n_rejections)
       std::fprintf(stderr, "worker %s: %s\n", eo.node_name.c_str(), rej[n_rejections].c_str());
   };
+  std::vector<net::Received> batch;
   while (!stop && !w.shutdown()) {
     report_rejections();
     auto r = ep->recv(0.2);
@@ -466,7 +474,33 @@ Status run_worker(const WorkerOptions& o, const std::atomic<bool>& stop, std::st
       if (r.status().code() == StatusCode::kUnavailable) continue;  // timeout
       return r.status();
     }
-    w.handle(*r);
+    // Everything already received, at once: a DEPLOY (a failover or a move) replaces the
+    // deployment, so the passes queued ahead of it are stale and need not be computed first.
+    batch.clear();
+    batch.push_back(std::move(*r));
+    while (batch.size() < 4096) {
+      auto more = ep->recv(0);
+      if (!more.is_ok()) break;
+      batch.push_back(std::move(*more));
+    }
+    size_t deploy_at = 0;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].msg.type() == net::MsgType::kDeploy) deploy_at = i;
+    }
+    size_t skipped = 0;
+    for (size_t i = 0; i < batch.size() && !w.shutdown(); ++i) {
+      const net::MsgType t = batch[i].msg.type();
+      const bool runtime =
+          t == net::MsgType::kStep || t == net::MsgType::kSeqStart || t == net::MsgType::kSeqEnd;
+      if (i < deploy_at && runtime) {
+        ++skipped;
+        continue;
+      }
+      w.handle(batch[i]);
+    }
+    if (skipped > 0)
+      LL_LOG_INFO("worker %s: skipped %zu passes queued ahead of a new deployment",
+                  eo.node_name.c_str(), skipped);
   }
   report_rejections();
   ep->close();

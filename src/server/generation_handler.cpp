@@ -22,6 +22,10 @@ ApiError outcome_error(const Generation::Outcome& o) {
     return ApiError{503, "The request was cancelled: " + o.status.message(), "server_error", "",
                     ""};
   }
+  if (o.status.code() == StatusCode::kOutOfMemory) {  // the ring lost capacity (failover.md)
+    return ApiError{503, "The cluster cannot serve now: " + o.status.message(), "server_error", "",
+                    ""};
+  }
   return ApiError{500, "Generation failed: " + o.status.message(), "server_error", "", ""};
 }
 

@@ -110,6 +110,10 @@ void render_failovers(std::string& out, const runtime::RingHealth& h) {
   Family total("ll_failovers_total", "counter", "Recoveries from a lost device.");
   total.sample("", static_cast<double>(h.failovers));
   total.flush(out);
+  Family moves("ll_rebalance_moves_total", "counter",
+               "Moves of work between devices by the load balancer.");
+  moves.sample("", static_cast<double>(h.moves));
+  moves.flush(out);
   // A histogram's series are <name>_bucket (cumulative, by upper bound le), _sum and _count.
   out +=
       "# HELP ll_failover_seconds Time from noticing a lost device to serving again.\n"

@@ -63,7 +63,7 @@ expect_status() {
 }
 
 # --- plain endpoints
-[[ "$(curl -sS "$base/health")" == '{"status":"ok"}' ]] && pass "health" || fail "health"
+curl -sS "$base/health" | python3 -c 'import json, sys; j = json.load(sys.stdin); sys.exit(j["status"] != "ok" or any(d["state"] == "lost" for d in j.get("devices", [])))' && pass "health" || fail "health"
 expect_status 401 "$(curl -sS -o "$work/body" -w '%{http_code}' "$base/v1/models")" "models without key"
 expect_status 200 "$(http GET /v1/models)" "models"
 [[ "$(json_get "$work/body" 'j.data[0].id')" == "$model_id" ]] && pass "model id" || fail "model id"

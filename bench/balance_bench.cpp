@@ -1,0 +1,194 @@
+// Runtime load balancing under a speed drop (issue 13), one JSON object per scenario:
+//   bench_balance MODEL LINGUALINKED_BINARY [--streams 8] [--objective throughput]
+//                 [--drop-at 10] [--drop-to 0.3] [--window 20]
+// The phones3 emulation (flagship head at speed 1.0; mid-range worker at 0.4 and budget worker
+// at 0.2, memory budgets 60/50/40 % of the model file). The mid-range phone's speed drops to
+// `drop-to` of its start `drop-at` seconds after its first forward pass. The same streams run
+// with --rebalance off and on; aggregate tok/s over the `window` seconds after the drop is
+// compared, every move and the longest pause (no token from any stream) are reported, and the
+// texts of both runs must be identical.
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "runtime/local_cluster.h"
+#include "runtime/net_ring.h"
+#include "runtime/scheduler.h"
+
+using namespace ll;
+
+namespace {
+
+constexpr int kCtx = 512;
+
+struct Args {
+  std::string model, bin, objective = "throughput";
+  int streams = 8;
+  double drop_at = 10, drop_to = 0.3, window = 20;
+};
+
+struct RunResult {
+  double tok_s_window = 0;
+  double max_pause_s = 0;  // longest time without a token, after the drop
+  uint64_t moves = 0;
+  std::vector<std::string> move_log;
+  std::vector<std::vector<int32_t>> tokens;
+};
+
+std::unique_ptr<runtime::LocalCluster> phones(const Args& a, double model_bytes) {
+  runtime::LocalClusterOptions o;
+  o.binary = a.bin;
+  o.insecure = true;
+  o.logs_to_files = true;
+  auto budget = [&](double share) {
+    return std::to_string(static_cast<long long>(share * model_bytes));
+  };
+  char sched[64];
+  std::snprintf(sched, sizeof sched, "%g:%g", a.drop_at, 0.4 * a.drop_to);
+  o.workers.push_back({"midrange",
+                       {"--speed", "0.4", "--speed-schedule", sched, "--mem-budget", budget(0.5),
+                        "--latency-ms", "5", "--cache-dir", "/tmp/ll_bench_balance_0"}});
+  o.workers.push_back({"budget",
+                       {"--speed", "0.2", "--mem-budget", budget(0.4), "--latency-ms", "8",
+                        "--cache-dir", "/tmp/ll_bench_balance_1"}});
+  auto c = runtime::LocalCluster::start(o);
+  if (!c.is_ok()) {
+    std::fprintf(stderr, "workers: %s\n", c.status().to_string().c_str());
+    std::exit(1);
+  }
+  return std::move(c).value();
+}
+
+RunResult run(const Args& a, const model::Model& m, bool rebalance) {
+  // Budgets are shares of what the whole run needs (weights and KV caches), as in phones3.
+  const double kv_bytes = 2.0 * 4 * m.hp().n_layer * m.hp().n_embd_kv() * kCtx * a.streams;
+  const double model_bytes = static_cast<double>(std::filesystem::file_size(a.model)) + kv_bytes;
+  auto ws = phones(a, model_bytes);
+  runtime::HeadOptions o;
+  o.workers = ws->addresses();
+  o.insecure = true;
+  o.objective = a.objective == "latency" ? plan::Objective::kLatency : plan::Objective::kThroughput;
+  o.n_ctx = kCtx;
+  o.max_seqs = a.streams;
+  o.mem_budget_bytes = 0.6 * model_bytes;
+  o.quiet = true;
+  o.cache_dir = "/tmp/ll_bench_balance_head";
+  o.display_name = "flagship";
+  o.rebalance = rebalance;
+  auto ring = runtime::NetRing::create(m, a.model, o);
+  if (!ring.is_ok()) {
+    std::fprintf(stderr, "ring: %s\n", ring.status().to_string().c_str());
+    std::exit(1);
+  }
+  runtime::SchedulerOptions so;
+  so.max_seqs = a.streams;
+  so.n_devices = (*ring)->n_devices();
+  runtime::Scheduler sched(**ring, so);
+  RunResult r;
+  r.tokens.resize(a.streams);
+  std::mutex mu;
+  std::vector<double> times;  // every token's arrival
+  std::atomic<double> t0{-1};
+  const double end_after = a.drop_at + a.window + 2;
+  std::vector<std::promise<void>> done(a.streams);
+  for (int i = 0; i < a.streams; ++i) {
+    runtime::GenRequest g;
+    g.prompt = {1, static_cast<int32_t>(100 + 37 * i), 7, 11};
+    g.sampling.temp = i % 2 ? 0.8f : 0;
+    g.sampling.seed = 1000 + i;
+    g.n_predict = kCtx - 8;
+    g.on_token = [&, i](int32_t t) {
+      const double now = mono_now_s();
+      std::lock_guard<std::mutex> lock(mu);
+      if (t0 < 0) t0 = now;
+      r.tokens[i].push_back(t);
+      times.push_back(now);
+      return now - t0 < end_after;
+    };
+    g.on_done = [&done, i](const Status&, const std::string&) { done[i].set_value(); };
+    if (!sched.submit(std::move(g)).is_ok()) std::exit(1);
+  }
+  for (auto& d : done) d.get_future().wait();
+  const double from = t0 + a.drop_at, to = from + a.window;
+  size_t n = 0;
+  double last = from;
+  for (double t : times) {
+    if (t < from || t > to) continue;
+    ++n;
+    r.max_pause_s = std::max(r.max_pause_s, t - last);
+    last = t;
+  }
+  r.tok_s_window = n / a.window;
+  const runtime::RingHealth h = (*ring)->health();
+  r.moves = h.moves;
+  for (const auto& mv : h.move_log) {
+    char at[48];
+    std::snprintf(at, sizeof at, "at %.1f s: ", mv.at_s - t0);
+    r.move_log.push_back(at + mv.text);
+  }
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr,
+                 "usage: bench_balance MODEL LINGUALINKED_BINARY [--streams N] [--objective "
+                 "throughput|latency] [--drop-at S] [--drop-to X] [--window S]\n");
+    return 2;
+  }
+  Args a;
+  a.model = argv[1];
+  a.bin = argv[2];
+  for (int i = 3; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--streams")
+      a.streams = std::stoi(v);
+    else if (k == "--objective")
+      a.objective = v;
+    else if (k == "--drop-at")
+      a.drop_at = std::stod(v);
+    else if (k == "--drop-to")
+      a.drop_to = std::stod(v);
+    else if (k == "--window")
+      a.window = std::stod(v);
+  }
+  auto m = model::Model::load(a.model);
+  if (!m.is_ok()) {
+    std::fprintf(stderr, "%s\n", m.status().to_string().c_str());
+    return 1;
+  }
+  const RunResult off = run(a, **m, false);
+  const RunResult on = run(a, **m, true);
+  // Compare the tokens both runs have (each run stops its streams at its own time).
+  bool identical = true;
+  for (int i = 0; i < a.streams; ++i) {
+    const size_t n = std::min(off.tokens[i].size(), on.tokens[i].size());
+    for (size_t k = 0; k < n; ++k) identical = identical && off.tokens[i][k] == on.tokens[i][k];
+  }
+  nlohmann::json j;
+  j["scenario"] = "balance_drop";
+  j["model"] = std::filesystem::path(a.model).stem().string();
+  j["spec"] = "phones3, midrange drops to " + std::to_string(a.drop_to) + " of its speed";
+  j["objective"] = a.objective;
+  j["streams"] = a.streams;
+  j["window_s"] = a.window;
+  j["tok_s_off"] = off.tok_s_window;
+  j["tok_s_on"] = on.tok_s_window;
+  j["speedup"] = off.tok_s_window > 0 ? on.tok_s_window / off.tok_s_window : 0;
+  j["moves"] = on.moves;
+  j["move_log"] = on.move_log;
+  j["max_pause_s_on"] = on.max_pause_s;
+  j["max_pause_s_off"] = off.max_pause_s;
+  j["identical_tokens"] = identical;
+  std::printf("%s\n", j.dump().c_str());
+  return 0;
+}

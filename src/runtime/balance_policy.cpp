@@ -1,0 +1,25 @@
+#include "runtime/balance_policy.h"
+
+namespace ll::runtime {
+
+bool BalancePolicy::should_move(double now_s, uint64_t passes, double current_tok_s,
+                                double best_tok_s) {
+  const bool better = current_tok_s > 0 && best_tok_s > current_tok_s * (1 + o_.margin);
+  if (!better) {
+    better_since_s_ = -1;
+    return false;
+  }
+  if (better_since_s_ < 0) {
+    better_since_s_ = now_s;
+    better_since_passes_ = passes;
+  }
+  return now_s - better_since_s_ >= o_.window_s &&
+         passes - better_since_passes_ >= o_.window_passes && now_s - last_move_s_ >= o_.cooldown_s;
+}
+
+void BalancePolicy::moved(double now_s) {
+  last_move_s_ = now_s;
+  better_since_s_ = -1;
+}
+
+}  // namespace ll::runtime

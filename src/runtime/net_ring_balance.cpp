@@ -1,0 +1,257 @@
+// Runtime load balancing (docs/balance.md): every tick the head asks each device for its busy
+// time and forward passes (asynchronously: the replies are taken at the next tick, so the token
+// loop never waits for a busy device), turns them into a live speed per device, and asks the
+// planner whether another layout would be better by the policy's margin. A move is a new epoch
+// with the new layout; every live sequence is replayed on it, so tokens never change.
+#include <chrono>
+#include <cstdio>
+#include <future>
+
+#include "core/log.h"
+#include "plan/cost.h"
+#include "runtime/net_ring.h"
+#include "runtime/worker.h"
+
+namespace ll::runtime {
+
+namespace {
+
+// A device `slowdown` times slower than profiled.
+void slow_down(plan::DeviceProfile& p, double slowdown) {
+  for (auto& [t, v] : p.decode_bytes_per_s.by_type) v /= slowdown;
+  p.decode_bytes_per_s.fallback /= slowdown;
+  for (auto& [t, v] : p.prefill_flops_per_s.by_type) v /= slowdown;
+  p.prefill_flops_per_s.fallback /= slowdown;
+  p.other_flops_per_s /= slowdown;
+  p.per_segment_overhead_s *= slowdown;
+}
+
+}  // namespace
+
+void NetRing::request_move(RingLayout layout, std::string why) {
+  std::lock_guard<std::mutex> lock(move_mu_);
+  forced_move_ = std::make_pair(std::move(layout), std::move(why));
+}
+
+std::string NetRing::layers_of(const RingDevice& d) const {
+  int lo = -1, hi = -1;
+  for (int n = d.node_begin; n < d.node_end; ++n) {
+    const int l = m_.graph.nodes[n].layer;
+    if (l < 0) continue;
+    lo = lo < 0 ? l : std::min(lo, l);
+    hi = std::max(hi, l);
+  }
+  const std::string ops =
+      " (ops " + std::to_string(d.node_begin) + "-" + std::to_string(d.node_end - 1) + ")";
+  if (lo < 0) return "no layers" + ops;
+  return (lo == hi ? "layer " + std::to_string(lo)
+                   : "layers " + std::to_string(lo) + "-" + std::to_string(hi)) +
+         ops;
+}
+
+std::string NetRing::describe_move(const RingLayout& from, const RingLayout& to) const {
+  std::string out;
+  for (const RingDevice& d : to.devices) {
+    std::string before = "nothing";
+    for (const RingDevice& o : from.devices) {
+      if (o.name == d.name) before = layers_of(o);
+    }
+    const std::string after = layers_of(d);
+    if (before != after)
+      out += (out.empty() ? "" : ", ") + shown_name_of(d.name) + " " + before + " -> " + after;
+  }
+  for (const RingDevice& o : from.devices) {
+    bool kept = false;
+    for (const RingDevice& d : to.devices) kept = kept || d.name == o.name;
+    if (!kept)
+      out += (out.empty() ? "" : ", ") + shown_name_of(o.name) + " " + layers_of(o) + " -> nothing";
+  }
+  return out.empty() ? "nothing" : out;
+}
+
+Status NetRing::move_to(const RingLayout& layout, const std::string& why) {
+  std::unique_lock<std::mutex> deploying(deploy_mu_);
+  const double t0 = clock().now_s();
+  const RingLayout before = layout_;
+  Status st = deploy(layout, epoch_ + 1, /*keep_tokens=*/true);
+  int n_seqs = 0;
+  size_t n_rows = 0;
+  if (st.is_ok()) st = replay_sequences(&n_seqs, &n_rows);
+  if (!st.is_ok()) {
+    // A device failed or refused during the move: the failover takes it from here.
+    std::string peer;
+    {
+      std::lock_guard<std::mutex> lock(rx_mu_);
+      peer = last_failed_peer_;
+    }
+    const bool lost = !peer.empty() && peer != o_.name;
+    if (lost) lost_.insert(peer);
+    deploying.unlock();
+    return recover("moving the ring failed (" + st.message() + ")", lost);
+  }
+  const double dt = clock().now_s() - t0;
+  policy_.moved(clock().now_s());
+  char tail[128];
+  std::snprintf(tail, sizeof tail, "; switched in %.0f ms, replayed %d sequences, %zu tokens",
+                1e3 * dt, n_seqs, n_rows);
+  const std::string text = "moved " + describe_move(before, layout) + ": " + why + tail;
+  warn(text);
+  if (o_.on_event) o_.on_event("rebalance", text);
+  std::lock_guard<std::mutex> lock(health_mu_);
+  ++moves_;
+  move_log_.push_back({t0, dt, text});
+  if (move_log_.size() > 256) move_log_.erase(move_log_.begin());
+  return Status::ok();
+}
+
+// Every share the layout needs on a worker without its own model file, shipped unless cached
+// there. Runs on its own thread: it reads only what setup fixed (names, profiles, the model).
+Status NetRing::preship(const RingLayout& layout) {
+  LL_ASSIGN_OR_RETURN(graph::Segmentation coarse, graph::segment_at(m_.graph, layout.cuts()));
+  for (int i = 1; i < layout.size(); ++i) {
+    bool own = false;
+    for (size_t w = 0; w < wnames_.size(); ++w) {
+      own = own || (wnames_[w] == layout.devices[i].name &&
+                    wprofiles_[w].value("model_hash", "") == model_hash_);
+    }
+    if (own) continue;
+    LL_ASSIGN_OR_RETURN(std::string share, write_share(coarse, i));
+    LL_ASSIGN_OR_RETURN(std::string key, file_content_hash(share, o_.cache_dir));
+    LL_RETURN_IF_ERROR(ship_weights(layout.devices[i].name, share, key));
+  }
+  return Status::ok();
+}
+
+// Called with rx_mu_ held: a stats reply the balancer asked for.
+bool NetRing::take_stats_reply(const net::Received& r) {
+  if (r.msg.type() != net::MsgType::kProfileResp) return false;
+  auto asked = stats_reqs_.find(r.msg.seq_id);
+  if (asked == stats_reqs_.end()) return false;
+  // Figures of the deployment the request was sent in (a worker's reply carries no epoch).
+  const uint32_t epoch = asked->second;
+  stats_reqs_.erase(asked);
+  auto j = nlohmann::json::parse(r.msg.as<net::ProfileResp>()->json, nullptr, false);
+  if (j.is_object())
+    live_stats_[r.from.name] = {epoch, j.value("busy_s", 0.0), j.value("steps", 0.0)};
+  return true;
+}
+
+void NetRing::ask_stats() {
+  std::lock_guard<std::mutex> lock(rx_mu_);
+  if (stats_reqs_.size() > 64) stats_reqs_.clear();  // replies that never came
+  for (int i = 1; i < layout_.size(); ++i) {
+    net::Message m;
+    m.seq_id = next_request_.fetch_add(1);
+    m.body = net::ProfileReq{R"({"stats":true})"};
+    stats_reqs_[m.seq_id] = epoch_;
+    m.session_id = session_id_;
+    m.epoch = epoch_;
+    (void)ep_->send(net::PeerId::outgoing(layout_.devices[i].name), std::move(m));
+  }
+  live_stats_[o_.name] = {epoch_, node_->busy_s() + throttle_.passes_paid_s(),
+                          static_cast<double>(node_->steps_run())};
+}
+
+// Each device's measured time per pass against the planner's prediction for its share, as an
+// exponentially weighted slowdown. Devices with a small share are left out: fixed costs
+// dominate their passes, and their ratio says little about their speed.
+void NetRing::update_speeds(const plan::Evaluation& predicted, const std::vector<int>& workers) {
+  std::map<std::string, LiveStat> now;
+  {
+    std::lock_guard<std::mutex> lock(rx_mu_);
+    now = live_stats_;
+  }
+  double max_pred = 0;
+  for (double c : predicted.compute_s) max_pred = std::max(max_pred, c);
+  const double alpha = policy_.options().ewma_alpha;
+  for (size_t k = 0; k < predicted.compute_s.size(); ++k) {
+    const std::string name = k == 0 ? o_.name : wnames_[workers[k - 1]];
+    auto cur = now.find(name);
+    auto prev = last_stats_.find(name);
+    if (cur != now.end() && prev != last_stats_.end() && cur->second.epoch == prev->second.epoch &&
+        cur->second.epoch == epoch_) {
+      const double d_steps = cur->second.steps - prev->second.steps;
+      const double d_busy = cur->second.busy_s - prev->second.busy_s;
+      const double pred = predicted.compute_s[k];
+      if (d_steps >= 2 && d_busy > 0 && pred > 0.2 * max_pred) {
+        const double ratio = d_busy / d_steps / pred;
+        auto it = slowdown_.find(name);
+        slowdown_[name] = it == slowdown_.end() ? ratio : alpha * ratio + (1 - alpha) * it->second;
+      }
+    }
+    if (cur != now.end()) last_stats_[name] = cur->second;
+  }
+}
+
+Status NetRing::balance_tick() {
+  std::optional<std::pair<RingLayout, std::string>> forced;
+  {
+    std::lock_guard<std::mutex> lock(move_mu_);
+    forced.swap(forced_move_);
+  }
+  if (forced) return move_to(forced->first, forced->second);
+  if (pending_move_) {
+    if (pending_move_->shipped.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+      return Status::ok();
+    PendingMove pm = std::move(*pending_move_);
+    pending_move_.reset();
+    Status st = pm.shipped.get();
+    if (st.is_ok()) return move_to(pm.layout, pm.why);
+    warn("move abandoned: shipping its weights failed: " + st.message());
+    policy_.moved(clock().now_s());  // no new attempt before the cooldown
+    return Status::ok();
+  }
+  if (!o_.rebalance || state_ != RingState::kServing || wnames_.empty()) return Status::ok();
+  const double now = clock().now_s();
+  if (now < next_tick_s_) return Status::ok();
+  next_tick_s_ = now + policy_.options().tick_s;
+  LL_RETURN_IF_ERROR(ensure_model_profile());
+  std::vector<int> workers;
+  plan::Cluster live = surviving_cluster(&workers);
+  // The current layout as an assignment of fine segments to this cluster's devices.
+  std::vector<int> current(fine_.size(), -1);
+  for (int s = 0; s < fine_.size(); ++s) {
+    for (const RingDevice& d : layout_.devices) {
+      if (fine_.begin(s) < d.node_begin || fine_.begin(s) >= d.node_end) continue;
+      if (d.name == o_.name) current[s] = 0;
+      for (size_t k = 0; k < workers.size(); ++k) {
+        if (wnames_[workers[k]] == d.name) current[s] = static_cast<int>(k) + 1;
+      }
+    }
+    if (current[s] < 0) return Status::ok();  // a layout the planner cannot express
+  }
+  LL_ASSIGN_OR_RETURN(plan::CostModel profiled, plan::CostModel::build(*mp_, live, run_config()));
+  update_speeds(plan::evaluate(profiled, current), workers);
+  ask_stats();
+  for (size_t k = 0; k < live.devices.size(); ++k) {
+    auto it = slowdown_.find(k == 0 ? o_.name : wnames_[workers[k - 1]]);
+    if (it != slowdown_.end()) slow_down(live.devices[k], it->second);
+  }
+  LL_ASSIGN_OR_RETURN(plan::CostModel cost, plan::CostModel::build(*mp_, live, run_config()));
+  const plan::Evaluation cur = plan::evaluate(cost, current);
+  plan::PlanOptions po;
+  po.objective = o_.objective;
+  auto best = plan::solve(cost, o_.objective, po);
+  if (!best.is_ok() || !cur.invalid.empty()) return Status::ok();
+  const plan::Evaluation next = plan::evaluate(cost, best->device_of_segment);
+  const double cur_tok = 1 / cur.objective(o_.objective);
+  const double best_tok = 1 / next.objective(o_.objective);
+  if (!policy_.should_move(now, passes_made(), cur_tok, best_tok)) return Status::ok();
+  LL_ASSIGN_OR_RETURN(RingLayout layout, layout_from_assignment(best->device_of_segment, workers));
+  char why[96];
+  std::snprintf(why, sizeof why, "predicted %.1f -> %.1f tok/s (live slowdown", cur_tok, best_tok);
+  std::string text = why;
+  for (size_t k = 0; k < live.devices.size(); ++k) {
+    auto it = slowdown_.find(k == 0 ? o_.name : wnames_[workers[k - 1]]);
+    std::snprintf(why, sizeof why, " %s %.2f", live.devices[k].name.c_str(),
+                  it == slowdown_.end() ? 1.0 : it->second);
+    text += why;
+  }
+  // Weights the new layout needs go out now, while serving continues; the switch follows.
+  pending_move_ =
+      PendingMove{layout, text + ")",
+                  std::async(std::launch::async, [this, layout] { return preship(layout); })};
+  return Status::ok();
+}
+
+}  // namespace ll::runtime

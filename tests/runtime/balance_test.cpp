@@ -1,0 +1,135 @@
+// Load balancing: moves of work between devices while sequences generate change no token, and
+// the policy neither ignores a real slowdown nor flaps on noise.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <random>
+
+#include "net_fixture.h"
+#include "runtime/balance_policy.h"
+#include "runtime/scheduler.h"
+
+namespace ll::runtime {
+namespace {
+
+using testing::Fixture;
+
+TEST(BalancePolicy, MovesOnlyAfterAWholeWindowAndNotDuringTheCooldown) {
+  BalancePolicy p;  // margin 15 %, window 2 s and 32 passes, cooldown 10 s
+  EXPECT_FALSE(p.should_move(0.0, 0, 100, 110));    // within the margin
+  EXPECT_FALSE(p.should_move(0.5, 10, 100, 130));   // better: the window starts
+  EXPECT_FALSE(p.should_move(2.0, 100, 100, 130));  // 1.5 s: too short
+  EXPECT_FALSE(p.should_move(2.4, 100, 100, 112));  // dipped under the margin: restart
+  EXPECT_FALSE(p.should_move(2.5, 110, 100, 130));
+  EXPECT_FALSE(p.should_move(4.6, 120, 100, 130));  // 2.1 s but only 10 passes
+  EXPECT_TRUE(p.should_move(4.7, 150, 100, 130));
+  p.moved(4.7);
+  EXPECT_FALSE(p.should_move(5.0, 160, 100, 200));
+  EXPECT_FALSE(p.should_move(8.0, 400, 100, 200));  // window done, cooldown not
+  EXPECT_TRUE(p.should_move(14.8, 900, 100, 200));  // 10 s after the move
+}
+
+// Three equal devices whose measured speed jitters by +-20 % per measurement, with no real
+// change: the live speeds (the same EWMA the ring keeps) never justify a move for long, so at
+// most one move happens in 60 s. A real drop to 0.3 does move within a few seconds.
+int moves_in_60s(double drop_at_s, uint32_t seed) {
+  BalanceOptions o;
+  BalancePolicy p(o);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> jitter(0.8, 1.2);
+  double slow[3] = {1, 1, 1};  // live slowdown per device
+  double work[3] = {1, 1, 1};  // share of the model on each device
+  int moves = 0;
+  uint64_t passes = 0;
+  for (double t = 0; t < 60; t += o.tick_s) {
+    passes += 40;
+    for (int d = 0; d < 3; ++d) {
+      const double truth = t >= drop_at_s && d == 2 ? 1 / 0.3 : 1.0;
+      slow[d] = o.ewma_alpha * truth * jitter(rng) + (1 - o.ewma_alpha) * slow[d];
+    }
+    double bottleneck = 0, inv = 0;
+    for (int d = 0; d < 3; ++d) {
+      bottleneck = std::max(bottleneck, work[d] * slow[d]);
+      inv += 1 / slow[d];
+    }
+    const double best = 3 / inv;  // work in proportion to speed
+    if (p.should_move(t, passes, 1 / bottleneck, 1 / best)) {
+      ++moves;
+      p.moved(t);
+      for (int d = 0; d < 3; ++d) work[d] = 3 / slow[d] / inv;
+    }
+  }
+  return moves;
+}
+
+TEST(BalancePolicy, JitterWithoutRealChangeMovesAtMostOnceAMinute) {
+  for (uint32_t seed = 1; seed <= 50; ++seed) EXPECT_LE(moves_in_60s(1e9, seed), 1) << seed;
+}
+
+TEST(BalancePolicy, ARealSlowdownMoves) {
+  for (uint32_t seed = 1; seed <= 20; ++seed) EXPECT_GE(moves_in_60s(10, seed), 1) << seed;
+}
+
+TEST(Balance, ForcedMovesWhileEightSequencesGenerateChangeNoToken) {
+  Fixture f(2);
+  std::vector<std::vector<int32_t>> prompts;
+  std::vector<model::SamplerParams> sampling;
+  for (int i = 0; i < 8; ++i) {
+    prompts.push_back({1, static_cast<int32_t>(20 + i), 5});
+    model::SamplerParams sp;
+    sp.temp = i % 2 ? 0.8f : 0;
+    sp.seed = 7 + i;
+    sampling.push_back(sp);
+  }
+  const int n_predict = 30;
+  auto ring = f.ring({4, 10}, 8);
+  ASSERT_TRUE(ring.is_ok()) << ring.status().to_string();
+  std::vector<std::vector<int32_t>> want;
+  for (int i = 0; i < 8; ++i) {
+    auto g = generate_on_ring(**ring, prompts[i], n_predict, sampling[i], nullptr, nullptr, 30);
+    ASSERT_TRUE(g.is_ok()) << g.status().to_string();
+    want.push_back(g->tokens);
+  }
+  // Moves at token 40 (a boundary inside a layer) and at token 120 (work off device 2).
+  auto first = (*ring)->layout_from_cuts({7, 9});
+  auto second = (*ring)->layout_from_cuts({3, 13});
+  ASSERT_TRUE(first.is_ok() && second.is_ok());
+  SchedulerOptions so;
+  so.max_seqs = 8;
+  so.n_devices = 3;
+  Scheduler sched(**ring, so);
+  std::vector<std::vector<int32_t>> got(8);
+  std::vector<std::promise<std::string>> done(8);
+  std::atomic<int> total{0};
+  for (int i = 0; i < 8; ++i) {
+    GenRequest g;
+    g.prompt = prompts[i];
+    g.sampling = sampling[i];
+    g.n_predict = n_predict;
+    g.on_token = [&, i](int32_t t) {
+      got[i].push_back(t);
+      const int n = ++total;
+      if (n == 40) (*ring)->request_move(*first, "test");
+      if (n == 120) (*ring)->request_move(*second, "test");
+      return true;
+    };
+    g.on_done = [&done, i](const Status& st, const std::string& why) {
+      done[i].set_value(st.is_ok() ? why : st.to_string());
+    };
+    ASSERT_TRUE(sched.submit(std::move(g)).is_ok());
+  }
+  for (int i = 0; i < 8; ++i) {
+    auto fut = done[i].get_future();
+    ASSERT_EQ(fut.wait_for(std::chrono::seconds(120)), std::future_status::ready);
+    EXPECT_EQ(fut.get(), "length");
+    EXPECT_EQ(got[i], want[i]) << "sequence " << i;
+  }
+  const RingHealth h = (*ring)->health();
+  EXPECT_EQ(h.moves, 2u);
+  EXPECT_EQ((*ring)->layout().cuts(), (std::vector<int>{3, 13}));
+  ASSERT_EQ(h.move_log.size(), 2u);
+  EXPECT_NE(h.move_log[0].text.find("moved"), std::string::npos) << h.move_log[0].text;
+}
+
+}  // namespace
+}  // namespace ll::runtime
