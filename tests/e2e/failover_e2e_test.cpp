@@ -156,6 +156,17 @@ TEST(ServeChaos, FiveKillsDuringEightRequestsChangeNoText) {
   const auto want = undisturbed(ring.http(), reqs);
   const int total = chaos::total_events(want);
   ASSERT_GT(total, 100) << "the streams must give the kills room";
+  // Issue 11: a networked serve exports each device's stage time and traffic (head + 4 workers).
+  const std::string metrics = ring.http().get("/metrics").second;
+  for (const char* family :
+       {"ll_device_stage_seconds{device=", "ll_device_sent_bytes_total{device=",
+        "ll_device_received_bytes_total{device="}) {
+    size_t n = 0;
+    for (size_t at = metrics.find(family); at != std::string::npos;
+         at = metrics.find(family, at + 1))
+      ++n;
+    EXPECT_EQ(n, 5u) << family << "\n" << metrics;
+  }
   const auto actions = chaos::schedule(/*seed=*/12, /*n_kills=*/5, 4, total);
   const auto rep = chaos::run(ring.http(), reqs, ring.workers.get(), actions);
   for (const auto& l : rep.log) ring.notes += l + "\n";
