@@ -144,6 +144,8 @@ class NetRing : public Ring, private Outbox {
   Status replay_sequences(int* n_seqs, size_t* n_rows);
   void set_degraded(const std::string& why);
   void publish_health();
+  // Every worker runs on this machine (loopback/ipc addresses): an emulated cluster.
+  bool all_workers_local() const;
   // Load balancing (net_ring_balance.cpp).
   Status balance_tick();
   Status move_to(const RingLayout& layout, const std::string& why);
