@@ -1,9 +1,11 @@
 #include "cluster_spec.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "model/hparams.h"
 #include "plan/json_fields.h"
 #include "plan/units.h"
 
@@ -19,12 +21,12 @@ using plan::json_fields::Json;
 // its one-way figures from each phone. Memory budgets are shares of the model file, so that no
 // phone holds a model alone (a 1b model included) while all three together do.
 constexpr const char* kPhones3 = R"({
-  "head":    {"name": "flagship", "threads": 1, "speed": 1.0, "mem_budget": "60%",
+  "head":    {"name": "flagship", "threads": 1, "speed": 1.0, "mem_budget": "75%",
               "latency_ms": 3, "latency_p95_ms": 9,  "bandwidth": "200Mbit/s"},
   "workers": [
-             {"name": "midrange", "threads": 1, "speed": 0.4, "mem_budget": "50%",
+             {"name": "midrange", "threads": 1, "speed": 0.4, "mem_budget": "60%",
               "latency_ms": 5, "latency_p95_ms": 15, "bandwidth": "100Mbit/s"},
-             {"name": "budget",   "threads": 1, "speed": 0.2, "mem_budget": "40%",
+             {"name": "budget",   "threads": 1, "speed": 0.2, "mem_budget": "50%",
               "latency_ms": 8, "latency_p95_ms": 25, "bandwidth": "50Mbit/s", "loss": 0.001}
   ]
 })";
@@ -117,6 +119,16 @@ std::string num(double v) {
 
 }  // namespace
 
+Result<double> run_bytes(const std::string& model_path, int n_ctx, int n_seqs) {
+  LL_ASSIGN_OR_RETURN(auto f, gguf::File::open(model_path));
+  LL_ASSIGN_OR_RETURN(model::HParams hp, model::read_common_hparams(*f));
+  std::error_code ec;
+  const auto file_bytes = static_cast<double>(std::filesystem::file_size(model_path, ec));
+  if (ec) return io_error("cannot read model '" + model_path + "'");
+  const double kv_bytes = 2.0 * sizeof(float) * hp.n_layer * hp.n_embd_kv() * n_ctx * n_seqs;
+  return file_bytes + kv_bytes;
+}
+
 Result<double> resolve_budget(const std::string& s, double model_bytes) {
   if (s.empty()) return 0.0;
   if (s.back() == '%') {
@@ -203,7 +215,7 @@ Result<runtime::LocalClusterOptions> local_cluster_options(const ClusterSpec& sp
     if (budget > 0) {
       w.args.insert(w.args.end(), {"--mem-budget", std::to_string(static_cast<long long>(budget))});
       // The budget holds weights and KV cache; the process also needs its runtime and the
-      // profiler's buffers (up to ~160 MB), so the hard limit has room for them.
+      // profiler's buffers (up to ~260 MB: its 128 MiB decode probe), so the hard limit has room for them.
       w.mem_limit_bytes = budget + kRuntimeOverheadBytes;
     }
     const auto emu = emulation_flags(d);

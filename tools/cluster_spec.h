@@ -32,7 +32,11 @@ struct ClusterSpec {
 Result<ClusterSpec> load_cluster_spec(const std::string& name_or_path);
 Result<ClusterSpec> parse_cluster_spec(const std::string& text, const std::string& what);
 ClusterSpec uniform_spec(int n_workers, int threads);
-// Resolves "40%" against the model size; "" -> 0 (no budget).
+// What a run holds in all: the model file plus the KV caches (F32 K and V of every layer) of
+// n_seqs sequences of n_ctx positions. A spec's percent budgets are shares of it, so "no phone
+// holds the model alone" stays true when many sequences are in flight.
+Result<double> run_bytes(const std::string& model_path, int n_ctx, int n_seqs);
+// Resolves "40%" against the run's size (run_bytes); "" -> 0 (no budget).
 Result<double> resolve_budget(const std::string& s, double model_bytes);
 // Worker flags for the speed and link emulation of `d` (also used for the head's options).
 std::vector<std::string> emulation_flags(const EmulatedDevice& d);

@@ -3,6 +3,7 @@
 // stopped on exit or Ctrl-C.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
@@ -40,9 +41,11 @@ int run(Opts o) {
       return fail(invalid_argument("--n-devices must be 2..33 (the head and 1..32 workers)"));
     spec = uniform_spec(o.n_devices - 1, o.head.threads);
   }
-  std::error_code ec;
-  const auto model_bytes = static_cast<double>(std::filesystem::file_size(o.head.model, ec));
-  if (ec) return fail(io_error("cannot read model '" + o.head.model + "'"));
+  // The context run_head will choose (it knows the prompt's length; 64 tokens are assumed).
+  const int n_ctx = o.head.ctx > 0 ? o.head.ctx : std::max(256, o.head.n_predict + 64);
+  auto rb = run_bytes(o.head.model, n_ctx, std::max(o.head.max_seqs, o.head.streams));
+  if (!rb.is_ok()) return fail(rb.status());
+  const double model_bytes = *rb;
   auto hb = resolve_budget(spec.head.mem_budget, model_bytes);
   if (!hb.is_ok()) return fail(hb.status());
   auto lo = local_cluster_options(spec, model_bytes, o.head.insecure, o.head.cache_dir);

@@ -50,9 +50,48 @@ void HeadFlags::add(CLI::App& sub) {
                  "docs/balance.md)")
       ->capture_default_str()
       ->check(CLI::IsMember({"on", "off"}));
+  sub.add_option("--streams", streams,
+                 "Concurrent requests with the same prompt (seeds seed, seed+1, ...); --json then "
+                 "reports the aggregate decode rate")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  sub.add_option("--timeline", timeline_s,
+                 "With --streams and --json: each device's forward passes over the last S seconds "
+                 "before the run is halfway (\"timeline\")")
+      ->check(CLI::Range(0.0, 60.0));
   sub.add_flag("--no-failover", no_failover,
                "A lost worker ends the run instead of being replanned around");
   sampling.add(sub);
+}
+
+nlohmann::json devices_json(const nlohmann::json& stats, double n_steps) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& d : stats) {
+    const double steps = std::max(1.0, d.value("steps", 1.0));
+    out.push_back({{"name", d.value("name", "")},
+                   {"stage_ms", d.value("steps", 0) > 0 ? 1e3 * d.value("busy_s", 0.0) / steps : 0},
+                   {"bytes_sent_per_token", d.value("bytes_sent", 0.0) / n_steps},
+                   {"bytes_received_per_token", d.value("bytes_received", 0.0) / n_steps}});
+  }
+  return out;
+}
+
+nlohmann::json timeline_json(const nlohmann::json& stats) {
+  double t_end = 0;
+  for (const auto& d : stats) {
+    for (const auto& p : d.value("trace", nlohmann::json::array())) t_end = std::max(t_end, p[1].get<double>());
+  }
+  nlohmann::json out = {{"window_s", 1.0}, {"devices", nlohmann::json::array()}};
+  const double t0 = t_end - 1.0;  // the last second before the stats were taken
+  for (const auto& d : stats) {
+    nlohmann::json passes = nlohmann::json::array();
+    for (const auto& p : d.value("trace", nlohmann::json::array())) {
+      const double a = p[0].get<double>(), b = p[1].get<double>();
+      if (b > t0) passes.push_back({std::max(0.0, a - t0), b - t0});
+    }
+    out["devices"].push_back({{"name", d.value("name", "")}, {"passes", passes}});
+  }
+  return out;
 }
 
 int run_head(const HeadFlags& f, const std::vector<std::string>& workers,
@@ -72,7 +111,7 @@ int run_head(const HeadFlags& f, const std::vector<std::string>& workers,
   ho.insecure = f.insecure;
   ho.objective = *objective;
   ho.threads = f.threads;
-  ho.max_seqs = f.max_seqs;
+  ho.max_seqs = std::max(f.max_seqs, f.streams);
   ho.cache_dir = f.cache_dir;
   ho.quiet = f.json;
   ho.added_latency_s = f.head_latency_s;
@@ -146,16 +185,8 @@ int run_head(const HeadFlags& f, const std::vector<std::string>& workers,
     const double n_steps = 1.0 + r->decode_evals;
     double stage_sum = 0;
     if (stats.is_ok()) {
-      for (auto& d : *stats) {
-        const double steps = std::max(1.0, d.value("steps", 1.0));
-        const double stage_ms = 1e3 * d.value("busy_s", 0.0) / steps;
-        if (d.value("steps", 0) > 0) stage_sum += stage_ms / 1e3;
-        j["devices"].push_back(
-            {{"name", d.value("name", "")},
-             {"stage_ms", stage_ms},
-             {"bytes_sent_per_token", d.value("bytes_sent", 0.0) / n_steps},
-             {"bytes_received_per_token", d.value("bytes_received", 0.0) / n_steps}});
-      }
+      j["devices"] = devices_json(*stats, n_steps);
+      for (const auto& d : j["devices"]) stage_sum += d.value("stage_ms", 0.0) / 1e3;
     }
     // What a decode step costs beyond the devices' own compute, per hop of the ring.
     if (r->decode_evals > 0) {
@@ -172,6 +203,10 @@ int run_head(const HeadFlags& f, const std::vector<std::string>& workers,
     return 0;
   };
 
+  if (f.streams > 1) {
+    if (f.chat) return fail(invalid_argument("--streams and --chat do not go together"));
+    return run_streams(f, **ring, *prompt, t);
+  }
   if (!f.chat) return generate_one(*prompt, f.json);
   std::string line;
   std::fprintf(stderr, "> ");

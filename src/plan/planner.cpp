@@ -165,6 +165,33 @@ std::vector<OverlapEntry> plan_overlap(const CostModel& cost, const ModelProfile
   return out;
 }
 
+double tok_s_at_n_seqs(const CostModel& cost, const Evaluation& ev, int n_seqs) {
+  if (ev.latency_s <= 0 || ev.ring.empty()) return 0;
+  if (n_seqs <= 1) return 1 / ev.latency_s;
+  // The scheduler keeps one pass in flight per device (runtime/scheduler.h max_waves), so a
+  // pass carries n_seqs / waves decode rows. A device reads its weights once per pass, so a row
+  // beyond the first costs about what a prompt token does (the prefill rate).
+  const double waves = static_cast<double>(ev.ring.size());
+  const double rows = std::max(1.0, n_seqs / waves);
+  double stage = 0, cycle = 0;
+  for (int d : ev.ring) {
+    double extra = 0;
+    for (int s = ev.first_segment[d]; s <= ev.last_segment[d]; ++s) {
+      const double pf = cost.prefill_s(s, d);
+      extra += std::isnan(pf) ? cost.compute_s(s, d) : pf;
+    }
+    const double t = ev.compute_s[d] + (rows - 1) * extra;
+    stage = std::max(stage, t);
+    cycle += t;
+  }
+  for (const Message& m : ev.messages) {
+    stage = std::max(stage, rows * m.serialize_s);
+    cycle += m.hop_s + (rows - 1) * m.serialize_s;
+  }
+  // Bounded by the slowest stage and by the waves' round trips.
+  return std::min(rows / stage, waves * rows / cycle);
+}
+
 PlanSummary summarize(std::string name, const CostModel& cost, const ModelProfile& model,
                       const Cluster& cluster, const RunConfig& run, const std::vector<int>& dev) {
   PlanSummary p;
@@ -175,7 +202,7 @@ PlanSummary summarize(std::string name, const CostModel& cost, const ModelProfil
   p.bottleneck_s = ev.bottleneck_s;
   p.single_stream_tok_s = ev.latency_s > 0 ? 1 / ev.latency_s : 0;
   p.pipelined_tok_s = ev.bottleneck_s > 0 ? 1 / ev.bottleneck_s : 0;
-  p.pipelined_tok_s_at_n_seqs = std::min(p.pipelined_tok_s, run.n_seqs * p.single_stream_tok_s);
+  p.pipelined_tok_s_at_n_seqs = tok_s_at_n_seqs(cost, ev, run.n_seqs);
   p.memory_ok = ev.memory_ok;
   double prefill_stage = 0;
   for (int d : ev.ring) {

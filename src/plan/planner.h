@@ -66,7 +66,7 @@ struct PlanSummary {
   double latency_s = 0, bottleneck_s = 0;
   double single_stream_tok_s = 0;        // 1 / latency
   double pipelined_tok_s = 0;            // 1 / bottleneck
-  double pipelined_tok_s_at_n_seqs = 0;  // min(1 / bottleneck, n_seqs / latency)
+  double pipelined_tok_s_at_n_seqs = 0;  // tok_s_at_n_seqs(): what n_seqs streams reach
   double prefill_tok_s = 0;              // NaN when a device lacks prefill rates
   bool memory_ok = true;
   std::string memory_note;         // which devices are over budget, by how much
@@ -111,6 +111,9 @@ std::vector<int> baseline_memory(const CostModel& cost);  // counts proportional
 std::vector<OverlapEntry> plan_overlap(const CostModel& cost, const ModelProfile& model,
                                        const std::vector<int>& device_of_segment, int max_per_side);
 
+// Tokens/s of n_seqs concurrent streams as the runtime runs them: one pass in flight per
+// device, each carrying n_seqs / devices rows that share the weight reads (docs/plan.md).
+double tok_s_at_n_seqs(const CostModel& cost, const Evaluation& ev, int n_seqs);
 PlanSummary summarize(std::string name, const CostModel& cost, const ModelProfile& model,
                       const Cluster& cluster, const RunConfig& run,
                       const std::vector<int>& device_of_segment);

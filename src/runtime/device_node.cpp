@@ -71,7 +71,9 @@ Status DeviceNode::run_ready(Outbox* out) {
     bool free = true;
     for (int32_t s : b.seq) free = free && !blocked.count(s);
     if (free && complete(it->second)) {
+      const double t0 = mono_now_s();
       Status st = run_one(it->first, it->second, out);
+      record_pass(t0, mono_now_s());
       it = pending_.erase(it);
       LL_RETURN_IF_ERROR(st);
       continue;
@@ -80,6 +82,21 @@ Status DeviceNode::run_ready(Outbox* out) {
     ++it;
   }
   return Status::ok();
+}
+
+void DeviceNode::record_pass(double t0, double t1) {
+  constexpr size_t kTracePasses = 8192;
+  std::lock_guard<std::mutex> lock(trace_mu_);
+  trace_.emplace_back(t0, t1);
+  if (trace_.size() > kTracePasses) trace_.pop_front();
+}
+
+std::vector<std::pair<double, double>> DeviceNode::passes_since(double t) const {
+  std::lock_guard<std::mutex> lock(trace_mu_);
+  std::vector<std::pair<double, double>> out;
+  for (const auto& p : trace_)
+    if (p.second > t) out.push_back(p);
+  return out;
 }
 
 Status DeviceNode::run_one(uint32_t step, Pending& p, Outbox* out) {

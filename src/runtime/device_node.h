@@ -5,6 +5,8 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
+#include <mutex>
 #include <map>
 #include <memory>
 #include <string>
@@ -75,6 +77,9 @@ class DeviceNode {
   graph::KvCache& kv() { return *kv_; }
   double busy_s() const { return busy_s_; }
   uint64_t steps_run() const { return steps_run_; }
+  // [start, end] in mono_now_s() of the recent passes that ended after `t`, sends and an
+  // emulated device's idling included: which device works when (bench/paper.sh's timeline).
+  std::vector<std::pair<double, double>> passes_since(double t) const;
 
  private:
   struct Pending {
@@ -88,6 +93,7 @@ class DeviceNode {
   DeviceNode() = default;
   bool complete(const Pending& p) const;
   Status run_one(uint32_t step, Pending& p, Outbox* out);
+  void record_pass(double t0, double t1);
   Status sample_rows(uint32_t step, const graph::Batch& batch, const std::vector<float>& logits,
                      Outbox* out);
 
@@ -104,6 +110,8 @@ class DeviceNode {
   std::map<int32_t, SeqState> seqs_;
   double busy_s_ = 0;
   uint64_t steps_run_ = 0;
+  mutable std::mutex trace_mu_;                   // stats are read from another thread
+  std::deque<std::pair<double, double>> trace_;  // the last kTracePasses passes
 };
 
 }  // namespace ll::runtime

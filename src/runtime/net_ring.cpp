@@ -675,6 +675,10 @@ Result<nlohmann::json> NetRing::collect_stats() {
                  {"steps", node_->steps_run()},
                  {"bytes_sent", hs.bytes_sent},
                  {"bytes_received", hs.bytes_received}});
+  const double trace_s = trace_s_.load();
+  if (trace_s > 0) out[0]["trace"] = node_->passes_since(mono_now_s() - trace_s);
+  nlohmann::json stats_req = {{"stats", true}};
+  if (trace_s > 0) stats_req["trace_s"] = trace_s;
   // A lost device (a degraded ring keeps it in its layout) would not answer: asking it would
   // hold /metrics for the whole reply timeout.
   std::set<std::string> lost;
@@ -688,7 +692,7 @@ Result<nlohmann::json> NetRing::collect_stats() {
     if (lost.count(layout_.devices[i].name)) continue;
     net::Message m;
     m.seq_id = reqs[i] = next_request_.fetch_add(1);
-    m.body = net::ProfileReq{R"({"stats":true})"};
+    m.body = net::ProfileReq{stats_req.dump()};
     LL_RETURN_IF_ERROR(send_to(layout_.devices[i].name, std::move(m)));
   }
   for (int i = 1; i < layout_.size(); ++i) {

@@ -107,6 +107,9 @@ class NetRing : public Ring, private Outbox {
   // Per-device busy seconds, forward passes and bytes, asked from every worker. Safe to call
   // from another thread while tokens flow: replies and tokens share one receive path.
   Result<nlohmann::json> device_stats();
+  // > 0: device_stats() also gives each device's passes ("trace": [[start, end], ...] in
+  // mono_now_s(), which is one clock for the devices of one machine) of the last `s` seconds.
+  void set_stats_trace_s(double s) { trace_s_ = s; }
   double head_busy_s() const { return node_->busy_s(); }
   uint32_t epoch() const { return epoch_; }
   uint32_t session_id() const { return session_id_; }
@@ -146,6 +149,7 @@ class NetRing : public Ring, private Outbox {
   void publish_health();
   // Every worker runs on this machine (loopback/ipc addresses): an emulated cluster.
   bool all_workers_local() const;
+  std::atomic<double> trace_s_{0};
   // Load balancing (net_ring_balance.cpp).
   Status balance_tick();
   Status move_to(const RingLayout& layout, const std::string& why);

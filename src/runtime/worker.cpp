@@ -144,6 +144,9 @@ class Worker : public Outbox {
       resp["busy_s"] = (dep_ ? dep_->node->busy_s() : 0.0) + throttle_.passes_paid_s();
       resp["throttle_s"] = throttle_.passes_paid_s();
       resp["steps"] = dep_ ? dep_->node->steps_run() : 0;
+      if (const double w = req.value("trace_s", 0.0); w > 0 && dep_) {
+        resp["trace"] = dep_->node->passes_since(mono_now_s() - std::min(w, 60.0));
+      }
       auto s = ep_->stats();
       resp["bytes_sent"] = s.bytes_sent;
       resp["bytes_received"] = s.bytes_received;
