@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "plan/cost.h"
+#include "plan/planner.h"
 
 namespace ll::plan {
 namespace {
@@ -72,6 +73,33 @@ TEST(PlanCost, EvaluateChargesOneMessagePerDevicePairAndTheReturnHop) {
   EXPECT_TRUE(ev.messages[0].sequential);
   EXPECT_TRUE(ev.messages[1].is_return);
   EXPECT_EQ(ev.ring, (std::vector<int>{0, 1}));
+}
+
+TEST(PlanCost, StreamsShareWeightReadsInBatchedPasses) {
+  Tiny t;
+  for (auto& d : t.cluster.devices) {
+    d.prefill_flops_per_s.by_type[DType::kQ8_0] = 1e10;
+    d.prefill_flops_per_s.fallback = 1e9;
+  }
+  auto c = CostModel::build(t.model, t.cluster, t.run);
+  ASSERT_TRUE(c.is_ok());
+  Evaluation ev = evaluate(*c, {0, 1, 1});
+  ASSERT_TRUE(ev.invalid.empty()) << ev.invalid;
+  EXPECT_DOUBLE_EQ(tok_s_at_n_seqs(*c, ev, 1), 1 / ev.latency_s);
+  // 6 streams on 2 devices: passes of 3 rows; a row beyond the first costs the prefill time.
+  const double rows = 3;
+  const double a = ev.compute_s[0] + (rows - 1) * c->prefill_s(0, 0);
+  const double b = ev.compute_s[1] + (rows - 1) * (c->prefill_s(1, 1) + c->prefill_s(2, 1));
+  double stage = std::max(a, b), cycle = a + b;
+  for (const Message& m : ev.messages) {
+    stage = std::max(stage, rows * m.serialize_s);
+    cycle += m.hop_s + (rows - 1) * m.serialize_s;
+  }
+  const double want = std::min(rows / stage, 2 * rows / cycle);
+  EXPECT_DOUBLE_EQ(tok_s_at_n_seqs(*c, ev, 6), want);
+  // Batching helps: more than two single streams, less than six.
+  EXPECT_GT(want, 2 / ev.latency_s);
+  EXPECT_LT(want, 6 / ev.latency_s);
 }
 
 TEST(PlanCost, EvaluateRejectsBrokenAssignments) {
