@@ -29,16 +29,16 @@ fi
 # The whole binary cross-built for ARM64 (the qemu worker test, scripts/test_arm_worker.sh) links
 # Debian's arm64 builds of the libraries. Optional and guarded: it runs after the host install, is
 # skipped when apt would remove any package, and on any failure undoes the added architecture,
-# so the x86 install is never at stake (the test then skips with a message). Opt-in with
-# LL_ARM64_WORKER=1 (the ctest case worker_arm64_qemu needs it, and skips without it): its cold
-# cross build takes 5-11 min on 2 cores, too close to ctest's per-test timeout in CI for now. About 48 MB of .debs
-# (67 packages, 220 MB installed) plus the arm64 package lists.
+# so the x86 install is never at stake (the test then skips with a message). On by default,
+# so CI runs the aarch64 worker test; LL_ARM64_WORKER=0 opts out. Its cold cross build takes
+# 5-11 min on 2 cores (ctest gives that case 30 min and runs it beside the others). About 48 MB
+# of .debs (67 packages, 220 MB installed) plus the arm64 package lists.
 arm_pkgs=(libzmq3-dev:arm64 coinor-libcbc-dev:arm64 libcpp-httplib-dev:arm64)
 arm_missing=()
 for p in "${arm_pkgs[@]}"; do
   installed "$p" || arm_missing+=("$p")
 done
-if [ ${#arm_missing[@]} -gt 0 ] && [ "${LL_ARM64_WORKER:-0}" = 1 ] &&
+if [ ${#arm_missing[@]} -gt 0 ] && [ "${LL_ARM64_WORKER:-1}" = 1 ] &&
   [ "$(dpkg --print-architecture)" = amd64 ]; then
   had_arm64=0
   dpkg --print-foreign-architectures | grep -qx arm64 && had_arm64=1
