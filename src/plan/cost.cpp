@@ -49,6 +49,22 @@ double prefill_seconds(const Segment& g, const DeviceProfile& d) {
   return t;
 }
 
+// What one more decode row costs a pass that already carries one: the weights are read once
+// for all rows, so only the kernels' extra work per row (measured with 4 rows) and the row's
+// own attention and elementwise work. Without a 4-row rate, a prompt token's cost.
+double extra_row_seconds(const Segment& g, const DeviceProfile& d) {
+  if (d.decode4_bytes_per_s.empty()) return prefill_seconds(g, d);
+  double t = 0;
+  for (const auto& [type, bytes] : g.weight_bytes_by_type) {
+    if (bytes <= 0) continue;
+    const double one = bytes / d.decode_bytes_per_s.get(type);
+    const double r4 = d.decode4_bytes_per_s.get(type);
+    t += r4 > 0 ? std::max(0.0, (bytes / r4 - one) / 3) : one;
+  }
+  if (g.flops_other > 0) t += g.flops_other / d.other_flops_per_s;
+  return t;
+}
+
 }  // namespace
 
 Result<CostModel> CostModel::build(const ModelProfile& model, const Cluster& cluster,
@@ -61,6 +77,7 @@ Result<CostModel> CostModel::build(const ModelProfile& model, const Cluster& clu
   const int S = c.n_seg_, D = c.n_dev_;
   c.compute_.resize(S * D);
   c.prefill_.resize(S * D);
+  c.extra_row_.resize(S * D);
   c.mem_need_.resize(S);
   c.scratch_.resize(S);
   c.need_prefix_.assign(S + 1, 0);
@@ -70,6 +87,7 @@ Result<CostModel> CostModel::build(const ModelProfile& model, const Cluster& clu
     for (int d = 0; d < D; ++d) {
       c.compute_[s * D + d] = decode_seconds(g, cluster.devices[d]);
       c.prefill_[s * D + d] = prefill_seconds(g, cluster.devices[d]);
+      c.extra_row_[s * D + d] = extra_row_seconds(g, cluster.devices[d]);
     }
     c.mem_need_[s] = g.weight_bytes_resident + g.kv_bytes_per_token * kv_tokens;
     c.scratch_[s] = g.scratch_bytes;

@@ -46,6 +46,9 @@ class CostModel {
   double compute_s(int s, int d) const { return compute_[s * n_dev_ + d]; }
   // Prefill seconds per prompt token; NaN when the device lacks prefill rates.
   double prefill_s(int s, int d) const { return prefill_[s * n_dev_ + d]; }
+  // Seconds one more decode row adds to a pass of segment s on device d (weights read once);
+  // NaN when unknown.
+  double extra_row_s(int s, int d) const { return extra_row_[s * n_dev_ + d]; }
   // Bytes segment s needs wherever it runs: resident weights + its KV cache.
   double mem_need(int s) const { return mem_need_[s]; }
   double scratch(int s) const { return scratch_[s]; }
@@ -68,7 +71,7 @@ class CostModel {
 
  private:
   int n_seg_ = 0, n_dev_ = 0, head_ = 0;
-  std::vector<double> compute_, prefill_, mem_need_, scratch_, budget_, lat_, inv_bw_;
+  std::vector<double> compute_, prefill_, extra_row_, mem_need_, scratch_, budget_, lat_, inv_bw_;
   std::vector<double> need_prefix_;
   std::vector<Edge> edges_;
 };

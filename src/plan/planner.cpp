@@ -170,15 +170,15 @@ double tok_s_at_n_seqs(const CostModel& cost, const Evaluation& ev, int n_seqs) 
   if (n_seqs <= 1) return 1 / ev.latency_s;
   // The scheduler keeps one pass in flight per device (runtime/scheduler.h max_waves), so a
   // pass carries n_seqs / waves decode rows. A device reads its weights once per pass, so a row
-  // beyond the first costs about what a prompt token does (the prefill rate).
+  // beyond the first costs only the kernels' extra work (CostModel::extra_row_s).
   const double waves = static_cast<double>(ev.ring.size());
   const double rows = std::max(1.0, n_seqs / waves);
   double stage = 0, cycle = 0;
   for (int d : ev.ring) {
     double extra = 0;
     for (int s = ev.first_segment[d]; s <= ev.last_segment[d]; ++s) {
-      const double pf = cost.prefill_s(s, d);
-      extra += std::isnan(pf) ? cost.compute_s(s, d) : pf;
+      const double er = cost.extra_row_s(s, d);
+      extra += std::isnan(er) ? cost.compute_s(s, d) : er;
     }
     const double t = ev.compute_s[d] + (rows - 1) * extra;
     stage = std::max(stage, t);

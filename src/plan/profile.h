@@ -54,6 +54,9 @@ struct DeviceProfile {
   double mem_budget_bytes = 0;
   RateTable decode_bytes_per_s;   // how fast its matvec kernels stream weights, per type
   RateTable prefill_flops_per_s;  // matmul FLOP/s during prefill, per type (display only)
+  // Weight bytes/s of a pass carrying 4 decode rows (the small batches of pipelined streams),
+  // per type; empty: unknown (the planner then charges an extra row the prefill rate).
+  RateTable decode4_bytes_per_s;
   double other_flops_per_s = 0;   // attention / elementwise
   double per_segment_overhead_s = 0;
   bool head = false;

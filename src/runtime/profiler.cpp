@@ -91,21 +91,25 @@ double measure_rate(const Clock& clock, double seconds, Throttle* th, double wor
 // the planner predict twice the speed the emulated phones reached.
 constexpr size_t kDecodeProbeBytes = size_t{128} << 20;
 
-double measure_decode(const Clock& clock, DType t, ThreadPool* pool, double seconds, Throttle* th) {
+// Bytes/s of weights for passes of `batch` rows (1: a decode token; 4: the small batches of
+// pipelined streams, whose rows share one read of the weights).
+double measure_decode(const Clock& clock, DType t, ThreadPool* pool, double seconds, Throttle* th,
+                      int batch) {
   const int64_t cols = 2048;
   const int64_t rows = std::max<int64_t>(
       kernels::kPackRows, static_cast<int64_t>(kDecodeProbeBytes / row_bytes(t, cols)) /
                               kernels::kPackRows * kernels::kPackRows);
   std::vector<uint8_t> w(row_bytes(t, cols) * rows);  // [rows, cols] in type t
-  std::vector<float> row(cols), x(cols), y(rows);
-  for (int64_t i = 0; i < cols; ++i) row[i] = std::sin(0.01f * i), x[i] = std::cos(0.02f * i);
+  std::vector<float> row(cols), x(cols * batch), y(rows * batch);
+  for (int64_t i = 0; i < cols; ++i) row[i] = std::sin(0.01f * i);
+  for (int64_t i = 0; i < cols * batch; ++i) x[i] = std::cos(0.02f * i);
   fill_rows(t, row, w.data(), rows);
   Product product(t, w.data(), rows, cols);
   if (product.packed.n_rows() > 0) std::vector<uint8_t>().swap(w);  // the packed copy is read
-  product.run(x.data(), 1, y.data(), pool);  // warm-up
+  product.run(x.data(), batch, y.data(), pool);  // warm-up
   const double bytes = static_cast<double>(row_bytes(t, cols) * rows);
   return measure_rate(clock, seconds, th, bytes,
-                      [&] { product.run(x.data(), 1, y.data(), pool); });
+                      [&] { product.run(x.data(), batch, y.data(), pool); });
 }
 
 double measure_prefill(const Clock& clock, DType t, ThreadPool* pool, double seconds,
@@ -159,8 +163,8 @@ double os_available_memory() {
 Result<plan::DeviceProfile> profile_device(const std::string& name, const ProfileOptions& o) {
   // The version changes whenever the kernels' speed does, so stale profiles are not reused
   // (2: packed Q8_0/Q4_0 weights; 3: plan/profile_json.h's schema; 4: rates for every type of
-  // the traits table; 5: decode over 128 MiB and median rates).
-  constexpr int kProfileVersion = 5;
+  // the traits table; 5: decode over 128 MiB and median rates; 6: 4-row decode rates).
+  constexpr int kProfileVersion = 6;
   const std::string cache = o.cache_dir.empty()
                                 ? ""
                                 : o.cache_dir + "/profile-v" + std::to_string(kProfileVersion) +
@@ -187,9 +191,13 @@ Result<plan::DeviceProfile> profile_device(const std::string& name, const Profil
   bool measured = false;
   ThreadPool pool(o.threads);
   for (DType t : types) {
-    if (p.decode_bytes_per_s.by_type.count(t) && p.prefill_flops_per_s.by_type.count(t)) continue;
+    if (p.decode_bytes_per_s.by_type.count(t) && p.prefill_flops_per_s.by_type.count(t) &&
+        p.decode4_bytes_per_s.by_type.count(t))
+      continue;
     p.decode_bytes_per_s.by_type[t] =
-        measure_decode(*o.clock, t, &pool, o.seconds_per_type, o.throttle);
+        measure_decode(*o.clock, t, &pool, o.seconds_per_type, o.throttle, 1);
+    p.decode4_bytes_per_s.by_type[t] =
+        measure_decode(*o.clock, t, &pool, o.seconds_per_type / 2, o.throttle, 4);
     p.prefill_flops_per_s.by_type[t] =
         measure_prefill(*o.clock, t, &pool, o.seconds_per_type / 2, o.throttle);
     measured = true;
