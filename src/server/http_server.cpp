@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "server/http_internal.h"
@@ -143,6 +145,65 @@ json model_json(const ServerContext& ctx) {
               {"owned_by", "lingualinked"}};
 }
 
+// GET /health?wait_for=W&timeout=S (a long-poll): the condition to wait for, and how long.
+struct HealthWait {
+  std::string what;  // "ok", "degraded", "whole"; empty: answer at once
+  double timeout_s = 0;
+};
+constexpr double kMaxHealthWaitS = 60;  // bounds how long a thread of the pool is held
+constexpr double kDefaultHealthWaitS = 30;
+
+std::string quoted_param(const std::string& v) {
+  return "'" + (v.size() > 40 ? v.substr(0, 40) + "..." : v) + "'";
+}
+
+std::optional<ApiError> parse_health_wait(const Request& req, HealthWait* w) {
+  if (req.has_param("wait_for")) {
+    w->what = req.get_param_value("wait_for");
+    if (w->what != "ok" && w->what != "degraded" && w->what != "whole") {
+      return bad_request(
+          "'wait_for' must be ok, degraded or whole, not " + quoted_param(w->what) + ".",
+          "wait_for");
+    }
+    w->timeout_s = kDefaultHealthWaitS;
+  }
+  if (!req.has_param("timeout")) return std::nullopt;
+  if (w->what.empty())
+    return bad_request("'timeout' needs 'wait_for' (what to wait for).", "timeout");
+  const std::string t = req.get_param_value("timeout");
+  char* end = nullptr;
+  const double v = std::strtod(t.c_str(), &end);
+  if (t.empty() || std::isspace(static_cast<unsigned char>(t[0])) || *end != '\0' ||
+      !(v >= 0 && v <= kMaxHealthWaitS)) {
+    return bad_request(
+        "'timeout' must be a number of seconds from 0 to 60, not " + quoted_param(t) + ".",
+        "timeout");
+  }
+  w->timeout_s = v;
+  return std::nullopt;
+}
+
+bool health_satisfies(const std::string& what, const runtime::RingHealth& h) {
+  const bool serving = h.state == runtime::RingState::kServing;
+  if (what == "ok") return serving;
+  if (what == "degraded") return !serving;  // any state that answers 503
+  for (const auto& d : h.devices) {
+    if (d.state == "lost") return false;
+  }
+  return serving;  // "whole": serving with every device back
+}
+
+void send_health(Response& res, const runtime::RingHealth& h) {
+  json j = {{"status", runtime::ring_state_name(h.state)}};
+  if (!h.devices.empty()) {
+    j["devices"] = json::array();
+    for (const auto& d : h.devices)
+      j["devices"].push_back({{"name", d.name}, {"address", d.address}, {"state", d.state}});
+  }
+  if (!h.message.empty()) j["message"] = h.message;
+  send_json(res, h.state == runtime::RingState::kServing ? 200 : 503, j);
+}
+
 }  // namespace
 
 struct HttpServer::Impl {
@@ -186,16 +247,30 @@ void HttpServer::Impl::install_routes() {
     send_json(res, 200, model_json(*c));
   });
   // Health stays open without the key so load balancers and scripts can probe it.
-  svr.Get("/health", [c](const Request&, Response& res) {
-    const runtime::RingHealth h = c->backend.ring->health();
-    json j = {{"status", runtime::ring_state_name(h.state)}};
-    if (!h.devices.empty()) {
-      j["devices"] = json::array();
-      for (const auto& d : h.devices)
-        j["devices"].push_back({{"name", d.name}, {"address", d.address}, {"state", d.state}});
+  svr.Get("/health", [c](const Request& req, Response& res) {
+    HealthWait w;
+    if (auto e = parse_health_wait(req, &w)) return send_error(res, *e);
+    const runtime::Ring& ring = *c->backend.ring;
+    if (w.what.empty() || w.timeout_s == 0) return send_health(res, ring.health());
+    // Each wait holds a thread of the pool: at most half of them, so requests still run.
+    const int limit = std::max(4, c->options.http_threads) / 2;
+    struct Held {
+      std::atomic<int>& n;
+      ~Held() { n.fetch_sub(1); }
+    } held{c->health_waits};
+    if (c->health_waits.fetch_add(1) >= limit) {
+      return send_error(res, ApiError{429,
+                                      "Too many /health waits in progress (at most " +
+                                          std::to_string(limit) + "); retry later.",
+                                      "rate_limit_error", "wait_for", "too_many_waits"});
     }
-    if (!h.message.empty()) j["message"] = h.message;
-    send_json(res, h.state == runtime::RingState::kServing ? 200 : 503, j);
+    // A stopping server ends the wait at once (stop() wakes it) with the health as it is.
+    const auto h = ring.wait_health(
+        [&](const runtime::RingHealth& h) {
+          return c->stopping.load() || health_satisfies(w.what, h);
+        },
+        w.timeout_s);
+    send_health(res, h);
   });
   svr.Get("/metrics", [c](const Request& req, Response& res) {
     if (auto e = check_auth(*c, req)) return send_error(res, *e);
@@ -358,6 +433,7 @@ void HttpServer::stop() {
   if (m.stopped) return;
   m.stopped = true;
   m.ctx.stopping = true;
+  if (m.ctx.backend.ring) m.ctx.backend.ring->health_changed();
   m.ctx.live->abandon_all();
   m.svr.stop();
   if (m.thread.joinable()) m.thread.join();

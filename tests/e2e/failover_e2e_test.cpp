@@ -115,15 +115,12 @@ struct ServeRing {
   double failovers() const {
     return chaos::metric(http().get("/metrics").second, "ll_failovers_total");
   }
-  // Polls /health until every device is up (a deadline-bounded wait on what the server says).
-  bool wait_whole(double timeout_s) const {
-    const double end = runtime::monotonic_s() + timeout_s;
-    while (runtime::monotonic_s() < end) {
-      auto [status, body] = http().get("/health");
-      if (status == 200 && body.find("\"lost\"") == std::string::npos) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
+  // Whether every device is up within the timeout (at most 60 s): one long-poll of /health,
+  // which the server answers as soon as its ring is whole.
+  bool wait_whole(int timeout_s) const {
+    const std::string q = "/health?wait_for=whole&timeout=" + std::to_string(timeout_s);
+    auto [status, body] = http().get(q, timeout_s + 10);
+    return status == 200 && body.find("\"lost\"") == std::string::npos;
   }
 };
 
@@ -182,14 +179,10 @@ TEST(ServeChaos, FiveKillsDuringEightRequestsChangeNoText) {
   expect_same(want, chaos::run(ring.http(), reqs, nullptr, {}).outcomes);
 }
 
-// Polls /health until it answers 503 (a deadline-bounded wait on what the server says).
-bool wait_not_serving(const ServeRing& ring, double timeout_s) {
-  const double end = runtime::monotonic_s() + timeout_s;
-  while (runtime::monotonic_s() < end) {
-    if (ring.http().get("/health").first == 503) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
+// Whether /health says 503 within the timeout: one long-poll, answered when the ring degrades.
+bool wait_not_serving(const ServeRing& ring, int timeout_s) {
+  const std::string q = "/health?wait_for=degraded&timeout=" + std::to_string(timeout_s);
+  return ring.http().get(q, timeout_s + 10).first == 503;
 }
 
 // The head learns of the loss a few milliseconds after the kill (zmq sees the closed links; the
