@@ -56,6 +56,20 @@ void Scheduler::wait_idle() {
   idle_cv_.wait(lock, [this] { return (queue_.empty() && stats_.active == 0) || stop_; });
 }
 
+bool Scheduler::wait_idle_for(double timeout_s, const std::function<bool()>& give_up) {
+  const auto idle = [this] { return queue_.empty() && stats_.active == 0; };
+  const double wait_s = timeout_s > 0 ? std::min(timeout_s, 1e7) : 0.0;  // NaN waits not
+  std::unique_lock<std::mutex> lock(mu_);
+  idle_cv_.wait_for(lock, std::chrono::duration<double>(wait_s),
+                    [&] { return idle() || stop_ || (give_up && give_up()); });
+  return idle();
+}
+
+void Scheduler::wake_idle_waiters() {
+  { std::lock_guard<std::mutex> lock(mu_); }  // a waiter between its look and its sleep
+  idle_cv_.notify_all();
+}
+
 void Scheduler::admit() {
   std::vector<std::pair<uint64_t, GenRequest>> admitted;
   std::vector<std::pair<uint64_t, GenRequest>> cancelled_queued;

@@ -59,6 +59,10 @@ class Scheduler {
   SchedulerStats stats() const;
   // Blocks until no request is queued or active (tests, benchmarks).
   void wait_idle();
+  // The same for at most timeout_s, or until give_up() holds when it looks again (a request
+  // ended, the loop idled, or wake_idle_waiters()). True when idle (server long-polls).
+  bool wait_idle_for(double timeout_s, const std::function<bool()>& give_up = {});
+  void wake_idle_waiters();
 
  private:
   struct Active {
