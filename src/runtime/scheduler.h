@@ -83,6 +83,7 @@ class Scheduler {
   void on_token(const TokenEvent& ev);
   void finish(Active& a, const Status& st, const std::string& reason);
   void fail_all(const Status& st);
+  bool idle() const;  // under mu_
 
   Ring& ring_;
   SchedulerOptions opt_;
@@ -96,6 +97,7 @@ class Scheduler {
   int waves_in_flight_ = 0;
   std::map<uint32_t, int> wave_rows_out_;  // step -> tokens still expected from it
   SchedulerStats stats_;
+  size_t admitting_ = 0;  // taken from the queue, not yet in stats_.active: not idle
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
