@@ -1,19 +1,9 @@
 // Packed Q4_K/Q6_K products with SDOT (ARMv8.2 dot product), selected at run time; same bits as
-// the baseline path. The target pragma comes after every include but the kernel header, for
-// the reasons given in matvec_dotprod_neon.cpp.
+// the baseline path. The target switch is in dotprod_target_neon.h.
 #if defined(__aarch64__)
 
-#include <arm_neon.h>
-
-#include <atomic>
-#include <cstring>
-
-#include "kernels/kernels_internal.h"
-
-#if !defined(__clang__)
-#pragma GCC target("arch=armv8.2-a+dotprod")
-#endif
-
+#include "kernels/dotprod_target_neon.h"
+// Only after the switch:
 #include "kernels/kquants_packed_neon.h"
 
 namespace ll::kernels::internal {

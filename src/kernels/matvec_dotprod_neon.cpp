@@ -5,29 +5,12 @@
 // exactly the packed layout's broadcast. Integer sums are exact, so the bits equal the baseline
 // path's (and the scalar reference's); the tests compare them.
 //
-// GCC enables the extension by a target pragma placed after every include but the kernel header:
-// inline functions with external linkage (GroupClaim's compare-and-swap, the standard library)
-// then keep the baseline target. With -march=armv8.2-a on the whole file they would be compiled
-// with ARMv8.1 atomics, and the linker could keep that copy for the baseline path too, which
-// must run on ARMv8.0 cores (Cortex-A53/A72). Clang's arm_neon.h (before clang 16) declares the
-// SDOT intrinsics only when the whole file targets dotprod, so src/kernels/CMakeLists.txt gives
-// clang -march=armv8-a+dotprod for this file: that adds SDOT and nothing else (no atomics).
+// The target switch (and why it is a pragma after the baseline includes) is in
+// dotprod_target_neon.h.
 #if defined(__aarch64__)
 
-#include <arm_neon.h>
-
-#include <algorithm>
-#include <atomic>
-#include <cstring>
-#include <type_traits>
-#include <utility>
-
-#include "kernels/kernels_internal.h"
-
-#if !defined(__clang__)
-#pragma GCC target("arch=armv8.2-a+dotprod")
-#endif
-
+#include "kernels/dotprod_target_neon.h"
+// Only after the switch:
 #include "kernels/gemm_neon.h"
 
 namespace ll::kernels::internal {

@@ -121,6 +121,12 @@ int attention_out(graph::GraphBuilder& b, const HParams& hp, Qkv qkv, int l, boo
   return b.op(OpType::kMatmul, p + "attn_output", {a}, hp.n_embd, w(l, "attn_output", out_bias), l);
 }
 
+int fused_qkv_attention(graph::GraphBuilder& b, const HParams& hp, int h, int l,
+                        graph::RopeStyle style) {
+  const Qkv qkv = rope_qk(b, hp, fused_qkv(b, hp, h, l, /*bias=*/false), l, style);
+  return attention_out(b, hp, qkv, l, /*out_bias=*/false);
+}
+
 int layernorm_gelu_block(graph::GraphBuilder& b, const HParams& hp, int x, int l, bool alibi) {
   const std::string p = prefix(l);
   const graph::OpParams ln = norm(hp);

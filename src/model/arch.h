@@ -55,6 +55,10 @@ Qkv rope_qk(graph::GraphBuilder& b, const HParams& hp, Qkv qkv, int l, graph::Ro
 // Attention over Q, K, V and the output projection; returns the projection.
 int attention_out(graph::GraphBuilder& b, const HParams& hp, Qkv qkv, int l, bool out_bias,
                   bool alibi = false);
+// The attention half of falcon's and phi3's blocks: fused QKV without bias, rope on Q and K,
+// attention and the output projection without bias; returns the projection.
+int fused_qkv_attention(graph::GraphBuilder& b, const HParams& hp, int h, int l,
+                        graph::RopeStyle style);
 // Block l of gpt2 and bloom: pre-norm with LayerNorm (scale and bias), fused QKV, attention
 // (ALiBi biases when `alibi`), a GELU feed-forward, every projection with a bias; a cut after
 // each residual add. Returns the residual stream after the block.

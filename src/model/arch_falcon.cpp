@@ -29,9 +29,7 @@ graph::Graph build_falcon(const HParams& hp) {
     const std::string p = "blk." + std::to_string(l) + ".";
     int h =
         b.op(OpType::kLayerNorm, p + "attn_norm", {x}, hp.n_embd, w(l, "attn_norm", true), l, norm);
-    build::Qkv qkv = build::fused_qkv(b, hp, h, l, /*bias=*/false);
-    qkv = build::rope_qk(b, hp, qkv, l, graph::RopeStyle::kNeox);
-    const int o = build::attention_out(b, hp, qkv, l, /*out_bias=*/false);
+    const int o = build::fused_qkv_attention(b, hp, h, l, graph::RopeStyle::kNeox);
     int up = b.op(OpType::kMatmul, p + "ffn_up", {h}, hp.n_ff, w(l, "ffn_up"), l);
     int act = b.op(OpType::kGelu, p + "ffn_gelu", {up}, hp.n_ff, {}, l);
     int down = b.op(OpType::kMatmul, p + "ffn_down", {act}, hp.n_embd, w(l, "ffn_down"), l);

@@ -27,9 +27,7 @@ graph::Graph build_phi3(const HParams& hp) {
   for (int l = 0; l < hp.n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     int h = b.op(OpType::kRmsNorm, p + "attn_norm", {x}, hp.n_embd, w(l, "attn_norm"), l, norm);
-    build::Qkv qkv = build::fused_qkv(b, hp, h, l, /*bias=*/false);
-    qkv = build::rope_qk(b, hp, qkv, l, graph::RopeStyle::kNeox);
-    const int o = build::attention_out(b, hp, qkv, l, /*out_bias=*/false);
+    const int o = build::fused_qkv_attention(b, hp, h, l, graph::RopeStyle::kNeox);
     x = b.op(OpType::kAdd, p + "attn_residual", {x, o}, hp.n_embd, {}, l);
     b.mark_cut();
     h = b.op(OpType::kRmsNorm, p + "ffn_norm", {x}, hp.n_embd, w(l, "ffn_norm"), l, norm);

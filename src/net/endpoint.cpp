@@ -236,4 +236,9 @@ std::vector<std::string> Endpoint::rejections() const {
   return impl_->shared.rejections();
 }
 
+std::optional<std::string> Endpoint::wait_rejection(const std::string& needle,
+                                                    double timeout_s) const {
+  return impl_->shared.wait_rejection(needle, timeout_s);
+}
+
 }  // namespace ll::net

@@ -130,6 +130,9 @@ class Endpoint {
   EndpointStats stats() const;
   // Texts of the peers this node refused ("rejected peer 127.0.0.1: ..."), oldest first.
   std::vector<std::string> rejections() const;
+  // The first of them that contains `needle`, once there is one (the I/O thread logs them
+  // after the handshake fails), or nullopt after timeout_s.
+  std::optional<std::string> wait_rejection(const std::string& needle, double timeout_s) const;
   const EndpointOptions& options() const;
 
   // Stops the I/O thread and closes every socket (linger 0). Idempotent.

@@ -159,11 +159,30 @@ void EndpointShared::add_rejection(std::string text) {
   std::lock_guard<std::mutex> lk(misc_mu_);
   if (rejections_.size() >= kMaxRejectionsKept) rejections_.erase(rejections_.begin());
   rejections_.push_back(std::move(text));
+  rejection_cv_.notify_all();
 }
 
 std::vector<std::string> EndpointShared::rejections() const {
   std::lock_guard<std::mutex> lk(misc_mu_);
   return rejections_;
+}
+
+std::optional<std::string> EndpointShared::wait_rejection(const std::string& needle,
+                                                          double timeout_s) const {
+  std::optional<std::string> found;
+  auto look = [&] {
+    for (const std::string& r : rejections_) {
+      if (r.find(needle) != std::string::npos) {
+        found = r;
+        return true;
+      }
+    }
+    return false;
+  };
+  const double wait_s = timeout_s > 0 ? std::min(timeout_s, 1e7) : 0.0;  // NaN waits not
+  std::unique_lock<std::mutex> lk(misc_mu_);
+  rejection_cv_.wait_for(lk, std::chrono::duration<double>(wait_s), look);
+  return found;
 }
 
 }  // namespace ll::net

@@ -63,6 +63,7 @@ class EndpointShared {
 
   void add_rejection(std::string text);
   std::vector<std::string> rejections() const;
+  std::optional<std::string> wait_rejection(const std::string& needle, double timeout_s) const;
 
   struct Counters {
     std::atomic<uint64_t> sent{0}, received{0}, bytes_sent{0}, bytes_received{0},
@@ -94,6 +95,7 @@ class EndpointShared {
   mutable std::mutex misc_mu_;
   std::set<std::string> link_names_;
   std::vector<std::string> rejections_;
+  mutable std::condition_variable rejection_cv_;
 };
 
 }  // namespace ll::net

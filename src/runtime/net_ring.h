@@ -228,6 +228,7 @@ class NetRing : public Ring, private Outbox {
   std::vector<double> failover_s_;
   std::vector<FailoverRecord> failover_log_;
   std::vector<DeviceHealth> health_devices_;
+  RingState announced_state_ = RingState::kServing;  // as publish_health last saw it
   std::mutex deploy_mu_;
   // Load balancing state, on the token loop's thread (live_stats_, stats_reqs_: rx_mu_).
   struct LiveStat {

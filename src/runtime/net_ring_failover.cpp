@@ -34,8 +34,17 @@ void NetRing::publish_health() {
     const char* state = lost_.count(w) ? "lost" : in_ring ? "up" : "idle";
     devs.push_back({shown_name_of(w), w, state});
   }
-  std::lock_guard<std::mutex> lock(health_mu_);
-  health_devices_ = std::move(devs);
+  bool changed = false;
+  {
+    std::lock_guard<std::mutex> lock(health_mu_);
+    // Every change of state_ (set_degraded, recover) is followed by this call, so waiters
+    // (/health long-polls) learn of it here too. The token loop calls this for every token:
+    // only a change wakes them.
+    changed = devs != health_devices_ || state_ != announced_state_;
+    health_devices_ = std::move(devs);
+    announced_state_ = state_;
+  }
+  if (changed) health_changed();
 }
 
 Status NetRing::watch_devices() {

@@ -1,5 +1,8 @@
 #include "runtime/ring.h"
 
+#include <algorithm>
+#include <chrono>
+
 namespace ll::runtime {
 
 const char* ring_state_name(RingState s) {
@@ -12,6 +15,37 @@ const char* ring_state_name(RingState s) {
       return "down";
   }
   return "?";
+}
+
+RingHealth Ring::wait_health(const std::function<bool(const RingHealth&)>& pred,
+                             double timeout_s) const {
+  // Real time, not clock(): a FakeClock does not move while a thread sleeps on the condition.
+  const double wait_s = timeout_s > 0 ? std::min(timeout_s, 1e7) : 0.0;  // NaN waits not
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(wait_s));
+  for (;;) {
+    uint64_t seen;
+    {
+      std::lock_guard<std::mutex> lock(health_wait_mu_);
+      seen = health_generation_;
+    }
+    RingHealth h = health();
+    if (pred(h)) return h;
+    std::unique_lock<std::mutex> lock(health_wait_mu_);
+    if (!health_cv_.wait_until(lock, deadline, [&] { return health_generation_ != seen; })) {
+      lock.unlock();
+      return health();
+    }
+  }
+}
+
+void Ring::health_changed() const {
+  {
+    std::lock_guard<std::mutex> lock(health_wait_mu_);
+    ++health_generation_;
+  }
+  health_cv_.notify_all();
 }
 
 Status Ring::start_sequence(int32_t seq, const model::SamplerParams& p,

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,7 @@ const char* ring_state_name(RingState s);  // "ok", "degraded", "down"
 struct DeviceHealth {
   std::string name, address;
   std::string state;  // "up" (in the ring), "idle" (connected, not in the ring), "lost"
+  bool operator==(const DeviceHealth&) const = default;
 };
 
 // One recovery from a lost device, for benchmarks and logs. Times on the ring's clock.
@@ -94,6 +97,15 @@ class Ring {
   virtual int n_ctx() const = 0;
   // Health for /health and admission; a ring that cannot fail is always serving.
   virtual RingHealth health() const { return {}; }
+  // Returns the health as soon as pred holds for it, or the current health after timeout_s
+  // (server long-polls, tests): a deadline-bounded wait woken by health_changed(), not a poll.
+  // A ring whose health never changes just answers at once or at the timeout.
+  virtual RingHealth wait_health(const std::function<bool(const RingHealth&)>& pred,
+                                 double timeout_s) const;
+  // Wakes wait_health callers to look again. A ring calls it after every change of its
+  // state or devices; a server that stops calls it so that its waits (whose predicates see
+  // the stop) end at once instead of at their timeout.
+  void health_changed() const;
   // Called by the token loop when it is idle: a ring that watches its devices handles lost
   // and returning ones here (failover, re-admission) when no token wait would notice them.
   virtual void maintain() {}
@@ -132,6 +144,11 @@ class Ring {
   std::atomic<uint32_t> next_pass_{0};
   SequenceTable table_;
   const Clock* clock_ = real_clock();
+  // health_changed() counts here; a waiter that read generation g before taking a snapshot
+  // sleeps only while it is still g, so a change between the two is never missed.
+  mutable std::mutex health_wait_mu_;
+  mutable std::condition_variable health_cv_;
+  mutable uint64_t health_generation_ = 0;
 };
 
 struct RingGeneration {

@@ -51,9 +51,26 @@ SchedulerStats Scheduler::stats() const {
   return stats_;
 }
 
+bool Scheduler::idle() const {
+  return queue_.empty() && admitting_ == 0 && stats_.active == 0;
+}
+
 void Scheduler::wait_idle() {
   std::unique_lock<std::mutex> lock(mu_);
-  idle_cv_.wait(lock, [this] { return (queue_.empty() && stats_.active == 0) || stop_; });
+  idle_cv_.wait(lock, [this] { return idle() || stop_; });
+}
+
+bool Scheduler::wait_idle_for(double timeout_s, const std::function<bool()>& give_up) {
+  const double wait_s = timeout_s > 0 ? std::min(timeout_s, 1e7) : 0.0;  // NaN waits not
+  std::unique_lock<std::mutex> lock(mu_);
+  idle_cv_.wait_for(lock, std::chrono::duration<double>(wait_s),
+                    [&] { return idle() || stop_ || (give_up && give_up()); });
+  return idle();
+}
+
+void Scheduler::wake_idle_waiters() {
+  { std::lock_guard<std::mutex> lock(mu_); }  // a waiter between its look and its sleep
+  idle_cv_.notify_all();
 }
 
 void Scheduler::admit() {
@@ -82,6 +99,7 @@ void Scheduler::admit() {
     }
     stats_.queue_depth = queue_.size();
     stats_.requests_cancelled += cancelled_queued.size();
+    admitting_ = admitted.size();
   }
   for (auto& [id, req] : cancelled_queued) {
     if (req.on_done) req.on_done(Status(StatusCode::kCancelled, "cancelled"), "cancelled");
@@ -116,6 +134,7 @@ void Scheduler::admit() {
   }
   std::lock_guard<std::mutex> lock(mu_);
   stats_.active = active_.size();
+  admitting_ = 0;
 }
 
 // Returns true if anything was submitted.

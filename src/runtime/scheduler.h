@@ -59,6 +59,10 @@ class Scheduler {
   SchedulerStats stats() const;
   // Blocks until no request is queued or active (tests, benchmarks).
   void wait_idle();
+  // The same for at most timeout_s, or until give_up() holds when it looks again (a request
+  // ended, the loop idled, or wake_idle_waiters()). True when idle (server long-polls).
+  bool wait_idle_for(double timeout_s, const std::function<bool()>& give_up = {});
+  void wake_idle_waiters();
 
  private:
   struct Active {
@@ -79,6 +83,7 @@ class Scheduler {
   void on_token(const TokenEvent& ev);
   void finish(Active& a, const Status& st, const std::string& reason);
   void fail_all(const Status& st);
+  bool idle() const;  // under mu_
 
   Ring& ring_;
   SchedulerOptions opt_;
@@ -92,6 +97,7 @@ class Scheduler {
   int waves_in_flight_ = 0;
   std::map<uint32_t, int> wave_rows_out_;  // step -> tokens still expected from it
   SchedulerStats stats_;
+  size_t admitting_ = 0;  // taken from the queue, not yet in stats_.active: not idle
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

@@ -27,6 +27,7 @@ struct ServerContext {
   std::shared_ptr<ServerCounters> counters = std::make_shared<ServerCounters>();
   std::shared_ptr<LiveGenerations> live = std::make_shared<LiveGenerations>();
   std::atomic<bool> stopping{false};
+  std::atomic<int> long_polls{0};  // requests with ?wait_for= in progress
   UtilizationTracker utilization;
   const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };

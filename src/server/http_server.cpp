@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "server/http_internal.h"
@@ -143,6 +145,90 @@ json model_json(const ServerContext& ctx) {
               {"owned_by", "lingualinked"}};
 }
 
+// A long-poll's query (GET /health and /v1/cluster/status ?wait_for=W&timeout=S): the
+// condition to wait for, and how long.
+struct LongPoll {
+  std::string what;  // one of the route's conditions; empty: answer at once
+  double timeout_s = 0;
+};
+constexpr double kMaxLongPollS = 60;  // bounds how long a thread of the pool is held
+constexpr double kDefaultLongPollS = 30;
+
+std::string quoted_param(const std::string& v) {
+  return "'" + (v.size() > 40 ? v.substr(0, 40) + "..." : v) + "'";
+}
+
+// `allowed` lists the route's conditions for the error message ("ok, degraded or whole").
+std::optional<ApiError> parse_long_poll(const Request& req, const std::vector<std::string>& conds,
+                                        const std::string& allowed, LongPoll* w) {
+  if (req.has_param("wait_for")) {
+    w->what = req.get_param_value("wait_for");
+    if (std::find(conds.begin(), conds.end(), w->what) == conds.end()) {
+      return bad_request("'wait_for' must be " + allowed + ", not " + quoted_param(w->what) + ".",
+                         "wait_for");
+    }
+    w->timeout_s = kDefaultLongPollS;
+  }
+  if (!req.has_param("timeout")) return std::nullopt;
+  if (w->what.empty())
+    return bad_request("'timeout' needs 'wait_for' (what to wait for).", "timeout");
+  const std::string t = req.get_param_value("timeout");
+  char* end = nullptr;
+  const double v = std::strtod(t.c_str(), &end);
+  if (t.empty() || std::isspace(static_cast<unsigned char>(t[0])) || *end != '\0' ||
+      !(v >= 0 && v <= kMaxLongPollS)) {
+    return bad_request(
+        "'timeout' must be a number of seconds from 0 to 60, not " + quoted_param(t) + ".",
+        "timeout");
+  }
+  w->timeout_s = v;
+  return std::nullopt;
+}
+
+// Each long-poll holds a thread of the pool: at most half of them wait, so requests still run.
+// Holds a place while it lives; ok() is false (answer 429) when none was free.
+class LongPollSlot {
+ public:
+  explicit LongPollSlot(ServerContext& c)
+      : n_(c.long_polls), limit_(std::max(4, c.options.http_threads) / 2) {
+    ok_ = n_.fetch_add(1) < limit_;
+  }
+  ~LongPollSlot() { n_.fetch_sub(1); }
+  bool ok() const { return ok_; }
+  ApiError error() const {
+    return ApiError{429,
+                    "Too many long-polls (wait_for) in progress (at most " +
+                        std::to_string(limit_) + "); retry later.",
+                    "rate_limit_error", "wait_for", "too_many_waits"};
+  }
+
+ private:
+  std::atomic<int>& n_;
+  int limit_;
+  bool ok_ = false;
+};
+
+bool health_satisfies(const std::string& what, const runtime::RingHealth& h) {
+  const bool serving = h.state == runtime::RingState::kServing;
+  if (what == "ok") return serving;
+  if (what == "degraded") return !serving;  // any state that answers 503
+  for (const auto& d : h.devices) {
+    if (d.state == "lost") return false;
+  }
+  return serving;  // "whole": serving with every device back
+}
+
+void send_health(Response& res, const runtime::RingHealth& h) {
+  json j = {{"status", runtime::ring_state_name(h.state)}};
+  if (!h.devices.empty()) {
+    j["devices"] = json::array();
+    for (const auto& d : h.devices)
+      j["devices"].push_back({{"name", d.name}, {"address", d.address}, {"state", d.state}});
+  }
+  if (!h.message.empty()) j["message"] = h.message;
+  send_json(res, h.state == runtime::RingState::kServing ? 200 : 503, j);
+}
+
 }  // namespace
 
 struct HttpServer::Impl {
@@ -186,16 +272,21 @@ void HttpServer::Impl::install_routes() {
     send_json(res, 200, model_json(*c));
   });
   // Health stays open without the key so load balancers and scripts can probe it.
-  svr.Get("/health", [c](const Request&, Response& res) {
-    const runtime::RingHealth h = c->backend.ring->health();
-    json j = {{"status", runtime::ring_state_name(h.state)}};
-    if (!h.devices.empty()) {
-      j["devices"] = json::array();
-      for (const auto& d : h.devices)
-        j["devices"].push_back({{"name", d.name}, {"address", d.address}, {"state", d.state}});
-    }
-    if (!h.message.empty()) j["message"] = h.message;
-    send_json(res, h.state == runtime::RingState::kServing ? 200 : 503, j);
+  svr.Get("/health", [c](const Request& req, Response& res) {
+    LongPoll w;
+    if (auto e = parse_long_poll(req, {"ok", "degraded", "whole"}, "ok, degraded or whole", &w))
+      return send_error(res, *e);
+    const runtime::Ring& ring = *c->backend.ring;
+    if (w.what.empty() || w.timeout_s == 0) return send_health(res, ring.health());
+    LongPollSlot slot(*c);
+    if (!slot.ok()) return send_error(res, slot.error());
+    // A stopping server ends the wait at once (stop() wakes it) with the health as it is.
+    const auto h = ring.wait_health(
+        [&](const runtime::RingHealth& h) {
+          return c->stopping.load() || health_satisfies(w.what, h);
+        },
+        w.timeout_s);
+    send_health(res, h);
   });
   svr.Get("/metrics", [c](const Request& req, Response& res) {
     if (auto e = check_auth(*c, req)) return send_error(res, *e);
@@ -207,6 +298,8 @@ void HttpServer::Impl::install_routes() {
 
   svr.Get("/v1/cluster/status", [c](const Request& req, Response& res) {
     if (auto e = check_auth(*c, req)) return send_error(res, *e);
+    LongPoll w;
+    if (auto e = parse_long_poll(req, {"idle"}, "idle", &w)) return send_error(res, *e);
     uint64_t after = 0;
     if (req.has_param("events_after")) {
       try {
@@ -215,6 +308,13 @@ void HttpServer::Impl::install_routes() {
         return send_error(
             res, bad_request("'events_after' must be an event id (an integer).", "events_after"));
       }
+    }
+    if (!w.what.empty() && w.timeout_s > 0) {
+      // "idle": no request active or queued, as after a stopped stream's slot was freed. A
+      // stopping server ends the wait at once (stop() wakes it).
+      LongPollSlot slot(*c);
+      if (!slot.ok()) return send_error(res, slot.error());
+      c->backend.scheduler->wait_idle_for(w.timeout_s, [c] { return c->stopping.load(); });
     }
     BackendMetrics bm;
     if (c->backend.metrics) bm = c->backend.metrics();
@@ -358,6 +458,8 @@ void HttpServer::stop() {
   if (m.stopped) return;
   m.stopped = true;
   m.ctx.stopping = true;
+  if (m.ctx.backend.ring) m.ctx.backend.ring->health_changed();
+  if (m.ctx.backend.scheduler) m.ctx.backend.scheduler->wake_idle_waiters();
   m.ctx.live->abandon_all();
   m.svr.stop();
   if (m.thread.joinable()) m.thread.join();

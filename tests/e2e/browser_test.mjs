@@ -89,19 +89,37 @@ const page = (method, params) => cdp.send(method, params, session);
 
 async function evaluate(expression) {
   const r = await page('Runtime.evaluate', { expression, returnByValue: true, awaitPromise: true });
-  if (r.exceptionDetails) throw new Error(`${expression}: ${JSON.stringify(r.exceptionDetails)}`);
+  if (r.exceptionDetails) {
+    const d = r.exceptionDetails;
+    throw new Error(`in the page: ${d.exception?.description || d.text} (evaluating ${expression.slice(0, 80)}...)`);
+  }
   return r.result.value;
 }
 
-// Polls an expression in the page until it is truthy; deadlines, not sleeps, decide.
+// Waits until an expression in the page is truthy and returns its value: one evaluation of a
+// promise that looks again at every change of the page (a MutationObserver; `load` events for
+// images), with a deadline in the page. Nothing is polled.
 async function waitFor(expression, what, ms = 30_000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await evaluate(expression);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return evaluate(`new Promise((resolve, reject) => {
+    const test = () => (${expression});
+    let timer = null;
+    const obs = new MutationObserver(() => look());
+    const done = (settle, v) => {
+      obs.disconnect();
+      document.removeEventListener('load', look, true);
+      clearTimeout(timer);
+      settle(v);
+    };
+    function look() {
+      let v;
+      try { v = test(); } catch (e) { return done(reject, e); }
+      if (v) done(resolve, v);
+    }
+    obs.observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
+    document.addEventListener('load', look, true);
+    timer = setTimeout(() => done(reject, new Error(${JSON.stringify('timed out waiting for ' + what)})), ${ms});
+    look();
+  })`);
 }
 
 async function apiGreedy(content, maxTokens) {
@@ -198,12 +216,9 @@ try {
   check(started === 'started', 'the second answer starts', started);
   check(stopped?.finish === 'stopped', 'the stop button ends the answer', stopped?.finish);
   check(await evaluate(`!document.getElementById('send').disabled`), 'the page can send again after a stop');
-  let active = -1;
-  for (const end = Date.now() + 20_000; Date.now() < end;) {
-    active = (await (await fetch(`${base}/v1/cluster/status`)).json()).requests.active;
-    if (active === 0) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  // One long-poll: the server answers when no request is active or queued, or after 20 s.
+  const after = await (await fetch(`${base}/v1/cluster/status?wait_for=idle&timeout=20`)).json();
+  const active = after.requests?.active;
   check(active === 0, 'the stopped sequence leaves the ring', `${active} still active`);
 
   // The dashboard counts the tokens just generated.

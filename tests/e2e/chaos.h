@@ -72,9 +72,9 @@ struct Http {
     c.set_connection_timeout(5, 0);
     return c;
   }
-  // Status and body of a GET (status 0: no response).
-  std::pair<int, std::string> get(const std::string& path) const {
-    auto c = client(10);
+  // Status and body of a GET (status 0: no response); a long-poll needs more than 10 s.
+  std::pair<int, std::string> get(const std::string& path, int timeout_s = 10) const {
+    auto c = client(timeout_s);
     auto r = c.Get(path.c_str());
     if (!r) return {0, "no response: " + httplib::to_string(r.error())};
     return {r->status, r->body};

@@ -5,9 +5,14 @@
 // progress), never after sleeps. A synthetic model is enough: any model's output depends on its
 // prompt and sampler state, so a wrong replay shows as different text.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/inotify.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -115,15 +120,12 @@ struct ServeRing {
   double failovers() const {
     return chaos::metric(http().get("/metrics").second, "ll_failovers_total");
   }
-  // Polls /health until every device is up (a deadline-bounded wait on what the server says).
-  bool wait_whole(double timeout_s) const {
-    const double end = runtime::monotonic_s() + timeout_s;
-    while (runtime::monotonic_s() < end) {
-      auto [status, body] = http().get("/health");
-      if (status == 200 && body.find("\"lost\"") == std::string::npos) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
+  // Whether every device is up within the timeout (at most 60 s): one long-poll of /health,
+  // which the server answers as soon as its ring is whole.
+  bool wait_whole(int timeout_s) const {
+    const std::string q = "/health?wait_for=whole&timeout=" + std::to_string(timeout_s);
+    auto [status, body] = http().get(q, timeout_s + 10);
+    return status == 200 && body.find("\"lost\"") == std::string::npos;
   }
 };
 
@@ -182,14 +184,10 @@ TEST(ServeChaos, FiveKillsDuringEightRequestsChangeNoText) {
   expect_same(want, chaos::run(ring.http(), reqs, nullptr, {}).outcomes);
 }
 
-// Polls /health until it answers 503 (a deadline-bounded wait on what the server says).
-bool wait_not_serving(const ServeRing& ring, double timeout_s) {
-  const double end = runtime::monotonic_s() + timeout_s;
-  while (runtime::monotonic_s() < end) {
-    if (ring.http().get("/health").first == 503) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
+// Whether /health says 503 within the timeout: one long-poll, answered when the ring degrades.
+bool wait_not_serving(const ServeRing& ring, int timeout_s) {
+  const std::string q = "/health?wait_for=degraded&timeout=" + std::to_string(timeout_s);
+  return ring.http().get(q, timeout_s + 10).first == 503;
 }
 
 // The head learns of the loss a few milliseconds after the kill (zmq sees the closed links; the
@@ -282,7 +280,7 @@ TEST(ServeFailover, WorkerStalledForHalfASecondCausesNoFailover) {
   EXPECT_EQ(body.find("\"lost\""), std::string::npos) << body;
 }
 
-// How many forward passes the worker's --verbose log shows so far.
+// How many forward passes the worker's --verbose log shows so far (it writes a line per pass).
 int passes_seen(runtime::ChildProcess& w) {
   const std::string log = w.log();
   int n = 0;
@@ -290,6 +288,37 @@ int passes_seen(runtime::ChildProcess& w) {
        p = log.find(": STEP from", p + 1))
     ++n;
   return n;
+}
+
+// Blocks until done() holds, looking again each time `file` is written to (inotify), never on
+// a timer; false at the deadline, or when the process behind `pidfd` exits first.
+bool wait_for_writes(const std::string& file, int pidfd, double timeout_s,
+                     const std::function<bool()>& done) {
+  const int in = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (in < 0 || ::inotify_add_watch(in, file.c_str(), IN_MODIFY) < 0) {
+    ADD_FAILURE() << "inotify on " << file << ": " << std::strerror(errno);
+    if (in >= 0) ::close(in);
+    return false;
+  }
+  const double end = runtime::monotonic_s() + timeout_s;
+  bool ok = false;
+  // The watch is in place before each look, so a write after the look always wakes the poll.
+  while (!(ok = done())) {
+    const double left = end - runtime::monotonic_s();
+    if (left <= 0) break;
+    pollfd fds[2] = {{in, POLLIN, 0}, {pidfd, POLLIN, 0}};
+    const int n = ::poll(fds, 2, static_cast<int>(left * 1e3) + 1);
+    if (n < 0 && errno != EINTR) break;
+    if (fds[1].revents) {  // exited: what it wrote before is all there will be
+      ok = done();
+      break;
+    }
+    char buf[4096];
+    while (::read(in, buf, sizeof buf) > 0) {
+    }
+  }
+  ::close(in);
+  return ok;
 }
 
 TEST(RunFailover, WorkerKilledMidGenerationPrintsTheFailoverAndTheSameTokens) {
@@ -327,18 +356,21 @@ TEST(RunFailover, WorkerKilledMidGenerationPrintsTheFailoverAndTheSameTokens) {
     ASSERT_GE(want["tokens"].size(), 150u) << want.dump();
     EXPECT_EQ(want["failovers"], 0);
 
-    // Worker 1 is killed once it has run 40 passes of this run (the prefill and 39 tokens).
+    // Worker 1 is killed once it has run 40 passes of this run (the prefill and 39 tokens): its
+    // log says so, and each line it writes wakes the wait.
     const int before = passes_seen(workers->worker(1));
     so.log_file = temp_path("run_kill.log");
     auto run = runtime::ChildProcess::spawn("/bin/sh", {"sh", "-c", run_args(temp)}, so);
     ASSERT_TRUE(run.is_ok());
-    const double end = runtime::monotonic_s() + 60;
+    const int pidfd = runtime::open_pidfd((*run)->pid());
+    ASSERT_GE(pidfd, 0) << std::strerror(errno);
     int seen = 0;
-    while ((seen = passes_seen(workers->worker(1)) - before) < 40 && runtime::monotonic_s() < end &&
-           !(*run)->exit_status()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    ASSERT_GE(seen, 40) << "the run ended or stalled first:\n" << (*run)->log();
+    const bool reached = wait_for_writes(workers->worker(1).log_file(), pidfd, 60, [&] {
+      return (seen = passes_seen(workers->worker(1)) - before) >= 40;
+    });
+    ::close(pidfd);
+    ASSERT_TRUE(reached) << "the run ended or stalled after " << seen << " passes:\n"
+                         << (*run)->log();
     workers->kill_worker(1);
     ASSERT_TRUE((*run)->wait_exit(120));
     const std::string log = (*run)->log();

@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <random>
-#include <thread>
 
 #include "net/net_test_util.h"
 
@@ -80,15 +79,10 @@ bool contains(const std::string& s, const std::string& needle) {
   return s.find(needle) != std::string::npos;
 }
 
-// Polls rejections() until one contains `needle` (the server logs asynchronously).
+// The first rejection that contains `needle` (the server logs them asynchronously), waiting
+// up to 5 s for it.
 std::string wait_rejection(Endpoint& ep, const std::string& needle) {
-  const auto t0 = Clock::now();
-  while (since(t0) < 5.0) {
-    for (const std::string& r : ep.rejections()) {
-      if (contains(r, needle)) return r;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  if (auto r = ep.wait_rejection(needle, 5.0)) return *r;
   std::string all;
   for (const std::string& r : ep.rejections()) all += r + "\n";
   return "(none matched; got: " + all + ")";

@@ -5,6 +5,7 @@
 // token count (not at a time), so every run takes the same path through the code.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <future>
 
 #include "net_fixture.h"
@@ -124,8 +125,21 @@ TEST(Failover, RestartedWorkerIsReadmittedAndTokensStayTheSame) {
   // Lost during (or just before) this generation: replanned onto the head and one worker.
   EXPECT_EQ(alone(**ring, reqs[1], 20), seeded);
   EXPECT_EQ((*ring)->health().failovers, 1u);
+  // Another thread (as a /health long-poll) waits for the whole ring: the re-admission on
+  // this thread wakes it, long before its 60 s.
+  auto whole = std::async(std::launch::async, [&] {
+    return (*ring)->wait_health(
+        [](const RingHealth& h) {
+          for (const DeviceHealth& d : h.devices)
+            if (d.state == "lost") return false;
+          return h.state == RingState::kServing;
+        },
+        60);
+  });
   f.workers[1] = std::make_unique<InProcessWorker>(f.path, f.cache, address);
   ASSERT_TRUE((*ring)->wait_until_whole(30).is_ok());
+  ASSERT_EQ(whole.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  for (const DeviceHealth& d : whole.get().devices) EXPECT_NE(d.state, "lost") << d.name;
   const RingHealth h = (*ring)->health();
   for (const DeviceHealth& d : h.devices) EXPECT_NE(d.state, "lost") << d.name;
   EXPECT_EQ(alone(**ring, reqs[0], 20), greedy);
@@ -143,9 +157,16 @@ TEST(Failover, DegradedWhileTheModelDoesNotFitThenServesAgain) {
   const auto want = alone(**ring, reqs[0], 20);
   const std::string address = f.workers[0]->address;
   {
+    auto degraded = std::async(std::launch::async, [&] {
+      return (*ring)->wait_health(
+          [](const RingHealth& h) { return h.state == RingState::kDegraded; }, 60);
+    });
     Outcome got = run_all(**ring, reqs, 100, 2, [&](int total) {
       if (total == 5) f.workers[0]->stop = true;
     });
+    // The waiter on another thread was woken when the ring degraded, not at its 60 s.
+    ASSERT_EQ(degraded.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+    EXPECT_EQ(degraded.get().state, RingState::kDegraded);
     // The request in flight waited for capacity, then failed with a clear error.
     EXPECT_NE(got.ends[0].find("cannot hold the model"), std::string::npos) << got.ends[0];
     EXPECT_NE(got.ends[0].find("no capacity came back"), std::string::npos) << got.ends[0];
