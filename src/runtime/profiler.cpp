@@ -91,6 +91,22 @@ double measure_rate(const Clock& clock, double seconds, Throttle* th, double wor
 // the planner predict twice the speed the emulated phones reached.
 constexpr size_t kDecodeProbeBytes = size_t{128} << 20;
 
+// Work per second of [rows, cols] x `batch` products in type t (the weights synthetic, the
+// same row repeated), `work` units per product.
+double measure_product(const Clock& clock, DType t, int64_t rows, int64_t cols, int64_t batch,
+                       double work, ThreadPool* pool, double seconds, Throttle* th) {
+  std::vector<uint8_t> w(row_bytes(t, cols) * rows);  // [rows, cols] in type t
+  std::vector<float> row(cols), x(cols * batch), y(rows * batch);
+  for (int64_t i = 0; i < cols; ++i) row[i] = std::sin(0.01f * i);
+  for (int64_t i = 0; i < cols * batch; ++i) x[i] = std::cos(0.003f * i);
+  fill_rows(t, row, w.data(), rows);
+  Product product(t, w.data(), rows, cols);
+  if (product.packed.n_rows() > 0) std::vector<uint8_t>().swap(w);  // the packed copy is read
+  product.run(x.data(), batch, y.data(), pool);                      // warm-up
+  return measure_rate(clock, seconds, th, work,
+                      [&] { product.run(x.data(), batch, y.data(), pool); });
+}
+
 // Bytes/s of weights for passes of `batch` rows (1: a decode token; 4: the small batches of
 // pipelined streams, whose rows share one read of the weights).
 double measure_decode(const Clock& clock, DType t, ThreadPool* pool, double seconds, Throttle* th,
@@ -99,30 +115,16 @@ double measure_decode(const Clock& clock, DType t, ThreadPool* pool, double seco
   const int64_t rows = std::max<int64_t>(
       kernels::kPackRows, static_cast<int64_t>(kDecodeProbeBytes / row_bytes(t, cols)) /
                               kernels::kPackRows * kernels::kPackRows);
-  std::vector<uint8_t> w(row_bytes(t, cols) * rows);  // [rows, cols] in type t
-  std::vector<float> row(cols), x(cols * batch), y(rows * batch);
-  for (int64_t i = 0; i < cols; ++i) row[i] = std::sin(0.01f * i);
-  for (int64_t i = 0; i < cols * batch; ++i) x[i] = std::cos(0.02f * i);
-  fill_rows(t, row, w.data(), rows);
-  Product product(t, w.data(), rows, cols);
-  if (product.packed.n_rows() > 0) std::vector<uint8_t>().swap(w);  // the packed copy is read
-  product.run(x.data(), batch, y.data(), pool);  // warm-up
   const double bytes = static_cast<double>(row_bytes(t, cols) * rows);
-  return measure_rate(clock, seconds, th, bytes,
-                      [&] { product.run(x.data(), batch, y.data(), pool); });
+  return measure_product(clock, t, rows, cols, batch, bytes, pool, seconds, th);
 }
 
+// Matmul FLOP/s of a prompt-sized batch (compute-bound: the weights stay in the caches).
 double measure_prefill(const Clock& clock, DType t, ThreadPool* pool, double seconds,
                        Throttle* th) {
   const int64_t cols = 1024, rows = 1024, batch = 64;
-  std::vector<uint8_t> w(row_bytes(t, cols) * rows);  // [rows, cols] in type t
-  std::vector<float> row(cols), x(cols * batch), y(rows * batch);
-  for (int64_t i = 0; i < cols; ++i) row[i] = std::sin(0.01f * i);
-  for (int64_t i = 0; i < cols * batch; ++i) x[i] = std::cos(0.003f * i);
-  fill_rows(t, row, w.data(), rows);
-  Product product(t, w.data(), rows, cols);
-  return measure_rate(clock, seconds, th, 2.0 * rows * cols * batch,
-                      [&] { product.run(x.data(), batch, y.data(), pool); });
+  return measure_product(clock, t, rows, cols, batch, 2.0 * rows * cols * batch, pool, seconds,
+                         th);
 }
 
 double measure_other(const Clock& clock, double seconds, Throttle* th) {
