@@ -39,6 +39,7 @@ struct RunResult {
   double max_pause_s = 0;  // longest time without a token, after the drop
   uint64_t moves = 0;
   std::vector<std::string> move_log;
+  nlohmann::json move_detail = nlohmann::json::array();  // per move: where the pause went
   std::vector<std::vector<int32_t>> tokens;
 };
 
@@ -132,6 +133,37 @@ RunResult run(const Args& a, const model::Model& m, bool rebalance) {
     char at[48];
     std::snprintf(at, sizeof at, "at %.1f s: ", mv.at_s - t0);
     r.move_log.push_back(at + mv.text);
+    // The pause this move caused: the longest gap between token deliveries from the last
+    // token before the move to the first one the new layout computed.
+    const double until = mv.at_s + mv.switch_s + std::max(0.0, mv.first_token_s) + 1e-3;
+    double pause = 0, prev = -1;
+    for (double t : times) {
+      if (t < mv.at_s) {
+        prev = t;
+        continue;
+      }
+      if (prev >= 0) pause = std::max(pause, t - prev);
+      prev = t;
+      if (t > until) break;
+    }
+    nlohmann::json rtt = nlohmann::json::object();
+    for (const auto& [dev, s] : mv.deploy_rtt_s) rtt[dev] = s;
+    r.move_detail.push_back({{"at_s", mv.at_s - t0},
+                             {"mode", mv.mode},
+                             {"pause_s", pause},
+                             {"preship_s", mv.preship_s},
+                             {"switch_s", mv.switch_s},
+                             {"drain_s", mv.drain_s},
+                             {"kv_export_s", mv.kv_export_s},
+                             {"deploy_s", mv.deploy_s},
+                             {"deploy_rtt_s", rtt},
+                             {"stats_s", mv.stats_s},
+                             {"replay_submit_s", mv.replay_s},
+                             {"kv_import_s", mv.kv_import_s},
+                             {"first_token_after_s", mv.first_token_s},
+                             {"n_seqs", mv.n_seqs},
+                             {"replayed_rows", mv.n_rows},
+                             {"kv_bytes", mv.kv_bytes}});
   }
   return r;
 }
@@ -186,6 +218,7 @@ int main(int argc, char** argv) {
   j["speedup"] = off.tok_s_window > 0 ? on.tok_s_window / off.tok_s_window : 0;
   j["moves"] = on.moves;
   j["move_log"] = on.move_log;
+  j["move_detail"] = on.move_detail;
   j["max_pause_s_on"] = on.max_pause_s;
   j["max_pause_s_off"] = off.max_pause_s;
   j["identical_tokens"] = identical;

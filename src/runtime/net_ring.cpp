@@ -471,9 +471,13 @@ Status NetRing::deploy(const RingLayout& layout, uint32_t epoch, bool keep_token
     m.body = net::Deploy{dj.dump(), {}};
     LL_RETURN_IF_ERROR(send_to(layout.devices[i].name, std::move(m)));
   }
+  deploy_rtt_s_.clear();
+  const double sent_s = clock().now_s();
   for (int i = 1; i < layout.size(); ++i) {
     auto ack = wait_reply(layout.devices[i].name, net::MsgType::kDeployAck, reqs[i], 120);
     if (!ack.is_ok()) return ack.status();
+    // Acks are taken in ring order, so a fast device's figure may include a slower one's wait.
+    deploy_rtt_s_.emplace_back(shown_name(i), clock().now_s() - sent_s);
   }
   LL_ASSIGN_OR_RETURN(node_, DeviceNode::create(m_.graph, coarse, 0, *m_.weights, o_.n_ctx,
                                                 o_.max_seqs, o_.threads));
@@ -481,7 +485,9 @@ Status NetRing::deploy(const RingLayout& layout, uint32_t epoch, bool keep_token
   table().configure(o_.max_seqs, layout.size());
   stats_base_ = nlohmann::json();
   // Traffic and busy time are reported per run: deployment and earlier runs are subtracted.
+  const double stats_from = clock().now_s();
   LL_ASSIGN_OR_RETURN(stats_base_, collect_stats());
+  deploy_stats_s_ = clock().now_s() - stats_from;
   publish_health();
   std::lock_guard<std::mutex> lock(rx_mu_);
   serving_ = true;
@@ -593,6 +599,11 @@ Result<TokenEvent> NetRing::wait_token(double timeout_s) {
       TokenEvent e = tokens_.front();
       tokens_.pop_front();
       e.step = replay_.on_token(e.seq, e.step);
+      if (await_first_token_) {  // the first token the new layout computed
+        await_first_token_ = false;
+        std::lock_guard<std::mutex> hl(health_mu_);
+        if (!move_log_.empty()) move_log_.back().first_token_s = clock().now_s() - moved_at_s_;
+      }
       return e;
     }
   }

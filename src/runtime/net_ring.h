@@ -146,7 +146,7 @@ class NetRing : public Ring, private Outbox {
   void publish_health();
   // Load balancing (net_ring_balance.cpp).
   Status balance_tick();
-  Status move_to(const RingLayout& layout, const std::string& why);
+  Status move_to(const RingLayout& layout, const std::string& why, double preship_s = 0);
   Status preship(const RingLayout& layout);
   void ask_stats();
   bool take_stats_reply(const net::Received& r);
@@ -243,7 +243,13 @@ class NetRing : public Ring, private Outbox {
     RingLayout layout;
     std::string why;
     std::future<Status> shipped;
+    double decided_s = 0;
   };
+  // Timings of the last deploy() (a move's record), and the move awaiting its first token.
+  std::vector<std::pair<std::string, double>> deploy_rtt_s_;
+  double deploy_stats_s_ = 0;
+  bool await_first_token_ = false;
+  double moved_at_s_ = 0;
   std::optional<PendingMove>
       pending_move_;  // held while the layout changes; device_stats() does not wait
   std::deque<net::Received> replies_;  // arrived, not yet taken by their waiter

@@ -69,14 +69,23 @@ std::string NetRing::describe_move(const RingLayout& from, const RingLayout& to)
   return out.empty() ? "nothing" : out;
 }
 
-Status NetRing::move_to(const RingLayout& layout, const std::string& why) {
+Status NetRing::move_to(const RingLayout& layout, const std::string& why, double preship_s) {
   std::unique_lock<std::mutex> deploying(deploy_mu_);
   const double t0 = clock().now_s();
   const RingLayout before = layout_;
+  MoveRecord rec;
+  rec.at_s = t0;
+  rec.preship_s = preship_s;
+  rec.mode = "replay";
   Status st = deploy(layout, epoch_ + 1, /*keep_tokens=*/true);
+  rec.deploy_s = clock().now_s() - t0;
+  rec.deploy_rtt_s = deploy_rtt_s_;
+  rec.stats_s = deploy_stats_s_;
   int n_seqs = 0;
   size_t n_rows = 0;
+  const double replay_from = clock().now_s();
   if (st.is_ok()) st = replay_sequences(&n_seqs, &n_rows);
+  rec.replay_s = clock().now_s() - replay_from;
   if (!st.is_ok()) {
     // A device failed or refused during the move: the failover takes it from here.
     std::string peer;
@@ -97,9 +106,15 @@ Status NetRing::move_to(const RingLayout& layout, const std::string& why) {
   const std::string text = "moved " + describe_move(before, layout) + ": " + why + tail;
   warn(text);
   if (o_.on_event) o_.on_event("rebalance", text);
+  rec.switch_s = dt;
+  rec.text = text;
+  rec.n_seqs = n_seqs;
+  rec.n_rows = n_rows;
+  await_first_token_ = n_seqs > 0;
+  moved_at_s_ = clock().now_s();
   std::lock_guard<std::mutex> lock(health_mu_);
   ++moves_;
-  move_log_.push_back({t0, dt, text});
+  move_log_.push_back(rec);
   if (move_log_.size() > 256) move_log_.erase(move_log_.begin());
   return Status::ok();
 }
@@ -196,7 +211,7 @@ Status NetRing::balance_tick() {
     PendingMove pm = std::move(*pending_move_);
     pending_move_.reset();
     Status st = pm.shipped.get();
-    if (st.is_ok()) return move_to(pm.layout, pm.why);
+    if (st.is_ok()) return move_to(pm.layout, pm.why, clock().now_s() - pm.decided_s);
     warn("move abandoned: shipping its weights failed: " + st.message());
     policy_.moved(clock().now_s());  // no new attempt before the cooldown
     return Status::ok();
@@ -250,7 +265,8 @@ Status NetRing::balance_tick() {
   // Weights the new layout needs go out now, while serving continues; the switch follows.
   pending_move_ =
       PendingMove{layout, text + ")",
-                  std::async(std::launch::async, [this, layout] { return preship(layout); })};
+                  std::async(std::launch::async, [this, layout] { return preship(layout); }),
+                  now};
   return Status::ok();
 }
 
