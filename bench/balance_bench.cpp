@@ -157,6 +157,8 @@ RunResult run(const Args& a, const model::Model& m, bool rebalance) {
                              {"kv_export_s", mv.kv_export_s},
                              {"deploy_s", mv.deploy_s},
                              {"deploy_rtt_s", rtt},
+                             {"deploy_send_s", mv.deploy_send_s},
+                             {"head_node_s", mv.head_node_s},
                              {"stats_s", mv.stats_s},
                              {"replay_submit_s", mv.replay_s},
                              {"kv_import_s", mv.kv_import_s},

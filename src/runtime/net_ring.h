@@ -68,6 +68,13 @@ struct HeadOptions {
   // Runtime load balancing (docs/balance.md): move work off devices that became slow.
   bool rebalance = false;
   BalanceOptions balance;
+  // A move keeps the devices whose op range does not change and carries the KV rows of the
+  // moved layers to their new owner (docs/balance.md); off, or when that fails, every live
+  // sequence is replayed on the new layout.
+  bool kv_moves = true;
+  // Tests: the first KV_ROWS of each move names a layer its receiver does not run, which the
+  // receiver refuses, so the move must fall back to replay.
+  bool kv_fault_for_test = false;
 };
 
 class NetRing : public Ring, private Outbox {
@@ -127,7 +134,11 @@ class NetRing : public Ring, private Outbox {
   Result<plan::Cluster> profile();
   Result<RingLayout> plan(const plan::Cluster& cluster);
   // keep_tokens: a recovery keeps the tokens already received (they are not replayed).
-  Status deploy(const RingLayout& layout, uint32_t epoch, bool keep_tokens = false);
+  // keep_state (a move): devices whose op range stays keep their deployment, KV rows and
+  // samplers; the others keep the KV rows of the layers they still run.
+  Status deploy(const RingLayout& layout, uint32_t epoch, bool keep_tokens = false,
+                bool keep_state = false);
+  Status deploy_head_node(const graph::Segmentation& coarse, uint32_t epoch, bool keep_state);
   Result<RingLayout> plan_on(const plan::Cluster& cluster, const std::vector<int>& workers);
   Status ensure_model_profile();  // mp_ and fine_, once
   plan::RunConfig run_config() const;
@@ -142,12 +153,33 @@ class NetRing : public Ring, private Outbox {
   // The start-up profiles of the head and the workers not lost; workers[k] is device k + 1.
   plan::Cluster surviving_cluster(std::vector<int>* workers) const;
   Status replay_sequences(int* n_seqs, size_t* n_rows);
+  // Tokens that arrived before a change of layout: their passes are answered and they are
+  // delivered first; returns them by sequence (the sampler states resume after them).
+  std::map<int32_t, std::vector<TokenEvent>> settle_tokens();
+  // The table's live sequences with the settled tokens applied, slots for `n_devices`.
+  std::vector<SeqRecord> live_records(int n_devices);
   void set_degraded(const std::string& why);
   void publish_health();
   // Load balancing (net_ring_balance.cpp).
   Status balance_tick();
   Status move_to(const RingLayout& layout, const std::string& why, double preship_s = 0);
   Status preship(const RingLayout& layout);
+  // A move without replay (net_ring_kv_move.cpp): waits for the passes in flight, takes the
+  // moved layers' KV rows from their old owners, deploys keeping what stays, hands the rows
+  // to the new owners and restarts the samplers. Any error: the caller replays instead.
+  Status move_kv(const RingLayout& layout, MoveRecord* rec);
+  Status drain(double timeout_s);
+  struct KvTransfer {
+    std::string to;  // routing name of the new owner
+    int32_t seq = 0;
+    int kv_slot = -1;
+    graph::KvRows rows;
+  };
+  Result<std::vector<KvTransfer>> export_moved_kv(const RingLayout& from, const RingLayout& to,
+                                                  const std::vector<SeqRecord>& live);
+  Status import_moved_kv(std::vector<KvTransfer> transfers);
+  // Ring index of the device of `layout` that runs op `node`.
+  static int owner_of(const RingLayout& layout, int node);
   void ask_stats();
   bool take_stats_reply(const net::Received& r);
   void update_speeds(const plan::Evaluation& predicted, const std::vector<int>& workers);
@@ -253,6 +285,10 @@ class NetRing : public Ring, private Outbox {
   std::optional<PendingMove>
       pending_move_;  // held while the layout changes; device_stats() does not wait
   std::deque<net::Received> replies_;  // arrived, not yet taken by their waiter
+  // KV_EXPORT / KV_ROWS request ids of a move: an ERROR answering one is its reply (the move
+  // falls back to replay), not a failure of the device. Guarded by rx_mu_.
+  std::set<uint32_t> kv_reqs_;
+  double deploy_send_s_ = 0, deploy_head_s_ = 0;
 };
 
 }  // namespace ll::runtime

@@ -77,15 +77,49 @@ Status NetRing::move_to(const RingLayout& layout, const std::string& why, double
   rec.at_s = t0;
   rec.preship_s = preship_s;
   rec.mode = "replay";
-  Status st = deploy(layout, epoch_ + 1, /*keep_tokens=*/true);
-  rec.deploy_s = clock().now_s() - t0;
-  rec.deploy_rtt_s = deploy_rtt_s_;
-  rec.stats_s = deploy_stats_s_;
-  int n_seqs = 0;
+  std::string fallback;
+  if (o_.kv_moves) {
+    Status kst = move_kv(layout, &rec);
+    {
+      std::lock_guard<std::mutex> lock(rx_mu_);
+      kv_reqs_.clear();
+    }
+    if (!kst.is_ok()) {
+      bool device_failed;
+      {
+        std::lock_guard<std::mutex> lock(rx_mu_);
+        device_failed = !failures_.empty();
+      }
+      // A device failed meanwhile: the failover replans and replays (whatever this move
+      // changed already, it redeploys every device).
+      if (device_failed) {
+        policy_.moved(clock().now_s());
+        deploying.unlock();
+        return watch_devices();
+      }
+      fallback = kst.message();
+      warn("moving KV rows failed (" + fallback + "); replaying the live sequences instead");
+      rec = MoveRecord{};
+      rec.at_s = t0;
+      rec.preship_s = preship_s;
+      rec.mode = "replay";
+    }
+  }
+  Status st;
+  int n_seqs = rec.n_seqs;
   size_t n_rows = 0;
-  const double replay_from = clock().now_s();
-  if (st.is_ok()) st = replay_sequences(&n_seqs, &n_rows);
-  rec.replay_s = clock().now_s() - replay_from;
+  if (rec.mode == "replay") {
+    const double deploy_from = clock().now_s();
+    st = deploy(layout, epoch_ + 1, /*keep_tokens=*/true);
+    rec.deploy_s = clock().now_s() - deploy_from;
+    rec.deploy_rtt_s = deploy_rtt_s_;
+    rec.stats_s = deploy_stats_s_;
+    rec.deploy_send_s = deploy_send_s_;
+    rec.head_node_s = deploy_head_s_;
+    const double replay_from = clock().now_s();
+    if (st.is_ok()) st = replay_sequences(&n_seqs, &n_rows);
+    rec.replay_s = clock().now_s() - replay_from;
+  }
   if (!st.is_ok()) {
     // A device failed or refused during the move: the failover takes it from here.
     std::string peer;
@@ -100,10 +134,17 @@ Status NetRing::move_to(const RingLayout& layout, const std::string& why, double
   }
   const double dt = clock().now_s() - t0;
   policy_.moved(clock().now_s());
-  char tail[128];
-  std::snprintf(tail, sizeof tail, "; switched in %.0f ms, replayed %d sequences, %zu tokens",
-                1e3 * dt, n_seqs, n_rows);
-  const std::string text = "moved " + describe_move(before, layout) + ": " + why + tail;
+  char tail[160];
+  if (rec.mode == "kv") {
+    std::snprintf(tail, sizeof tail,
+                  "; switched in %.0f ms, moved KV rows of %d sequences (%.0f KiB)", 1e3 * dt,
+                  n_seqs, rec.kv_bytes / 1024.0);
+  } else {
+    std::snprintf(tail, sizeof tail, "; switched in %.0f ms, replayed %d sequences, %zu tokens",
+                  1e3 * dt, n_seqs, n_rows);
+  }
+  std::string text = "moved " + describe_move(before, layout) + ": " + why + tail;
+  if (!fallback.empty()) text += " (moving KV rows failed: " + fallback + ")";
   warn(text);
   if (o_.on_event) o_.on_event("rebalance", text);
   rec.switch_s = dt;
@@ -265,8 +306,7 @@ Status NetRing::balance_tick() {
   // Weights the new layout needs go out now, while serving continues; the switch follows.
   pending_move_ =
       PendingMove{layout, text + ")",
-                  std::async(std::launch::async, [this, layout] { return preship(layout); }),
-                  now};
+                  std::async(std::launch::async, [this, layout] { return preship(layout); }), now};
   return Status::ok();
 }
 

@@ -50,11 +50,12 @@ struct MoveRecord {
   // import); and after the switch, the time to the first token of the new layout.
   double preship_s = 0, drain_s = 0, kv_export_s = 0, deploy_s = 0, stats_s = 0;
   double replay_s = 0, kv_import_s = 0, first_token_s = -1;
+  double deploy_send_s = 0, head_node_s = 0;  // parts of deploy_s: DEPLOYs out, head's share
   std::vector<std::pair<std::string, double>> deploy_rtt_s;
   std::string mode;  // "replay": every live sequence replayed; "kv": KV rows moved
   int n_seqs = 0;
-  size_t n_rows = 0;       // rows replayed
-  size_t kv_bytes = 0;     // KV bytes moved between devices
+  size_t n_rows = 0;    // rows replayed
+  size_t kv_bytes = 0;  // KV bytes moved between devices
 };
 
 struct RingHealth {
