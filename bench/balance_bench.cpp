@@ -164,6 +164,8 @@ RunResult run(const Args& a, const model::Model& m, bool rebalance) {
                              {"kv_import_s", mv.kv_import_s},
                              {"first_token_after_s", mv.first_token_s},
                              {"n_seqs", mv.n_seqs},
+                             {"workers_kept", mv.n_kept},
+                             {"workers_prepared", mv.n_prepared},
                              {"replayed_rows", mv.n_rows},
                              {"kv_bytes", mv.kv_bytes}});
   }

@@ -441,6 +441,16 @@ Result<nlohmann::json> NetRing::weights_for(int device, const graph::Segmentatio
   return nlohmann::json{{"kind", "cache"}, {"key", key}};
 }
 
+nlohmann::json NetRing::deploy_json(const RingLayout& layout, int device,
+                                    const nlohmann::json& weights) const {
+  nlohmann::json devices = nlohmann::json::array();
+  for (const RingDevice& d : layout.devices)
+    devices.push_back({{"name", d.name}, {"address", d.address}});
+  return {{"me", device},          {"head", o_.name},          {"devices", devices},
+          {"cuts", layout.cuts()}, {"n_ctx", o_.n_ctx},        {"max_seqs", o_.max_seqs},
+          {"weights", weights},    {"model_hash", model_hash_}};
+}
+
 Status NetRing::deploy_head_node(const graph::Segmentation& coarse, uint32_t epoch,
                                  bool keep_state) {
   std::unique_ptr<DeviceNode> old = std::move(node_);
@@ -477,9 +487,6 @@ Status NetRing::deploy(const RingLayout& layout, uint32_t epoch, bool keep_token
     failures_.clear();
   }
   layout_ = layout;
-  nlohmann::json devices = nlohmann::json::array();
-  for (const RingDevice& d : layout.devices)
-    devices.push_back({{"name", d.name}, {"address", d.address}});
   nlohmann::json live = nlohmann::json::array();
   if (keep_state) {
     for (const SeqRecord& rec : sequences().live()) live.push_back(rec.id);
@@ -488,14 +495,7 @@ Status NetRing::deploy(const RingLayout& layout, uint32_t epoch, bool keep_token
   std::vector<uint32_t> reqs(layout.size());
   for (int i = 1; i < layout.size(); ++i) {
     LL_ASSIGN_OR_RETURN(nlohmann::json weights, weights_for(i, coarse));
-    nlohmann::json dj = {{"me", i},
-                         {"head", o_.name},
-                         {"devices", devices},
-                         {"cuts", layout.cuts()},
-                         {"n_ctx", o_.n_ctx},
-                         {"max_seqs", o_.max_seqs},
-                         {"weights", weights},
-                         {"model_hash", model_hash_}};
+    nlohmann::json dj = deploy_json(layout, i, weights);
     if (keep_state) dj["keep"] = true, dj["live"] = live;
     net::Message m;
     m.seq_id = reqs[i] = next_request_.fetch_add(1);
@@ -503,11 +503,17 @@ Status NetRing::deploy(const RingLayout& layout, uint32_t epoch, bool keep_token
     LL_RETURN_IF_ERROR(send_to(layout.devices[i].name, std::move(m)));
   }
   deploy_rtt_s_.clear();
+  deploy_kept_ = deploy_prepared_ = 0;
   const double sent_s = clock().now_s();
   deploy_send_s_ = sent_s - send_from;
   for (int i = 1; i < layout.size(); ++i) {
     auto ack = wait_reply(layout.devices[i].name, net::MsgType::kDeployAck, reqs[i], 120);
     if (!ack.is_ok()) return ack.status();
+    auto aj = nlohmann::json::parse(ack->msg.as<net::DeployAck>()->json, nullptr, false);
+    if (aj.is_object()) {
+      deploy_kept_ += aj.value("kept", false);
+      deploy_prepared_ += aj.value("prepared", false);
+    }
     // Acks are taken in ring order, so a fast device's figure may include a slower one's wait.
     deploy_rtt_s_.emplace_back(shown_name(i), clock().now_s() - sent_s);
   }

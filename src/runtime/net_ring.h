@@ -163,7 +163,12 @@ class NetRing : public Ring, private Outbox {
   // Load balancing (net_ring_balance.cpp).
   Status balance_tick();
   Status move_to(const RingLayout& layout, const std::string& why, double preship_s = 0);
-  Status preship(const RingLayout& layout);
+  // Ships the weights `layout` needs and has every worker whose op range changes (from
+  // `before`) build its deployment in the background (DEPLOY "prepare"), so the switch only
+  // installs it. Runs on its own thread.
+  Status preship(const RingLayout& layout, const RingLayout& before);
+  nlohmann::json deploy_json(const RingLayout& layout, int device,
+                             const nlohmann::json& weights) const;
   // A move without replay (net_ring_kv_move.cpp): waits for the passes in flight, takes the
   // moved layers' KV rows from their old owners, deploys keeping what stays, hands the rows
   // to the new owners and restarts the samplers. Any error: the caller replays instead.
@@ -289,6 +294,7 @@ class NetRing : public Ring, private Outbox {
   // falls back to replay), not a failure of the device. Guarded by rx_mu_.
   std::set<uint32_t> kv_reqs_;
   double deploy_send_s_ = 0, deploy_head_s_ = 0;
+  int deploy_kept_ = 0, deploy_prepared_ = 0;  // workers of the last deploy
 };
 
 }  // namespace ll::runtime

@@ -116,6 +116,8 @@ Status NetRing::move_to(const RingLayout& layout, const std::string& why, double
     rec.stats_s = deploy_stats_s_;
     rec.deploy_send_s = deploy_send_s_;
     rec.head_node_s = deploy_head_s_;
+    rec.n_kept = deploy_kept_;
+    rec.n_prepared = deploy_prepared_;
     const double replay_from = clock().now_s();
     if (st.is_ok()) st = replay_sequences(&n_seqs, &n_rows);
     rec.replay_s = clock().now_s() - replay_from;
@@ -162,19 +164,42 @@ Status NetRing::move_to(const RingLayout& layout, const std::string& why, double
 
 // Every share the layout needs on a worker without its own model file, shipped unless cached
 // there. Runs on its own thread: it reads only what setup fixed (names, profiles, the model).
-Status NetRing::preship(const RingLayout& layout) {
+Status NetRing::preship(const RingLayout& layout, const RingLayout& before) {
   LL_ASSIGN_OR_RETURN(graph::Segmentation coarse, graph::segment_at(m_.graph, layout.cuts()));
+  std::vector<std::pair<std::string, uint32_t>> asked;
   for (int i = 1; i < layout.size(); ++i) {
+    const RingDevice& dev = layout.devices[i];
     bool own = false;
     for (size_t w = 0; w < wnames_.size(); ++w) {
-      own = own || (wnames_[w] == layout.devices[i].name &&
-                    wprofiles_[w].value("model_hash", "") == model_hash_);
+      own = own || (wnames_[w] == dev.name && wprofiles_[w].value("model_hash", "") == model_hash_);
     }
-    if (own) continue;
-    LL_ASSIGN_OR_RETURN(std::string share, write_share(coarse, i));
-    LL_ASSIGN_OR_RETURN(std::string key, file_content_hash(share, o_.cache_dir));
-    LL_RETURN_IF_ERROR(ship_weights(layout.devices[i].name, share, key));
+    nlohmann::json weights = {{"kind", "own"}};
+    if (!own) {
+      LL_ASSIGN_OR_RETURN(std::string share, write_share(coarse, i));
+      LL_ASSIGN_OR_RETURN(std::string key, file_content_hash(share, o_.cache_dir));
+      LL_RETURN_IF_ERROR(ship_weights(dev.name, share, key));
+      weights = {{"kind", "cache"}, {"key", key}};
+    }
+    bool kept = false;
+    for (const RingDevice& o : before.devices) {
+      kept = kept ||
+             (o.name == dev.name && o.node_begin == dev.node_begin && o.node_end == dev.node_end);
+    }
+    if (kept || !o_.kv_moves) continue;
+    nlohmann::json dj = deploy_json(layout, i, weights);
+    dj["prepare"] = true;
+    net::Message m;
+    m.seq_id = next_request_.fetch_add(1);
+    m.body = net::Deploy{dj.dump(), {}};
+    {
+      std::lock_guard<std::mutex> lock(rx_mu_);
+      kv_reqs_.insert(m.seq_id);  // a refusal is the answer, not a failure of the device
+    }
+    asked.emplace_back(dev.name, m.seq_id);
+    LL_RETURN_IF_ERROR(send_to(dev.name, std::move(m)));
   }
+  for (const auto& [peer, req] : asked)
+    LL_RETURN_IF_ERROR(wait_reply(peer, net::MsgType::kDeployAck, req, 120).status());
   return Status::ok();
 }
 
@@ -245,7 +270,16 @@ Status NetRing::balance_tick() {
     std::lock_guard<std::mutex> lock(move_mu_);
     forced.swap(forced_move_);
   }
-  if (forced) return move_to(forced->first, forced->second);
+  if (forced) {
+    // Prepared here, on the token loop's thread, so a test's move happens at this wait.
+    const double t = clock().now_s();
+    Status st = preship(forced->first, layout_);
+    if (!st.is_ok()) {
+      warn("forced move abandoned: preparing it failed: " + st.message());
+      return Status::ok();
+    }
+    return move_to(forced->first, forced->second, clock().now_s() - t);
+  }
   if (pending_move_) {
     if (pending_move_->shipped.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
       return Status::ok();
@@ -306,7 +340,9 @@ Status NetRing::balance_tick() {
   // Weights the new layout needs go out now, while serving continues; the switch follows.
   pending_move_ =
       PendingMove{layout, text + ")",
-                  std::async(std::launch::async, [this, layout] { return preship(layout); }), now};
+                  std::async(std::launch::async,
+                             [this, layout, before = layout_] { return preship(layout, before); }),
+                  now};
   return Status::ok();
 }
 

@@ -142,6 +142,8 @@ Status NetRing::move_kv(const RingLayout& layout, MoveRecord* rec) {
   rec->stats_s = deploy_stats_s_;
   rec->deploy_send_s = deploy_send_s_;
   rec->head_node_s = deploy_head_s_;
+  rec->n_kept = deploy_kept_;
+  rec->n_prepared = deploy_prepared_;
   t = clock().now_s();
   LL_RETURN_IF_ERROR(import_moved_kv(std::move(transfers)));
   replay_.forget_passes();  // drained: none of the old layout is owed

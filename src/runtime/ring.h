@@ -54,8 +54,9 @@ struct MoveRecord {
   std::vector<std::pair<std::string, double>> deploy_rtt_s;
   std::string mode;  // "replay": every live sequence replayed; "kv": KV rows moved
   int n_seqs = 0;
-  size_t n_rows = 0;    // rows replayed
-  size_t kv_bytes = 0;  // KV bytes moved between devices
+  int n_kept = 0, n_prepared = 0;  // workers that kept their deployment / installed a prepared one
+  size_t n_rows = 0;               // rows replayed
+  size_t kv_bytes = 0;             // KV bytes moved between devices
 };
 
 struct RingHealth {

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -336,25 +337,20 @@ class Worker : public Outbox {
     return Status::ok();
   }
 
-  Status ack_deploy(const net::Received& r, bool kept) {
-    nlohmann::json ack = {
-        {"ok", true}, {"kept", kept}, {"attention_layers", dep_->node->attention_layers()}};
+  Status ack_deploy(const net::Received& r, bool kept, bool prepared = false) {
+    nlohmann::json ack = {{"ok", true},
+                          {"kept", kept},
+                          {"prepared", prepared},
+                          {"attention_layers", dep_->node->attention_layers()}};
     net::Message out;
     out.seq_id = r.msg.seq_id;
     out.body = net::DeployAck{ack.dump()};
     return ep_->send(r.from, std::move(out));
   }
 
-  Status on_deploy(net::Received& r) {
-    auto j = nlohmann::json::parse(r.msg.as<net::Deploy>()->json, nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-      return invalid_argument("DEPLOY: payload is not a JSON object");
-    try {
-      LL_ASSIGN_OR_RETURN(bool kept, keep_deployment(j, r));
-      if (kept) return ack_deploy(r, true);
-    } catch (const std::exception& e) {
-      return invalid_argument(std::string("DEPLOY: ") + e.what());
-    }
+  // The share, graph and node a DEPLOY asks for, without installing them. Thread-safe: a
+  // move's prepared deployment is built on its own thread while this one serves.
+  Result<std::unique_ptr<Deployment>> build_deployment(const nlohmann::json& j) const {
     auto d = std::make_unique<Deployment>();
     try {
       LL_ASSIGN_OR_RETURN(std::string path, weights_path(j));
@@ -378,12 +374,73 @@ class Worker : public Outbox {
       LL_RETURN_IF_ERROR(check_budget(*d, seg, hp, n_ctx, max_seqs));
       LL_ASSIGN_OR_RETURN(d->node, DeviceNode::create(d->graph, seg, d->me, *d->weights, n_ctx,
                                                       max_seqs, o_.threads));
-      d->node->set_epoch(r.msg.epoch);
-      d->session_id = r.msg.session_id;
-      LL_RETURN_IF_ERROR(link_consumers(d->graph, seg, d->me, j.at("devices")));
       d->weights_json = j.at("weights");
       d->n_ctx = n_ctx;
       d->max_seqs = max_seqs;
+    } catch (const std::exception& e) {
+      return invalid_argument(std::string("DEPLOY: ") + e.what());
+    }
+    return d;
+  }
+
+  // What must match for a prepared deployment to serve a later DEPLOY.
+  static nlohmann::json deployment_key(const nlohmann::json& j) {
+    nlohmann::json k = j;
+    for (const char* f : {"keep", "live", "prepare"}) k.erase(f);
+    return k;
+  }
+
+  // DEPLOY with "prepare" (a move, before its switch): builds the deployment on its own thread
+  // and answers DEPLOY_ACK {"prepared":true} when it is ready, so the switch only installs it.
+  Status prepare_deployment(const nlohmann::json& j, const net::Received& r) {
+    prepared_.reset();  // waits for an earlier one still building
+    auto p = std::make_unique<Prepared>();
+    p->key = deployment_key(j);
+    p->session_id = r.msg.session_id;
+    const net::PeerId to = r.from;
+    const uint32_t req = r.msg.seq_id, epoch = r.msg.epoch;
+    p->built = std::async(std::launch::async, [this, j, to, req, epoch] {
+      auto d = build_deployment(j);
+      net::Message out;
+      out.seq_id = req;
+      out.epoch = epoch;
+      if (d.is_ok()) {
+        out.body = net::DeployAck{R"({"ok":true,"prepared":true})"};
+      } else {
+        out.body = net::Error{net::ErrorCode::kBadMessage,
+                              ep_->options().node_name + ": " + d.status().message()};
+      }
+      (void)ep_->send(to, std::move(out));
+      return d;
+    });
+    prepared_ = std::move(p);
+    return Status::ok();
+  }
+
+  Status on_deploy(net::Received& r) {
+    auto j = nlohmann::json::parse(r.msg.as<net::Deploy>()->json, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+      return invalid_argument("DEPLOY: payload is not a JSON object");
+    std::unique_ptr<Deployment> d;
+    bool prepared = false;
+    try {
+      if (j.value("prepare", false)) return prepare_deployment(j, r);
+      LL_ASSIGN_OR_RETURN(bool kept, keep_deployment(j, r));
+      if (kept) return ack_deploy(r, true);
+      // A deployment prepared for exactly this one is installed; any other is dropped.
+      std::unique_ptr<Prepared> p = std::move(prepared_);
+      if (p && p->session_id == r.msg.session_id && p->key == deployment_key(j)) {
+        auto built = p->built.get();
+        if (built.is_ok()) d = std::move(*built), prepared = true;
+      }
+      if (!d) {
+        LL_ASSIGN_OR_RETURN(d, build_deployment(j));
+      }
+      d->node->set_epoch(r.msg.epoch);
+      d->session_id = r.msg.session_id;
+      LL_ASSIGN_OR_RETURN(graph::Segmentation seg,
+                          graph::segment_at(d->graph, j.at("cuts").get<std::vector<int>>()));
+      LL_RETURN_IF_ERROR(link_consumers(d->graph, seg, d->me, j.at("devices")));
       // A move keeps the KV rows of the layers this device runs before and after.
       if (j.value("keep", false) && dep_ && dep_->session_id == d->session_id &&
           d->node->adopt(*dep_->node).is_ok())
@@ -392,7 +449,7 @@ class Worker : public Outbox {
       return invalid_argument(std::string("DEPLOY: ") + e.what());
     }
     dep_ = std::move(d);
-    return ack_deploy(r, false);
+    return ack_deploy(r, false, prepared);
   }
 
   // KV_EXPORT, of the current deployment: a sequence's rows of some layers, to the head.
@@ -523,6 +580,12 @@ class Worker : public Outbox {
   std::set<std::string> linked_;
   std::string own_hash_;
   std::unique_ptr<Deployment> dep_;
+  struct Prepared {
+    nlohmann::json key;
+    uint32_t session_id = 0;
+    std::future<Result<std::unique_ptr<Deployment>>> built;
+  };
+  std::unique_ptr<Prepared> prepared_;  // declared after dep_: joined before it goes
   Throttle throttle_;
   struct FileCloser {
     void operator()(FILE* f) const { std::fclose(f); }
@@ -530,6 +593,14 @@ class Worker : public Outbox {
   std::map<std::string, std::unique_ptr<FILE, FileCloser>> partial_;
   bool shutdown_ = false;
 };
+
+// A DEPLOY that replaces the deployment now; one that prepares a move's does not.
+bool replaces_deployment(const net::Message& m) {
+  const net::Deploy* d = m.as<net::Deploy>();
+  if (!d) return false;
+  auto j = nlohmann::json::parse(d->json, nullptr, false);
+  return !(j.is_object() && j.value("prepare", false));
+}
 
 }  // namespace
 
@@ -582,7 +653,7 @@ Status run_worker(const WorkerOptions& o, const std::atomic<bool>& stop, std::st
     }
     size_t deploy_at = 0;
     for (size_t i = 0; i < batch.size(); ++i) {
-      if (batch[i].msg.type() == net::MsgType::kDeploy) deploy_at = i;
+      if (replaces_deployment(batch[i].msg)) deploy_at = i;
     }
     size_t skipped = 0;
     for (size_t i = 0; i < batch.size() && !w.shutdown(); ++i) {

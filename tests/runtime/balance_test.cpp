@@ -200,6 +200,20 @@ TEST(Balance, AMoveCarriesTheKvRowsAndReplaysNothing) {
   EXPECT_EQ(m.n_seqs, 8) << m.text;
   EXPECT_GT(m.kv_bytes, 0u) << m.text;
   EXPECT_NE(m.text.find("moved KV rows of 8 sequences"), std::string::npos) << m.text;
+  EXPECT_EQ(m.n_prepared, 2) << m.text;  // both workers built their new share before the switch
+}
+
+// Only worker 1's range changes (ops 4-9 -> 3-9, layer 0's attention stays on it): worker 2
+// keeps its deployment, nothing travels and nothing is replayed.
+TEST(Balance, AWorkerWhoseRangeStaysKeepsItsDeployment) {
+  const RingHealth h = generate_through_a_move({3, 10}, 60, HeadOptions{});
+  ASSERT_EQ(h.move_log.size(), 1u);
+  const MoveRecord& m = h.move_log[0];
+  EXPECT_EQ(m.mode, "kv") << m.text;
+  EXPECT_EQ(m.n_kept, 1) << m.text;
+  EXPECT_EQ(m.n_prepared, 1) << m.text;
+  EXPECT_EQ(m.kv_bytes, 0u) << m.text;
+  EXPECT_EQ(m.n_rows, 0u) << m.text;
 }
 
 // A device that keeps its op range keeps its deployment; only the moved layer's rows travel.
