@@ -79,6 +79,7 @@ struct HeadOptions {
 
 class NetRing : public Ring, private Outbox {
  public:
+  using ShippedKeys = std::set<std::pair<std::string, std::string>>;
   static Result<std::unique_ptr<NetRing>> create(const model::Model& m,
                                                  const std::string& model_path,
                                                  const HeadOptions& o);
@@ -166,7 +167,9 @@ class NetRing : public Ring, private Outbox {
   // Ships the weights `layout` needs and has every worker whose op range changes (from
   // `before`) build its deployment in the background (DEPLOY "prepare"), so the switch only
   // installs it. Runs on its own thread.
-  Status preship(const RingLayout& layout, const RingLayout& before);
+  // `shipped` gets the (worker, weights key) pairs found in place, so the switch's DEPLOY
+  // need not ask again.
+  Status preship(const RingLayout& layout, const RingLayout& before, ShippedKeys* shipped);
   nlohmann::json deploy_json(const RingLayout& layout, int device,
                              const nlohmann::json& weights) const;
   // A move without replay (net_ring_kv_move.cpp): waits for the passes in flight, takes the
@@ -180,8 +183,17 @@ class NetRing : public Ring, private Outbox {
     int kv_slot = -1;
     graph::KvRows rows;
   };
-  Result<std::vector<KvTransfer>> export_moved_kv(const RingLayout& from, const RingLayout& to,
-                                                  const std::vector<SeqRecord>& live);
+  struct KvAsk {
+    uint32_t req = 0;
+    std::string peer;  // the old owner
+    size_t index = 0;  // its transfer
+  };
+  // The head's own moved rows are copied into `out` now; the workers' are asked for (their
+  // transfers in `out` get the rows from collect_moved_kv).
+  Status ask_moved_kv(const RingLayout& from, const RingLayout& to,
+                      const std::vector<SeqRecord>& live, std::vector<KvTransfer>* out,
+                      std::vector<KvAsk>* asked);
+  Status collect_moved_kv(const std::vector<KvAsk>& asked, std::vector<KvTransfer>* out);
   Status import_moved_kv(std::vector<KvTransfer> transfers);
   // Ring index of the device of `layout` that runs op `node`.
   static int owner_of(const RingLayout& layout, int node);
@@ -281,7 +293,9 @@ class NetRing : public Ring, private Outbox {
     std::string why;
     std::future<Status> shipped;
     double decided_s = 0;
+    std::shared_ptr<ShippedKeys> keys;  // written by the shipping thread until `shipped`
   };
+  ShippedKeys preshipped_;  // during a move's switch: weights known to be in place
   // Timings of the last deploy() (a move's record), and the move awaiting its first token.
   std::vector<std::pair<std::string, double>> deploy_rtt_s_;
   double deploy_stats_s_ = 0;

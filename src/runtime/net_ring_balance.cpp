@@ -164,7 +164,7 @@ Status NetRing::move_to(const RingLayout& layout, const std::string& why, double
 
 // Every share the layout needs on a worker without its own model file, shipped unless cached
 // there. Runs on its own thread: it reads only what setup fixed (names, profiles, the model).
-Status NetRing::preship(const RingLayout& layout, const RingLayout& before) {
+Status NetRing::preship(const RingLayout& layout, const RingLayout& before, ShippedKeys* shipped) {
   LL_ASSIGN_OR_RETURN(graph::Segmentation coarse, graph::segment_at(m_.graph, layout.cuts()));
   std::vector<std::pair<std::string, uint32_t>> asked;
   for (int i = 1; i < layout.size(); ++i) {
@@ -178,6 +178,7 @@ Status NetRing::preship(const RingLayout& layout, const RingLayout& before) {
       LL_ASSIGN_OR_RETURN(std::string share, write_share(coarse, i));
       LL_ASSIGN_OR_RETURN(std::string key, file_content_hash(share, o_.cache_dir));
       LL_RETURN_IF_ERROR(ship_weights(dev.name, share, key));
+      shipped->insert({dev.name, key});
       weights = {{"kind", "cache"}, {"key", key}};
     }
     bool kept = false;
@@ -273,12 +274,16 @@ Status NetRing::balance_tick() {
   if (forced) {
     // Prepared here, on the token loop's thread, so a test's move happens at this wait.
     const double t = clock().now_s();
-    Status st = preship(forced->first, layout_);
+    ShippedKeys keys;
+    Status st = preship(forced->first, layout_, &keys);
     if (!st.is_ok()) {
       warn("forced move abandoned: preparing it failed: " + st.message());
       return Status::ok();
     }
-    return move_to(forced->first, forced->second, clock().now_s() - t);
+    preshipped_ = std::move(keys);
+    st = move_to(forced->first, forced->second, clock().now_s() - t);
+    preshipped_.clear();
+    return st;
   }
   if (pending_move_) {
     if (pending_move_->shipped.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
@@ -286,7 +291,12 @@ Status NetRing::balance_tick() {
     PendingMove pm = std::move(*pending_move_);
     pending_move_.reset();
     Status st = pm.shipped.get();
-    if (st.is_ok()) return move_to(pm.layout, pm.why, clock().now_s() - pm.decided_s);
+    if (st.is_ok()) {
+      preshipped_ = *pm.keys;
+      st = move_to(pm.layout, pm.why, clock().now_s() - pm.decided_s);
+      preshipped_.clear();
+      return st;
+    }
     warn("move abandoned: shipping its weights failed: " + st.message());
     policy_.moved(clock().now_s());  // no new attempt before the cooldown
     return Status::ok();
@@ -338,11 +348,12 @@ Status NetRing::balance_tick() {
     text += why;
   }
   // Weights the new layout needs go out now, while serving continues; the switch follows.
-  pending_move_ =
-      PendingMove{layout, text + ")",
-                  std::async(std::launch::async,
-                             [this, layout, before = layout_] { return preship(layout, before); }),
-                  now};
+  auto keys = std::make_shared<ShippedKeys>();
+  pending_move_ = PendingMove{
+      layout, text + ")",
+      std::async(std::launch::async, [this, layout, before = layout_,
+                                      keys] { return preship(layout, before, keys.get()); }),
+      now, keys};
   return Status::ok();
 }
 

@@ -28,8 +28,9 @@ int NetRing::owner_of(const RingLayout& layout, int node) {
   return -1;
 }
 
-Result<std::vector<NetRing::KvTransfer>> NetRing::export_moved_kv(
-    const RingLayout& from, const RingLayout& to, const std::vector<SeqRecord>& live) {
+Status NetRing::ask_moved_kv(const RingLayout& from, const RingLayout& to,
+                             const std::vector<SeqRecord>& live, std::vector<KvTransfer>* out,
+                             std::vector<KvAsk>* asked) {
   // Runs of consecutive layers with the same old and new owner, where the owner changes.
   struct Run {
     int from_dev, to_dev, layer_begin, layer_end;
@@ -48,13 +49,6 @@ Result<std::vector<NetRing::KvTransfer>> NetRing::export_moved_kv(
       runs.push_back({a, b, node.layer, node.layer + 1});
     }
   }
-  std::vector<KvTransfer> out;
-  struct Asked {
-    uint32_t req;
-    std::string peer;
-    size_t index;  // in out
-  };
-  std::vector<Asked> asked;
   for (const Run& run : runs) {
     for (const SeqRecord& rec : live) {
       const int n_pos = replay_.n_positions(rec.id);
@@ -68,7 +62,7 @@ Result<std::vector<NetRing::KvTransfer>> NetRing::export_moved_kv(
       if (run.from_dev == 0) {  // the head's own rows
         LL_ASSIGN_OR_RETURN(t.rows,
                             node_->export_kv(rec.id, run.layer_begin, run.layer_end, n_pos));
-        out.push_back(std::move(t));
+        out->push_back(std::move(t));
         continue;
       }
       net::Message m;
@@ -78,20 +72,24 @@ Result<std::vector<NetRing::KvTransfer>> NetRing::export_moved_kv(
         std::lock_guard<std::mutex> lock(rx_mu_);
         kv_reqs_.insert(m.seq_id);
       }
-      asked.push_back({m.seq_id, from.devices[run.from_dev].name, out.size()});
-      out.push_back(std::move(t));
-      LL_RETURN_IF_ERROR(send_to(asked.back().peer, std::move(m)));
+      asked->push_back({m.seq_id, from.devices[run.from_dev].name, out->size()});
+      out->push_back(std::move(t));
+      LL_RETURN_IF_ERROR(send_to(asked->back().peer, std::move(m)));
     }
   }
-  for (const Asked& a : asked) {
+  return Status::ok();
+}
+
+Status NetRing::collect_moved_kv(const std::vector<KvAsk>& asked, std::vector<KvTransfer>* out) {
+  for (const KvAsk& a : asked) {
     LL_ASSIGN_OR_RETURN(net::Received r,
                         wait_reply(a.peer, net::MsgType::kKvRows, a.req, kKvReplyTimeoutS));
     LL_ASSIGN_OR_RETURN(DecodedKvRows d, read_kv_rows(r.msg));
-    if (d.seq != out[a.index].seq)
+    if (d.seq != (*out)[a.index].seq)
       return corrupt("device " + shown_name_of(a.peer) + " sent KV rows of another sequence");
-    out[a.index].rows = std::move(d.rows);
+    (*out)[a.index].rows = std::move(d.rows);
   }
-  return out;
+  return Status::ok();
 }
 
 Status NetRing::import_moved_kv(std::vector<KvTransfer> transfers) {
@@ -132,12 +130,19 @@ Status NetRing::move_kv(const RingLayout& layout, MoveRecord* rec) {
   const RingLayout before = layout_;
   t = clock().now_s();
   std::vector<SeqRecord> live = live_records(layout.size());
-  LL_ASSIGN_OR_RETURN(std::vector<KvTransfer> transfers, export_moved_kv(before, layout, live));
+  std::vector<KvTransfer> transfers;
+  std::vector<KvAsk> asked;
+  LL_RETURN_IF_ERROR(ask_moved_kv(before, layout, live, &transfers, &asked));
   rec->kv_export_s = clock().now_s() - t;
-  for (const KvTransfer& x : transfers) rec->kv_bytes += x.rows.data.size() * sizeof(float);
+  // The DEPLOYs follow the KV_EXPORTs on the same links, so each old deployment answers
+  // before it is replaced, and the rows travel while the new layout is installed.
   t = clock().now_s();
   LL_RETURN_IF_ERROR(deploy(layout, epoch_ + 1, /*keep_tokens=*/true, /*keep_state=*/true));
   rec->deploy_s = clock().now_s() - t;
+  t = clock().now_s();
+  LL_RETURN_IF_ERROR(collect_moved_kv(asked, &transfers));
+  rec->kv_export_s += clock().now_s() - t;
+  for (const KvTransfer& x : transfers) rec->kv_bytes += x.rows.data.size() * sizeof(float);
   rec->deploy_rtt_s = deploy_rtt_s_;
   rec->stats_s = deploy_stats_s_;
   rec->deploy_send_s = deploy_send_s_;
