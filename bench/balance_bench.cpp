@@ -1,6 +1,6 @@
 // Runtime load balancing under a speed drop (issue 13), one JSON object per scenario:
 //   bench_balance MODEL LINGUALINKED_BINARY [--streams 8] [--objective throughput]
-//                 [--drop-at 10] [--drop-to 0.3] [--window 20]
+//                 [--drop-at 10] [--drop-to 0.3] [--window 20] [--restore-at S]
 // The phones3 emulation (flagship head at speed 1.0; mid-range worker at 0.4 and budget worker
 // at 0.2, memory budgets 60/50/40 % of the model file). The mid-range phone's speed drops to
 // `drop-to` of its start `drop-at` seconds after its first forward pass. The same streams run
@@ -32,10 +32,13 @@ struct Args {
   std::string model, bin, objective = "throughput";
   int streams = 8;
   double drop_at = 10, drop_to = 0.3, window = 20;
+  double restore_at = 0;  // > 0: the speed comes back then (issue 13, acceptance 2)
 };
 
 struct RunResult {
   double tok_s_window = 0;
+  double tok_s_restored = 0;  // over the window after the speed came back
+  int moves_after_restore = 0;
   double max_pause_s = 0;  // longest time without a token, after the drop
   uint64_t moves = 0;
   std::vector<std::string> move_log;
@@ -51,8 +54,11 @@ std::unique_ptr<runtime::LocalCluster> phones(const Args& a, double model_bytes)
   auto budget = [&](double share) {
     return std::to_string(static_cast<long long>(share * model_bytes));
   };
-  char sched[64];
+  char sched[96];
   std::snprintf(sched, sizeof sched, "%g:%g", a.drop_at, 0.4 * a.drop_to);
+  if (a.restore_at > a.drop_at)
+    std::snprintf(sched, sizeof sched, "%g:%g,%g:%g", a.drop_at, 0.4 * a.drop_to, a.restore_at,
+                  0.4);
   o.workers.push_back({"midrange",
                        {"--speed", "0.4", "--speed-schedule", sched, "--mem-budget", budget(0.5),
                         "--latency-ms", "5", "--cache-dir", "/tmp/ll_bench_balance_0"}});
@@ -97,7 +103,7 @@ RunResult run(const Args& a, const model::Model& m, bool rebalance) {
   std::mutex mu;
   std::vector<double> times;  // every token's arrival
   std::atomic<double> t0{-1};
-  const double end_after = a.drop_at + a.window + 2;
+  const double end_after = std::max(a.drop_at, a.restore_at) + a.window + 2;
   std::vector<std::promise<void>> done(a.streams);
   for (int i = 0; i < a.streams; ++i) {
     runtime::GenRequest g;
@@ -127,12 +133,18 @@ RunResult run(const Args& a, const model::Model& m, bool rebalance) {
     last = t;
   }
   r.tok_s_window = n / a.window;
+  if (a.restore_at > a.drop_at) {
+    size_t k = 0;
+    for (double t : times) k += t >= t0 + a.restore_at && t <= t0 + a.restore_at + a.window;
+    r.tok_s_restored = k / a.window;
+  }
   const runtime::RingHealth h = (*ring)->health();
   r.moves = h.moves;
   for (const auto& mv : h.move_log) {
     char at[48];
     std::snprintf(at, sizeof at, "at %.1f s: ", mv.at_s - t0);
     r.move_log.push_back(at + mv.text);
+    if (a.restore_at > a.drop_at && mv.at_s - t0 >= a.restore_at) ++r.moves_after_restore;
     // The pause this move caused: the longest gap between token deliveries from the last
     // token before the move to the first one the new layout computed.
     const double until = mv.at_s + mv.switch_s + std::max(0.0, mv.first_token_s) + 1e-3;
@@ -178,7 +190,7 @@ int main(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(stderr,
                  "usage: bench_balance MODEL LINGUALINKED_BINARY [--streams N] [--objective "
-                 "throughput|latency] [--drop-at S] [--drop-to X] [--window S]\n");
+                 "throughput|latency] [--drop-at S] [--drop-to X] [--window S] [--restore-at S]\n");
     return 2;
   }
   Args a;
@@ -196,6 +208,8 @@ int main(int argc, char** argv) {
       a.drop_to = std::stod(v);
     else if (k == "--window")
       a.window = std::stod(v);
+    else if (k == "--restore-at")
+      a.restore_at = std::stod(v);
   }
   auto m = model::Model::load(a.model);
   if (!m.is_ok()) {
@@ -226,6 +240,14 @@ int main(int argc, char** argv) {
   j["max_pause_s_on"] = on.max_pause_s;
   j["max_pause_s_off"] = off.max_pause_s;
   j["identical_tokens"] = identical;
+  if (a.restore_at > a.drop_at) {
+    // The speed comes back: the layout should move back (a move after restore_at), and the
+    // throughput with rebalancing should again match or beat the layout that never moved.
+    j["restore_at_s"] = a.restore_at;
+    j["tok_s_restored_off"] = off.tok_s_restored;
+    j["tok_s_restored_on"] = on.tok_s_restored;
+    j["moves_after_restore"] = on.moves_after_restore;
+  }
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }

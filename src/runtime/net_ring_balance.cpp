@@ -302,6 +302,9 @@ Status NetRing::balance_tick() {
     return Status::ok();
   }
   if (!o_.rebalance || state_ != RingState::kServing || wnames_.empty()) return Status::ok();
+  // Only a layout the planner chose is moved: forced cuts and baseline placements ("even",
+  // "memory") are what the user asked to run (tests, baseline measurements).
+  if (!o_.force_cuts.empty() || o_.placement != "plan") return Status::ok();
   const double now = clock().now_s();
   if (now < next_tick_s_) return Status::ok();
   next_tick_s_ = now + policy_.options().tick_s;
