@@ -255,10 +255,19 @@ void NetRing::update_speeds(const plan::Evaluation& predicted, const std::vector
       const double d_steps = cur->second.steps - prev->second.steps;
       const double d_busy = cur->second.busy_s - prev->second.busy_s;
       const double pred = predicted.compute_s[k];
-      if (d_steps >= 2 && d_busy > 0 && pred > 0.2 * max_pred) {
+      if (d_steps >= 2 && d_busy > 0 && pred > 0) {
         const double ratio = d_busy / d_steps / pred;
         auto it = slowdown_.find(name);
-        slowdown_[name] = it == slowdown_.end() ? ratio : alpha * ratio + (1 - alpha) * it->second;
+        if (pred > 0.2 * max_pred) {
+          slowdown_[name] =
+              it == slowdown_.end() ? ratio : alpha * ratio + (1 - alpha) * it->second;
+        } else if (it != slowdown_.end() && ratio < 0.7 * it->second) {
+          // Fixed per-pass costs dominate a small share, so its ratio overstates the slowdown
+          // and is not trusted, except to show a clear recovery (beyond any +-20 % jitter): a
+          // device that was moved off because it slowed down must be seen when its speed
+          // comes back, or the work never returns to it.
+          slowdown_[name] = ratio;
+        }
       }
     }
     if (cur != now.end()) last_stats_[name] = cur->second;
