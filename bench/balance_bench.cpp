@@ -1,6 +1,7 @@
 // Runtime load balancing under a speed drop (issue 13), one JSON object per scenario:
 //   bench_balance MODEL LINGUALINKED_BINARY [--streams 8] [--objective throughput]
-//                 [--drop-at 10] [--drop-to 0.3] [--window 20]
+//                 [--drop-at 10] [--drop-to 0.3] [--window 20] [--restore-at S] [--restore-window
+//                 10]
 // The phones3 emulation (flagship head at speed 1.0; mid-range worker at 0.4 and budget worker
 // at 0.2, memory budgets 60/50/40 % of the model file). The mid-range phone's speed drops to
 // `drop-to` of its start `drop-at` seconds after its first forward pass. The same streams run
@@ -32,13 +33,21 @@ struct Args {
   std::string model, bin, objective = "throughput";
   int streams = 8;
   double drop_at = 10, drop_to = 0.3, window = 20;
+  double restore_at = 0;  // > 0: the speed comes back then (issue 13, acceptance 2)
+  // tok/s after the restore is taken over this window: shorter than `window`, because the
+  // streams' 512-token contexts run out not long after (last_token_s says when).
+  double restore_window = 10;
 };
 
 struct RunResult {
   double tok_s_window = 0;
-  double max_pause_s = 0;  // longest time without a token, after the drop
+  double tok_s_restored = 0;  // over the window after the speed came back
+  int moves_after_restore = 0;
+  double last_token_s = 0;  // since the first token
+  double max_pause_s = 0;   // longest time without a token, after the drop
   uint64_t moves = 0;
   std::vector<std::string> move_log;
+  nlohmann::json move_detail = nlohmann::json::array();  // per move: where the pause went
   std::vector<std::vector<int32_t>> tokens;
 };
 
@@ -50,8 +59,11 @@ std::unique_ptr<runtime::LocalCluster> phones(const Args& a, double model_bytes)
   auto budget = [&](double share) {
     return std::to_string(static_cast<long long>(share * model_bytes));
   };
-  char sched[64];
+  char sched[96];
   std::snprintf(sched, sizeof sched, "%g:%g", a.drop_at, 0.4 * a.drop_to);
+  if (a.restore_at > a.drop_at)
+    std::snprintf(sched, sizeof sched, "%g:%g,%g:%g", a.drop_at, 0.4 * a.drop_to, a.restore_at,
+                  0.4);
   o.workers.push_back({"midrange",
                        {"--speed", "0.4", "--speed-schedule", sched, "--mem-budget", budget(0.5),
                         "--latency-ms", "5", "--cache-dir", "/tmp/ll_bench_balance_0"}});
@@ -96,7 +108,7 @@ RunResult run(const Args& a, const model::Model& m, bool rebalance) {
   std::mutex mu;
   std::vector<double> times;  // every token's arrival
   std::atomic<double> t0{-1};
-  const double end_after = a.drop_at + a.window + 2;
+  const double end_after = std::max(a.drop_at, a.restore_at) + a.window + 2;
   std::vector<std::promise<void>> done(a.streams);
   for (int i = 0; i < a.streams; ++i) {
     runtime::GenRequest g;
@@ -126,12 +138,55 @@ RunResult run(const Args& a, const model::Model& m, bool rebalance) {
     last = t;
   }
   r.tok_s_window = n / a.window;
+  if (!times.empty()) r.last_token_s = times.back() - t0;
+  if (a.restore_at > a.drop_at) {
+    size_t k = 0;
+    const double from_s = t0 + a.restore_at, to_s = from_s + a.restore_window;
+    for (double t : times) k += t >= from_s && t <= to_s;
+    r.tok_s_restored = k / a.restore_window;
+  }
   const runtime::RingHealth h = (*ring)->health();
   r.moves = h.moves;
   for (const auto& mv : h.move_log) {
     char at[48];
     std::snprintf(at, sizeof at, "at %.1f s: ", mv.at_s - t0);
     r.move_log.push_back(at + mv.text);
+    if (a.restore_at > a.drop_at && mv.at_s - t0 >= a.restore_at) ++r.moves_after_restore;
+    // The pause this move caused: the longest gap between token deliveries from the last
+    // token before the move to the first one the new layout computed.
+    const double until = mv.at_s + mv.switch_s + std::max(0.0, mv.first_token_s) + 1e-3;
+    double pause = 0, prev = -1;
+    for (double t : times) {
+      if (t < mv.at_s) {
+        prev = t;
+        continue;
+      }
+      if (prev >= 0) pause = std::max(pause, t - prev);
+      prev = t;
+      if (t > until) break;
+    }
+    nlohmann::json rtt = nlohmann::json::object();
+    for (const auto& [dev, s] : mv.deploy_rtt_s) rtt[dev] = s;
+    r.move_detail.push_back({{"at_s", mv.at_s - t0},
+                             {"mode", mv.mode},
+                             {"pause_s", pause},
+                             {"preship_s", mv.preship_s},
+                             {"switch_s", mv.switch_s},
+                             {"drain_s", mv.drain_s},
+                             {"kv_export_s", mv.kv_export_s},
+                             {"deploy_s", mv.deploy_s},
+                             {"deploy_rtt_s", rtt},
+                             {"deploy_send_s", mv.deploy_send_s},
+                             {"head_node_s", mv.head_node_s},
+                             {"stats_s", mv.stats_s},
+                             {"replay_submit_s", mv.replay_s},
+                             {"kv_import_s", mv.kv_import_s},
+                             {"first_token_after_s", mv.first_token_s},
+                             {"n_seqs", mv.n_seqs},
+                             {"workers_kept", mv.n_kept},
+                             {"workers_prepared", mv.n_prepared},
+                             {"replayed_rows", mv.n_rows},
+                             {"kv_bytes", mv.kv_bytes}});
   }
   return r;
 }
@@ -142,7 +197,8 @@ int main(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(stderr,
                  "usage: bench_balance MODEL LINGUALINKED_BINARY [--streams N] [--objective "
-                 "throughput|latency] [--drop-at S] [--drop-to X] [--window S]\n");
+                 "throughput|latency] [--drop-at S] [--drop-to X] [--window S] [--restore-at S] "
+                 "[--restore-window S]\n");
     return 2;
   }
   Args a;
@@ -160,6 +216,10 @@ int main(int argc, char** argv) {
       a.drop_to = std::stod(v);
     else if (k == "--window")
       a.window = std::stod(v);
+    else if (k == "--restore-at")
+      a.restore_at = std::stod(v);
+    else if (k == "--restore-window")
+      a.restore_window = std::stod(v);
   }
   auto m = model::Model::load(a.model);
   if (!m.is_ok()) {
@@ -186,9 +246,21 @@ int main(int argc, char** argv) {
   j["speedup"] = off.tok_s_window > 0 ? on.tok_s_window / off.tok_s_window : 0;
   j["moves"] = on.moves;
   j["move_log"] = on.move_log;
+  j["move_detail"] = on.move_detail;
   j["max_pause_s_on"] = on.max_pause_s;
   j["max_pause_s_off"] = off.max_pause_s;
   j["identical_tokens"] = identical;
+  if (a.restore_at > a.drop_at) {
+    // The speed comes back: the layout should move back (a move after restore_at), and the
+    // throughput with rebalancing should again match or beat the layout that never moved.
+    j["restore_at_s"] = a.restore_at;
+    j["restore_window_s"] = a.restore_window;
+    j["last_token_s_off"] = off.last_token_s;
+    j["last_token_s_on"] = on.last_token_s;
+    j["tok_s_restored_off"] = off.tok_s_restored;
+    j["tok_s_restored_on"] = on.tok_s_restored;
+    j["moves_after_restore"] = on.moves_after_restore;
+  }
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }

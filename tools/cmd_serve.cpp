@@ -27,7 +27,7 @@ struct Opts {
   std::string workers, key_file, spec, objective = "throughput", cache_dir = ".lingualinked-cache",
                                        ready_file, cuts, placement = "plan", mem_budget;
   bool insecure = false, in_process = false, no_failover = false;
-  std::string rebalance = "off";
+  std::string rebalance = "on";
   double heartbeat_s = 1, failover_wait_s = 30;
   int old_cluster = -1;   // set only by the old spelling --cluster
   double discover_s = 0;  // > 0: add the workers advertised on the LAN
@@ -223,8 +223,8 @@ const bool registered =
           ->capture_default_str()
           ->check(CLI::Range(0.0, 3600.0));
       sub.add_option("--rebalance", o->rebalance,
-                     "on: move work off devices that become slow while serving (experimental: "
-                     "docs/balance.md)")
+                     "on: move work off devices that become slow while serving "
+                     "(docs/balance.md)")
           ->capture_default_str()
           ->check(CLI::IsMember({"on", "off"}));
       sub.add_flag("--no-failover", o->no_failover,

@@ -46,8 +46,8 @@ void HeadFlags::add(CLI::App& sub) {
       ->capture_default_str()
       ->check(CLI::Range(0.1, 60.0));
   sub.add_option("--rebalance", rebalance,
-                 "on: move work off devices that become slow while generating (experimental: "
-                 "docs/balance.md)")
+                 "on: move work off devices that become slow while generating "
+                 "(docs/balance.md)")
       ->capture_default_str()
       ->check(CLI::IsMember({"on", "off"}));
   sub.add_option("--streams", streams,

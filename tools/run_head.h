@@ -23,7 +23,7 @@ struct HeadFlags {
   double timeline_s = 0;    // > 0: per-device passes in --json (with --streams)
   bool json = false, insecure = false, no_bos = false, chat = false, show_plan = false;
   bool no_failover = false;
-  std::string rebalance = "off";  // on: move work off devices that became slow (experimental)
+  std::string rebalance = "on";  // on: move work off devices that became slow
   double heartbeat_s = 1;
   std::string cuts;  // fixed cuts instead of planning (tests)
   SamplingFlags sampling;

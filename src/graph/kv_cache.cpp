@@ -58,6 +58,12 @@ void KvCache::release(int32_t seq) {
   slots_.erase(seq);
 }
 
+std::vector<int32_t> KvCache::sequences() const {
+  std::vector<int32_t> out;
+  for (const auto& [seq, sl] : slots_) out.push_back(seq);
+  return out;
+}
+
 float* KvCache::k(int layer, int slot) {
   return layers_.at(layer).data() + static_cast<size_t>(slot) * 2 * seq_floats();
 }
@@ -104,6 +110,19 @@ Status KvCache::import_rows(int32_t seq, const KvRows& rows) {
     std::memcpy(k(rows.layers[i], sl), src, n * sizeof(float));
     std::memcpy(v(rows.layers[i], sl), src + n, n * sizeof(float));
   }
+  return Status::ok();
+}
+
+Status KvCache::adopt(KvCache& from) {
+  if (from.n_embd_kv_ != n_embd_kv_ || from.n_ctx_ != n_ctx_ || from.max_seqs_ != max_seqs_)
+    return invalid_argument("cannot adopt a KV cache of another shape");
+  for (auto& [l, buf] : layers_) {
+    auto it = from.layers_.find(l);
+    if (it == from.layers_.end()) continue;
+    buf.swap(it->second);
+    from.layers_.erase(it);
+  }
+  slots_ = from.slots_;
   return Status::ok();
 }
 

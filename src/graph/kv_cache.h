@@ -31,6 +31,7 @@ class KvCache {
   // The sequence's slot, or -1.
   int find_slot(int32_t seq) const;
   void release(int32_t seq);
+  std::vector<int32_t> sequences() const;  // those holding a slot
   bool has_layer(int layer) const { return layers_.count(layer) > 0; }
   // A new layer starts with no rows for any sequence; rows come from import_rows.
   void add_layer(int layer);
@@ -54,6 +55,10 @@ class KvCache {
   // Writes exported rows into the sequence's slot (allocated if needed); every layer of
   // `rows` must be cached here.
   Status import_rows(int32_t seq, const KvRows& rows);
+  // Takes over `from`'s buffers of the layers both caches hold and its slot bindings, without
+  // copying (a device whose layer range changed keeps the rows it has). `from` loses those
+  // layers. The caches must have the same width, context and slot count.
+  Status adopt(KvCache& from);
 
  private:
   size_t seq_floats() const { return static_cast<size_t>(n_ctx_) * n_embd_kv_; }

@@ -215,6 +215,48 @@ Status get(Shutdown&, BodyReader&) {
   return Status::ok();
 }
 
+Status get(KvExport& b, BodyReader& in) {
+  LL_RETURN_IF_ERROR(in.r.i32(&b.seq, "sequence"));
+  LL_RETURN_IF_ERROR(in.r.i32(&b.layer_begin, "layer_begin"));
+  LL_RETURN_IF_ERROR(in.r.i32(&b.layer_end, "layer_end"));
+  LL_RETURN_IF_ERROR(in.r.u32(&b.n_pos, "n_pos"));
+  if (b.layer_begin < 0 || b.layer_end < b.layer_begin)
+    return corrupt("layer range [" + std::to_string(b.layer_begin) + ", " +
+                   std::to_string(b.layer_end) + ") is empty or negative");
+  if (b.n_pos > kMaxKvPositions)
+    return corrupt("n_pos " + std::to_string(b.n_pos) + " exceeds " +
+                   std::to_string(kMaxKvPositions));
+  return Status::ok();
+}
+
+Status get(KvRows& b, BodyReader& in) {
+  uint32_t n = 0;
+  uint64_t len = 0;
+  LL_RETURN_IF_ERROR(in.r.i32(&b.seq, "sequence"));
+  LL_RETURN_IF_ERROR(in.r.i32(&b.kv_slot, "kv slot"));
+  LL_RETURN_IF_ERROR(in.r.u32(&b.n_pos, "n_pos"));
+  LL_RETURN_IF_ERROR(in.r.u32(&b.n_embd_kv, "n_embd_kv"));
+  LL_RETURN_IF_ERROR(in.count(&n, 4, "KV layer count"));
+  b.layers.resize(n);
+  for (int32_t& l : b.layers) {
+    LL_RETURN_IF_ERROR(in.r.i32(&l, "layer"));
+    if (l < 0) return corrupt("negative layer " + std::to_string(l));
+  }
+  LL_RETURN_IF_ERROR(in.r.u64(&len, "KV byte length"));
+  auto want = kv_rows_bytes(n, b.n_pos, b.n_embd_kv);
+  if (!want.is_ok()) return corrupt(want.status().message());
+  if (*want != len)
+    return corrupt(std::to_string(n) + " layers of " + std::to_string(b.n_pos) +
+                   " positions and width " + std::to_string(b.n_embd_kv) + " need " +
+                   std::to_string(*want) + " bytes but byte length says " + std::to_string(len));
+  return in.parts.take(len, "KV rows", &b.data);
+}
+
+Status get(KvAck& b, BodyReader& in) {
+  LL_RETURN_IF_ERROR(in.r.i32(&b.seq, "sequence"));
+  return in.r.u32(&b.n_layers, "layer count");
+}
+
 Status get(Error& b, BodyReader& in) {
   uint32_t code = 0;
   LL_RETURN_IF_ERROR(in.r.u32(&code, "error code"));

@@ -190,6 +190,41 @@ Status put(Shutdown&, BodyWriter&) {
   return Status::ok();
 }
 
+Status put(KvExport& b, BodyWriter& out) {
+  if (b.layer_begin < 0 || b.layer_end < b.layer_begin || b.n_pos > kMaxKvPositions)
+    return invalid_argument("KV export of layers [" + std::to_string(b.layer_begin) + ", " +
+                            std::to_string(b.layer_end) + ") and " + std::to_string(b.n_pos) +
+                            " positions is out of range");
+  out.w().i32(b.seq);
+  out.w().i32(b.layer_begin);
+  out.w().i32(b.layer_end);
+  out.w().u32(b.n_pos);
+  return Status::ok();
+}
+
+Status put(KvRows& b, BodyWriter& out) {
+  LL_RETURN_IF_ERROR(count_fits(b.layers.size(), "KV layers"));
+  LL_ASSIGN_OR_RETURN(uint64_t bytes, kv_rows_bytes(b.layers.size(), b.n_pos, b.n_embd_kv));
+  if (bytes != b.data.size())
+    return invalid_argument("KV rows need " + std::to_string(bytes) + " bytes but data has " +
+                            std::to_string(b.data.size()));
+  out.w().i32(b.seq);
+  out.w().i32(b.kv_slot);
+  out.w().u32(b.n_pos);
+  out.w().u32(b.n_embd_kv);
+  out.w().u32(static_cast<uint32_t>(b.layers.size()));
+  for (int32_t l : b.layers) out.w().i32(l);
+  out.w().u64(bytes);
+  out.part(b.data);
+  return Status::ok();
+}
+
+Status put(KvAck& b, BodyWriter& out) {
+  out.w().i32(b.seq);
+  out.w().u32(b.n_layers);
+  return Status::ok();
+}
+
 Status put(Error& b, BodyWriter& out) {
   out.w().u32(static_cast<uint32_t>(b.code));
   return out.text(b.text, "error text");

@@ -46,6 +46,12 @@ std::string msg_type_name(MsgType t) {
       return "SHUTDOWN";
     case MsgType::kSeqStart:
       return "SEQ_START";
+    case MsgType::kKvExport:
+      return "KV_EXPORT";
+    case MsgType::kKvRows:
+      return "KV_ROWS";
+    case MsgType::kKvAck:
+      return "KV_ACK";
   }
   return "UNKNOWN(" + std::to_string(static_cast<unsigned>(t)) + ")";
 }
@@ -113,6 +119,19 @@ Result<uint64_t> tensor_bytes(uint32_t dtype, const std::vector<int64_t>& dims) 
     return corrupt("byte size overflows 64 bits");
   }
   return bytes;
+}
+
+Result<uint64_t> kv_rows_bytes(size_t n_layers, uint32_t n_pos, uint32_t n_embd_kv) {
+  if (n_pos > kMaxKvPositions || n_embd_kv > kMaxKvWidth)
+    return invalid_argument("KV rows of " + std::to_string(n_pos) + " positions and width " +
+                            std::to_string(n_embd_kv) + " exceed the limits (" +
+                            std::to_string(kMaxKvPositions) + ", " + std::to_string(kMaxKvWidth) +
+                            ")");
+  uint64_t n = 0;
+  if (__builtin_mul_overflow(static_cast<uint64_t>(n_layers), 8ull * n_pos, &n) ||
+      __builtin_mul_overflow(n, static_cast<uint64_t>(n_embd_kv), &n))
+    return invalid_argument("KV rows size overflows");
+  return n;
 }
 
 }  // namespace ll::net

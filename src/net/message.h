@@ -37,8 +37,11 @@ enum class MsgType : uint16_t {
   kError = 18,
   kShutdown = 19,
   kSeqStart = 20,
+  kKvExport = 21,
+  kKvRows = 22,
+  kKvAck = 23,
 };
-inline constexpr uint16_t kMaxMsgType = 20;
+inline constexpr uint16_t kMaxMsgType = 23;
 
 // "HELLO", "STEP", ...; "UNKNOWN(n)" for ids outside the enum.
 std::string msg_type_name(MsgType t);
@@ -167,9 +170,36 @@ struct Error {
 };
 struct Shutdown {};
 
+// Moving work between devices without replaying (docs/balance.md): the head asks a sequence's
+// cached K and V of the layers in [layer_begin, layer_end) for positions [0, n_pos) from
+// their old owner (KV_EXPORT, answered with KV_ROWS), and hands them to the new owner
+// (KV_ROWS, answered with KV_ACK). Header seq_id is the request id, as for every request.
+struct KvExport {
+  int32_t seq = 0;
+  int32_t layer_begin = 0, layer_end = 0;
+  uint32_t n_pos = 0;
+};
+struct KvRows {
+  int32_t seq = 0;
+  int32_t kv_slot = -1;  // the slot the receiver binds the sequence to (-1: any free one)
+  uint32_t n_pos = 0;
+  uint32_t n_embd_kv = 0;
+  std::vector<int32_t> layers;  // ascending
+  Payload data;                 // F32 [n_layers][k|v][n_pos][n_embd_kv]
+};
+struct KvAck {
+  int32_t seq = 0;
+  uint32_t n_layers = 0;  // layers imported
+};
+// Bounds the decoder enforces on KV_ROWS before anything is allocated.
+inline constexpr uint32_t kMaxKvPositions = 1u << 24;
+inline constexpr uint32_t kMaxKvWidth = 1u << 20;
+// Payload bytes KV_ROWS with these sizes carries; error when it overflows.
+Result<uint64_t> kv_rows_bytes(size_t n_layers, uint32_t n_pos, uint32_t n_embd_kv);
+
 using Body = std::variant<Hello, HelloAck, Ping, Pong, Blast, BlastAck, ProfileReq, ProfileResp,
                           Deploy, DeployAck, WeightsQuery, WeightsHave, WeightsChunk, WeightsDone,
-                          Step, Token, SeqEnd, Error, Shutdown, SeqStart>;
+                          Step, Token, SeqEnd, Error, Shutdown, SeqStart, KvExport, KvRows, KvAck>;
 static_assert(std::variant_size_v<Body> == kMaxMsgType);
 
 struct Message {

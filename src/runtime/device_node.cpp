@@ -105,6 +105,10 @@ Status DeviceNode::run_one(uint32_t step, Pending& p, Outbox* out) {
   LL_RETURN_IF_ERROR(exec_->run(p.batch, p.inputs, &results, kv_.get(), pool_.get()));
   busy_s_ += mono_now_s() - t0;
   ++steps_run_;
+  for (int r = 0; r < p.batch.n_rows(); ++r) {
+    int& n = computed_[p.batch.seq[r]];
+    n = std::max(n, p.batch.pos[r] + 1);
+  }
   // Group outgoing tensors by destination device: one message per consumer.
   std::map<int, std::vector<std::pair<int, std::vector<float>>>> by_dest;
   for (const graph::MapEdge& e : map_.edges) {
@@ -172,6 +176,58 @@ Status DeviceNode::start_sequence(const SeqStartInfo& s) {
 void DeviceNode::end_sequence(int32_t seq) {
   kv_->release(seq);
   seqs_.erase(seq);
+  computed_.erase(seq);
+}
+
+Status DeviceNode::relayout(const graph::Segmentation& segments, int me) {
+  if (me < 0 || me >= segments.size() || segments.begin(me) != node_begin() ||
+      segments.end(me) != node_end())
+    return invalid_argument("a kept device must keep its op range");
+  graph::TransmissionMap map = graph::build_map(*g_, segments);
+  if (map.inputs[me] != exec_->inputs() || map.outputs[me] != exec_->outputs())
+    return invalid_argument("the new layout changes the device's inputs or outputs");
+  seg_ = segments;
+  map_ = std::move(map);
+  me_ = me;
+  is_tail_ = me == segments.size() - 1;
+  pending_.clear();
+  return Status::ok();
+}
+
+Status DeviceNode::adopt(DeviceNode& old) {
+  LL_RETURN_IF_ERROR(kv_->adopt(*old.kv_));
+  computed_ = old.computed_;
+  return Status::ok();
+}
+
+void DeviceNode::retain(const std::vector<int32_t>& live) {
+  std::set<int32_t> keep(live.begin(), live.end()), gone;
+  for (const auto& [seq, n] : computed_)
+    if (!keep.count(seq)) gone.insert(seq);
+  for (const auto& [seq, st] : seqs_)
+    if (!keep.count(seq)) gone.insert(seq);
+  for (int32_t seq : kv_->sequences())  // bound by a SEQ_START, never run here
+    if (!keep.count(seq)) gone.insert(seq);
+  for (int32_t seq : gone) end_sequence(seq);
+}
+
+Result<graph::KvRows> DeviceNode::export_kv(int32_t seq, int layer_begin, int layer_end,
+                                            int n_pos) const {
+  auto it = computed_.find(seq);
+  const int have = it == computed_.end() ? 0 : it->second;
+  if (have != n_pos)
+    return unavailable("device " + std::to_string(me_) + " has computed " + std::to_string(have) +
+                       " positions of sequence " + std::to_string(seq) + ", not " +
+                       std::to_string(n_pos));
+  return kv_->export_rows(seq, layer_begin, layer_end, n_pos);
+}
+
+Status DeviceNode::import_kv(int32_t seq, int slot, const graph::KvRows& rows) {
+  if (slot >= 0) LL_RETURN_IF_ERROR(kv_->bind(seq, slot));
+  LL_RETURN_IF_ERROR(kv_->import_rows(seq, rows));
+  int& n = computed_[seq];
+  n = std::max(n, rows.n_pos);
+  return Status::ok();
 }
 
 }  // namespace ll::runtime

@@ -69,6 +69,24 @@ class DeviceNode {
   // Frees the sequence's KV slot (every device) and sampler (tail).
   void end_sequence(int32_t seq);
 
+  // Moving work without replaying (docs/balance.md). The node's op range.
+  int node_begin() const { return seg_.begin(me_); }
+  int node_end() const { return seg_.end(me_); }
+  // A new layout in which this node keeps its op range (maybe at another ring index): the
+  // weights, KV rows and samplers stay, the routing follows the new segments, and passes
+  // still pending (of the old layout) are dropped.
+  Status relayout(const graph::Segmentation& segments, int me);
+  // A fresh node of a new layout takes over the KV rows `old` holds for layers both run, and
+  // which positions each sequence has computed.
+  Status adopt(DeviceNode& old);
+  // Frees every sequence not in `live` (their ends may have been dropped as stale).
+  void retain(const std::vector<int32_t>& live);
+  // KV rows [0, n_pos) of the layers in [layer_begin, layer_end) this node caches; fails
+  // unless exactly n_pos positions of the sequence were computed here.
+  Result<graph::KvRows> export_kv(int32_t seq, int layer_begin, int layer_end, int n_pos) const;
+  // Binds the sequence to `slot` (-1: any) and writes the rows.
+  Status import_kv(int32_t seq, int slot, const graph::KvRows& rows);
+
   bool is_tail() const { return is_tail_; }
   // Devices this one sends activations to (ring indices, ascending).
   std::vector<int> consumers() const;
@@ -108,6 +126,7 @@ class DeviceNode {
   std::unique_ptr<ThreadPool> pool_;
   std::map<uint32_t, Pending> pending_;
   std::map<int32_t, SeqState> seqs_;
+  std::map<int32_t, int> computed_;  // positions of each sequence run here (max pos + 1)
   double busy_s_ = 0;
   uint64_t steps_run_ = 0;
   mutable std::mutex trace_mu_;                   // stats are read from another thread

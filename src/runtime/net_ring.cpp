@@ -146,6 +146,10 @@ void NetRing::route(net::Received r) {
     }
     return;
   }
+  if (type == net::MsgType::kError && kv_reqs_.count(r.msg.seq_id)) {
+    replies_.push_back(std::move(r));  // a refused KV request: the move replays instead
+    return;
+  }
   if (const net::Error* e = r.msg.as<net::Error>(); e && serving_) {
     if (r.msg.epoch != epoch_) {
       LL_LOG_INFO("head: ignored an error of stale epoch %u from %s: %s", r.msg.epoch,
@@ -455,11 +459,42 @@ Result<nlohmann::json> NetRing::weights_for(int device, const graph::Segmentatio
   }
   LL_ASSIGN_OR_RETURN(std::string share, write_share(coarse, device));
   LL_ASSIGN_OR_RETURN(std::string key, file_content_hash(share, o_.cache_dir));
-  LL_RETURN_IF_ERROR(ship_weights(name, share, key));
+  if (!preshipped_.count({name, key})) LL_RETURN_IF_ERROR(ship_weights(name, share, key));
   return nlohmann::json{{"kind", "cache"}, {"key", key}};
 }
 
-Status NetRing::deploy(const RingLayout& layout, uint32_t epoch, bool keep_tokens) {
+nlohmann::json NetRing::deploy_json(const RingLayout& layout, int device,
+                                    const nlohmann::json& weights) const {
+  nlohmann::json devices = nlohmann::json::array();
+  for (const RingDevice& d : layout.devices)
+    devices.push_back({{"name", d.name}, {"address", d.address}});
+  return {{"me", device},          {"head", o_.name},          {"devices", devices},
+          {"cuts", layout.cuts()}, {"n_ctx", o_.n_ctx},        {"max_seqs", o_.max_seqs},
+          {"weights", weights},    {"model_hash", model_hash_}};
+}
+
+Status NetRing::deploy_head_node(const graph::Segmentation& coarse, uint32_t epoch,
+                                 bool keep_state) {
+  std::unique_ptr<DeviceNode> old = std::move(node_);
+  if (keep_state && old && old->node_begin() == coarse.begin(0) &&
+      old->node_end() == coarse.end(0) && old->relayout(coarse, 0).is_ok()) {
+    node_ = std::move(old);
+  } else {
+    LL_ASSIGN_OR_RETURN(node_, DeviceNode::create(m_.graph, coarse, 0, *m_.weights, o_.n_ctx,
+                                                  o_.max_seqs, o_.threads));
+    if (keep_state && old) LL_RETURN_IF_ERROR(node_->adopt(*old));
+  }
+  node_->set_epoch(epoch);
+  if (keep_state) {
+    std::vector<int32_t> live;
+    for (const SeqRecord& rec : sequences().live()) live.push_back(rec.id);
+    node_->retain(live);
+  }
+  return Status::ok();
+}
+
+Status NetRing::deploy(const RingLayout& layout, uint32_t epoch, bool keep_tokens,
+                       bool keep_state) {
   if (layout.size() < 1 || layout.devices[0].name != o_.name)
     return invalid_argument("a ring layout must start on the head");
   LL_ASSIGN_OR_RETURN(graph::Segmentation coarse, graph::segment_at(m_.graph, layout.cuts()));
@@ -474,36 +509,45 @@ Status NetRing::deploy(const RingLayout& layout, uint32_t epoch, bool keep_token
     failures_.clear();
   }
   layout_ = layout;
-  nlohmann::json devices = nlohmann::json::array();
-  for (const RingDevice& d : layout.devices)
-    devices.push_back({{"name", d.name}, {"address", d.address}});
+  nlohmann::json live = nlohmann::json::array();
+  if (keep_state) {
+    for (const SeqRecord& rec : sequences().live()) live.push_back(rec.id);
+  }
+  const double send_from = clock().now_s();
   std::vector<uint32_t> reqs(layout.size());
   for (int i = 1; i < layout.size(); ++i) {
     LL_ASSIGN_OR_RETURN(nlohmann::json weights, weights_for(i, coarse));
-    nlohmann::json dj = {{"me", i},
-                         {"head", o_.name},
-                         {"devices", devices},
-                         {"cuts", layout.cuts()},
-                         {"n_ctx", o_.n_ctx},
-                         {"max_seqs", o_.max_seqs},
-                         {"weights", weights},
-                         {"model_hash", model_hash_}};
+    nlohmann::json dj = deploy_json(layout, i, weights);
+    if (keep_state) dj["keep"] = true, dj["live"] = live;
     net::Message m;
     m.seq_id = reqs[i] = next_request_.fetch_add(1);
     m.body = net::Deploy{dj.dump(), {}};
     LL_RETURN_IF_ERROR(send_to(layout.devices[i].name, std::move(m)));
   }
+  deploy_rtt_s_.clear();
+  deploy_kept_ = deploy_prepared_ = 0;
+  const double sent_s = clock().now_s();
+  deploy_send_s_ = sent_s - send_from;
   for (int i = 1; i < layout.size(); ++i) {
     auto ack = wait_reply(layout.devices[i].name, net::MsgType::kDeployAck, reqs[i], 120);
     if (!ack.is_ok()) return ack.status();
+    auto aj = nlohmann::json::parse(ack->msg.as<net::DeployAck>()->json, nullptr, false);
+    if (aj.is_object()) {
+      deploy_kept_ += aj.value("kept", false);
+      deploy_prepared_ += aj.value("prepared", false);
+    }
+    // Acks are taken in ring order, so a fast device's figure may include a slower one's wait.
+    deploy_rtt_s_.emplace_back(shown_name(i), clock().now_s() - sent_s);
   }
-  LL_ASSIGN_OR_RETURN(node_, DeviceNode::create(m_.graph, coarse, 0, *m_.weights, o_.n_ctx,
-                                                o_.max_seqs, o_.threads));
-  node_->set_epoch(epoch);
+  const double head_from = clock().now_s();
+  LL_RETURN_IF_ERROR(deploy_head_node(coarse, epoch, keep_state));
+  deploy_head_s_ = clock().now_s() - head_from;
   table().configure(o_.max_seqs, layout.size());
   stats_base_ = nlohmann::json();
   // Traffic and busy time are reported per run: deployment and earlier runs are subtracted.
+  const double stats_from = clock().now_s();
   LL_ASSIGN_OR_RETURN(stats_base_, collect_stats());
+  deploy_stats_s_ = clock().now_s() - stats_from;
   publish_health();
   std::lock_guard<std::mutex> lock(rx_mu_);
   serving_ = true;
@@ -615,6 +659,11 @@ Result<TokenEvent> NetRing::wait_token(double timeout_s) {
       TokenEvent e = tokens_.front();
       tokens_.pop_front();
       e.step = replay_.on_token(e.seq, e.step);
+      if (await_first_token_) {  // the first token the new layout computed
+        await_first_token_ = false;
+        std::lock_guard<std::mutex> hl(health_mu_);
+        if (!move_log_.empty()) move_log_.back().first_token_s = clock().now_s() - moved_at_s_;
+      }
       return e;
     }
   }
@@ -630,6 +679,29 @@ void NetRing::maintain() {
   }
   if (st.is_ok()) st = balance_tick();
   if (!st.is_ok()) LL_LOG_WARN("head: %s", st.message().c_str());
+}
+
+// (net_ring_kv_move.cpp) Here for await(), a template of this file.
+// Drains rather than dropping and re-issuing the passes in flight: a dropped pass may already
+// have written KV rows on some devices and not on others, and undoing that would need every
+// device's progress. Draining costs at most one pass through the ring, and tokens keep
+// arriving meanwhile (they are delivered right after the switch).
+Status NetRing::drain(double timeout_s) {
+  const std::vector<std::pair<uint32_t, int32_t>> owed = replay_.owed();
+  auto done = [&] {
+    if (!failures_.empty()) return true;
+    for (const auto& [step, seq] : owed) {
+      bool got = false;
+      for (const TokenEvent& e : tokens_) got = got || (e.step == step && e.seq == seq);
+      if (!got) return false;
+    }
+    return true;
+  };
+  if (!await(done, timeout_s))
+    return unavailable("passes still in flight after " + std::to_string(timeout_s) + " s");
+  std::lock_guard<std::mutex> lock(rx_mu_);
+  if (!failures_.empty()) return failures_.front().status;
+  return Status::ok();
 }
 
 Status NetRing::wait_until_whole(double timeout_s) {

@@ -68,10 +68,18 @@ struct HeadOptions {
   // Runtime load balancing (docs/balance.md): move work off devices that became slow.
   bool rebalance = false;
   BalanceOptions balance;
+  // A move keeps the devices whose op range does not change and carries the KV rows of the
+  // moved layers to their new owner (docs/balance.md); off, or when that fails, every live
+  // sequence is replayed on the new layout.
+  bool kv_moves = true;
+  // Tests: the first KV_ROWS of each move names a layer its receiver does not run, which the
+  // receiver refuses, so the move must fall back to replay.
+  bool kv_fault_for_test = false;
 };
 
 class NetRing : public Ring, private Outbox {
  public:
+  using ShippedKeys = std::set<std::pair<std::string, std::string>>;
   static Result<std::unique_ptr<NetRing>> create(const model::Model& m,
                                                  const std::string& model_path,
                                                  const HeadOptions& o);
@@ -130,7 +138,11 @@ class NetRing : public Ring, private Outbox {
   Result<plan::Cluster> profile();
   Result<RingLayout> plan(const plan::Cluster& cluster);
   // keep_tokens: a recovery keeps the tokens already received (they are not replayed).
-  Status deploy(const RingLayout& layout, uint32_t epoch, bool keep_tokens = false);
+  // keep_state (a move): devices whose op range stays keep their deployment, KV rows and
+  // samplers; the others keep the KV rows of the layers they still run.
+  Status deploy(const RingLayout& layout, uint32_t epoch, bool keep_tokens = false,
+                bool keep_state = false);
+  Status deploy_head_node(const graph::Segmentation& coarse, uint32_t epoch, bool keep_state);
   Result<RingLayout> plan_on(const plan::Cluster& cluster, const std::vector<int>& workers);
   Status ensure_model_profile();  // mp_ and fine_, once
   plan::RunConfig run_config() const;
@@ -145,6 +157,11 @@ class NetRing : public Ring, private Outbox {
   // The start-up profiles of the head and the workers not lost; workers[k] is device k + 1.
   plan::Cluster surviving_cluster(std::vector<int>* workers) const;
   Status replay_sequences(int* n_seqs, size_t* n_rows);
+  // Tokens that arrived before a change of layout: their passes are answered and they are
+  // delivered first; returns them by sequence (the sampler states resume after them).
+  std::map<int32_t, std::vector<TokenEvent>> settle_tokens();
+  // The table's live sequences with the settled tokens applied, slots for `n_devices`.
+  std::vector<SeqRecord> live_records(int n_devices);
   void set_degraded(const std::string& why);
   void publish_health();
   // Every worker runs on this machine (loopback/ipc addresses): an emulated cluster.
@@ -152,8 +169,40 @@ class NetRing : public Ring, private Outbox {
   std::atomic<double> trace_s_{0};
   // Load balancing (net_ring_balance.cpp).
   Status balance_tick();
-  Status move_to(const RingLayout& layout, const std::string& why);
-  Status preship(const RingLayout& layout);
+  Status move_to(const RingLayout& layout, const std::string& why, double preship_s = 0);
+  // Ships the weights `layout` needs and has every worker whose op range changes (from
+  // `before`) build its deployment in the background (DEPLOY "prepare"), so the switch only
+  // installs it. Runs on its own thread.
+  // `shipped` gets the (worker, weights key) pairs found in place, so the switch's DEPLOY
+  // need not ask again.
+  Status preship(const RingLayout& layout, const RingLayout& before, ShippedKeys* shipped);
+  nlohmann::json deploy_json(const RingLayout& layout, int device,
+                             const nlohmann::json& weights) const;
+  // A move without replay (net_ring_kv_move.cpp): waits for the passes in flight, takes the
+  // moved layers' KV rows from their old owners, deploys keeping what stays, hands the rows
+  // to the new owners and restarts the samplers. Any error: the caller replays instead.
+  Status move_kv(const RingLayout& layout, MoveRecord* rec);
+  Status drain(double timeout_s);
+  struct KvTransfer {
+    std::string to;  // routing name of the new owner
+    int32_t seq = 0;
+    int kv_slot = -1;
+    graph::KvRows rows;
+  };
+  struct KvAsk {
+    uint32_t req = 0;
+    std::string peer;  // the old owner
+    size_t index = 0;  // its transfer
+  };
+  // The head's own moved rows are copied into `out` now; the workers' are asked for (their
+  // transfers in `out` get the rows from collect_moved_kv).
+  Status ask_moved_kv(const RingLayout& from, const RingLayout& to,
+                      const std::vector<SeqRecord>& live, std::vector<KvTransfer>* out,
+                      std::vector<KvAsk>* asked);
+  Status collect_moved_kv(const std::vector<KvAsk>& asked, std::vector<KvTransfer>* out);
+  Status import_moved_kv(std::vector<KvTransfer> transfers);
+  // Ring index of the device of `layout` that runs op `node`.
+  static int owner_of(const RingLayout& layout, int node);
   void ask_stats();
   bool take_stats_reply(const net::Received& r);
   void update_speeds(const plan::Evaluation& predicted, const std::vector<int>& workers);
@@ -250,10 +299,23 @@ class NetRing : public Ring, private Outbox {
     RingLayout layout;
     std::string why;
     std::future<Status> shipped;
+    double decided_s = 0;
+    std::shared_ptr<ShippedKeys> keys;  // written by the shipping thread until `shipped`
   };
+  ShippedKeys preshipped_;  // during a move's switch: weights known to be in place
+  // Timings of the last deploy() (a move's record), and the move awaiting its first token.
+  std::vector<std::pair<std::string, double>> deploy_rtt_s_;
+  double deploy_stats_s_ = 0;
+  bool await_first_token_ = false;
+  double moved_at_s_ = 0;
   std::optional<PendingMove>
       pending_move_;  // held while the layout changes; device_stats() does not wait
   std::deque<net::Received> replies_;  // arrived, not yet taken by their waiter
+  // KV_EXPORT / KV_ROWS request ids of a move: an ERROR answering one is its reply (the move
+  // falls back to replay), not a failure of the device. Guarded by rx_mu_.
+  std::set<uint32_t> kv_reqs_;
+  double deploy_send_s_ = 0, deploy_head_s_ = 0;
+  int deploy_kept_ = 0, deploy_prepared_ = 0;  // workers of the last deploy
 };
 
 }  // namespace ll::runtime

@@ -69,14 +69,59 @@ std::string NetRing::describe_move(const RingLayout& from, const RingLayout& to)
   return out.empty() ? "nothing" : out;
 }
 
-Status NetRing::move_to(const RingLayout& layout, const std::string& why) {
+Status NetRing::move_to(const RingLayout& layout, const std::string& why, double preship_s) {
   std::unique_lock<std::mutex> deploying(deploy_mu_);
   const double t0 = clock().now_s();
   const RingLayout before = layout_;
-  Status st = deploy(layout, epoch_ + 1, /*keep_tokens=*/true);
-  int n_seqs = 0;
+  MoveRecord rec;
+  rec.at_s = t0;
+  rec.preship_s = preship_s;
+  rec.mode = "replay";
+  std::string fallback;
+  if (o_.kv_moves) {
+    Status kst = move_kv(layout, &rec);
+    {
+      std::lock_guard<std::mutex> lock(rx_mu_);
+      kv_reqs_.clear();
+    }
+    if (!kst.is_ok()) {
+      bool device_failed;
+      {
+        std::lock_guard<std::mutex> lock(rx_mu_);
+        device_failed = !failures_.empty();
+      }
+      // A device failed meanwhile: the failover replans and replays (whatever this move
+      // changed already, it redeploys every device).
+      if (device_failed) {
+        policy_.moved(clock().now_s());
+        deploying.unlock();
+        return watch_devices();
+      }
+      fallback = kst.message();
+      warn("moving KV rows failed (" + fallback + "); replaying the live sequences instead");
+      rec = MoveRecord{};
+      rec.at_s = t0;
+      rec.preship_s = preship_s;
+      rec.mode = "replay";
+    }
+  }
+  Status st;
+  int n_seqs = rec.n_seqs;
   size_t n_rows = 0;
-  if (st.is_ok()) st = replay_sequences(&n_seqs, &n_rows);
+  if (rec.mode == "replay") {
+    const double deploy_from = clock().now_s();
+    st = deploy(layout, epoch_ + 1, /*keep_tokens=*/true);
+    rec.deploy_s = clock().now_s() - deploy_from;
+    rec.deploy_rtt_s = deploy_rtt_s_;
+    rec.stats_s = deploy_stats_s_;
+    rec.deploy_send_s = deploy_send_s_;
+    rec.head_node_s = deploy_head_s_;
+    rec.n_kept = deploy_kept_;
+    rec.n_prepared = deploy_prepared_;
+    const double replay_from = clock().now_s();
+    if (st.is_ok()) st = replay_sequences(&n_seqs, &n_rows);
+    rec.replay_s = clock().now_s() - replay_from;
+  }
   if (!st.is_ok()) {
     // A device failed or refused during the move: the failover takes it from here.
     std::string peer;
@@ -91,34 +136,71 @@ Status NetRing::move_to(const RingLayout& layout, const std::string& why) {
   }
   const double dt = clock().now_s() - t0;
   policy_.moved(clock().now_s());
-  char tail[128];
-  std::snprintf(tail, sizeof tail, "; switched in %.0f ms, replayed %d sequences, %zu tokens",
-                1e3 * dt, n_seqs, n_rows);
-  const std::string text = "moved " + describe_move(before, layout) + ": " + why + tail;
+  char tail[160];
+  if (rec.mode == "kv") {
+    std::snprintf(tail, sizeof tail,
+                  "; switched in %.0f ms, moved KV rows of %d sequences (%.0f KiB)", 1e3 * dt,
+                  n_seqs, rec.kv_bytes / 1024.0);
+  } else {
+    std::snprintf(tail, sizeof tail, "; switched in %.0f ms, replayed %d sequences, %zu tokens",
+                  1e3 * dt, n_seqs, n_rows);
+  }
+  std::string text = "moved " + describe_move(before, layout) + ": " + why + tail;
+  if (!fallback.empty()) text += " (moving KV rows failed: " + fallback + ")";
   warn(text);
   if (o_.on_event) o_.on_event("rebalance", text);
+  rec.switch_s = dt;
+  rec.text = text;
+  rec.n_seqs = n_seqs;
+  rec.n_rows = n_rows;
+  await_first_token_ = n_seqs > 0;
+  moved_at_s_ = clock().now_s();
   std::lock_guard<std::mutex> lock(health_mu_);
   ++moves_;
-  move_log_.push_back({t0, dt, text});
+  move_log_.push_back(rec);
   if (move_log_.size() > 256) move_log_.erase(move_log_.begin());
   return Status::ok();
 }
 
 // Every share the layout needs on a worker without its own model file, shipped unless cached
 // there. Runs on its own thread: it reads only what setup fixed (names, profiles, the model).
-Status NetRing::preship(const RingLayout& layout) {
+Status NetRing::preship(const RingLayout& layout, const RingLayout& before, ShippedKeys* shipped) {
   LL_ASSIGN_OR_RETURN(graph::Segmentation coarse, graph::segment_at(m_.graph, layout.cuts()));
+  std::vector<std::pair<std::string, uint32_t>> asked;
   for (int i = 1; i < layout.size(); ++i) {
+    const RingDevice& dev = layout.devices[i];
     bool own = false;
     for (size_t w = 0; w < wnames_.size(); ++w) {
-      own = own || (wnames_[w] == layout.devices[i].name &&
-                    wprofiles_[w].value("model_hash", "") == model_hash_);
+      own = own || (wnames_[w] == dev.name && wprofiles_[w].value("model_hash", "") == model_hash_);
     }
-    if (own) continue;
-    LL_ASSIGN_OR_RETURN(std::string share, write_share(coarse, i));
-    LL_ASSIGN_OR_RETURN(std::string key, file_content_hash(share, o_.cache_dir));
-    LL_RETURN_IF_ERROR(ship_weights(layout.devices[i].name, share, key));
+    nlohmann::json weights = {{"kind", "own"}};
+    if (!own) {
+      LL_ASSIGN_OR_RETURN(std::string share, write_share(coarse, i));
+      LL_ASSIGN_OR_RETURN(std::string key, file_content_hash(share, o_.cache_dir));
+      LL_RETURN_IF_ERROR(ship_weights(dev.name, share, key));
+      shipped->insert({dev.name, key});
+      weights = {{"kind", "cache"}, {"key", key}};
+    }
+    bool kept = false;
+    for (const RingDevice& o : before.devices) {
+      kept = kept ||
+             (o.name == dev.name && o.node_begin == dev.node_begin && o.node_end == dev.node_end);
+    }
+    if (kept || !o_.kv_moves) continue;
+    nlohmann::json dj = deploy_json(layout, i, weights);
+    dj["prepare"] = true;
+    net::Message m;
+    m.seq_id = next_request_.fetch_add(1);
+    m.body = net::Deploy{dj.dump(), {}};
+    {
+      std::lock_guard<std::mutex> lock(rx_mu_);
+      kv_reqs_.insert(m.seq_id);  // a refusal is the answer, not a failure of the device
+    }
+    asked.emplace_back(dev.name, m.seq_id);
+    LL_RETURN_IF_ERROR(send_to(dev.name, std::move(m)));
   }
+  for (const auto& [peer, req] : asked)
+    LL_RETURN_IF_ERROR(wait_reply(peer, net::MsgType::kDeployAck, req, 120).status());
   return Status::ok();
 }
 
@@ -173,10 +255,19 @@ void NetRing::update_speeds(const plan::Evaluation& predicted, const std::vector
       const double d_steps = cur->second.steps - prev->second.steps;
       const double d_busy = cur->second.busy_s - prev->second.busy_s;
       const double pred = predicted.compute_s[k];
-      if (d_steps >= 2 && d_busy > 0 && pred > 0.2 * max_pred) {
+      if (d_steps >= 2 && d_busy > 0 && pred > 0) {
         const double ratio = d_busy / d_steps / pred;
         auto it = slowdown_.find(name);
-        slowdown_[name] = it == slowdown_.end() ? ratio : alpha * ratio + (1 - alpha) * it->second;
+        if (pred > 0.2 * max_pred) {
+          slowdown_[name] =
+              it == slowdown_.end() ? ratio : alpha * ratio + (1 - alpha) * it->second;
+        } else if (it != slowdown_.end() && ratio < 0.7 * it->second) {
+          // Fixed per-pass costs dominate a small share, so its ratio overstates the slowdown
+          // and is not trusted, except to show a clear recovery (beyond any +-20 % jitter): a
+          // device that was moved off because it slowed down must be seen when its speed
+          // comes back, or the work never returns to it.
+          slowdown_[name] = ratio;
+        }
       }
     }
     if (cur != now.end()) last_stats_[name] = cur->second;
@@ -189,19 +280,40 @@ Status NetRing::balance_tick() {
     std::lock_guard<std::mutex> lock(move_mu_);
     forced.swap(forced_move_);
   }
-  if (forced) return move_to(forced->first, forced->second);
+  if (forced) {
+    // Prepared here, on the token loop's thread, so a test's move happens at this wait.
+    const double t = clock().now_s();
+    ShippedKeys keys;
+    Status st = preship(forced->first, layout_, &keys);
+    if (!st.is_ok()) {
+      warn("forced move abandoned: preparing it failed: " + st.message());
+      return Status::ok();
+    }
+    preshipped_ = std::move(keys);
+    st = move_to(forced->first, forced->second, clock().now_s() - t);
+    preshipped_.clear();
+    return st;
+  }
   if (pending_move_) {
     if (pending_move_->shipped.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
       return Status::ok();
     PendingMove pm = std::move(*pending_move_);
     pending_move_.reset();
     Status st = pm.shipped.get();
-    if (st.is_ok()) return move_to(pm.layout, pm.why);
+    if (st.is_ok()) {
+      preshipped_ = *pm.keys;
+      st = move_to(pm.layout, pm.why, clock().now_s() - pm.decided_s);
+      preshipped_.clear();
+      return st;
+    }
     warn("move abandoned: shipping its weights failed: " + st.message());
     policy_.moved(clock().now_s());  // no new attempt before the cooldown
     return Status::ok();
   }
   if (!o_.rebalance || state_ != RingState::kServing || wnames_.empty()) return Status::ok();
+  // Only a layout the planner chose is moved: forced cuts and baseline placements ("even",
+  // "memory") are what the user asked to run (tests, baseline measurements).
+  if (!o_.force_cuts.empty() || o_.placement != "plan") return Status::ok();
   const double now = clock().now_s();
   if (now < next_tick_s_) return Status::ok();
   next_tick_s_ = now + policy_.options().tick_s;
@@ -248,9 +360,12 @@ Status NetRing::balance_tick() {
     text += why;
   }
   // Weights the new layout needs go out now, while serving continues; the switch follows.
-  pending_move_ =
-      PendingMove{layout, text + ")",
-                  std::async(std::launch::async, [this, layout] { return preship(layout); })};
+  auto keys = std::make_shared<ShippedKeys>();
+  pending_move_ = PendingMove{
+      layout, text + ")",
+      std::async(std::launch::async, [this, layout, before = layout_,
+                                      keys] { return preship(layout, before, keys.get()); }),
+      now, keys};
   return Status::ok();
 }
 

@@ -212,26 +212,37 @@ Result<RingLayout> NetRing::plan_survivors() {
   return plan_on(c, workers);
 }
 
-Status NetRing::replay_sequences(int* n_seqs, size_t* n_rows) {
+std::map<int32_t, std::vector<TokenEvent>> NetRing::settle_tokens() {
   // Tokens that arrived before the change are real: their passes are answered, they are
   // delivered first, and the tail's sampler resumes after them.
   std::map<int32_t, std::vector<TokenEvent>> arrived;
-  {
-    std::lock_guard<std::mutex> lock(rx_mu_);
-    for (TokenEvent e : tokens_) {
-      e.step = replay_.on_token(e.seq, e.step);
-      ready_.push_back(e);
-    }
-    tokens_.clear();
-    for (const TokenEvent& e : ready_) arrived[e.seq].push_back(e);
+  std::lock_guard<std::mutex> lock(rx_mu_);
+  for (TokenEvent e : tokens_) {
+    e.step = replay_.on_token(e.seq, e.step);
+    ready_.push_back(e);
   }
-  std::vector<std::pair<SeqRecord, std::vector<ReplayPass>>> work;
+  tokens_.clear();
+  for (const TokenEvent& e : ready_) arrived[e.seq].push_back(e);
+  return arrived;
+}
+
+std::vector<SeqRecord> NetRing::live_records(int n_devices) {
+  std::map<int32_t, std::vector<TokenEvent>> arrived = settle_tokens();
+  std::vector<SeqRecord> out;
   for (SeqRecord rec : sequences().live()) {
     for (const TokenEvent& e : arrived[rec.id]) {
       rec.generated.push_back(e.token);
       rec.rng_state = e.rng_state;
     }
-    rec.kv_slot.assign(layout_.size(), rec.kv_slot.empty() ? -1 : rec.kv_slot[0]);
+    rec.kv_slot.assign(n_devices, rec.kv_slot.empty() ? -1 : rec.kv_slot[0]);
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
+Status NetRing::replay_sequences(int* n_seqs, size_t* n_rows) {
+  std::vector<std::pair<SeqRecord, std::vector<ReplayPass>>> work;
+  for (SeqRecord& rec : live_records(layout_.size())) {
     std::vector<ReplayPass> passes = replay_.plan(rec.id, o_.replay_chunk);
     work.emplace_back(std::move(rec), std::move(passes));
   }

@@ -35,6 +35,24 @@ size_t ReplayLog::fed_rows(int32_t seq) const {
   return it == fed_.end() ? 0 : it->second.size();
 }
 
+int ReplayLog::n_positions(int32_t seq) const {
+  auto f = fed_.find(seq);
+  if (f == fed_.end()) return 0;
+  std::vector<int32_t> pos;
+  for (const Row& r : f->second) pos.push_back(r.pos);
+  std::sort(pos.begin(), pos.end());
+  for (size_t i = 0; i < pos.size(); ++i) {
+    if (pos[i] != static_cast<int32_t>(i)) return -1;
+  }
+  return static_cast<int>(pos.size());
+}
+
+std::vector<std::pair<uint32_t, int32_t>> ReplayLog::owed() const {
+  std::vector<std::pair<uint32_t, int32_t>> out;
+  for (const auto& [key, known] : owed_) out.push_back(key);
+  return out;
+}
+
 std::vector<ReplayPass> ReplayLog::plan(int32_t seq, int chunk) const {
   std::vector<ReplayPass> out;
   auto f = fed_.find(seq);

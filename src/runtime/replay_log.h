@@ -37,6 +37,10 @@ class ReplayLog {
   void forget_passes() { owed_.clear(); }
 
   size_t fed_rows(int32_t seq) const;
+  // n when the sequence has fed exactly positions 0..n-1 (what its KV rows hold), else -1.
+  int n_positions(int32_t seq) const;
+  // Passes (wire pass, sequence) whose token has not been taken yet.
+  std::vector<std::pair<uint32_t, int32_t>> owed() const;
 
  private:
   struct Row {

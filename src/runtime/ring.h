@@ -10,6 +10,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/clock.h"
@@ -45,6 +46,20 @@ struct MoveRecord {
   double at_s = 0;      // when it started, on the ring's clock
   double switch_s = 0;  // redeploy and replay submission; the pause adds the replay's compute
   std::string text;     // "moved phone-low layers 6-11 -> 9-11, ...: predicted 31 -> 38 tok/s"
+  // Where the time went (seconds): from the decision to the switch (weights shipped in the
+  // background, serving goes on), then the switch's parts: waiting for the passes in flight,
+  // taking the moved KV rows, the DEPLOY round trip of each device (shown name, seconds; the
+  // slowest bounds the deploy), the statistics baseline, submitting the replay (or the KV
+  // import); and after the switch, the time to the first token of the new layout.
+  double preship_s = 0, drain_s = 0, kv_export_s = 0, deploy_s = 0, stats_s = 0;
+  double replay_s = 0, kv_import_s = 0, first_token_s = -1;
+  double deploy_send_s = 0, head_node_s = 0;  // parts of deploy_s: DEPLOYs out, head's share
+  std::vector<std::pair<std::string, double>> deploy_rtt_s;
+  std::string mode;  // "replay": every live sequence replayed; "kv": KV rows moved
+  int n_seqs = 0;
+  int n_kept = 0, n_prepared = 0;  // workers that kept their deployment / installed a prepared one
+  size_t n_rows = 0;               // rows replayed
+  size_t kv_bytes = 0;             // KV bytes moved between devices
 };
 
 struct RingHealth {

@@ -171,4 +171,33 @@ Result<std::vector<double>> read_scores(const net::Message& m) {
   return net::payload_to_vector<double>(t.data);
 }
 
+net::Message make_kv_rows(int32_t seq, int kv_slot, graph::KvRows rows) {
+  net::KvRows b;
+  b.seq = seq;
+  b.kv_slot = kv_slot;
+  b.n_pos = static_cast<uint32_t>(rows.n_pos);
+  b.n_embd_kv = static_cast<uint32_t>(rows.n_embd_kv);
+  b.layers.assign(rows.layers.begin(), rows.layers.end());
+  b.data = net::payload_take(std::move(rows.data));  // [n_layers][k|v][n_pos][n_embd_kv] F32
+  net::Message m;
+  m.body = std::move(b);
+  return m;
+}
+
+Result<DecodedKvRows> read_kv_rows(const net::Message& m) {
+  const net::KvRows* b = m.as<net::KvRows>();
+  if (!b) return invalid_argument("not a KV_ROWS message");
+  // The decoder checked the sizes against each other and the limits.
+  DecodedKvRows d;
+  d.seq = b->seq;
+  d.kv_slot = b->kv_slot;
+  d.rows.n_pos = static_cast<int>(b->n_pos);
+  d.rows.n_embd_kv = static_cast<int>(b->n_embd_kv);
+  d.rows.layers.assign(b->layers.begin(), b->layers.end());
+  d.rows.data = net::payload_to_vector<float>(b->data);
+  if (d.rows.data.size() * sizeof(float) != b->data.size())
+    return invalid_argument("KV_ROWS: payload is not whole floats");
+  return d;
+}
+
 }  // namespace ll::runtime

@@ -9,6 +9,7 @@
 
 #include "graph/batch.h"
 #include "graph/graph.h"
+#include "graph/kv_cache.h"
 #include "model/sampler.h"
 #include "net/message.h"
 #include "runtime/device_node.h"
@@ -42,5 +43,14 @@ net::Message make_seq_end(int32_t seq);
 net::Message make_scores(int32_t seq, uint32_t step, std::vector<double> log_probs);
 bool is_scores(const net::Message& m);
 Result<std::vector<double>> read_scores(const net::Message& m);
+
+// KV_ROWS (docs/protocol.md): one sequence's cached K and V of some layers.
+net::Message make_kv_rows(int32_t seq, int kv_slot, graph::KvRows rows);
+struct DecodedKvRows {
+  int32_t seq = 0;
+  int kv_slot = -1;
+  graph::KvRows rows;
+};
+Result<DecodedKvRows> read_kv_rows(const net::Message& m);
 
 }  // namespace ll::runtime

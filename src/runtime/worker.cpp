@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -59,6 +60,8 @@ struct Deployment {
   std::string head_name;
   uint32_t session_id = 0;
   int me = 0;
+  nlohmann::json weights_json;  // the DEPLOY's "weights": the same ones can be kept by the next
+  int n_ctx = 0, max_seqs = 0;
 };
 
 class Worker : public Outbox {
@@ -118,6 +121,10 @@ class Worker : public Outbox {
         return on_weights_done(r);
       case net::MsgType::kDeploy:
         return on_deploy(r);
+      case net::MsgType::kKvExport:
+        return on_kv_export(r);
+      case net::MsgType::kKvRows:
+        return on_kv_rows(r);
       case net::MsgType::kStep:
       case net::MsgType::kSeqStart:
       case net::MsgType::kSeqEnd:
@@ -293,10 +300,60 @@ class Worker : public Outbox {
     return out_of_memory(buf);
   }
 
-  Status on_deploy(net::Received& r) {
-    auto j = nlohmann::json::parse(r.msg.as<net::Deploy>()->json, nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-      return invalid_argument("DEPLOY: payload is not a JSON object");
+  // A DEPLOY with "keep" (a move, docs/balance.md) on a device whose op range, weights and
+  // cache sizes do not change: the deployment stays, with its KV rows and samplers; only the
+  // routing, the ring index and the epoch follow the new layout.
+  Result<bool> keep_deployment(const nlohmann::json& j, const net::Received& r) {
+    if (!j.value("keep", false) || !dep_ || dep_->session_id != r.msg.session_id ||
+        j.at("weights") != dep_->weights_json || j.at("n_ctx").get<int>() != dep_->n_ctx ||
+        j.at("max_seqs").get<int>() != dep_->max_seqs)
+      return false;
+    const int me = j.at("me").get<int>();
+    std::vector<std::string> names;
+    for (const auto& dev : j.at("devices")) names.push_back(dev.at("address").get<std::string>());
+    auto seg = graph::segment_at(dep_->graph, j.at("cuts").get<std::vector<int>>());
+    if (!seg.is_ok() || seg->size() != static_cast<int>(names.size()) || me <= 0 ||
+        me >= seg->size() || seg->begin(me) != dep_->node->node_begin() ||
+        seg->end(me) != dep_->node->node_end())
+      return false;
+    if (!dep_->node->relayout(*seg, me).is_ok()) return false;  // other inputs: redeploy
+    dep_->me = me;
+    dep_->device_names = names;
+    dep_->head_name = j.at("head").get<std::string>();
+    dep_->node->set_epoch(r.msg.epoch);
+    dep_->node->retain(j.value("live", std::vector<int32_t>()));
+    LL_RETURN_IF_ERROR(link_consumers(dep_->graph, *seg, me, j.at("devices")));
+    return true;
+  }
+
+  // Connects to every device this segment sends to.
+  Status link_consumers(const graph::Graph& g, const graph::Segmentation& seg, int me,
+                        const nlohmann::json& devs) {
+    const graph::TransmissionMap map = graph::build_map(g, seg);
+    for (const graph::MapEdge& e : map.edges) {
+      if (e.producer != me) continue;
+      for (int c : e.consumers) {
+        if (c <= 0) continue;
+        LL_RETURN_IF_ERROR(link_to(devs[c].at("address").get<std::string>()));
+      }
+    }
+    return Status::ok();
+  }
+
+  Status ack_deploy(const net::Received& r, bool kept, bool prepared = false) {
+    nlohmann::json ack = {{"ok", true},
+                          {"kept", kept},
+                          {"prepared", prepared},
+                          {"attention_layers", dep_->node->attention_layers()}};
+    net::Message out;
+    out.seq_id = r.msg.seq_id;
+    out.body = net::DeployAck{ack.dump()};
+    return ep_->send(r.from, std::move(out));
+  }
+
+  // The share, graph and node a DEPLOY asks for, without installing them. Thread-safe: a
+  // move's prepared deployment is built on its own thread while this one serves.
+  Result<std::unique_ptr<Deployment>> build_deployment(const nlohmann::json& j) const {
     auto d = std::make_unique<Deployment>();
     try {
       LL_ASSIGN_OR_RETURN(std::string path, weights_path(j));
@@ -320,26 +377,116 @@ class Worker : public Outbox {
       LL_RETURN_IF_ERROR(check_budget(*d, seg, hp, n_ctx, max_seqs));
       LL_ASSIGN_OR_RETURN(d->node, DeviceNode::create(d->graph, seg, d->me, *d->weights, n_ctx,
                                                       max_seqs, o_.threads));
+      d->weights_json = j.at("weights");
+      d->n_ctx = n_ctx;
+      d->max_seqs = max_seqs;
+    } catch (const std::exception& e) {
+      return invalid_argument(std::string("DEPLOY: ") + e.what());
+    }
+    return d;
+  }
+
+  // What must match for a prepared deployment to serve a later DEPLOY.
+  static nlohmann::json deployment_key(const nlohmann::json& j) {
+    nlohmann::json k = j;
+    for (const char* f : {"keep", "live", "prepare"}) k.erase(f);
+    return k;
+  }
+
+  // DEPLOY with "prepare" (a move, before its switch): builds the deployment on its own thread
+  // and answers DEPLOY_ACK {"prepared":true} when it is ready, so the switch only installs it.
+  Status prepare_deployment(const nlohmann::json& j, const net::Received& r) {
+    prepared_.reset();  // waits for an earlier one still building
+    auto p = std::make_unique<Prepared>();
+    p->key = deployment_key(j);
+    p->session_id = r.msg.session_id;
+    const net::PeerId to = r.from;
+    const uint32_t req = r.msg.seq_id, epoch = r.msg.epoch;
+    p->built = std::async(std::launch::async, [this, j, to, req, epoch] {
+      auto d = build_deployment(j);
+      net::Message out;
+      out.seq_id = req;
+      out.epoch = epoch;
+      if (d.is_ok()) {
+        out.body = net::DeployAck{R"({"ok":true,"prepared":true})"};
+      } else {
+        out.body = net::Error{net::ErrorCode::kBadMessage,
+                              ep_->options().node_name + ": " + d.status().message()};
+      }
+      (void)ep_->send(to, std::move(out));
+      return d;
+    });
+    prepared_ = std::move(p);
+    return Status::ok();
+  }
+
+  Status on_deploy(net::Received& r) {
+    auto j = nlohmann::json::parse(r.msg.as<net::Deploy>()->json, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+      return invalid_argument("DEPLOY: payload is not a JSON object");
+    std::unique_ptr<Deployment> d;
+    bool prepared = false;
+    try {
+      if (j.value("prepare", false)) return prepare_deployment(j, r);
+      LL_ASSIGN_OR_RETURN(bool kept, keep_deployment(j, r));
+      if (kept) return ack_deploy(r, true);
+      // A deployment prepared for exactly this one is installed; any other is dropped.
+      std::unique_ptr<Prepared> p = std::move(prepared_);
+      if (p && p->session_id == r.msg.session_id && p->key == deployment_key(j)) {
+        auto built = p->built.get();
+        if (built.is_ok()) d = std::move(*built), prepared = true;
+      }
+      if (!d) {
+        LL_ASSIGN_OR_RETURN(d, build_deployment(j));
+      }
       d->node->set_epoch(r.msg.epoch);
       d->session_id = r.msg.session_id;
-      // Connect to every device this segment sends to.
-      const graph::TransmissionMap map = graph::build_map(d->graph, seg);
-      const auto& devs = j.at("devices");
-      for (const graph::MapEdge& e : map.edges) {
-        if (e.producer != d->me) continue;
-        for (int c : e.consumers) {
-          if (c <= 0) continue;
-          LL_RETURN_IF_ERROR(link_to(devs[c].at("address").get<std::string>()));
-        }
-      }
+      LL_ASSIGN_OR_RETURN(graph::Segmentation seg,
+                          graph::segment_at(d->graph, j.at("cuts").get<std::vector<int>>()));
+      LL_RETURN_IF_ERROR(link_consumers(d->graph, seg, d->me, j.at("devices")));
+      // A move keeps the KV rows of the layers this device runs before and after.
+      if (j.value("keep", false) && dep_ && dep_->session_id == d->session_id &&
+          d->node->adopt(*dep_->node).is_ok())
+        d->node->retain(j.value("live", std::vector<int32_t>()));
     } catch (const std::exception& e) {
       return invalid_argument(std::string("DEPLOY: ") + e.what());
     }
     dep_ = std::move(d);
-    nlohmann::json ack = {{"ok", true}, {"attention_layers", dep_->node->attention_layers()}};
+    return ack_deploy(r, false, prepared);
+  }
+
+  // KV_EXPORT, of the current deployment: a sequence's rows of some layers, to the head.
+  Status on_kv_export(net::Received& r) {
+    if (!dep_) return unavailable("KV_EXPORT: not deployed");
+    if (r.msg.epoch != dep_->node->epoch())
+      return invalid_argument("KV_EXPORT of epoch " + std::to_string(r.msg.epoch) +
+                              ", but this device is deployed for epoch " +
+                              std::to_string(dep_->node->epoch()));
+    const net::KvExport* e = r.msg.as<net::KvExport>();
+    LL_ASSIGN_OR_RETURN(
+        graph::KvRows rows,
+        dep_->node->export_kv(e->seq, e->layer_begin, e->layer_end, static_cast<int>(e->n_pos)));
+    net::Message out = make_kv_rows(e->seq, dep_->node->kv().find_slot(e->seq), std::move(rows));
+    out.seq_id = r.msg.seq_id;
+    out.session_id = dep_->session_id;
+    out.epoch = r.msg.epoch;
+    return ep_->send(r.from, std::move(out));
+  }
+
+  // KV_ROWS from the head, after a move's DEPLOY: rows of layers this device now runs.
+  Status on_kv_rows(net::Received& r) {
+    if (!dep_) return unavailable("KV_ROWS: not deployed");
+    if (r.msg.epoch != dep_->node->epoch())
+      return invalid_argument("KV_ROWS of epoch " + std::to_string(r.msg.epoch) +
+                              ", but this device is deployed for epoch " +
+                              std::to_string(dep_->node->epoch()));
+    LL_ASSIGN_OR_RETURN(DecodedKvRows d, read_kv_rows(r.msg));
+    LL_RETURN_IF_ERROR(dep_->node->import_kv(d.seq, d.kv_slot, d.rows));
     net::Message out;
     out.seq_id = r.msg.seq_id;
-    out.body = net::DeployAck{ack.dump()};
+    out.session_id = dep_->session_id;
+    out.epoch = r.msg.epoch;
+    out.body = net::KvAck{d.seq, static_cast<uint32_t>(d.rows.layers.size())};
     return ep_->send(r.from, std::move(out));
   }
 
@@ -436,6 +583,12 @@ class Worker : public Outbox {
   std::set<std::string> linked_;
   std::string own_hash_;
   std::unique_ptr<Deployment> dep_;
+  struct Prepared {
+    nlohmann::json key;
+    uint32_t session_id = 0;
+    std::future<Result<std::unique_ptr<Deployment>>> built;
+  };
+  std::unique_ptr<Prepared> prepared_;  // declared after dep_: joined before it goes
   Throttle throttle_;
   struct FileCloser {
     void operator()(FILE* f) const { std::fclose(f); }
@@ -443,6 +596,14 @@ class Worker : public Outbox {
   std::map<std::string, std::unique_ptr<FILE, FileCloser>> partial_;
   bool shutdown_ = false;
 };
+
+// A DEPLOY that replaces the deployment now; one that prepares a move's does not.
+bool replaces_deployment(const net::Message& m) {
+  const net::Deploy* d = m.as<net::Deploy>();
+  if (!d) return false;
+  auto j = nlohmann::json::parse(d->json, nullptr, false);
+  return !(j.is_object() && j.value("prepare", false));
+}
 
 }  // namespace
 
@@ -495,7 +656,7 @@ Status run_worker(const WorkerOptions& o, const std::atomic<bool>& stop, std::st
     }
     size_t deploy_at = 0;
     for (size_t i = 0; i < batch.size(); ++i) {
-      if (batch[i].msg.type() == net::MsgType::kDeploy) deploy_at = i;
+      if (replaces_deployment(batch[i].msg)) deploy_at = i;
     }
     size_t skipped = 0;
     for (size_t i = 0; i < batch.size() && !w.shutdown(); ++i) {

@@ -176,7 +176,7 @@ TEST(CodecCorruption, FrozenTypesDecodeAcrossVersions) {
 }
 
 TEST(CodecCorruption, UnknownType) {
-  for (uint16_t t : {0, 21, 999}) {
+  for (uint16_t t : {0, 24, 999}) {
     Frames f = one_tensor_step();
     patch_frame0(f, [t](auto& b) { put_le(b, 6, t, 2); });
     expect_error(f, StatusCode::kUnsupported, "unknown message type " + std::to_string(t));
@@ -277,6 +277,50 @@ TEST(CodecCorruption, WeightsChunkOutsideBlob) {
   // key "sha256:ab" (9 bytes): offset field at 40 + 4 + 9.
   patch_frame0(f, [](auto& b) { put_le(b, 53, 90, 8); });
   expect_error(f, StatusCode::kCorrupt, "lies outside total size 100");
+}
+
+// KV_ROWS meta (sample: seq 5, slot 1, 3 positions, width 4, layers {2, 3}): seq at 40, slot
+// 44, n_pos 48, n_embd_kv 52, layer count 56, layers 60 and 64, byte length 68.
+TEST(CodecCorruption, KvRowsSizesMustAgree) {
+  auto kv_rows = [] {
+    return must_encode(sample_message(static_cast<size_t>(MsgType::kKvRows) - 1));
+  };
+  Frames f = kv_rows();
+  patch_frame0(f, [](auto& b) { put_le(b, 48, 4, 4); });
+  expect_error(f, StatusCode::kCorrupt,
+               "KV_ROWS: 2 layers of 4 positions and width 4 need 256 bytes but byte length says "
+               "192");
+  Frames g = kv_rows();
+  patch_frame0(g, [](auto& b) { put_le(b, 56, 1000000, 4); });
+  expect_error(g, StatusCode::kCorrupt, "KV layer count 1000000 exceeds");
+  Frames h = kv_rows();
+  patch_frame0(h, [](auto& b) { put_le(b, 52, 0xffffffffu, 4); });
+  expect_error(h, StatusCode::kCorrupt, "exceed the limits");
+  Frames k = kv_rows();
+  patch_frame0(k, [](auto& b) { put_le(b, 60, 0xffffffffu, 4); });
+  expect_error(k, StatusCode::kCorrupt, "negative layer -1");
+  Frames t = kv_rows();
+  patch_frame0(t, [](auto& b) {
+    b.resize(62);
+    put_le(b, 12, 22, 4);
+  });
+  expect_error(t, StatusCode::kCorrupt,
+               "KV layer count 2 exceeds what the 2 remaining meta bytes can hold");
+}
+
+TEST(CodecCorruption, KvExportRangeMustBeSane) {
+  Frames f = must_encode(sample_message(static_cast<size_t>(MsgType::kKvExport) - 1));
+  patch_frame0(f, [](auto& b) { put_le(b, 48, 1, 4); });  // layer_end 1 < layer_begin 2
+  expect_error(f, StatusCode::kCorrupt, "layer range [2, 1) is empty or negative");
+  Frames g = must_encode(sample_message(static_cast<size_t>(MsgType::kKvExport) - 1));
+  patch_frame0(g, [](auto& b) { put_le(b, 52, 0xffffffffu, 4); });
+  expect_error(g, StatusCode::kCorrupt, "n_pos 4294967295 exceeds");
+  Frames a = must_encode(sample_message(static_cast<size_t>(MsgType::kKvAck) - 1));
+  patch_frame0(a, [](auto& b) {
+    b.resize(44);
+    put_le(b, 12, 4, 4);
+  });
+  expect_error(a, StatusCode::kCorrupt, "KV_ACK: truncated layer count");
 }
 
 TEST(CodecCorruption, FrozenTypeStillRejectsShortBody) {

@@ -104,6 +104,23 @@ inline Message sample_message(size_t i) {
       m.body = std::move(s);
       break;
     }
+    case MsgType::kKvExport:
+      m.body = KvExport{5, 2, 4, 17};
+      break;
+    case MsgType::kKvRows: {
+      KvRows r;
+      r.seq = 5;
+      r.kv_slot = 1;
+      r.n_pos = 3;
+      r.n_embd_kv = 4;
+      r.layers = {2, 3};
+      r.data = bytes_payload(2 * 2 * 3 * 4 * 4, 8);  // [2 layers][k|v][3][4] F32
+      m.body = std::move(r);
+      break;
+    }
+    case MsgType::kKvAck:
+      m.body = KvAck{5, 2};
+      break;
     case MsgType::kError:
       m.body = Error{ErrorCode::kNotReady, "not deployed yet"};
       break;

@@ -131,5 +131,122 @@ TEST(Balance, ForcedMovesWhileEightSequencesGenerateChangeNoToken) {
   EXPECT_NE(h.move_log[0].text.find("moved"), std::string::npos) << h.move_log[0].text;
 }
 
+// Eight greedy and seeded sequences generate while the ring moves to `cuts` once `at` tokens
+// have come; every text must equal the same request's without a move. Returns the health.
+RingHealth generate_through_a_move(const std::vector<int>& cuts, int at, HeadOptions o) {
+  Fixture f(2);
+  auto ring = f.ring({4, 10}, 8, o);
+  EXPECT_TRUE(ring.is_ok()) << ring.status().to_string();
+  if (!ring.is_ok()) return {};
+  std::vector<std::vector<int32_t>> want;
+  std::vector<model::SamplerParams> sampling;
+  for (int i = 0; i < 8; ++i) {
+    model::SamplerParams sp;
+    sp.temp = i % 2 ? 0.8f : 0;
+    sp.seed = 11 + i;
+    sampling.push_back(sp);
+    auto g = generate_on_ring(**ring, {1, static_cast<int32_t>(30 + i), 5}, 30, sp, nullptr,
+                              nullptr, 30);
+    EXPECT_TRUE(g.is_ok()) << g.status().to_string();
+    if (!g.is_ok()) return {};
+    want.push_back(g->tokens);
+  }
+  auto layout = (*ring)->layout_from_cuts(cuts);
+  EXPECT_TRUE(layout.is_ok());
+  if (!layout.is_ok()) return {};
+  SchedulerOptions so;
+  so.max_seqs = 8;
+  so.n_devices = 3;
+  Scheduler sched(**ring, so);
+  std::vector<std::vector<int32_t>> got(8);
+  std::vector<std::promise<std::string>> done(8);
+  std::atomic<int> total{0};
+  for (int i = 0; i < 8; ++i) {
+    GenRequest g;
+    g.prompt = {1, static_cast<int32_t>(30 + i), 5};
+    g.sampling = sampling[i];
+    g.n_predict = 30;
+    g.on_token = [&, i](int32_t t) {
+      got[i].push_back(t);
+      if (++total == at) (*ring)->request_move(*layout, "test");
+      return true;
+    };
+    g.on_done = [&done, i](const Status& st, const std::string& why) {
+      done[i].set_value(st.is_ok() ? why : st.to_string());
+    };
+    EXPECT_TRUE(sched.submit(std::move(g)).is_ok());
+  }
+  for (int i = 0; i < 8; ++i) {
+    auto fut = done[i].get_future();
+    EXPECT_EQ(fut.wait_for(std::chrono::seconds(120)), std::future_status::ready);
+    EXPECT_EQ(fut.get(), "length");
+    EXPECT_EQ(got[i], want[i]) << "sequence " << i;
+  }
+  EXPECT_EQ((*ring)->layout().cuts(), cuts);
+  return (*ring)->health();
+}
+
+// The synthetic model's ops: 0 the embedding, 1-9 layer 0's attention block (its attention op
+// is 7), 10-15 its MLP, 16-24 layer 1's attention block (attention op 22), 25-33 the rest.
+// From cuts {4, 10} to {8, 23} every device's range changes and both attention layers change
+// owner: their KV rows travel (worker to head, worker to worker), nothing is replayed, and no
+// token changes.
+TEST(Balance, AMoveCarriesTheKvRowsAndReplaysNothing) {
+  const RingHealth h = generate_through_a_move({8, 23}, 60, HeadOptions{});
+  ASSERT_EQ(h.move_log.size(), 1u);
+  const MoveRecord& m = h.move_log[0];
+  EXPECT_EQ(m.mode, "kv") << m.text;
+  EXPECT_EQ(m.n_rows, 0u) << m.text;
+  EXPECT_EQ(m.n_seqs, 8) << m.text;
+  EXPECT_GT(m.kv_bytes, 0u) << m.text;
+  EXPECT_NE(m.text.find("moved KV rows of 8 sequences"), std::string::npos) << m.text;
+  EXPECT_EQ(m.n_prepared, 2) << m.text;  // both workers built their new share before the switch
+}
+
+// Only worker 1's range changes (ops 4-9 -> 3-9, layer 0's attention stays on it): worker 2
+// keeps its deployment, nothing travels and nothing is replayed.
+TEST(Balance, AWorkerWhoseRangeStaysKeepsItsDeployment) {
+  const RingHealth h = generate_through_a_move({3, 10}, 60, HeadOptions{});
+  ASSERT_EQ(h.move_log.size(), 1u);
+  const MoveRecord& m = h.move_log[0];
+  EXPECT_EQ(m.mode, "kv") << m.text;
+  EXPECT_EQ(m.n_kept, 1) << m.text;
+  EXPECT_EQ(m.n_prepared, 1) << m.text;
+  EXPECT_EQ(m.kv_bytes, 0u) << m.text;
+  EXPECT_EQ(m.n_rows, 0u) << m.text;
+}
+
+// A device that keeps its op range keeps its deployment; only the moved layer's rows travel.
+TEST(Balance, AMoveBetweenTwoWorkersKeepsTheHead) {
+  const RingHealth h = generate_through_a_move({4, 23}, 60, HeadOptions{});
+  ASSERT_EQ(h.move_log.size(), 1u);
+  EXPECT_EQ(h.move_log[0].mode, "kv") << h.move_log[0].text;
+  EXPECT_EQ(h.move_log[0].n_rows, 0u);
+  EXPECT_GT(h.move_log[0].kv_bytes, 0u);
+}
+
+// The receiver refuses the moved rows (a layer it does not run): the move replays every live
+// sequence instead, and still no token changes.
+TEST(Balance, AFailedKvTransferFallsBackToReplay) {
+  HeadOptions o;
+  o.kv_fault_for_test = true;
+  const RingHealth h = generate_through_a_move({8, 23}, 60, o);
+  ASSERT_EQ(h.move_log.size(), 1u);
+  const MoveRecord& m = h.move_log[0];
+  EXPECT_EQ(m.mode, "replay") << m.text;
+  EXPECT_GT(m.n_rows, 0u) << m.text;
+  EXPECT_NE(m.text.find("moving KV rows failed"), std::string::npos) << m.text;
+}
+
+// With KV moves off, every move replays (the fallback path on its own).
+TEST(Balance, KvMovesOffReplays) {
+  HeadOptions o;
+  o.kv_moves = false;
+  const RingHealth h = generate_through_a_move({7, 9}, 60, o);
+  ASSERT_EQ(h.move_log.size(), 1u);
+  EXPECT_EQ(h.move_log[0].mode, "replay");
+  EXPECT_GT(h.move_log[0].n_rows, 0u);
+}
+
 }  // namespace
 }  // namespace ll::runtime

@@ -280,6 +280,24 @@ TEST(KvCache, ExportImportOneSequencesLayerRange) {
   EXPECT_FALSE(src.bind(6, 1).is_ok());               // slot 1 is held by sequence 5
 }
 
+// A device whose layer range changes keeps the rows of the layers it still runs.
+TEST(KvCache, AdoptTakesTheSharedLayersAndTheSlots) {
+  graph::KvCache old({0, 1}, 4, 8, 2);
+  ASSERT_TRUE(old.bind(9, 1).is_ok());
+  old.k(1, 1)[3] = 42.0f;
+  old.v(0, 1)[5] = -7.0f;
+  graph::KvCache next({1, 2}, 4, 8, 2);
+  ASSERT_TRUE(next.adopt(old).is_ok());
+  EXPECT_EQ(next.find_slot(9), 1);
+  EXPECT_EQ(next.k(1, 1)[3], 42.0f);  // layer 1 came along
+  EXPECT_EQ(next.k(2, 1)[3], 0.0f);   // layer 2 is new: its rows come from an import
+  EXPECT_EQ(next.layers(), (std::vector<int>{1, 2}));
+  EXPECT_EQ(old.layers(), (std::vector<int>{0}));  // layer 0 stays behind, untouched
+  EXPECT_EQ(old.v(0, 1)[5], -7.0f);
+  graph::KvCache other({1}, 4, 16, 2);  // another context size
+  EXPECT_FALSE(other.adopt(next).is_ok());
+}
+
 // The scheduler's ring timeout runs on its clock: a fake clock makes it expire at once.
 class SilentRing : public Ring {
  public:
