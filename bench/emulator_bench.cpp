@@ -126,8 +126,7 @@ int main(int argc, char** argv) {
       const double slow = per_pass(*before, *after, 2);
       // The slow device's own compute (its stage time minus what it idled for the emulation).
       rounds.push_back({per_pass(*before, *after, 1), slow,
-                        slow - per_pass(*before, *after, 2, "throttle_s"),
-                        streams * n_gen / wall});
+                        slow - per_pass(*before, *after, 2, "throttle_s"), streams * n_gen / wall});
     }
     std::sort(rounds.begin(), rounds.end(),
               [](const Round& a, const Round& b) { return a.slow / a.fast < b.slow / b.fast; });

@@ -47,9 +47,9 @@ Result<std::unique_ptr<server::Backend>> make_net_backend(
     } else {
       spec = uniform_spec(o.backend.cluster - 1, o.backend.threads);
     }
-    LL_ASSIGN_OR_RETURN(const double model_bytes,
-                        run_bytes(o.backend.model_path, server::backend_ctx(*b, o.backend),
-                                  o.backend.max_seqs));
+    LL_ASSIGN_OR_RETURN(
+        const double model_bytes,
+        run_bytes(o.backend.model_path, server::backend_ctx(*b, o.backend), o.backend.max_seqs));
     LL_ASSIGN_OR_RETURN(runtime::LocalClusterOptions lo,
                         local_cluster_options(spec, model_bytes, o.insecure, o.cache_dir));
     LL_ASSIGN_OR_RETURN(*local, runtime::LocalCluster::start(lo));

@@ -79,7 +79,8 @@ nlohmann::json devices_json(const nlohmann::json& stats, double n_steps) {
 nlohmann::json timeline_json(const nlohmann::json& stats) {
   double t_end = 0;
   for (const auto& d : stats) {
-    for (const auto& p : d.value("trace", nlohmann::json::array())) t_end = std::max(t_end, p[1].get<double>());
+    for (const auto& p : d.value("trace", nlohmann::json::array()))
+      t_end = std::max(t_end, p[1].get<double>());
   }
   nlohmann::json out = {{"window_s", 1.0}, {"devices", nlohmann::json::array()}};
   const double t0 = t_end - 1.0;  // the last second before the stats were taken

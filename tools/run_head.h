@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 #include "common.h"
 #include "net/cluster_key.h"
-#include <nlohmann/json.hpp>
 
 #include "runtime/net_ring.h"
 #include "runtime/throttle.h"
@@ -19,8 +19,8 @@ struct HeadFlags {
   std::string model, prompt, prompt_ids, objective = "latency", key_file,
                                          cache_dir = ".lingualinked-cache", mem_budget;
   int n_predict = 64, threads = 1, ctx = 0, max_seqs = 1;
-  int streams = 1;          // concurrent requests (run_streams)
-  double timeline_s = 0;    // > 0: per-device passes in --json (with --streams)
+  int streams = 1;        // concurrent requests (run_streams)
+  double timeline_s = 0;  // > 0: per-device passes in --json (with --streams)
   bool json = false, insecure = false, no_bos = false, chat = false, show_plan = false;
   bool no_failover = false;
   std::string rebalance = "on";  // on: move work off devices that became slow
@@ -42,8 +42,7 @@ int run_head(const HeadFlags& f, const std::vector<std::string>& workers,
 int run_streams(const HeadFlags& f, runtime::NetRing& ring, const std::vector<int32_t>& prompt,
                 const tok::Tokenizer* t);
 // The planner's tok/s for what was deployed (plan or a baseline) with `streams` in flight.
-double predicted_for_streams(const nlohmann::json& plan, const std::string& placement,
-                             int streams);
+double predicted_for_streams(const nlohmann::json& plan, const std::string& placement, int streams);
 // --json's "devices": stage time per forward pass and bytes per token, from device_stats().
 nlohmann::json devices_json(const nlohmann::json& stats, double n_steps);
 // --json's "timeline": each device's passes in the last second of the stats' traces.

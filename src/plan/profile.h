@@ -57,7 +57,7 @@ struct DeviceProfile {
   // Weight bytes/s of a pass carrying 4 decode rows (the small batches of pipelined streams),
   // per type; empty: unknown (the planner then charges an extra row the prefill rate).
   RateTable decode4_bytes_per_s;
-  double other_flops_per_s = 0;   // attention / elementwise
+  double other_flops_per_s = 0;  // attention / elementwise
   double per_segment_overhead_s = 0;
   bool head = false;
 };

@@ -57,10 +57,11 @@ nlohmann::json device_profile_to_json(const DeviceProfile& p) {
 
 Result<DeviceProfile> device_profile_from_json(const nlohmann::json& j, const std::string& path) {
   if (!j.is_object()) return bad(path, "expected an object");
-  LL_RETURN_IF_ERROR(only_keys(
-      j, path,
-      {"name", "arch", "threads", "mem_budget", "head", "decode", "decode_gbps", "prefill",
-       "prefill_gflops", "decode4", "decode4_gbps", "other", "other_gflops", "overhead", "overhead_ms", "comment"}));
+  LL_RETURN_IF_ERROR(
+      only_keys(j, path,
+                {"name", "arch", "threads", "mem_budget", "head", "decode", "decode_gbps",
+                 "prefill", "prefill_gflops", "decode4", "decode4_gbps", "other", "other_gflops",
+                 "overhead", "overhead_ms", "comment"}));
   DeviceProfile d;
   LL_ASSIGN_OR_RETURN(d.name, string(j, "name", path));
   LL_RETURN_IF_ERROR(read_optional(j, path, &d));

@@ -6,9 +6,9 @@
 
 #include <atomic>
 #include <deque>
-#include <mutex>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -129,7 +129,7 @@ class DeviceNode {
   std::map<int32_t, int> computed_;  // positions of each sequence run here (max pos + 1)
   double busy_s_ = 0;
   uint64_t steps_run_ = 0;
-  mutable std::mutex trace_mu_;                   // stats are read from another thread
+  mutable std::mutex trace_mu_;                  // stats are read from another thread
   std::deque<std::pair<double, double>> trace_;  // the last kTracePasses passes
 };
 

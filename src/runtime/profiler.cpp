@@ -102,7 +102,7 @@ double measure_product(const Clock& clock, DType t, int64_t rows, int64_t cols, 
   fill_rows(t, row, w.data(), rows);
   Product product(t, w.data(), rows, cols);
   if (product.packed.n_rows() > 0) std::vector<uint8_t>().swap(w);  // the packed copy is read
-  product.run(x.data(), batch, y.data(), pool);                      // warm-up
+  product.run(x.data(), batch, y.data(), pool);                     // warm-up
   return measure_rate(clock, seconds, th, work,
                       [&] { product.run(x.data(), batch, y.data(), pool); });
 }
@@ -123,8 +123,7 @@ double measure_decode(const Clock& clock, DType t, ThreadPool* pool, double seco
 double measure_prefill(const Clock& clock, DType t, ThreadPool* pool, double seconds,
                        Throttle* th) {
   const int64_t cols = 1024, rows = 1024, batch = 64;
-  return measure_product(clock, t, rows, cols, batch, 2.0 * rows * cols * batch, pool, seconds,
-                         th);
+  return measure_product(clock, t, rows, cols, batch, 2.0 * rows * cols * batch, pool, seconds, th);
 }
 
 double measure_other(const Clock& clock, double seconds, Throttle* th) {

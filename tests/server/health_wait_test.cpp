@@ -279,13 +279,12 @@ TEST(StatusWait, IdleAnswersWhenTheLastRequestEnds) {
 
 TEST(StatusWait, StopEndsAWaitAtOnceAndBadValuesAre400) {
   auto hs = serve_health_ring();
-  for (const char* q : {"?wait_for=ok", "?wait_for=idle&timeout=61", "?timeout=1",
-                        "?wait_for=idle&timeout=x"}) {
+  for (const char* q :
+       {"?wait_for=ok", "?wait_for=idle&timeout=61", "?timeout=1", "?wait_for=idle&timeout=x"}) {
     Reply r = get(*hs.server, std::string("/v1/cluster/status") + q);
     EXPECT_EQ(r.status, 400) << q << ": " << r.body;
-    EXPECT_EQ(r.j["error"]["param"], std::string(q).find("timeout") != std::string::npos
-                                         ? "timeout"
-                                         : "wait_for")
+    EXPECT_EQ(r.j["error"]["param"],
+              std::string(q).find("timeout") != std::string::npos ? "timeout" : "wait_for")
         << q << ": " << r.body;
   }
   auto at_gate = hs.ring->hold();
