@@ -70,47 +70,40 @@ TEST(BalancePolicy, ARealSlowdownMoves) {
   for (uint32_t seed = 1; seed <= 20; ++seed) EXPECT_GE(moves_in_60s(10, seed), 1) << seed;
 }
 
-TEST(Balance, ForcedMovesWhileEightSequencesGenerateChangeNoToken) {
-  Fixture f(2);
-  std::vector<std::vector<int32_t>> prompts;
+// Eight sequences (greedy and seeded; prompts {1, base + i, 5}, 30 tokens) generate through the
+// scheduler while each of `moves` is requested once its count of tokens has come; every text
+// must equal the same request's alone on the ring before any move.
+void expect_moves_change_no_token(NetRing& ring, int32_t base, uint64_t seed0,
+                                  const std::vector<std::pair<int, RingLayout>>& moves) {
+  const int n_predict = 30;
+  std::vector<std::vector<int32_t>> want;
   std::vector<model::SamplerParams> sampling;
   for (int i = 0; i < 8; ++i) {
-    prompts.push_back({1, static_cast<int32_t>(20 + i), 5});
     model::SamplerParams sp;
     sp.temp = i % 2 ? 0.8f : 0;
-    sp.seed = 7 + i;
+    sp.seed = seed0 + i;
     sampling.push_back(sp);
-  }
-  const int n_predict = 30;
-  auto ring = f.ring({4, 10}, 8);
-  ASSERT_TRUE(ring.is_ok()) << ring.status().to_string();
-  std::vector<std::vector<int32_t>> want;
-  for (int i = 0; i < 8; ++i) {
-    auto g = generate_on_ring(**ring, prompts[i], n_predict, sampling[i], nullptr, nullptr, 30);
+    auto g = generate_on_ring(ring, {1, base + i, 5}, n_predict, sp, nullptr, nullptr, 30);
     ASSERT_TRUE(g.is_ok()) << g.status().to_string();
     want.push_back(g->tokens);
   }
-  // Moves at token 40 (a boundary inside a layer) and at token 120 (work off device 2).
-  auto first = (*ring)->layout_from_cuts({7, 9});
-  auto second = (*ring)->layout_from_cuts({3, 13});
-  ASSERT_TRUE(first.is_ok() && second.is_ok());
   SchedulerOptions so;
   so.max_seqs = 8;
   so.n_devices = 3;
-  Scheduler sched(**ring, so);
+  Scheduler sched(ring, so);
   std::vector<std::vector<int32_t>> got(8);
   std::vector<std::promise<std::string>> done(8);
   std::atomic<int> total{0};
   for (int i = 0; i < 8; ++i) {
     GenRequest g;
-    g.prompt = prompts[i];
+    g.prompt = {1, base + i, 5};
     g.sampling = sampling[i];
     g.n_predict = n_predict;
     g.on_token = [&, i](int32_t t) {
       got[i].push_back(t);
       const int n = ++total;
-      if (n == 40) (*ring)->request_move(*first, "test");
-      if (n == 120) (*ring)->request_move(*second, "test");
+      for (const auto& [at, layout] : moves)
+        if (n == at) ring.request_move(layout, "test");
       return true;
     };
     g.on_done = [&done, i](const Status& st, const std::string& why) {
@@ -124,6 +117,17 @@ TEST(Balance, ForcedMovesWhileEightSequencesGenerateChangeNoToken) {
     EXPECT_EQ(fut.get(), "length");
     EXPECT_EQ(got[i], want[i]) << "sequence " << i;
   }
+}
+
+TEST(Balance, ForcedMovesWhileEightSequencesGenerateChangeNoToken) {
+  Fixture f(2);
+  auto ring = f.ring({4, 10}, 8);
+  ASSERT_TRUE(ring.is_ok()) << ring.status().to_string();
+  // Moves at token 40 (a boundary inside a layer) and at token 120 (work off device 2).
+  auto first = (*ring)->layout_from_cuts({7, 9});
+  auto second = (*ring)->layout_from_cuts({3, 13});
+  ASSERT_TRUE(first.is_ok() && second.is_ok());
+  expect_moves_change_no_token(**ring, 20, 7, {{40, *first}, {120, *second}});
   const RingHealth h = (*ring)->health();
   EXPECT_EQ(h.moves, 2u);
   EXPECT_EQ((*ring)->layout().cuts(), (std::vector<int>{3, 13}));
@@ -138,50 +142,10 @@ RingHealth generate_through_a_move(const std::vector<int>& cuts, int at, HeadOpt
   auto ring = f.ring({4, 10}, 8, o);
   EXPECT_TRUE(ring.is_ok()) << ring.status().to_string();
   if (!ring.is_ok()) return {};
-  std::vector<std::vector<int32_t>> want;
-  std::vector<model::SamplerParams> sampling;
-  for (int i = 0; i < 8; ++i) {
-    model::SamplerParams sp;
-    sp.temp = i % 2 ? 0.8f : 0;
-    sp.seed = 11 + i;
-    sampling.push_back(sp);
-    auto g = generate_on_ring(**ring, {1, static_cast<int32_t>(30 + i), 5}, 30, sp, nullptr,
-                              nullptr, 30);
-    EXPECT_TRUE(g.is_ok()) << g.status().to_string();
-    if (!g.is_ok()) return {};
-    want.push_back(g->tokens);
-  }
   auto layout = (*ring)->layout_from_cuts(cuts);
   EXPECT_TRUE(layout.is_ok());
   if (!layout.is_ok()) return {};
-  SchedulerOptions so;
-  so.max_seqs = 8;
-  so.n_devices = 3;
-  Scheduler sched(**ring, so);
-  std::vector<std::vector<int32_t>> got(8);
-  std::vector<std::promise<std::string>> done(8);
-  std::atomic<int> total{0};
-  for (int i = 0; i < 8; ++i) {
-    GenRequest g;
-    g.prompt = {1, static_cast<int32_t>(30 + i), 5};
-    g.sampling = sampling[i];
-    g.n_predict = 30;
-    g.on_token = [&, i](int32_t t) {
-      got[i].push_back(t);
-      if (++total == at) (*ring)->request_move(*layout, "test");
-      return true;
-    };
-    g.on_done = [&done, i](const Status& st, const std::string& why) {
-      done[i].set_value(st.is_ok() ? why : st.to_string());
-    };
-    EXPECT_TRUE(sched.submit(std::move(g)).is_ok());
-  }
-  for (int i = 0; i < 8; ++i) {
-    auto fut = done[i].get_future();
-    EXPECT_EQ(fut.wait_for(std::chrono::seconds(120)), std::future_status::ready);
-    EXPECT_EQ(fut.get(), "length");
-    EXPECT_EQ(got[i], want[i]) << "sequence " << i;
-  }
+  expect_moves_change_no_token(**ring, 30, 11, {{at, *layout}});
   EXPECT_EQ((*ring)->layout().cuts(), cuts);
   return (*ring)->health();
 }
