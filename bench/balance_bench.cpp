@@ -186,7 +186,8 @@ RunResult run(const Args& a, const model::Model& m, bool rebalance) {
                              {"workers_kept", mv.n_kept},
                              {"workers_prepared", mv.n_prepared},
                              {"replayed_rows", mv.n_rows},
-                             {"kv_bytes", mv.kv_bytes}});
+                             {"kv_bytes", mv.kv_bytes},
+                             {"weight_bytes", mv.weight_bytes}});
   }
   return r;
 }

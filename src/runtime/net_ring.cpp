@@ -427,42 +427,6 @@ Result<RingLayout> NetRing::layout_from_assignment(const std::vector<int>& devic
   return l;
 }
 
-// A GGUF holding only the weights of coarse segment `device`, cached by content.
-Result<std::string> NetRing::write_share(const graph::Segmentation& coarse, int device) {
-  const graph::Graph& g = m_.graph;
-  std::set<std::string> names;
-  for (int n = coarse.begin(device); n < coarse.end(device); ++n) {
-    for (const auto& wn : g.nodes[n].weights) names.insert(wn);
-  }
-  std::error_code ec;
-  fs::create_directories(o_.cache_dir, ec);
-  const std::string share = o_.cache_dir + "/share-" + model_hash_ + "-" +
-                            std::to_string(coarse.begin(device)) + "-" +
-                            std::to_string(coarse.end(device)) + ".gguf";
-  if (fs::exists(share)) return share;
-  const std::string tmp = share + ".tmp" + std::to_string(getpid());
-  LL_RETURN_IF_ERROR(gguf::write_subset(
-      *m_.file, std::vector<std::string>(names.begin(), names.end()), tmp, [&](gguf::Writer& wr) {
-        wr.set_u32("lingualinked.n_vocab", g.hp.n_vocab);
-        wr.set_bool("lingualinked.tied_output", g.hp.tied_output);
-      }));
-  fs::rename(tmp, share);
-  return share;
-}
-
-// A worker with the same model file uses its own copy; others get their share.
-Result<nlohmann::json> NetRing::weights_for(int device, const graph::Segmentation& coarse) {
-  const std::string& name = layout_.devices[device].name;
-  for (size_t w = 0; w < wnames_.size(); ++w) {
-    if (wnames_[w] == name && wprofiles_[w].value("model_hash", "") == model_hash_)
-      return nlohmann::json{{"kind", "own"}};
-  }
-  LL_ASSIGN_OR_RETURN(std::string share, write_share(coarse, device));
-  LL_ASSIGN_OR_RETURN(std::string key, file_content_hash(share, o_.cache_dir));
-  if (!preshipped_.count({name, key})) LL_RETURN_IF_ERROR(ship_weights(name, share, key));
-  return nlohmann::json{{"kind", "cache"}, {"key", key}};
-}
-
 nlohmann::json NetRing::deploy_json(const RingLayout& layout, int device,
                                     const nlohmann::json& weights) const {
   nlohmann::json devices = nlohmann::json::array();
@@ -515,8 +479,9 @@ Status NetRing::deploy(const RingLayout& layout, uint32_t epoch, bool keep_token
   }
   const double send_from = clock().now_s();
   std::vector<uint32_t> reqs(layout.size());
+  const std::vector<OpRange> preload = preload_ranges(layout);
   for (int i = 1; i < layout.size(); ++i) {
-    LL_ASSIGN_OR_RETURN(nlohmann::json weights, weights_for(i, coarse));
+    LL_ASSIGN_OR_RETURN(nlohmann::json weights, weights_for(layout, i, preload[i]));
     nlohmann::json dj = deploy_json(layout, i, weights);
     if (keep_state) dj["keep"] = true, dj["live"] = live;
     net::Message m;
@@ -559,41 +524,6 @@ Status NetRing::redeploy(const RingLayout& layout) {
     return invalid_argument("cannot redeploy while " + std::to_string(sequences().size()) +
                             " sequences are live");
   return deploy(layout, epoch_ + 1);
-}
-
-Status NetRing::ship_weights(const std::string& peer, const std::string& path,
-                             const std::string& key) {
-  LL_ASSIGN_OR_RETURN(std::shared_ptr<MappedFile> mf, MappedFile::open(path));
-  net::Message q;
-  q.body = net::WeightsQuery{{net::WeightRef{key, mf->size()}}};
-  LL_ASSIGN_OR_RETURN(net::Received have,
-                      request(peer, std::move(q), net::MsgType::kWeightsHave, 60));
-  for (const auto& k : have.msg.as<net::WeightsHave>()->keys) {
-    if (k == key) return Status::ok();  // cached there already: nothing moves
-  }
-  const size_t chunk = 1 << 20;
-  const bool tty = isatty(STDERR_FILENO) && !o_.quiet;
-  // Chunks are views into the mapping; each holds a reference so it outlives queued sends.
-  std::shared_ptr<const void> owner(mf, mf->data());
-  for (size_t off = 0; off < mf->size(); off += chunk) {
-    const size_t n = std::min(chunk, mf->size() - off);
-    net::Message c;
-    c.body = net::WeightsChunk{key, off, mf->size(), net::payload_view(mf->data() + off, n, owner)};
-    LL_RETURN_IF_ERROR(send_to(peer, std::move(c)));
-    weight_bytes_sent_ += n;
-    if (tty)
-      std::fprintf(stderr, "\rsending weights to %s: %3d%%", peer.c_str(),
-                   static_cast<int>(100.0 * (off + n) / mf->size()));
-  }
-  if (tty) std::fprintf(stderr, "\n");
-  net::Message d;
-  d.body = net::WeightsDone{key, mf->size()};
-  LL_ASSIGN_OR_RETURN(net::Received done,
-                      request(peer, std::move(d), net::MsgType::kWeightsHave, 600));
-  for (const auto& k : done.msg.as<net::WeightsHave>()->keys) {
-    if (k == key) return Status::ok();
-  }
-  return corrupt("worker " + peer + " did not confirm the weights");
 }
 
 Status NetRing::send_seq_start(const SeqRecord& rec) {

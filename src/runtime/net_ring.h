@@ -72,6 +72,11 @@ struct HeadOptions {
   // moved layers to their new owner (docs/balance.md); off, or when that fails, every live
   // sequence is replayed on the new layout.
   bool kv_moves = true;
+  // A worker without the model file gets, with its share, the boundary segments the
+  // planner's overlap plan preloads on it (up to `preload_per_side` per side of each of its
+  // boundaries, within its spare memory), so a move within them ships no weights.
+  bool preload = true;
+  int preload_per_side = 2;
   // Tests: the first KV_ROWS of each move names a layer its receiver does not run, which the
   // receiver refuses, so the move must fall back to replay.
   bool kv_fault_for_test = false;
@@ -79,7 +84,6 @@ struct HeadOptions {
 
 class NetRing : public Ring, private Outbox {
  public:
-  using ShippedKeys = std::set<std::pair<std::string, std::string>>;
   static Result<std::unique_ptr<NetRing>> create(const model::Model& m,
                                                  const std::string& model_path,
                                                  const HeadOptions& o);
@@ -169,13 +173,15 @@ class NetRing : public Ring, private Outbox {
   std::atomic<double> trace_s_{0};
   // Load balancing (net_ring_balance.cpp).
   Status balance_tick();
-  Status move_to(const RingLayout& layout, const std::string& why, double preship_s = 0);
+  // `shipped_from`: weight_bytes_sent() when its preparation began.
+  Status move_to(const RingLayout& layout, const std::string& why, double preship_s,
+                 uint64_t shipped_from);
   // Ships the weights `layout` needs and has every worker whose op range changes (from
   // `before`) build its deployment in the background (DEPLOY "prepare"), so the switch only
   // installs it. Runs on its own thread.
-  // `shipped` gets the (worker, weights key) pairs found in place, so the switch's DEPLOY
-  // need not ask again.
-  Status preship(const RingLayout& layout, const RingLayout& before, ShippedKeys* shipped);
+  // `preload` is preload_ranges(layout), computed on the token loop's thread.
+  Status preship(const RingLayout& layout, const RingLayout& before,
+                 const std::vector<OpRange>& preload);
   nlohmann::json deploy_json(const RingLayout& layout, int device,
                              const nlohmann::json& weights) const;
   // A move without replay (net_ring_kv_move.cpp): waits for the passes in flight, takes the
@@ -208,10 +214,20 @@ class NetRing : public Ring, private Outbox {
   void update_speeds(const plan::Evaluation& predicted, const std::vector<int>& workers);
   std::string layers_of(const RingDevice& d) const;
   std::string describe_move(const RingLayout& from, const RingLayout& to) const;
-  Result<nlohmann::json> weights_for(int device, const graph::Segmentation& coarse);
-  Result<std::string> write_share(const graph::Segmentation& coarse, int device);
-  void say(const std::string& s) const;   // progress, unless quiet
-  void warn(const std::string& s) const;  // always: to stderr, or to the log when quiet
+  // Weights (net_ring_weights.cpp). The DEPLOY "weights" of `layout`'s device `device`: the
+  // worker's own model file, a share it holds that covers its ops, or a new share of the ops
+  // `preload` (its ops and its preloaded neighbours'), shipped now.
+  Result<nlohmann::json> weights_for(const RingLayout& layout, int device, OpRange preload);
+  // Per device of `layout`, its op range widened by the overlap plan (net_ring_weights.cpp).
+  // The token loop's thread only.
+  std::vector<OpRange> preload_ranges(const RingLayout& layout);
+  // The layout as an assignment of fine segments to the cluster of `workers` (cluster device
+  // d > 0 is worker workers[d - 1]); empty when a device's range splits a fine segment.
+  std::vector<int> assignment_of(const RingLayout& layout, const std::vector<int>& workers) const;
+  Result<std::string> write_share(OpRange ops);
+  void forget_held(const std::string& worker);  // its cache can no longer be trusted
+  void say(const std::string& s) const;         // progress, unless quiet
+  void warn(const std::string& s) const;        // always: to stderr, or to the log when quiet
   // Stamps the session and the epoch; every message to a worker goes through here.
   Status send_to(const std::string& peer, net::Message m);
   // The receive demultiplexer: whoever waits takes its turn at the endpoint and routes what
@@ -300,9 +316,16 @@ class NetRing : public Ring, private Outbox {
     std::string why;
     std::future<Status> shipped;
     double decided_s = 0;
-    std::shared_ptr<ShippedKeys> keys;  // written by the shipping thread until `shipped`
+    uint64_t shipped_from = 0;  // weight_bytes_sent_ then
   };
-  ShippedKeys preshipped_;  // during a move's switch: weights known to be in place
+  // Per worker without the model file, the shares of the model in its cache, in the order
+  // they were shipped (written by the shipping thread of a move, too).
+  struct HeldShare {
+    OpRange ops;
+    std::string key;
+  };
+  std::mutex held_mu_;
+  std::map<std::string, std::vector<HeldShare>> held_;
   // Timings of the last deploy() (a move's record), and the move awaiting its first token.
   std::vector<std::pair<std::string, double>> deploy_rtt_s_;
   double deploy_stats_s_ = 0;

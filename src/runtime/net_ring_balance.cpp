@@ -69,7 +69,8 @@ std::string NetRing::describe_move(const RingLayout& from, const RingLayout& to)
   return out.empty() ? "nothing" : out;
 }
 
-Status NetRing::move_to(const RingLayout& layout, const std::string& why, double preship_s) {
+Status NetRing::move_to(const RingLayout& layout, const std::string& why, double preship_s,
+                        uint64_t shipped_from) {
   std::unique_lock<std::mutex> deploying(deploy_mu_);
   const double t0 = clock().now_s();
   const RingLayout before = layout_;
@@ -146,6 +147,12 @@ Status NetRing::move_to(const RingLayout& layout, const std::string& why, double
                   1e3 * dt, n_seqs, n_rows);
   }
   std::string text = "moved " + describe_move(before, layout) + ": " + why + tail;
+  rec.weight_bytes = weight_bytes_sent_ - shipped_from;
+  if (rec.weight_bytes > 0) {
+    std::snprintf(tail, sizeof tail, "; shipped %.1f MiB of weights first",
+                  rec.weight_bytes / 1048576.0);
+    text += tail;
+  }
   if (!fallback.empty()) text += " (moving KV rows failed: " + fallback + ")";
   warn(text);
   if (o_.on_event) o_.on_event("rebalance", text);
@@ -162,25 +169,15 @@ Status NetRing::move_to(const RingLayout& layout, const std::string& why, double
   return Status::ok();
 }
 
-// Every share the layout needs on a worker without its own model file, shipped unless cached
-// there. Runs on its own thread: it reads only what setup fixed (names, profiles, the model).
-Status NetRing::preship(const RingLayout& layout, const RingLayout& before, ShippedKeys* shipped) {
-  LL_ASSIGN_OR_RETURN(graph::Segmentation coarse, graph::segment_at(m_.graph, layout.cuts()));
+// Every share the layout needs on a worker without its own model file, shipped unless it
+// holds one already. Runs on its own thread: it reads only what setup fixed (names, profiles,
+// the model) and the held shares (under their lock).
+Status NetRing::preship(const RingLayout& layout, const RingLayout& before,
+                        const std::vector<OpRange>& preload) {
   std::vector<std::pair<std::string, uint32_t>> asked;
   for (int i = 1; i < layout.size(); ++i) {
     const RingDevice& dev = layout.devices[i];
-    bool own = false;
-    for (size_t w = 0; w < wnames_.size(); ++w) {
-      own = own || (wnames_[w] == dev.name && wprofiles_[w].value("model_hash", "") == model_hash_);
-    }
-    nlohmann::json weights = {{"kind", "own"}};
-    if (!own) {
-      LL_ASSIGN_OR_RETURN(std::string share, write_share(coarse, i));
-      LL_ASSIGN_OR_RETURN(std::string key, file_content_hash(share, o_.cache_dir));
-      LL_RETURN_IF_ERROR(ship_weights(dev.name, share, key));
-      shipped->insert({dev.name, key});
-      weights = {{"kind", "cache"}, {"key", key}};
-    }
+    LL_ASSIGN_OR_RETURN(nlohmann::json weights, weights_for(layout, i, preload[i]));
     bool kept = false;
     for (const RingDevice& o : before.devices) {
       kept = kept ||
@@ -283,16 +280,13 @@ Status NetRing::balance_tick() {
   if (forced) {
     // Prepared here, on the token loop's thread, so a test's move happens at this wait.
     const double t = clock().now_s();
-    ShippedKeys keys;
-    Status st = preship(forced->first, layout_, &keys);
+    const uint64_t shipped_from = weight_bytes_sent_;
+    Status st = preship(forced->first, layout_, preload_ranges(forced->first));
     if (!st.is_ok()) {
       warn("forced move abandoned: preparing it failed: " + st.message());
       return Status::ok();
     }
-    preshipped_ = std::move(keys);
-    st = move_to(forced->first, forced->second, clock().now_s() - t);
-    preshipped_.clear();
-    return st;
+    return move_to(forced->first, forced->second, clock().now_s() - t, shipped_from);
   }
   if (pending_move_) {
     if (pending_move_->shipped.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
@@ -300,12 +294,8 @@ Status NetRing::balance_tick() {
     PendingMove pm = std::move(*pending_move_);
     pending_move_.reset();
     Status st = pm.shipped.get();
-    if (st.is_ok()) {
-      preshipped_ = *pm.keys;
-      st = move_to(pm.layout, pm.why, clock().now_s() - pm.decided_s);
-      preshipped_.clear();
-      return st;
-    }
+    if (st.is_ok())
+      return move_to(pm.layout, pm.why, clock().now_s() - pm.decided_s, pm.shipped_from);
     warn("move abandoned: shipping its weights failed: " + st.message());
     policy_.moved(clock().now_s());  // no new attempt before the cooldown
     return Status::ok();
@@ -320,18 +310,8 @@ Status NetRing::balance_tick() {
   LL_RETURN_IF_ERROR(ensure_model_profile());
   std::vector<int> workers;
   plan::Cluster live = surviving_cluster(&workers);
-  // The current layout as an assignment of fine segments to this cluster's devices.
-  std::vector<int> current(fine_.size(), -1);
-  for (int s = 0; s < fine_.size(); ++s) {
-    for (const RingDevice& d : layout_.devices) {
-      if (fine_.begin(s) < d.node_begin || fine_.begin(s) >= d.node_end) continue;
-      if (d.name == o_.name) current[s] = 0;
-      for (size_t k = 0; k < workers.size(); ++k) {
-        if (wnames_[workers[k]] == d.name) current[s] = static_cast<int>(k) + 1;
-      }
-    }
-    if (current[s] < 0) return Status::ok();  // a layout the planner cannot express
-  }
+  const std::vector<int> current = assignment_of(layout_, workers);
+  if (current.empty()) return Status::ok();  // a layout the planner cannot express
   LL_ASSIGN_OR_RETURN(plan::CostModel profiled, plan::CostModel::build(*mp_, live, run_config()));
   update_speeds(plan::evaluate(profiled, current), workers);
   ask_stats();
@@ -360,12 +340,14 @@ Status NetRing::balance_tick() {
     text += why;
   }
   // Weights the new layout needs go out now, while serving continues; the switch follows.
-  auto keys = std::make_shared<ShippedKeys>();
-  pending_move_ = PendingMove{
-      layout, text + ")",
-      std::async(std::launch::async, [this, layout, before = layout_,
-                                      keys] { return preship(layout, before, keys.get()); }),
-      now, keys};
+  const uint64_t shipped_from = weight_bytes_sent_;
+  pending_move_ =
+      PendingMove{layout, text + ")",
+                  std::async(std::launch::async,
+                             [this, layout, before = layout_, preload = preload_ranges(layout)] {
+                               return preship(layout, before, preload);
+                             }),
+                  now, shipped_from};
   return Status::ok();
 }
 

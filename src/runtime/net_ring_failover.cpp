@@ -71,7 +71,9 @@ Status NetRing::watch_devices() {
     }
   }
   for (const std::string& b : back) {
-    if (lost_.erase(b)) add("device " + shown_name_of(b) + " is back");
+    if (!lost_.erase(b)) continue;
+    forget_held(b);  // it may have restarted with another cache: ask it again
+    add("device " + shown_name_of(b) + " is back");
   }
   publish_health();
   if (!why.empty()) return recover(why, loss);

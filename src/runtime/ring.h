@@ -60,6 +60,9 @@ struct MoveRecord {
   int n_kept = 0, n_prepared = 0;  // workers that kept their deployment / installed a prepared one
   size_t n_rows = 0;               // rows replayed
   size_t kv_bytes = 0;             // KV bytes moved between devices
+  // Weights shipped for it: 0 when every worker held what it needs (its own model file, or
+  // a share preloaded with the overlap plan or left by an earlier move).
+  size_t weight_bytes = 0;
 };
 
 struct RingHealth {

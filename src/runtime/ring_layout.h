@@ -15,6 +15,13 @@ struct RingDevice {
   int node_end = 0;
 };
 
+// Graph ops [begin, end).
+struct OpRange {
+  int begin = 0;
+  int end = 0;
+  bool covers(int b, int e) const { return begin <= b && e <= end; }
+};
+
 struct RingLayout {
   std::vector<RingDevice> devices;  // ring order; devices[0] is the head
 

@@ -212,5 +212,47 @@ TEST(Balance, KvMovesOffReplays) {
   EXPECT_GT(h.move_log[0].n_rows, 0u);
 }
 
+// Workers without the model file, a 4-layer model whose fine segments start at ops 0, 1, 10,
+// 16, 25, 31, 40, 46, 55 and 61 (64 ops). From cuts {16, 40}, the overlap plan preloads two
+// segments per side of each boundary: worker 1 holds ops 1-54, worker 2 ops 25-63. The move
+// to {16, 25} stays within them (layer 2 goes to worker 2 with its KV rows) and ships no weights;
+// the move to {55, 61} goes beyond worker 1's and ships its new share. No token changes either way.
+std::vector<MoveRecord> moves_within_and_beyond_the_preload(bool preload) {
+  model::SynthSpec spec;
+  spec.n_layer = 4;
+  Fixture f(2, spec, /*own_model=*/false);
+  HeadOptions o;
+  o.preload = preload;
+  auto ring = f.ring({16, 40}, 8, o);
+  EXPECT_TRUE(ring.is_ok()) << ring.status().to_string();
+  if (!ring.is_ok()) return {};
+  EXPECT_GT((*ring)->weight_bytes_sent(), 0u);  // the first deploy shipped the shares
+  auto within = (*ring)->layout_from_cuts({16, 25});
+  auto beyond = (*ring)->layout_from_cuts({55, 61});
+  EXPECT_TRUE(within.is_ok() && beyond.is_ok());
+  if (!within.is_ok() || !beyond.is_ok()) return {};
+  expect_moves_change_no_token(**ring, 40, 3, {{40, *within}, {120, *beyond}});
+  EXPECT_EQ((*ring)->layout().cuts(), (std::vector<int>{55, 61}));
+  const RingHealth h = (*ring)->health();
+  for (const MoveRecord& m : h.move_log) EXPECT_EQ(m.mode, "kv") << m.text;
+  return h.move_log;
+}
+
+TEST(Balance, AMoveWithinThePreloadedSegmentsShipsNoWeights) {
+  const std::vector<MoveRecord> moves = moves_within_and_beyond_the_preload(true);
+  ASSERT_EQ(moves.size(), 2u);
+  EXPECT_EQ(moves[0].weight_bytes, 0u) << moves[0].text;
+  EXPECT_GT(moves[1].weight_bytes, 0u) << moves[1].text;
+  EXPECT_NE(moves[1].text.find("of weights first"), std::string::npos) << moves[1].text;
+}
+
+// The same moves without preloading: the first one ships too.
+TEST(Balance, WithoutPreloadingEveryMoveShipsWeights) {
+  const std::vector<MoveRecord> moves = moves_within_and_beyond_the_preload(false);
+  ASSERT_EQ(moves.size(), 2u);
+  EXPECT_GT(moves[0].weight_bytes, 0u) << moves[0].text;
+  EXPECT_GT(moves[1].weight_bytes, 0u) << moves[1].text;
+}
+
 }  // namespace
 }  // namespace ll::runtime

@@ -53,14 +53,20 @@ struct Fixture {
   std::unique_ptr<model::Model> model;
   std::vector<std::unique_ptr<InProcessWorker>> workers;
 
-  explicit Fixture(int n_workers, model::SynthSpec spec = {}) {
+  // own_model: the workers have the model file; without it, each is shipped its share.
+  explicit Fixture(int n_workers, model::SynthSpec spec = {}, bool own_model = true) {
     spec.type = DType::kQ8_0;
     path = ::ll::testing::temp_path("net_ring.gguf");
     cache = ::ll::testing::temp_path("net_ring_cache");
     EXPECT_TRUE(model::write_synth(spec, path).is_ok());
     model = model::Model::load(path).value();
-    for (int i = 0; i < n_workers; ++i)
-      workers.push_back(std::make_unique<InProcessWorker>(path, cache));
+    // Without the model, a cache of its own: what it holds is what was shipped to it.
+    static std::atomic<int> n_caches{0};
+    for (int i = 0; i < n_workers; ++i) {
+      workers.push_back(own_model ? std::make_unique<InProcessWorker>(path, cache)
+                                  : std::make_unique<InProcessWorker>(
+                                        "", cache + "/worker" + std::to_string(n_caches++)));
+    }
   }
   Result<std::unique_ptr<NetRing>> ring(const std::vector<int>& cuts, int max_seqs,
                                         HeadOptions o = {}) {
