@@ -1,13 +1,15 @@
 // Runtime load balancing under a speed drop (issue 13), one JSON object per scenario:
 //   bench_balance MODEL LINGUALINKED_BINARY [--streams 8] [--objective throughput]
 //                 [--drop-at 10] [--drop-to 0.3] [--window 20] [--restore-at S] [--restore-window
-//                 10]
+//                 10] [--cache-dir DIR (default: a fresh one, removed at the end)]
 // The phones3 emulation (flagship head at speed 1.0; mid-range worker at 0.4 and budget worker
 // at 0.2, memory budgets 60/50/40 % of the model file). The mid-range phone's speed drops to
 // `drop-to` of its start `drop-at` seconds after its first forward pass. The same streams run
 // with --rebalance off and on; aggregate tok/s over the `window` seconds after the drop is
 // compared, every move and the longest pause (no token from any stream) are reported, and the
 // texts of both runs must be identical.
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -37,6 +39,9 @@ struct Args {
   // tok/s after the restore is taken over this window: shorter than `window`, because the
   // streams' 512-token contexts run out not long after (last_token_s says when).
   double restore_window = 10;
+  // Profiles and weight shares of this invocation (both runs): a fresh directory unless
+  // --cache-dir names one, so stale profiles measured under another load are never reused.
+  std::string cache_root;
 };
 
 struct RunResult {
@@ -66,10 +71,10 @@ std::unique_ptr<runtime::LocalCluster> phones(const Args& a, double model_bytes)
                   0.4);
   o.workers.push_back({"midrange",
                        {"--speed", "0.4", "--speed-schedule", sched, "--mem-budget", budget(0.5),
-                        "--latency-ms", "5", "--cache-dir", "/tmp/ll_bench_balance_0"}});
+                        "--latency-ms", "5", "--cache-dir", a.cache_root + "/midrange"}});
   o.workers.push_back({"budget",
                        {"--speed", "0.2", "--mem-budget", budget(0.4), "--latency-ms", "8",
-                        "--cache-dir", "/tmp/ll_bench_balance_1"}});
+                        "--cache-dir", a.cache_root + "/budget"}});
   auto c = runtime::LocalCluster::start(o);
   if (!c.is_ok()) {
     std::fprintf(stderr, "workers: %s\n", c.status().to_string().c_str());
@@ -91,7 +96,7 @@ RunResult run(const Args& a, const model::Model& m, bool rebalance) {
   o.max_seqs = a.streams;
   o.mem_budget_bytes = 0.6 * model_bytes;
   o.quiet = true;
-  o.cache_dir = "/tmp/ll_bench_balance_head";
+  o.cache_dir = a.cache_root + "/head";
   o.display_name = "flagship";
   o.rebalance = rebalance;
   auto ring = runtime::NetRing::create(m, a.model, o);
@@ -199,7 +204,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: bench_balance MODEL LINGUALINKED_BINARY [--streams N] [--objective "
                  "throughput|latency] [--drop-at S] [--drop-to X] [--window S] [--restore-at S] "
-                 "[--restore-window S]\n");
+                 "[--restore-window S] [--cache-dir DIR]\n");
     return 2;
   }
   Args a;
@@ -221,14 +226,26 @@ int main(int argc, char** argv) {
       a.restore_at = std::stod(v);
     else if (k == "--restore-window")
       a.restore_window = std::stod(v);
+    else if (k == "--cache-dir")
+      a.cache_root = v;
   }
   auto m = model::Model::load(a.model);
   if (!m.is_ok()) {
     std::fprintf(stderr, "%s\n", m.status().to_string().c_str());
     return 1;
   }
+  const bool own_cache = a.cache_root.empty();
+  if (own_cache) {
+    std::string dir = (std::filesystem::temp_directory_path() / "ll_bench_balance_XXXXXX").string();
+    if (!::mkdtemp(dir.data())) {
+      std::perror("mkdtemp");
+      return 1;
+    }
+    a.cache_root = dir;
+  }
   const RunResult off = run(a, **m, false);
   const RunResult on = run(a, **m, true);
+  if (own_cache) std::filesystem::remove_all(a.cache_root);
   // Compare the tokens both runs have (each run stops its streams at its own time).
   bool identical = true;
   for (int i = 0; i < a.streams; ++i) {

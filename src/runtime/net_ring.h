@@ -211,7 +211,8 @@ class NetRing : public Ring, private Outbox {
   static int owner_of(const RingLayout& layout, int node);
   void ask_stats();
   bool take_stats_reply(const net::Received& r);
-  void update_speeds(const plan::Evaluation& predicted, const std::vector<int>& workers);
+  void update_speeds(const plan::CostModel& cost, const plan::Evaluation& predicted,
+                     const std::vector<int>& workers, int n_seqs);
   std::string layers_of(const RingDevice& d) const;
   std::string describe_move(const RingLayout& from, const RingLayout& to) const;
   // Weights (net_ring_weights.cpp). The DEPLOY "weights" of `layout`'s device `device`: the

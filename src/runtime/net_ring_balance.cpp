@@ -234,14 +234,22 @@ void NetRing::ask_stats() {
 // Each device's measured time per pass against the planner's prediction for its share, as an
 // exponentially weighted slowdown. Devices with a small share are left out: fixed costs
 // dominate their passes, and their ratio says little about their speed.
-void NetRing::update_speeds(const plan::Evaluation& predicted, const std::vector<int>& workers) {
+void NetRing::update_speeds(const plan::CostModel& cost, const plan::Evaluation& predicted,
+                            const std::vector<int>& workers, int n_seqs) {
   std::map<std::string, LiveStat> now;
   {
     std::lock_guard<std::mutex> lock(rx_mu_);
     now = live_stats_;
   }
+  // Passes carry several rows when streams are pipelined; the prediction is for as many.
+  const double rows = plan::rows_per_pass(predicted, n_seqs);
+  std::vector<double> pred_s(predicted.compute_s.size(), 0.0);
   double max_pred = 0;
-  for (double c : predicted.compute_s) max_pred = std::max(max_pred, c);
+  for (size_t k = 0; k < pred_s.size(); ++k) {
+    if (predicted.first_segment[k] >= 0)
+      pred_s[k] = plan::pass_s(cost, predicted, static_cast<int>(k), rows);
+    max_pred = std::max(max_pred, pred_s[k]);
+  }
   const double alpha = policy_.options().ewma_alpha;
   for (size_t k = 0; k < predicted.compute_s.size(); ++k) {
     const std::string name = k == 0 ? o_.name : wnames_[workers[k - 1]];
@@ -251,7 +259,7 @@ void NetRing::update_speeds(const plan::Evaluation& predicted, const std::vector
         cur->second.epoch == epoch_) {
       const double d_steps = cur->second.steps - prev->second.steps;
       const double d_busy = cur->second.busy_s - prev->second.busy_s;
-      const double pred = predicted.compute_s[k];
+      const double pred = pred_s[k];
       if (d_steps >= 2 && d_busy > 0 && pred > 0) {
         const double ratio = d_busy / d_steps / pred;
         auto it = slowdown_.find(name);
@@ -313,7 +321,8 @@ Status NetRing::balance_tick() {
   const std::vector<int> current = assignment_of(layout_, workers);
   if (current.empty()) return Status::ok();  // a layout the planner cannot express
   LL_ASSIGN_OR_RETURN(plan::CostModel profiled, plan::CostModel::build(*mp_, live, run_config()));
-  update_speeds(plan::evaluate(profiled, current), workers);
+  const int n_seqs = std::max<int>(1, static_cast<int>(sequences().size()));
+  update_speeds(profiled, plan::evaluate(profiled, current), workers, n_seqs);
   ask_stats();
   for (size_t k = 0; k < live.devices.size(); ++k) {
     auto it = slowdown_.find(k == 0 ? o_.name : wnames_[workers[k - 1]]);
@@ -326,8 +335,15 @@ Status NetRing::balance_tick() {
   auto best = plan::solve(cost, o_.objective, po);
   if (!best.is_ok() || !cur.invalid.empty()) return Status::ok();
   const plan::Evaluation next = plan::evaluate(cost, best->device_of_segment);
-  const double cur_tok = 1 / cur.objective(o_.objective);
-  const double best_tok = 1 / next.objective(o_.objective);
+  // Judged as the runtime runs it: the live streams pipelined, bounded by the slowest stage
+  // and by the waves' round trips (a bottleneck alone overstates what a move gains when the
+  // ring's hops are what limits it).
+  auto tok_s = [&](const plan::Evaluation& ev) {
+    return o_.objective == plan::Objective::kLatency ? 1 / ev.latency_s
+                                                     : plan::tok_s_at_n_seqs(cost, ev, n_seqs);
+  };
+  const double cur_tok = tok_s(cur);
+  const double best_tok = tok_s(next);
   if (!policy_.should_move(now, passes_made(), cur_tok, best_tok)) return Status::ok();
   LL_ASSIGN_OR_RETURN(RingLayout layout, layout_from_assignment(best->device_of_segment, workers));
   char why[96];
