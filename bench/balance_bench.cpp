@@ -1,7 +1,8 @@
 // Runtime load balancing under a speed drop (issue 13), one JSON object per scenario:
 //   bench_balance MODEL LINGUALINKED_BINARY [--streams 8] [--objective throughput]
 //                 [--drop-at 10] [--drop-to 0.3] [--window 20] [--restore-at S] [--restore-window
-//                 10] [--cache-dir DIR (default: a fresh one, removed at the end)]
+//                 10] [--drop-device midrange] [--cache-dir DIR (default: a fresh one, removed
+//                 at the end)]
 // The phones3 emulation (flagship head at speed 1.0; mid-range worker at 0.4 and budget worker
 // at 0.2, memory budgets 60/50/40 % of the model file). The mid-range phone's speed drops to
 // `drop-to` of its start `drop-at` seconds after its first forward pass. The same streams run
@@ -42,6 +43,7 @@ struct Args {
   // Profiles and weight shares of this invocation (both runs): a fresh directory unless
   // --cache-dir names one, so stale profiles measured under another load are never reused.
   std::string cache_root;
+  std::string drop_device = "midrange";  // flagship (the head), midrange or budget
 };
 
 struct RunResult {
@@ -56,6 +58,16 @@ struct RunResult {
   std::vector<std::vector<int32_t>> tokens;
 };
 
+// "at:speed[,at:speed]": the drop, and the restore when asked for.
+std::string schedule(const Args& a, double speed) {
+  char sched[96];
+  std::snprintf(sched, sizeof sched, "%g:%g", a.drop_at, speed * a.drop_to);
+  if (a.restore_at > a.drop_at)
+    std::snprintf(sched, sizeof sched, "%g:%g,%g:%g", a.drop_at, speed * a.drop_to, a.restore_at,
+                  speed);
+  return sched;
+}
+
 std::unique_ptr<runtime::LocalCluster> phones(const Args& a, double model_bytes) {
   runtime::LocalClusterOptions o;
   o.binary = a.bin;
@@ -64,17 +76,19 @@ std::unique_ptr<runtime::LocalCluster> phones(const Args& a, double model_bytes)
   auto budget = [&](double share) {
     return std::to_string(static_cast<long long>(share * model_bytes));
   };
-  char sched[96];
-  std::snprintf(sched, sizeof sched, "%g:%g", a.drop_at, 0.4 * a.drop_to);
-  if (a.restore_at > a.drop_at)
-    std::snprintf(sched, sizeof sched, "%g:%g,%g:%g", a.drop_at, 0.4 * a.drop_to, a.restore_at,
-                  0.4);
-  o.workers.push_back({"midrange",
-                       {"--speed", "0.4", "--speed-schedule", sched, "--mem-budget", budget(0.5),
-                        "--latency-ms", "5", "--cache-dir", a.cache_root + "/midrange"}});
-  o.workers.push_back({"budget",
-                       {"--speed", "0.2", "--mem-budget", budget(0.4), "--latency-ms", "8",
-                        "--cache-dir", a.cache_root + "/budget"}});
+  // The dropping device's schedule; the others keep their speed.
+  auto args = [&](const std::string& name, double speed, double share, const char* latency_ms) {
+    std::vector<std::string> v = {"--speed",     std::to_string(speed),    "--mem-budget",
+                                  budget(share), "--latency-ms",           latency_ms,
+                                  "--cache-dir", a.cache_root + "/" + name};
+    if (name == a.drop_device) {
+      v.push_back("--speed-schedule");
+      v.push_back(schedule(a, speed));
+    }
+    return v;
+  };
+  o.workers.push_back({"midrange", args("midrange", 0.4, 0.5, "5")});
+  o.workers.push_back({"budget", args("budget", 0.2, 0.4, "8")});
   auto c = runtime::LocalCluster::start(o);
   if (!c.is_ok()) {
     std::fprintf(stderr, "workers: %s\n", c.status().to_string().c_str());
@@ -99,6 +113,10 @@ RunResult run(const Args& a, const model::Model& m, bool rebalance) {
   o.cache_dir = a.cache_root + "/head";
   o.display_name = "flagship";
   o.rebalance = rebalance;
+  if (a.drop_device == "flagship") {
+    o.speed_schedule.push_back({a.drop_at, a.drop_to});
+    if (a.restore_at > a.drop_at) o.speed_schedule.push_back({a.restore_at, 1.0});
+  }
   auto ring = runtime::NetRing::create(m, a.model, o);
   if (!ring.is_ok()) {
     std::fprintf(stderr, "ring: %s\n", ring.status().to_string().c_str());
@@ -204,7 +222,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: bench_balance MODEL LINGUALINKED_BINARY [--streams N] [--objective "
                  "throughput|latency] [--drop-at S] [--drop-to X] [--window S] [--restore-at S] "
-                 "[--restore-window S] [--cache-dir DIR]\n");
+                 "[--restore-window S] [--drop-device flagship|midrange|budget] [--cache-dir "
+                 "DIR]\n");
     return 2;
   }
   Args a;
@@ -228,6 +247,13 @@ int main(int argc, char** argv) {
       a.restore_window = std::stod(v);
     else if (k == "--cache-dir")
       a.cache_root = v;
+    else if (k == "--drop-device")
+      a.drop_device = v;
+  }
+  if (a.drop_device != "flagship" && a.drop_device != "midrange" && a.drop_device != "budget") {
+    std::fprintf(stderr, "--drop-device must be flagship, midrange or budget, not %s\n",
+                 a.drop_device.c_str());
+    return 2;
   }
   auto m = model::Model::load(a.model);
   if (!m.is_ok()) {
@@ -255,7 +281,9 @@ int main(int argc, char** argv) {
   nlohmann::json j;
   j["scenario"] = "balance_drop";
   j["model"] = std::filesystem::path(a.model).stem().string();
-  j["spec"] = "phones3, midrange drops to " + std::to_string(a.drop_to) + " of its speed";
+  j["spec"] =
+      "phones3, " + a.drop_device + " drops to " + std::to_string(a.drop_to) + " of its speed";
+  j["drop_device"] = a.drop_device;
   j["objective"] = a.objective;
   j["streams"] = a.streams;
   j["window_s"] = a.window;
