@@ -76,14 +76,14 @@ nlohmann::json devices_json(const nlohmann::json& stats, double n_steps) {
   return out;
 }
 
-nlohmann::json timeline_json(const nlohmann::json& stats) {
+nlohmann::json timeline_json(const nlohmann::json& stats, double window_s) {
   double t_end = 0;
   for (const auto& d : stats) {
     for (const auto& p : d.value("trace", nlohmann::json::array()))
       t_end = std::max(t_end, p[1].get<double>());
   }
-  nlohmann::json out = {{"window_s", 1.0}, {"devices", nlohmann::json::array()}};
-  const double t0 = t_end - 1.0;  // the last second before the stats were taken
+  nlohmann::json out = {{"window_s", window_s}, {"devices", nlohmann::json::array()}};
+  const double t0 = t_end - window_s;  // the last seconds before the stats were taken
   for (const auto& d : stats) {
     nlohmann::json passes = nlohmann::json::array();
     for (const auto& p : d.value("trace", nlohmann::json::array())) {

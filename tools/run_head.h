@@ -45,7 +45,8 @@ int run_streams(const HeadFlags& f, runtime::NetRing& ring, const std::vector<in
 double predicted_for_streams(const nlohmann::json& plan, const std::string& placement, int streams);
 // --json's "devices": stage time per forward pass and bytes per token, from device_stats().
 nlohmann::json devices_json(const nlohmann::json& stats, double n_steps);
-// --json's "timeline": each device's passes in the last second of the stats' traces.
-nlohmann::json timeline_json(const nlohmann::json& stats);
+// --json's "timeline": each device's passes in the last `window_s` seconds of the stats'
+// traces, times from the window's start.
+nlohmann::json timeline_json(const nlohmann::json& stats, double window_s);
 
 }  // namespace ll::tools

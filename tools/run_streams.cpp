@@ -94,7 +94,7 @@ int run_streams(const HeadFlags& f, runtime::NetRing& ring, const std::vector<in
   if (stats.is_ok()) j["devices"] = devices_json(*stats, 1.0 * n_tokens / f.streams);
   if (timeline.valid()) {
     auto tl = timeline.get();
-    if (tl.is_ok()) j["timeline"] = timeline_json(*tl);
+    if (tl.is_ok()) j["timeline"] = timeline_json(*tl, f.timeline_s);
   }
   std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   return 0;
