@@ -4,7 +4,8 @@
 //                 10] [--drop-device midrange] [--reps 1 (off/on pairs; the median is shown)]
 //                 [--cache-dir DIR (default: a fresh one, removed at the end)]
 // The phones3 emulation (flagship head at speed 1.0; mid-range worker at 0.4 and budget worker
-// at 0.2, memory budgets 60/50/40 % of the model file). The mid-range phone's speed drops to
+// at 0.2, memory budgets 75/60/50 % of the weights and KV caches, as the built-in phones3;
+// one-way link latencies 5 and 8 ms, no bandwidth limit). The mid-range phone's speed drops to
 // `drop-to` of its start `drop-at` seconds after its first forward pass. The same streams run
 // with --rebalance off and on; aggregate tok/s over the `window` seconds after the drop is
 // compared, every move and the longest pause (no token from any stream) are reported, and the
@@ -89,8 +90,8 @@ std::unique_ptr<runtime::LocalCluster> phones(const Args& a, double model_bytes)
     }
     return v;
   };
-  o.workers.push_back({"midrange", args("midrange", 0.4, 0.5, "5")});
-  o.workers.push_back({"budget", args("budget", 0.2, 0.4, "8")});
+  o.workers.push_back({"midrange", args("midrange", 0.4, 0.6, "5")});
+  o.workers.push_back({"budget", args("budget", 0.2, 0.5, "8")});
   auto c = runtime::LocalCluster::start(o);
   if (!c.is_ok()) {
     std::fprintf(stderr, "workers: %s\n", c.status().to_string().c_str());
@@ -110,7 +111,7 @@ RunResult run(const Args& a, const model::Model& m, bool rebalance) {
   o.objective = a.objective == "latency" ? plan::Objective::kLatency : plan::Objective::kThroughput;
   o.n_ctx = kCtx;
   o.max_seqs = a.streams;
-  o.mem_budget_bytes = 0.6 * model_bytes;
+  o.mem_budget_bytes = 0.75 * model_bytes;
   o.quiet = true;
   o.cache_dir = a.cache_root + "/head";
   o.display_name = "flagship";

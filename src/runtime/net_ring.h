@@ -308,6 +308,8 @@ class NetRing : public Ring, private Outbox {
   std::map<uint32_t, uint32_t> stats_reqs_;  // request id -> epoch it was sent in
   std::map<std::string, LiveStat> live_stats_, last_stats_;
   std::map<std::string, double> slowdown_;  // measured / predicted time per pass
+  // Per device with a small share: the epoch and the EWMA of its ratio in that epoch.
+  std::map<std::string, std::pair<uint32_t, double>> small_share_ratio_;
   uint64_t moves_ = 0;
   std::vector<MoveRecord> move_log_;
   // A decided move whose weights are shipped in the background; it switches once they are in

@@ -266,12 +266,18 @@ void NetRing::update_speeds(const plan::CostModel& cost, const plan::Evaluation&
         if (pred > 0.2 * max_pred) {
           slowdown_[name] =
               it == slowdown_.end() ? ratio : alpha * ratio + (1 - alpha) * it->second;
-        } else if (it != slowdown_.end() && ratio < 0.7 * it->second) {
-          // Fixed per-pass costs dominate a small share, so its ratio overstates the slowdown
-          // and is not trusted, except to show a clear recovery (beyond any +-20 % jitter): a
-          // device that was moved off because it slowed down must be seen when its speed
-          // comes back, or the work never returns to it.
-          slowdown_[name] = ratio;
+        } else {
+          // A small share's ratio is not a device's slowdown: fixed per-pass costs and the
+          // cost model's error on its few ops dominate it. It is trusted only to show a clear
+          // recovery (beyond any +-20 % jitter) against the same share's own ratio earlier in
+          // this epoch, so a device that was moved off because it slowed down is seen when its
+          // speed comes back, and a share that merely measures differently moves nothing.
+          auto [base, fresh] = small_share_ratio_.try_emplace(name, epoch_, ratio);
+          if (!fresh && base->second.first != epoch_) base->second = {epoch_, ratio};
+          if (!fresh && base->second.first == epoch_ && it != slowdown_.end() &&
+              ratio < 0.7 * base->second.second)
+            slowdown_[name] = ratio;
+          base->second.second = alpha * ratio + (1 - alpha) * base->second.second;
         }
       }
     }
