@@ -13,8 +13,9 @@ bool BalancePolicy::should_move(double now_s, uint64_t passes, double current_to
     better_since_s_ = now_s;
     better_since_passes_ = passes;
   }
-  return now_s - better_since_s_ >= o_.window_s &&
-         passes - better_since_passes_ >= o_.window_passes && now_s - last_move_s_ >= o_.cooldown_s;
+  return (now_s - better_since_s_ >= o_.window_s ||
+          passes - better_since_passes_ >= o_.window_passes) &&
+         now_s - last_move_s_ >= o_.cooldown_s;
 }
 
 void BalancePolicy::moved(double now_s) {

@@ -1,6 +1,6 @@
 // When to move work between devices (docs/balance.md): the planner's predicted value of the
 // current layout under the devices' live speeds is compared with the best layout's. A move
-// happens only when the best is better by a margin for a whole window (in time and in forward
+// happens only when the best is better by a margin for a whole window (in time or in forward
 // passes) and a cooldown has passed since the last move, so measurement noise never makes the
 // ring flap. Pure logic over a clock value, so tests drive it with made-up measurements.
 #pragma once
@@ -11,8 +11,10 @@ namespace ll::runtime {
 
 struct BalanceOptions {
   double margin = 0.15;         // the best layout must be this much better (relative)
-  double window_s = 2.0;        // ... for this long
-  uint64_t window_passes = 32;  // ... and this many forward passes
+  // ... for this long or this many forward passes, whichever comes first (fast passes decide
+  // within a tick or two; a large model's few passes still decide within 2 s)
+  double window_s = 2.0;
+  uint64_t window_passes = 32;
   double cooldown_s = 10.0;     // after a move, no other for this long
   double tick_s = 0.5;          // how often devices are asked for their figures
   double ewma_alpha = 0.3;      // weight of the newest measurement in a device's live speed

@@ -15,18 +15,22 @@ namespace {
 using testing::Fixture;
 
 TEST(BalancePolicy, MovesOnlyAfterAWholeWindowAndNotDuringTheCooldown) {
-  BalancePolicy p;  // margin 15 %, window 2 s and 32 passes, cooldown 10 s
-  EXPECT_FALSE(p.should_move(0.0, 0, 100, 110));    // within the margin
-  EXPECT_FALSE(p.should_move(0.5, 10, 100, 130));   // better: the window starts
-  EXPECT_FALSE(p.should_move(2.0, 100, 100, 130));  // 1.5 s: too short
-  EXPECT_FALSE(p.should_move(2.4, 100, 100, 112));  // dipped under the margin: restart
-  EXPECT_FALSE(p.should_move(2.5, 110, 100, 130));
-  EXPECT_FALSE(p.should_move(4.6, 120, 100, 130));  // 2.1 s but only 10 passes
-  EXPECT_TRUE(p.should_move(4.7, 150, 100, 130));
-  p.moved(4.7);
-  EXPECT_FALSE(p.should_move(5.0, 160, 100, 200));
+  BalancePolicy p;  // margin 15 %, window 2 s or 32 passes, cooldown 10 s
+  EXPECT_FALSE(p.should_move(0.0, 0, 100, 110));   // within the margin
+  EXPECT_FALSE(p.should_move(0.5, 10, 100, 130));  // better: the window starts
+  EXPECT_FALSE(p.should_move(2.0, 30, 100, 130));  // 1.5 s and 20 passes: too short
+  EXPECT_FALSE(p.should_move(2.4, 35, 100, 112));  // dipped under the margin: restart
+  EXPECT_FALSE(p.should_move(2.5, 40, 100, 130));
+  EXPECT_FALSE(p.should_move(3.0, 60, 100, 130));  // 0.5 s and 20 passes
+  EXPECT_TRUE(p.should_move(3.1, 72, 100, 130));   // 32 passes, before 2 s (fast passes)
+  p.moved(3.1);
+  EXPECT_FALSE(p.should_move(5.0, 80, 100, 200));
   EXPECT_FALSE(p.should_move(8.0, 400, 100, 200));  // window done, cooldown not
-  EXPECT_TRUE(p.should_move(14.8, 900, 100, 200));  // 10 s after the move
+  EXPECT_TRUE(p.should_move(13.2, 900, 100, 200));  // 10 s after the move
+  p.moved(13.2);
+  EXPECT_FALSE(p.should_move(23.5, 901, 100, 200));  // slow passes: the window starts
+  EXPECT_FALSE(p.should_move(25.0, 904, 100, 200));  // 1.5 s and 3 passes
+  EXPECT_TRUE(p.should_move(25.5, 905, 100, 200));   // 2 s, whatever the passes
 }
 
 // Three equal devices whose measured speed jitters by +-20 % per measurement, with no real
