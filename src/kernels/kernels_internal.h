@@ -123,6 +123,8 @@ void gemm_packed_k_scalar(const GemmArgs& args, int64_t r0, int64_t r1);
 void gemm_packed_k_avx2(const GemmArgs& args, int64_t r0, int64_t r1);
 void gemm_packed_k_avxvnni(const GemmArgs& args, int64_t r0, int64_t r1);
 void gemm_packed_k_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
+// Two 8-row groups per 512-bit vector (kquants_avx512vnni_avx2.cpp); needs avx512_vnni_vl.
+void gemm_packed_k_avx512(const GemmArgs& args, int64_t r0, int64_t r1);
 #endif
 #if defined(__aarch64__)
 void gemm_packed_k_neon(const GemmArgs& args, int64_t r0, int64_t r1);

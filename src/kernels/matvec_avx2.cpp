@@ -229,9 +229,9 @@ const KernelTable& avx2_table(bool use_vnni) {
       axpy_f32,
       read_sum,
       gemm_ext_avx2,
-      x86_features().avx_vnni         ? gemm_packed_k_avxvnni
-      : x86_features().avx512_vnni_vl ? gemm_packed_k_avx512vnni
-                                      : gemm_packed_k_avx2};
+      x86_features().avx512_vnni_vl ? gemm_packed_k_avx512
+      : x86_features().avx_vnni     ? gemm_packed_k_avxvnni
+                                    : gemm_packed_k_avx2};
   return use_vnni ? vnni : madd;
 }
 

@@ -407,6 +407,7 @@ TEST(KQuantPackedTest, EveryPackedKernelMatchesPlainScalarBits) {
       fns.push_back({"avx-vnni", internal::gemm_packed_k_avxvnni});
     if (internal::x86_features().avx512_vnni_vl) {
       fns.push_back({"avx512-vnni", internal::gemm_packed_k_avx512vnni});
+      fns.push_back({"avx512-vnni-zmm", internal::gemm_packed_k_avx512});
     }
   }
 #endif
