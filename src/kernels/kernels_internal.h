@@ -84,6 +84,23 @@ struct alignas(64) GroupClaim {
 
 using GemmFn = void (*)(const GemmArgs& args, int64_t r0, int64_t r1);
 
+// One head of single-query attention (attention.cpp): scores of q against n_kv cached keys,
+// softmax, weighted sum of the cached values into out[head_dim]. k and v point at position 0 of
+// this head's rows, pos_stride floats apart; alibi_slope is nullptr or the head's slope; scores
+// is scratch of n_kv floats.
+struct AttendHead {
+  const float* q;
+  const float* k;
+  const float* v;
+  int n_kv;
+  int64_t pos_stride;
+  int head_dim;
+  float scale;
+  const float* alibi_slope;
+  float* scores;
+  float* out;
+};
+
 struct KernelTable {
   Isa isa;
   // Activation quantizer for the integer paths, writing an ActRow (with negsums if
@@ -109,7 +126,14 @@ struct KernelTable {
   // Q4_K/Q6_K weights in the packed layout (packed.h) on Q8_K rows, same contract as
   // gemm_packed. nullptr: the scalar reference (gemm_packed_k_scalar).
   GemmFn gemm_packed_k = nullptr;
+  // One attention head with exactly the bits of attend_head_generic over this table's dot_f32
+  // and axpy_f32, faster; false if it does not handle the shape (then the generic loop runs).
+  // nullptr: always the generic loop.
+  bool (*attend_head)(const AttendHead& h) = nullptr;
 };
+
+// The attention loop over a table's dot_f32 and axpy_f32 (attention.cpp).
+void attend_head_generic(const KernelTable& kt, const AttendHead& h);
 
 // Packed Q4_K/Q6_K (packed_k.cpp): bytes of one super-block of an 8-row group, packing a group
 // from 8 GGUF rows of nb super-blocks, and row r of a group back in GGUF's layout.

@@ -1,6 +1,8 @@
 // AVX2 + FMA + F16C kernels (compiled with those flags, selected at run time). Quantized
 // weights use gemm_avx2.h, float weights the tiles below; see gemm_avx2.h for the reduction
 // order every dot follows.
+#include <cmath>
+
 #include "kernels/gemm_avx2.h"
 #include "kernels/packed_avx2.h"
 
@@ -175,6 +177,66 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) {
   for (; k < n; ++k) y[k] = y[k] + a * x[k];
 }
 
+// attend_head_generic over dot_f32 and axpy_f32 above with the same operations per element, in
+// the same order: four keys' dots at once (each its own accumulator, as dot_f32) and the output
+// kept in registers across positions (each element's chain of FMAs as axpy_f32 makes it).
+template <int V>  // head_dim / 8
+void attend_head_v(const AttendHead& h) {
+  const int64_t ps = h.pos_stride;
+  __m256 q[V];
+  for (int c = 0; c < V; ++c) q[c] = _mm256_loadu_ps(h.q + 8 * c);
+  float max = -INFINITY;
+  auto finish = [&](int j, __m256 acc) {
+    float s = hsum(acc) * h.scale;
+    if (h.alibi_slope != nullptr) s = s + *h.alibi_slope * static_cast<float>(j - (h.n_kv - 1));
+    h.scores[j] = s;
+    max = s > max ? s : max;
+  };
+  int j = 0;
+  for (; j + 4 <= h.n_kv; j += 4) {
+    __m256 acc[4];
+    for (int u = 0; u < 4; ++u) acc[u] = _mm256_setzero_ps();
+    for (int c = 0; c < V; ++c) {
+      for (int u = 0; u < 4; ++u) {
+        acc[u] = _mm256_fmadd_ps(q[c], _mm256_loadu_ps(h.k + (j + u) * ps + 8 * c), acc[u]);
+      }
+    }
+    for (int u = 0; u < 4; ++u) finish(j + u, acc[u]);
+  }
+  for (; j < h.n_kv; ++j) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int c = 0; c < V; ++c)
+      acc = _mm256_fmadd_ps(q[c], _mm256_loadu_ps(h.k + j * ps + 8 * c), acc);
+    finish(j, acc);
+  }
+  __m256 o[V];
+  for (int c = 0; c < V; ++c) o[c] = _mm256_setzero_ps();
+  float sum = 0.0f;
+  for (j = 0; j < h.n_kv; ++j) {
+    const float e = std::exp(h.scores[j] - max);
+    sum = sum + e;
+    const __m256 ev = _mm256_set1_ps(e);
+    for (int c = 0; c < V; ++c)
+      o[c] = _mm256_fmadd_ps(ev, _mm256_loadu_ps(h.v + j * ps + 8 * c), o[c]);
+  }
+  const __m256 inv = _mm256_set1_ps(1.0f / sum);
+  for (int c = 0; c < V; ++c) _mm256_storeu_ps(h.out + 8 * c, _mm256_mul_ps(o[c], inv));
+}
+
+bool attend_head(const AttendHead& h) {
+  if (h.n_kv <= 0) return false;
+  switch (h.head_dim) {
+    case 32:
+      return attend_head_v<4>(h), true;
+    case 64:
+      return attend_head_v<8>(h), true;
+    case 128:
+      return attend_head_v<16>(h), true;
+    default:
+      return false;
+  }
+}
+
 uint64_t read_sum(const void* p, size_t n) {
   const auto* bytes = static_cast<const uint8_t*>(p);
   __m256i s[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
@@ -218,8 +280,9 @@ std::vector<std::pair<const char*, GemmFn>> packed_gemm_variants() {
 }
 
 const KernelTable& avx2_table(bool use_vnni) {
-  static const KernelTable madd{Isa::kAvx2, quantize_act, gemm_madd,     gemm_packed_madd,  dot_f32,
-                                axpy_f32,   read_sum,     gemm_ext_avx2, gemm_packed_k_avx2};
+  static const KernelTable madd{
+      Isa::kAvx2, quantize_act, gemm_madd,     gemm_packed_madd,   dot_f32,
+      axpy_f32,   read_sum,     gemm_ext_avx2, gemm_packed_k_avx2, attend_head};
   static const KernelTable vnni{
       Isa::kAvx2,
       quantize_act,
@@ -231,7 +294,8 @@ const KernelTable& avx2_table(bool use_vnni) {
       gemm_ext_avx2,
       x86_features().avx512_vnni_vl ? gemm_packed_k_avx512
       : x86_features().avx_vnni     ? gemm_packed_k_avxvnni
-                                    : gemm_packed_k_avx2};
+                                    : gemm_packed_k_avx2,
+      attend_head};
   return use_vnni ? vnni : madd;
 }
 
