@@ -69,6 +69,25 @@ struct alignas(64) GroupClaim {
       }
     }
   }
+  // The next groups from the front: up to max_n, but no more than a quarter of what is left
+  // (at least 2) so the others can still take the tail. Returns how many (0 when the range is
+  // empty) and the first in *first. One locked instruction per chunk: each drains the core's
+  // outstanding loads, which a claim per group paid every few KiB of the stream.
+  int64_t take_front_chunk(int64_t max_n, int64_t* first) {
+    uint64_t r = range.load(std::memory_order_relaxed);
+    for (;;) {
+      const uint64_t f = r >> 32, b = r & 0xFFFFFFFFu;
+      if (f >= b) return 0;
+      const uint64_t left = b - f, quarter = left / 4;
+      uint64_t n = quarter < 2 ? 2 : quarter;
+      if (n > static_cast<uint64_t>(max_n)) n = static_cast<uint64_t>(max_n);
+      if (n > left) n = left;
+      if (range.compare_exchange_weak(r, (f + n) << 32 | b, std::memory_order_relaxed)) {
+        *first = static_cast<int64_t>(f);
+        return static_cast<int64_t>(n);
+      }
+    }
+  }
   // The last group, or -1 when the range is empty.
   int64_t take_back() {
     uint64_t r = range.load(std::memory_order_relaxed);

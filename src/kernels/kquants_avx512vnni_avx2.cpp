@@ -272,17 +272,14 @@ void decode_pairs(const GemmArgs& a, int64_t r0, int64_t r1) {
     if (g < s.last) single_group(a, g);
     return;
   }
-  // Own groups two at a time from the front (consecutive unless the range ran out), then the
-  // others' tails one group at a time.
+  // Own groups a chunk at a time from the front, in pairs, then the others' tails one group at
+  // a time.
   GroupClaim& own = a.claims[a.thread];
-  for (int64_t g; (g = own.take_front()) >= 0;) {
-    const int64_t g2 = own.take_front();
-    if (g2 == g + 1) {
-      pair_tile<1>(a, g, 0, s.end);
-      continue;
-    }
-    single_group(a, g);
-    if (g2 >= 0) single_group(a, g2);
+  constexpr int64_t kChunk = 8;
+  for (int64_t g0, n; (n = own.take_front_chunk(kChunk, &g0)) > 0;) {
+    int64_t g = g0;
+    for (; g + 2 <= g0 + n; g += 2) pair_tile<1>(a, g, 0, s.end);
+    if (g < g0 + n) single_group(a, g);
   }
   for_each_stolen_group(a, [&](int64_t g) { single_group(a, g); });
 }
