@@ -149,6 +149,9 @@ struct KernelTable {
   // and axpy_f32, faster; false if it does not handle the shape (then the generic loop runs).
   // nullptr: always the generic loop.
   bool (*attend_head)(const AttendHead& h) = nullptr;
+  // quants::q8_k_from_float, the same bytes, faster (decode quantizes every product's input on
+  // one thread while the others wait). nullptr: quants::q8_k_from_float.
+  void (*quantize_q8_k)(const float* x, void* out, int64_t n) = nullptr;
 };
 
 // The attention loop over a table's dot_f32 and axpy_f32 (attention.cpp).
@@ -238,7 +241,9 @@ const KernelTable& table_for(Isa isa);
 // and runs fn over rows [0, n_rows), split across the pool in 16-row groups.
 void run_quantized(const KernelTable& kt, GemmFn fn, GemmArgs a, int64_t n_rows, ThreadPool* pool);
 // The same with Q8_K activation rows (q8k_row_bytes each), for the K-quants.
-void run_quantized_k(GemmFn fn, GemmArgs a, int64_t n_rows, ThreadPool* pool);
+// kt: whose quantize_q8_k to use (nullptr: the scalar quantizer; the bytes are the same).
+void run_quantized_k(GemmFn fn, GemmArgs a, int64_t n_rows, ThreadPool* pool,
+                     const KernelTable* kt = nullptr);
 
 // Helpers below live in an unnamed namespace: the SIMD translation units include this header
 // with wider instruction sets enabled, and a shared inline definition could be merged by the

@@ -179,7 +179,8 @@ void PackedMatrix::matmul(const float* x, int64_t n_batch, float* y, ThreadPool*
     // No next-product prefetch here: the K kernels' own prefetch runs ahead of the stream.
     a.next = nullptr;
     return internal::run_quantized_k(
-        kt.gemm_packed_k ? kt.gemm_packed_k : internal::gemm_packed_k_scalar, a, n_rows_, pool);
+        kt.gemm_packed_k ? kt.gemm_packed_k : internal::gemm_packed_k_scalar, a, n_rows_, pool,
+        &kt);
   }
   internal::run_quantized(kt, kt.gemm_packed, a, n_rows_, pool);
 }

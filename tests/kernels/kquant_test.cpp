@@ -394,6 +394,41 @@ TEST(KQuantKernelTest, EveryTableMatchesScalarBits) {
   }
 }
 
+// A table's Q8_K activation quantizer writes the scalar quantizer's bytes: random rows, and
+// super-blocks of zeros, one spike, values on rounding ties, huge and tiny magnitudes, and NaN.
+TEST(KQuantKernelTest, TableQ8KQuantizerMatchesScalarBytes) {
+  std::mt19937 rng(13);
+  const int64_t n = 12 * kQK_K;
+  std::vector<float> x = random_floats(rng, n, 2.0f);
+  for (int e = 0; e < kQK_K; ++e) x[e] = 0.0f;  // block 0: all zero
+  x[kQK_K + 17] = 1000.0f;                      // block 1: one spike
+  for (int e = 0; e < kQK_K; ++e) x[2 * kQK_K + e] = 0.5f * (e % 255) - 63.5f;  // ties
+  x[2 * kQK_K + 255] = 127.0f;  // amax 127: d = 1, so x.5 values round to even
+  for (int e = 0; e < kQK_K; ++e) x[3 * kQK_K + e] *= 1e30f;   // huge
+  for (int e = 0; e < kQK_K; ++e) x[4 * kQK_K + e] *= 1e-40f;  // subnormal
+  for (int e = 0; e < kQK_K; ++e) x[5 * kQK_K + e] = -std::fabs(x[5 * kQK_K + e]);
+  x[6 * kQK_K + 3] = NAN;
+  x[7 * kQK_K + 200] = INFINITY;
+  const size_t bytes = n / kQK_K * sizeof(BlockQ8_K);
+  std::vector<uint8_t> want(bytes), got(bytes);
+  quants::q8_k_from_float(x.data(), want.data(), n);
+  int checked = 0;
+  for (const internal::KernelTable* kt : kernel_tables()) {
+    if (kt->quantize_q8_k == nullptr) continue;
+    std::fill(got.begin(), got.end(), 0xA5);
+    kt->quantize_q8_k(x.data(), got.data(), n);
+    for (int64_t i = 0; i < n / kQK_K; ++i) {
+      ASSERT_EQ(0, std::memcmp(got.data() + i * sizeof(BlockQ8_K),
+                               want.data() + i * sizeof(BlockQ8_K), sizeof(BlockQ8_K)))
+          << isa_name(kt->isa) << " super-block " << i;
+    }
+    ++checked;
+  }
+#if defined(__x86_64__)
+  if (isa_supported(Isa::kAvx2)) EXPECT_GT(checked, 0);
+#endif
+}
+
 // Packed Q4_K/Q6_K: packing round-trips, and every packed kernel (scalar reference, AVX2
 // maddubs, AVX-VNNI, AVX512-VNNI; NEON SMULL and, where the CPU has it, SDOT) gives the plain
 // scalar reference's bits, with and without work stealing, 1-3 threads, batches 1..9.
