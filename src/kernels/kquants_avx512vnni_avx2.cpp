@@ -207,38 +207,48 @@ void q6k_pair(const GemmArgs& a, int64_t g, int64_t b0, const uint8_t* end) {
     __m512i sumi[B];
     for (int b = 0; b < B; ++b) sumi[b] = _mm512_setzero_si512();
     // Sub-block j = 8 h + 2 k + half (see kquants_packed_avx2.h); ql vectors with k % 2 == kk
-    // hold sub-blocks k = kk (low nibbles) and k = kk + 2 (high nibbles).
+    // hold sub-blocks k = kk (low nibbles) and k = kk + 2 (high nibbles). One row takes both kk
+    // per pass (the qh vector is loaded once); batches one kk (registers).
+    constexpr int KK = B == 1 ? 2 : 1;
     for (int h = 0; h < 2; ++h) {
       for (int half = 0; half < 2; ++half) {
-        for (int kk = 0; kk < 2; ++kk) {
-          const int j_lo = 8 * h + 2 * kk + half, j_hi = j_lo + 4;
-          __m512i t_lo[B], t_hi[B];
-          for (int b = 0; b < B; ++b) {
-            t_lo[b] = _mm512_set1_epi32(offset[b][j_lo]);
-            t_hi[b] = _mm512_set1_epi32(offset[b][j_hi]);
-          }
-          for (int w = 0; w < 4; ++w) {
-            const __m512i l = load_pair(p + 144 + (16 * h + 8 * kk + 4 * half + w) * 32, stride);
-            const __m512i hb = load_pair(p + 1168 + (8 * h + 4 * half + w) * 32, stride);
-            // Bits 2k of qh into bits 4-5, or'ed with the nibble (ternary logic A | (B & C)).
-            const __m512i hi_lo = kk == 0 ? _mm512_slli_epi32(hb, 4) : _mm512_slli_epi32(hb, 2);
-            const __m512i hi_hi = kk == 0 ? hb : _mm512_srli_epi32(hb, 2);
-            const __m512i u_lo =
-                _mm512_ternarylogic_epi32(_mm512_and_si512(l, low4), hi_lo, bits45, 0xF8);
-            const __m512i u_hi = _mm512_ternarylogic_epi32(
-                _mm512_and_si512(_mm512_srli_epi32(l, 4), low4), hi_hi, bits45, 0xF8);
+        for (int k0 = 0; k0 < 2; k0 += KK) {
+          __m512i t_lo[KK][B], t_hi[KK][B];
+          for (int c = 0; c < KK; ++c) {
+            const int j_lo = 8 * h + 2 * (k0 + c) + half;
             for (int b = 0; b < B; ++b) {
-              const int8_t* xq = x[b][i].qs + 128 * h + 16 * half + 4 * w;
-              t_lo[b] = _mm512_dpbusd_epi32(t_lo[b], u_lo, bcast4z(xq + 32 * kk));
-              t_hi[b] = _mm512_dpbusd_epi32(t_hi[b], u_hi, bcast4z(xq + 32 * (kk + 2)));
+              t_lo[c][b] = _mm512_set1_epi32(offset[b][j_lo]);
+              t_hi[c][b] = _mm512_set1_epi32(offset[b][j_lo + 4]);
             }
           }
-          const __m512i sc_lo = _mm512_cvtepi8_epi32(load_u8x16_pair(p + 16 + 8 * j_lo, stride));
-          const __m512i sc_hi = _mm512_cvtepi8_epi32(load_u8x16_pair(p + 16 + 8 * j_hi, stride));
-          for (int b = 0; b < B; ++b) {
-            sumi[b] =
-                _mm512_add_epi32(sumi[b], _mm512_add_epi32(_mm512_mullo_epi32(t_lo[b], sc_lo),
-                                                           _mm512_mullo_epi32(t_hi[b], sc_hi)));
+          for (int w = 0; w < 4; ++w) {
+            const __m512i hb = load_pair(p + 1168 + (8 * h + 4 * half + w) * 32, stride);
+            for (int c = 0; c < KK; ++c) {
+              const int kk = k0 + c;
+              const __m512i l = load_pair(p + 144 + (16 * h + 8 * kk + 4 * half + w) * 32, stride);
+              // Bits 2k of qh into bits 4-5, or'ed with the nibble (ternary logic A | (B & C)).
+              const __m512i hi_lo = kk == 0 ? _mm512_slli_epi32(hb, 4) : _mm512_slli_epi32(hb, 2);
+              const __m512i hi_hi = kk == 0 ? hb : _mm512_srli_epi32(hb, 2);
+              const __m512i u_lo =
+                  _mm512_ternarylogic_epi32(_mm512_and_si512(l, low4), hi_lo, bits45, 0xF8);
+              const __m512i u_hi = _mm512_ternarylogic_epi32(
+                  _mm512_and_si512(_mm512_srli_epi32(l, 4), low4), hi_hi, bits45, 0xF8);
+              for (int b = 0; b < B; ++b) {
+                const int8_t* xq = x[b][i].qs + 128 * h + 16 * half + 4 * w;
+                t_lo[c][b] = _mm512_dpbusd_epi32(t_lo[c][b], u_lo, bcast4z(xq + 32 * kk));
+                t_hi[c][b] = _mm512_dpbusd_epi32(t_hi[c][b], u_hi, bcast4z(xq + 32 * (kk + 2)));
+              }
+            }
+          }
+          for (int c = 0; c < KK; ++c) {
+            const int j_lo = 8 * h + 2 * (k0 + c) + half, j_hi = j_lo + 4;
+            const __m512i sc_lo = _mm512_cvtepi8_epi32(load_u8x16_pair(p + 16 + 8 * j_lo, stride));
+            const __m512i sc_hi = _mm512_cvtepi8_epi32(load_u8x16_pair(p + 16 + 8 * j_hi, stride));
+            for (int b = 0; b < B; ++b) {
+              sumi[b] = _mm512_add_epi32(sumi[b],
+                                         _mm512_add_epi32(_mm512_mullo_epi32(t_lo[c][b], sc_lo),
+                                                          _mm512_mullo_epi32(t_hi[c][b], sc_hi)));
+            }
           }
         }
       }
