@@ -291,7 +291,25 @@ void decode_pairs(const GemmArgs& a, int64_t r0, int64_t r1) {
     for (; g + 2 <= g0 + n; g += 2) pair_tile<1>(a, g, 0, s.end);
     if (g < g0 + n) single_group(a, g);
   }
-  for_each_stolen_group(a, [&](int64_t g) { single_group(a, g); });
+  // The others' tails, two groups at a time when they are consecutive (the pair kernel computes
+  // twice as fast as the single-group one); stolen groups are requested whole first, as in
+  // for_each_stolen_group.
+  for (int o = 1; o < a.n_claims; ++o) {
+    GroupClaim& other = a.claims[(a.thread + o) % a.n_claims];
+    for (int64_t g; (g = other.take_back()) >= 0;) {
+      const int64_t g2 = other.take_back();
+      if (g2 == g - 1) {
+        prefetch_bytes<3>(a.w + g2 * a.w_stride, 2 * a.w_stride);
+        pair_tile<1>(a, g2, 0, nullptr);
+        continue;
+      }
+      for (int64_t h : {g, g2}) {
+        if (h < 0) continue;
+        prefetch_bytes<3>(a.w + h * a.w_stride, a.w_stride);
+        single_group(a, h);
+      }
+    }
+  }
 }
 
 void matmul_pairs(const GemmArgs& a, int64_t r0, int64_t r1) {

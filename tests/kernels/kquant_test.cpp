@@ -497,5 +497,55 @@ TEST(KQuantPackedTest, EveryPackedKernelMatchesPlainScalarBits) {
   std::printf("compared %d packed K-quant products across %zu kernels\n", compared, fns.size());
 }
 
+// Work stealing, made deterministic: thread 0 of three runs alone, so after its own range it
+// takes every group of the other two ranges from their backs (consecutive pairs and the odd
+// ones), and the result must still be the scalar reference's.
+TEST(KQuantPackedTest, OneThreadStealsTheOtherRanges) {
+  std::vector<std::pair<const char*, internal::GemmFn>> fns{
+      {"scalar", internal::gemm_packed_k_scalar}};
+#if defined(__x86_64__)
+  if (isa_supported(Isa::kAvx2)) {
+    fns.push_back({"avx2", internal::gemm_packed_k_avx2});
+    if (internal::x86_features().avx512_vnni_vl) {
+      fns.push_back({"avx512-vnni-zmm", internal::gemm_packed_k_avx512});
+    }
+  }
+#endif
+#if defined(__aarch64__)
+  fns.push_back({"neon", internal::gemm_packed_k_neon});
+#endif
+  std::mt19937 rng(17);
+  for (DType t : {DType::kQ4_K, DType::kQ6_K}) {
+    for (int64_t groups : {3, 8, 11}) {
+      const int64_t rows = 8 * groups, cols = 512;
+      std::vector<float> wv;
+      auto w = quantized_matrix(rng, t, rows, cols, &wv);
+      PackedMatrix pm = PackedMatrix::pack(t, w.data(), rows, cols);
+      std::vector<float> x = random_floats(rng, cols), want(rows);
+      matmul(t, w.data(), rows, cols, x.data(), 1, want.data(), nullptr, Isa::kScalar);
+      std::vector<uint8_t> xq(internal::q8k_row_bytes(cols));
+      quants::q8_k_from_float(x.data(), xq.data(), cols);
+      for (auto [name, fn] : fns) {
+        internal::GroupClaim claims[3];
+        const int64_t cut1 = groups / 3, cut2 = 2 * groups / 3;
+        claims[0].reset(0, cut1);
+        claims[1].reset(cut1, cut2);
+        claims[2].reset(cut2, groups);
+        std::vector<float> got(rows, NAN);
+        internal::GemmArgs a{t,    pm.data(),  packed_group_bytes(t, cols),
+                             cols, xq.data(),  xq.size(),
+                             1,    got.data(), rows};
+        a.claims = claims;
+        a.n_claims = 3;
+        a.thread = 0;
+        a.stealable = true;
+        fn(a, 0, rows);
+        ASSERT_TRUE(same_bits(got, want)) << dtype_name(t) << " " << name << " groups " << groups;
+        for (const auto& c : claims) EXPECT_GE(c.front(), c.back()) << name << ": a range left";
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ll::kernels
