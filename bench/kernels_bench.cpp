@@ -121,7 +121,7 @@ void BM_Matmul(benchmark::State& state) {
   state.SetLabel(std::string(dtype_name(t)) + " " + isa_name(best_isa()));
 }
 
-// The packed layout (what the engine runs for Q8_0/Q4_0): args and counters as above.
+// The packed layout (what the engine runs for Q8_0/Q4_0/Q4_K/Q6_K): args and counters as above.
 void BM_PackedMatvec(benchmark::State& state) {
   DType t = type_arg(state.range(0));
   int64_t rows = state.range(1), cols = state.range(2);
@@ -233,17 +233,17 @@ BENCHMARK(BM_Matmul)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PackedMatvec)
-    ->ArgsProduct({{8, 2}, {512, 2048, 5632}, {2048}, {1, 2}})
+    ->ArgsProduct({{8, 2, 12, 14}, {512, 2048, 5632}, {2048}, {1, 2}})
     ->MinTime(0.2)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_PackedMatvecCold)
-    ->ArgsProduct({{8, 2}, {1, 2}})
+    ->ArgsProduct({{8, 2, 12, 14}, {1, 2}})
     ->MinTime(0.5)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_PackedMatmul)
-    ->ArgsProduct({{8, 2}, {2048}, {2048}, {1, 2}})
+    ->ArgsProduct({{8, 2, 12, 14}, {2048}, {2048}, {1, 2}})
     ->MinTime(0.2)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);

@@ -107,7 +107,7 @@ void gemm(DType wtype, const void* w, int64_t n_rows, int64_t n_cols, const floa
              n_rows};
   GemmFn fn = kt.gemm;
   if (!internal::is_base_type(wtype)) fn = kt.gemm_ext ? kt.gemm_ext : internal::gemm_ext_scalar;
-  if (internal::is_k_quantized(wtype)) return internal::run_quantized_k(fn, a, n_rows, pool);
+  if (internal::is_k_quantized(wtype)) return internal::run_quantized_k(fn, a, n_rows, pool, &kt);
   if (internal::is_quantized(wtype)) return internal::run_quantized(kt, fn, a, n_rows, pool);
   run_gemm(fn, a, n_rows, pool);
 }
@@ -141,16 +141,18 @@ void run_quantized(const KernelTable& kt, GemmFn fn, GemmArgs a, int64_t n_rows,
   run_gemm(fn, a, n_rows, pool);
 }
 
-void run_quantized_k(GemmFn fn, GemmArgs a, int64_t n_rows, ThreadPool* pool) {
+void run_quantized_k(GemmFn fn, GemmArgs a, int64_t n_rows, ThreadPool* pool,
+                     const KernelTable* kt) {
   thread_local std::vector<uint64_t> xq;
+  auto* q8_k =
+      kt != nullptr && kt->quantize_q8_k != nullptr ? kt->quantize_q8_k : quants::q8_k_from_float;
   const auto* x = static_cast<const float*>(a.x);
   const int64_t n_cols = a.n_cols, n_batch = a.n_batch;
   const size_t stride = q8k_row_bytes(n_cols);
   if (xq.size() * 8 < stride * n_batch) xq.resize((stride * n_batch + 7) / 8);
   auto* xq_data = reinterpret_cast<uint8_t*>(xq.data());
   auto quantize = [&](int64_t b0, int64_t b1, int) {
-    for (int64_t b = b0; b < b1; ++b)
-      quants::q8_k_from_float(x + b * n_cols, xq_data + b * stride, n_cols);
+    for (int64_t b = b0; b < b1; ++b) q8_k(x + b * n_cols, xq_data + b * stride, n_cols);
   };
   if (pool != nullptr && n_batch > 1 && n_batch * n_cols >= kMinParallelWork) {
     pool->parallel_range(n_batch, quantize);

@@ -69,6 +69,25 @@ struct alignas(64) GroupClaim {
       }
     }
   }
+  // The next groups from the front: up to max_n, but no more than a quarter of what is left
+  // (at least 2) so the others can still take the tail. Returns how many (0 when the range is
+  // empty) and the first in *first. One locked instruction per chunk: each drains the core's
+  // outstanding loads, which a claim per group paid every few KiB of the stream.
+  int64_t take_front_chunk(int64_t max_n, int64_t* first) {
+    uint64_t r = range.load(std::memory_order_relaxed);
+    for (;;) {
+      const uint64_t f = r >> 32, b = r & 0xFFFFFFFFu;
+      if (f >= b) return 0;
+      const uint64_t left = b - f, quarter = left / 4;
+      uint64_t n = quarter < 2 ? 2 : quarter;
+      if (n > static_cast<uint64_t>(max_n)) n = static_cast<uint64_t>(max_n);
+      if (n > left) n = left;
+      if (range.compare_exchange_weak(r, (f + n) << 32 | b, std::memory_order_relaxed)) {
+        *first = static_cast<int64_t>(f);
+        return static_cast<int64_t>(n);
+      }
+    }
+  }
   // The last group, or -1 when the range is empty.
   int64_t take_back() {
     uint64_t r = range.load(std::memory_order_relaxed);
@@ -83,6 +102,23 @@ struct alignas(64) GroupClaim {
 };
 
 using GemmFn = void (*)(const GemmArgs& args, int64_t r0, int64_t r1);
+
+// One head of single-query attention (attention.cpp): scores of q against n_kv cached keys,
+// softmax, weighted sum of the cached values into out[head_dim]. k and v point at position 0 of
+// this head's rows, pos_stride floats apart; alibi_slope is nullptr or the head's slope; scores
+// is scratch of n_kv floats.
+struct AttendHead {
+  const float* q;
+  const float* k;
+  const float* v;
+  int n_kv;
+  int64_t pos_stride;
+  int head_dim;
+  float scale;
+  const float* alibi_slope;
+  float* scores;
+  float* out;
+};
 
 struct KernelTable {
   Isa isa;
@@ -109,7 +145,17 @@ struct KernelTable {
   // Q4_K/Q6_K weights in the packed layout (packed.h) on Q8_K rows, same contract as
   // gemm_packed. nullptr: the scalar reference (gemm_packed_k_scalar).
   GemmFn gemm_packed_k = nullptr;
+  // One attention head with exactly the bits of attend_head_generic over this table's dot_f32
+  // and axpy_f32, faster; false if it does not handle the shape (then the generic loop runs).
+  // nullptr: always the generic loop.
+  bool (*attend_head)(const AttendHead& h) = nullptr;
+  // quants::q8_k_from_float, the same bytes, faster (decode quantizes every product's input on
+  // one thread while the others wait). nullptr: quants::q8_k_from_float.
+  void (*quantize_q8_k)(const float* x, void* out, int64_t n) = nullptr;
 };
+
+// The attention loop over a table's dot_f32 and axpy_f32 (attention.cpp).
+void attend_head_generic(const KernelTable& kt, const AttendHead& h);
 
 // Packed Q4_K/Q6_K (packed_k.cpp): bytes of one super-block of an 8-row group, packing a group
 // from 8 GGUF rows of nb super-blocks, and row r of a group back in GGUF's layout.
@@ -123,6 +169,8 @@ void gemm_packed_k_scalar(const GemmArgs& args, int64_t r0, int64_t r1);
 void gemm_packed_k_avx2(const GemmArgs& args, int64_t r0, int64_t r1);
 void gemm_packed_k_avxvnni(const GemmArgs& args, int64_t r0, int64_t r1);
 void gemm_packed_k_avx512vnni(const GemmArgs& args, int64_t r0, int64_t r1);
+// Two 8-row groups per 512-bit vector (kquants_avx512vnni_avx2.cpp); needs avx512_vnni_vl.
+void gemm_packed_k_avx512(const GemmArgs& args, int64_t r0, int64_t r1);
 #endif
 #if defined(__aarch64__)
 void gemm_packed_k_neon(const GemmArgs& args, int64_t r0, int64_t r1);
@@ -193,7 +241,9 @@ const KernelTable& table_for(Isa isa);
 // and runs fn over rows [0, n_rows), split across the pool in 16-row groups.
 void run_quantized(const KernelTable& kt, GemmFn fn, GemmArgs a, int64_t n_rows, ThreadPool* pool);
 // The same with Q8_K activation rows (q8k_row_bytes each), for the K-quants.
-void run_quantized_k(GemmFn fn, GemmArgs a, int64_t n_rows, ThreadPool* pool);
+// kt: whose quantize_q8_k to use (nullptr: the scalar quantizer; the bytes are the same).
+void run_quantized_k(GemmFn fn, GemmArgs a, int64_t n_rows, ThreadPool* pool,
+                     const KernelTable* kt = nullptr);
 
 // Helpers below live in an unnamed namespace: the SIMD translation units include this header
 // with wider instruction sets enabled, and a shared inline definition could be merged by the

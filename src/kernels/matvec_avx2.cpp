@@ -1,6 +1,8 @@
 // AVX2 + FMA + F16C kernels (compiled with those flags, selected at run time). Quantized
 // weights use gemm_avx2.h, float weights the tiles below; see gemm_avx2.h for the reduction
 // order every dot follows.
+#include <cmath>
+
 #include "kernels/gemm_avx2.h"
 #include "kernels/packed_avx2.h"
 
@@ -175,6 +177,113 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) {
   for (; k < n; ++k) y[k] = y[k] + a * x[k];
 }
 
+// quants::q8_k_from_float with the same operations per element, so the same bytes: amax by
+// `a > amax ? a : amax` (lanes, then across lanes: the same maximum, NaNs never chosen), q by
+// truncating (x * id + 1.5 * 2^23) - 1.5 * 2^23 to int and keeping its low byte, as the scalar
+// casts do, and the 16 sums of each super-block.
+void quantize_q8_k(const float* x, void* out, int64_t n) {
+  constexpr float kMagic = 12582912.0f;
+  auto* blocks = static_cast<BlockQ8_K*>(out);
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  const __m256i low_byte = _mm256_set1_epi32(0xFF), ones8 = _mm256_set1_epi8(1);
+  const __m256i ones16 = _mm256_set1_epi16(1), order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const float* xb = x + i * kQK_K;
+    BlockQ8_K& b = blocks[i];
+    __m256 m = _mm256_setzero_ps();
+    for (int j = 0; j < kQK_K / 8; ++j) {
+      m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(xb + 8 * j), abs_mask), m);
+    }
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, m);
+    float amax = 0.0f;
+    for (float a : lanes) amax = a > amax ? a : amax;
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    b.d = d;
+    const __m256 idv = _mm256_set1_ps(id), magic = _mm256_set1_ps(kMagic);
+    for (int v = 0; v < kQK_K / 32; ++v) {
+      __m256i q[4];
+      for (int j = 0; j < 4; ++j) {
+        const __m256 r = _mm256_sub_ps(
+            _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(xb + 32 * v + 8 * j), idv), magic), magic);
+        q[j] = _mm256_and_si256(_mm256_cvttps_epi32(r), low_byte);
+      }
+      // Low bytes through unsigned packs (no saturation at 0..255), then element order.
+      __m256i bytes =
+          _mm256_packus_epi16(_mm256_packus_epi32(q[0], q[1]), _mm256_packus_epi32(q[2], q[3]));
+      bytes = _mm256_permutevar8x32_epi32(bytes, order);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(b.qs + 32 * v), bytes);
+      // Sums of elements 0..15 and 16..31: lanes 0-3 and 4-7 of the 4-element sums.
+      __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, bytes), ones16);
+      s = _mm256_hadd_epi32(s, s);
+      s = _mm256_hadd_epi32(s, s);
+      b.bsums[2 * v] = static_cast<int16_t>(_mm256_extract_epi32(s, 0));
+      b.bsums[2 * v + 1] = static_cast<int16_t>(_mm256_extract_epi32(s, 4));
+    }
+  }
+}
+
+// attend_head_generic over dot_f32 and axpy_f32 above with the same operations per element, in
+// the same order: four keys' dots at once (each its own accumulator, as dot_f32) and the output
+// kept in registers across positions (each element's chain of FMAs as axpy_f32 makes it).
+template <int V>  // head_dim / 8
+void attend_head_v(const AttendHead& h) {
+  const int64_t ps = h.pos_stride;
+  __m256 q[V];
+  for (int c = 0; c < V; ++c) q[c] = _mm256_loadu_ps(h.q + 8 * c);
+  float max = -INFINITY;
+  auto finish = [&](int j, __m256 acc) {
+    float s = hsum(acc) * h.scale;
+    if (h.alibi_slope != nullptr) s = s + *h.alibi_slope * static_cast<float>(j - (h.n_kv - 1));
+    h.scores[j] = s;
+    max = s > max ? s : max;
+  };
+  int j = 0;
+  for (; j + 4 <= h.n_kv; j += 4) {
+    __m256 acc[4];
+    for (int u = 0; u < 4; ++u) acc[u] = _mm256_setzero_ps();
+    for (int c = 0; c < V; ++c) {
+      for (int u = 0; u < 4; ++u) {
+        acc[u] = _mm256_fmadd_ps(q[c], _mm256_loadu_ps(h.k + (j + u) * ps + 8 * c), acc[u]);
+      }
+    }
+    for (int u = 0; u < 4; ++u) finish(j + u, acc[u]);
+  }
+  for (; j < h.n_kv; ++j) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int c = 0; c < V; ++c)
+      acc = _mm256_fmadd_ps(q[c], _mm256_loadu_ps(h.k + j * ps + 8 * c), acc);
+    finish(j, acc);
+  }
+  __m256 o[V];
+  for (int c = 0; c < V; ++c) o[c] = _mm256_setzero_ps();
+  float sum = 0.0f;
+  for (j = 0; j < h.n_kv; ++j) {
+    const float e = std::exp(h.scores[j] - max);
+    sum = sum + e;
+    const __m256 ev = _mm256_set1_ps(e);
+    for (int c = 0; c < V; ++c)
+      o[c] = _mm256_fmadd_ps(ev, _mm256_loadu_ps(h.v + j * ps + 8 * c), o[c]);
+  }
+  const __m256 inv = _mm256_set1_ps(1.0f / sum);
+  for (int c = 0; c < V; ++c) _mm256_storeu_ps(h.out + 8 * c, _mm256_mul_ps(o[c], inv));
+}
+
+bool attend_head(const AttendHead& h) {
+  if (h.n_kv <= 0) return false;
+  switch (h.head_dim) {
+    case 32:
+      return attend_head_v<4>(h), true;
+    case 64:
+      return attend_head_v<8>(h), true;
+    case 128:
+      return attend_head_v<16>(h), true;
+    default:
+      return false;
+  }
+}
+
 uint64_t read_sum(const void* p, size_t n) {
   const auto* bytes = static_cast<const uint8_t*>(p);
   __m256i s[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
@@ -218,8 +327,9 @@ std::vector<std::pair<const char*, GemmFn>> packed_gemm_variants() {
 }
 
 const KernelTable& avx2_table(bool use_vnni) {
-  static const KernelTable madd{Isa::kAvx2, quantize_act, gemm_madd,     gemm_packed_madd,  dot_f32,
-                                axpy_f32,   read_sum,     gemm_ext_avx2, gemm_packed_k_avx2};
+  static const KernelTable madd{
+      Isa::kAvx2, quantize_act, gemm_madd,     gemm_packed_madd,   dot_f32,
+      axpy_f32,   read_sum,     gemm_ext_avx2, gemm_packed_k_avx2, attend_head};
   static const KernelTable vnni{
       Isa::kAvx2,
       quantize_act,
@@ -229,9 +339,11 @@ const KernelTable& avx2_table(bool use_vnni) {
       axpy_f32,
       read_sum,
       gemm_ext_avx2,
-      x86_features().avx_vnni         ? gemm_packed_k_avxvnni
-      : x86_features().avx512_vnni_vl ? gemm_packed_k_avx512vnni
-                                      : gemm_packed_k_avx2};
+      x86_features().avx512_vnni_vl ? gemm_packed_k_avx512
+      : x86_features().avx_vnni     ? gemm_packed_k_avxvnni
+                                    : gemm_packed_k_avx2,
+      attend_head,
+      quantize_q8_k};
   return use_vnni ? vnni : madd;
 }
 

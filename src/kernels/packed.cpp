@@ -84,7 +84,13 @@ PackedMatrix PackedMatrix::pack(DType t, const std::vector<Part>& parts, int64_t
   m.n_cols_ = n_cols;
   m.group_bytes_ = packed_group_bytes(t, n_cols);
   const size_t total = (m.bytes() + 63) / 64 * 64;
-  m.data_.reset(static_cast<uint8_t*>(std::aligned_alloc(64, total)));
+  // Buffers of a huge page or more start on a huge-page boundary: only whole 2 MiB pages can be
+  // huge, and from a 64-byte aligned start a 2-3 MiB matrix (a 1B model's attention products)
+  // would get none, so decode would stream it through 4 KiB pages and their TLB misses.
+  constexpr size_t kHuge = size_t{2} << 20;
+  void* buf = nullptr;
+  if (posix_memalign(&buf, total >= kHuge ? kHuge : 64, total) != 0) buf = nullptr;
+  m.data_.reset(static_cast<uint8_t*>(buf));
   if (!m.data_) {
     std::fprintf(stderr, "fatal: kernels: out of memory packing %zu bytes\n", total);
     std::abort();
@@ -173,7 +179,8 @@ void PackedMatrix::matmul(const float* x, int64_t n_batch, float* y, ThreadPool*
     // No next-product prefetch here: the K kernels' own prefetch runs ahead of the stream.
     a.next = nullptr;
     return internal::run_quantized_k(
-        kt.gemm_packed_k ? kt.gemm_packed_k : internal::gemm_packed_k_scalar, a, n_rows_, pool);
+        kt.gemm_packed_k ? kt.gemm_packed_k : internal::gemm_packed_k_scalar, a, n_rows_, pool,
+        &kt);
   }
   internal::run_quantized(kt, kt.gemm_packed, a, n_rows_, pool);
 }

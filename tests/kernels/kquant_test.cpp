@@ -394,6 +394,41 @@ TEST(KQuantKernelTest, EveryTableMatchesScalarBits) {
   }
 }
 
+// A table's Q8_K activation quantizer writes the scalar quantizer's bytes: random rows, and
+// super-blocks of zeros, one spike, values on rounding ties, huge and tiny magnitudes, and NaN.
+TEST(KQuantKernelTest, TableQ8KQuantizerMatchesScalarBytes) {
+  std::mt19937 rng(13);
+  const int64_t n = 12 * kQK_K;
+  std::vector<float> x = random_floats(rng, n, 2.0f);
+  for (int e = 0; e < kQK_K; ++e) x[e] = 0.0f;  // block 0: all zero
+  x[kQK_K + 17] = 1000.0f;                      // block 1: one spike
+  for (int e = 0; e < kQK_K; ++e) x[2 * kQK_K + e] = 0.5f * (e % 255) - 63.5f;  // ties
+  x[2 * kQK_K + 255] = 127.0f;  // amax 127: d = 1, so x.5 values round to even
+  for (int e = 0; e < kQK_K; ++e) x[3 * kQK_K + e] *= 1e30f;   // huge
+  for (int e = 0; e < kQK_K; ++e) x[4 * kQK_K + e] *= 1e-40f;  // subnormal
+  for (int e = 0; e < kQK_K; ++e) x[5 * kQK_K + e] = -std::fabs(x[5 * kQK_K + e]);
+  x[6 * kQK_K + 3] = NAN;
+  x[7 * kQK_K + 200] = INFINITY;
+  const size_t bytes = n / kQK_K * sizeof(BlockQ8_K);
+  std::vector<uint8_t> want(bytes), got(bytes);
+  quants::q8_k_from_float(x.data(), want.data(), n);
+  int checked = 0;
+  for (const internal::KernelTable* kt : kernel_tables()) {
+    if (kt->quantize_q8_k == nullptr) continue;
+    std::fill(got.begin(), got.end(), 0xA5);
+    kt->quantize_q8_k(x.data(), got.data(), n);
+    for (int64_t i = 0; i < n / kQK_K; ++i) {
+      ASSERT_EQ(0, std::memcmp(got.data() + i * sizeof(BlockQ8_K),
+                               want.data() + i * sizeof(BlockQ8_K), sizeof(BlockQ8_K)))
+          << isa_name(kt->isa) << " super-block " << i;
+    }
+    ++checked;
+  }
+#if defined(__x86_64__)
+  if (isa_supported(Isa::kAvx2)) EXPECT_GT(checked, 0);
+#endif
+}
+
 // Packed Q4_K/Q6_K: packing round-trips, and every packed kernel (scalar reference, AVX2
 // maddubs, AVX-VNNI, AVX512-VNNI; NEON SMULL and, where the CPU has it, SDOT) gives the plain
 // scalar reference's bits, with and without work stealing, 1-3 threads, batches 1..9.
@@ -407,6 +442,7 @@ TEST(KQuantPackedTest, EveryPackedKernelMatchesPlainScalarBits) {
       fns.push_back({"avx-vnni", internal::gemm_packed_k_avxvnni});
     if (internal::x86_features().avx512_vnni_vl) {
       fns.push_back({"avx512-vnni", internal::gemm_packed_k_avx512vnni});
+      fns.push_back({"avx512-vnni-zmm", internal::gemm_packed_k_avx512});
     }
   }
 #endif
@@ -459,6 +495,56 @@ TEST(KQuantPackedTest, EveryPackedKernelMatchesPlainScalarBits) {
     }
   }
   std::printf("compared %d packed K-quant products across %zu kernels\n", compared, fns.size());
+}
+
+// Work stealing, made deterministic: thread 0 of three runs alone, so after its own range it
+// takes every group of the other two ranges from their backs (consecutive pairs and the odd
+// ones), and the result must still be the scalar reference's.
+TEST(KQuantPackedTest, OneThreadStealsTheOtherRanges) {
+  std::vector<std::pair<const char*, internal::GemmFn>> fns{
+      {"scalar", internal::gemm_packed_k_scalar}};
+#if defined(__x86_64__)
+  if (isa_supported(Isa::kAvx2)) {
+    fns.push_back({"avx2", internal::gemm_packed_k_avx2});
+    if (internal::x86_features().avx512_vnni_vl) {
+      fns.push_back({"avx512-vnni-zmm", internal::gemm_packed_k_avx512});
+    }
+  }
+#endif
+#if defined(__aarch64__)
+  fns.push_back({"neon", internal::gemm_packed_k_neon});
+#endif
+  std::mt19937 rng(17);
+  for (DType t : {DType::kQ4_K, DType::kQ6_K}) {
+    for (int64_t groups : {3, 8, 11}) {
+      const int64_t rows = 8 * groups, cols = 512;
+      std::vector<float> wv;
+      auto w = quantized_matrix(rng, t, rows, cols, &wv);
+      PackedMatrix pm = PackedMatrix::pack(t, w.data(), rows, cols);
+      std::vector<float> x = random_floats(rng, cols), want(rows);
+      matmul(t, w.data(), rows, cols, x.data(), 1, want.data(), nullptr, Isa::kScalar);
+      std::vector<uint8_t> xq(internal::q8k_row_bytes(cols));
+      quants::q8_k_from_float(x.data(), xq.data(), cols);
+      for (auto [name, fn] : fns) {
+        internal::GroupClaim claims[3];
+        const int64_t cut1 = groups / 3, cut2 = 2 * groups / 3;
+        claims[0].reset(0, cut1);
+        claims[1].reset(cut1, cut2);
+        claims[2].reset(cut2, groups);
+        std::vector<float> got(rows, NAN);
+        internal::GemmArgs a{t,    pm.data(),  packed_group_bytes(t, cols),
+                             cols, xq.data(),  xq.size(),
+                             1,    got.data(), rows};
+        a.claims = claims;
+        a.n_claims = 3;
+        a.thread = 0;
+        a.stealable = true;
+        fn(a, 0, rows);
+        ASSERT_TRUE(same_bits(got, want)) << dtype_name(t) << " " << name << " groups " << groups;
+        for (const auto& c : claims) EXPECT_GE(c.front(), c.back()) << name << ": a range left";
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "kernel_test_util.h"
 #include "kernels/bandwidth.h"
+#include "kernels/kernels_internal.h"
 
 namespace ll::kernels {
 namespace {
@@ -204,6 +205,54 @@ TEST(AttentionTest, ResultDependsOnlyOnVisiblePositions) {
   attention(q.data(), k.data(), v.data(), n_kv, n_head, n_head_kv, head_dim, 0.2f, b.data(),
             nullptr);
   EXPECT_TRUE(testing::same_bits(a, b));
+}
+
+// A table's own attention head (AVX2: several keys at once, the output in registers) gives the
+// generic loop's bits over that table's dot_f32 and axpy_f32, with and without ALiBi, for every
+// head size it takes and position counts around its 4-key step.
+TEST(AttentionTest, TableHeadKernelsMatchGenericLoopBits) {
+  std::mt19937 rng(27);
+  int checked = 0;
+  for (const internal::KernelTable* kt : testing::kernel_tables()) {
+    if (kt->attend_head == nullptr) continue;
+    for (int head_dim : {32, 64, 128, 20}) {
+      const int n_head_kv = 2, n_ctx = 41;
+      const int64_t pos_stride = int64_t{n_head_kv} * head_dim;
+      std::vector<float> q = random_floats(rng, head_dim);
+      std::vector<float> k = random_floats(rng, n_ctx * pos_stride);
+      std::vector<float> v = random_floats(rng, n_ctx * pos_stride);
+      for (float& x : q) x *= 3.0f;  // spread the softmax
+      const float slope = 0.0625f;
+      for (const float* alibi : {static_cast<const float*>(nullptr), &slope}) {
+        for (int n_kv : {1, 3, 4, 5, 8, 9, n_ctx}) {
+          std::vector<float> scores(n_kv), want(head_dim, NAN), got(head_dim, NAN);
+          internal::AttendHead h{q.data(),
+                                 k.data() + head_dim,
+                                 v.data() + head_dim,
+                                 n_kv,
+                                 pos_stride,
+                                 head_dim,
+                                 0.125f,
+                                 alibi,
+                                 scores.data(),
+                                 want.data()};
+          internal::attend_head_generic(*kt, h);
+          h.out = got.data();
+          if (!kt->attend_head(h)) {
+            EXPECT_EQ(head_dim, 20) << "the AVX2 head kernel takes 32, 64 and 128";
+            continue;
+          }
+          ASSERT_TRUE(testing::same_bits(got, want))
+              << isa_name(kt->isa) << " head_dim " << head_dim << " n_kv " << n_kv
+              << (alibi ? " alibi" : "");
+          ++checked;
+        }
+      }
+    }
+  }
+#if defined(__x86_64__)
+  if (isa_supported(Isa::kAvx2)) EXPECT_GT(checked, 0);
+#endif
 }
 
 TEST(BandwidthTest, ReportsPositiveFiniteRate) {
