@@ -10,14 +10,14 @@
 namespace ll::runtime {
 
 struct BalanceOptions {
-  double margin = 0.15;         // the best layout must be this much better (relative)
+  double margin = 0.15;  // the best layout must be this much better (relative)
   // ... for this long or this many forward passes, whichever comes first (fast passes decide
   // within a tick or two; a large model's few passes still decide within 2 s)
   double window_s = 2.0;
   uint64_t window_passes = 32;
-  double cooldown_s = 10.0;     // after a move, no other for this long
-  double tick_s = 0.5;          // how often devices are asked for their figures
-  double ewma_alpha = 0.3;      // weight of the newest measurement in a device's live speed
+  double cooldown_s = 10.0;  // after a move, no other for this long
+  double tick_s = 0.5;       // how often devices are asked for their figures
+  double ewma_alpha = 0.3;   // weight of the newest measurement in a device's live speed
 };
 
 class BalancePolicy {
