@@ -226,9 +226,10 @@ class NetRing : public Ring, private Outbox {
   // d > 0 is worker workers[d - 1]); empty when a device's range splits a fine segment.
   std::vector<int> assignment_of(const RingLayout& layout, const std::vector<int>& workers) const;
   Result<std::string> write_share(OpRange ops);
-  void forget_held(const std::string& worker);  // its cache can no longer be trusted
-  void say(const std::string& s) const;         // progress, unless quiet
-  void warn(const std::string& s) const;        // always: to stderr, or to the log when quiet
+  void forget_held(const std::string& worker);       // its cache can no longer be trusted
+  bool owns_model(const std::string& worker) const;  // it has the same model file
+  void say(const std::string& s) const;              // progress, unless quiet
+  void warn(const std::string& s) const;             // always: to stderr, or to the log when quiet
   // Stamps the session and the epoch; every message to a worker goes through here.
   Status send_to(const std::string& peer, net::Message m);
   // The receive demultiplexer: whoever waits takes its turn at the endpoint and routes what

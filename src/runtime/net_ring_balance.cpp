@@ -273,11 +273,13 @@ void NetRing::update_speeds(const plan::CostModel& cost, const plan::Evaluation&
           // this epoch, so a device that was moved off because it slowed down is seen when its
           // speed comes back, and a share that merely measures differently moves nothing.
           auto [base, fresh] = small_share_ratio_.try_emplace(name, epoch_, ratio);
-          if (!fresh && base->second.first != epoch_) base->second = {epoch_, ratio};
-          if (!fresh && base->second.first == epoch_ && it != slowdown_.end() &&
-              ratio < 0.7 * base->second.second)
+          auto& [base_epoch, base_ratio] = base->second;
+          if (base_epoch != epoch_) {
+            base_epoch = epoch_, base_ratio = ratio;  // a new share: its own baseline
+          } else if (!fresh && it != slowdown_.end() && ratio < 0.7 * base_ratio) {
             slowdown_[name] = ratio;
-          base->second.second = alpha * ratio + (1 - alpha) * base->second.second;
+          }
+          base_ratio = alpha * ratio + (1 - alpha) * base_ratio;
         }
       }
     }

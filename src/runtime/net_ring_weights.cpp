@@ -44,10 +44,7 @@ Result<std::string> NetRing::write_share(OpRange ops) {
 
 Result<nlohmann::json> NetRing::weights_for(const RingLayout& layout, int device, OpRange preload) {
   const RingDevice& dev = layout.devices[device];
-  for (size_t w = 0; w < wnames_.size(); ++w) {
-    if (wnames_[w] == dev.name && wprofiles_[w].value("model_hash", "") == model_hash_)
-      return nlohmann::json{{"kind", "own"}};
-  }
+  if (owns_model(dev.name)) return nlohmann::json{{"kind", "own"}};
   {
     // The first share shipped that covers the ops, so a device whose range stays gets the
     // same weights as before (and keeps its deployment).
@@ -65,6 +62,13 @@ Result<nlohmann::json> NetRing::weights_for(const RingLayout& layout, int device
   std::lock_guard<std::mutex> lock(held_mu_);
   held_[dev.name].push_back({preload, key});
   return nlohmann::json{{"kind", "cache"}, {"key", key}};
+}
+
+bool NetRing::owns_model(const std::string& worker) const {
+  for (size_t w = 0; w < wnames_.size(); ++w) {
+    if (wnames_[w] == worker && wprofiles_[w].value("model_hash", "") == model_hash_) return true;
+  }
+  return false;
 }
 
 void NetRing::forget_held(const std::string& worker) {
@@ -91,7 +95,10 @@ std::vector<int> NetRing::assignment_of(const RingLayout& layout,
 std::vector<OpRange> NetRing::preload_ranges(const RingLayout& layout) {
   std::vector<OpRange> out;
   for (const RingDevice& d : layout.devices) out.push_back({d.node_begin, d.node_end});
-  if (!o_.preload || o_.preload_per_side <= 0 || !ensure_model_profile().is_ok()) return out;
+  bool ships = false;  // only shares are widened: workers with the model file need nothing
+  for (int i = 1; i < layout.size(); ++i) ships = ships || !owns_model(layout.devices[i].name);
+  if (!ships || !o_.preload || o_.preload_per_side <= 0 || !ensure_model_profile().is_ok())
+    return out;
   std::vector<int> workers;
   const plan::Cluster live = surviving_cluster(&workers);
   const std::vector<int> dev = assignment_of(layout, workers);
