@@ -1,5 +1,7 @@
 #include "core/clock.h"
 
+#include <time.h>
+
 #include <chrono>
 
 namespace ll {
@@ -21,6 +23,12 @@ Clock* real_clock() {
 
 double mono_now_s() {
   return real_clock()->now_s();
+}
+
+double thread_cpu_s() {
+  timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0;
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
 void FakeClock::advance(double dt_s) {

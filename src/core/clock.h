@@ -19,6 +19,10 @@ Clock* real_clock();
 // Shorthand for real_clock()->now_s(), for code that only measures durations.
 double mono_now_s();
 
+// CPU seconds the calling thread has run (CLOCK_THREAD_CPUTIME_ID): unlike wall time, not
+// stretched while the thread waits for a core another process holds.
+double thread_cpu_s();
+
 // Time moves only when a test says so. Thread-safe.
 class FakeClock : public Clock {
  public:

@@ -1,5 +1,8 @@
 #include "core/thread_pool.h"
 
+#include <pthread.h>
+#include <time.h>
+
 #include <chrono>
 
 namespace ll {
@@ -41,6 +44,19 @@ ThreadPool::ThreadPool(int n_threads, int spin_us) : spin_us_(spin_us) {
   n_threads_ = n_threads < 1 ? 1 : n_threads;
   workers_.reserve(n_threads_ - 1);
   for (int t = 1; t < n_threads_; ++t) workers_.emplace_back([this, t] { worker_main(t); });
+}
+
+double ThreadPool::workers_cpu_s() const {
+  double s = 0;
+  for (const std::thread& t : workers_) {
+    clockid_t id;
+    timespec ts;
+    // const_cast: native_handle() is non-const, but reading the thread's clock changes nothing.
+    if (pthread_getcpuclockid(const_cast<std::thread&>(t).native_handle(), &id) != 0) continue;
+    if (clock_gettime(id, &ts) != 0) continue;
+    s += static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  }
+  return s;
 }
 
 ThreadPool::~ThreadPool() {

@@ -50,6 +50,8 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return n_threads_; }
+  // CPU seconds run by the pool's own threads (not the callers'), spinning included.
+  double workers_cpu_s() const;
 
   // Runs fn(task, thread_id) for each task in [0, n_tasks) and blocks until all are done.
   // Thread t (0 = caller) runs the contiguous tasks split_range(n_tasks, size(), t), in order.

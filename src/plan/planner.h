@@ -29,6 +29,10 @@ struct PlanOptions {
   bool warm_start = true;     // kMilp: hand CBC the DP's plan first
   bool use_p95_latency = false;
   int overlap_max_per_side = 2;  // boundary segments preloaded per side of each boundary
+  // kThroughput: the streams the plan serves at once. With more than one, the latency plan is
+  // solved too and kept when it serves them faster (tok_s_at_n_seqs): a small model's streams
+  // are bound by the ring's round trips, which fewer hops shorten, not by its slowest stage.
+  int n_seqs = 1;
   double max_exact_dp_work = 6e7;
   // kAuto lets CBC polish a non-exact DP plan only when the interval model has at most this
   // many run columns (CBC's presolve ignores time limits; ~8000 columns take ~1 s).

@@ -1,5 +1,7 @@
 #include "runtime/device_node.h"
 
+#include "core/work_meter.h"
+
 #include <algorithm>
 #include <set>
 
@@ -101,9 +103,11 @@ std::vector<std::pair<double, double>> DeviceNode::passes_since(double t) const 
 
 Status DeviceNode::run_one(uint32_t step, Pending& p, Outbox* out) {
   const double t0 = mono_now_s();
+  const WorkMeter meter(pool_.get());
   graph::TensorStore results;
   LL_RETURN_IF_ERROR(exec_->run(p.batch, p.inputs, &results, kv_.get(), pool_.get()));
-  busy_s_ += mono_now_s() - t0;
+  busy_s_ += meter.wall_s();
+  work_s_ += meter.work_s();
   ++steps_run_;
   for (int r = 0; r < p.batch.n_rows(); ++r) {
     int& n = computed_[p.batch.seq[r]];

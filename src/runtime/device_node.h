@@ -94,6 +94,8 @@ class DeviceNode {
   const std::vector<int>& attention_layers() const { return exec_->attention_layers(); }
   graph::KvCache& kv() { return *kv_; }
   double busy_s() const { return busy_s_; }
+  // The passes' work as this machine's idle cores would have done it (core/work_meter.h).
+  double work_s() const { return work_s_; }
   uint64_t steps_run() const { return steps_run_; }
   // [start, end] in mono_now_s() of the recent passes that ended after `t`, sends and an
   // emulated device's idling included: which device works when (bench/paper.sh's timeline).
@@ -128,6 +130,7 @@ class DeviceNode {
   std::map<int32_t, SeqState> seqs_;
   std::map<int32_t, int> computed_;  // positions of each sequence run here (max pos + 1)
   double busy_s_ = 0;
+  double work_s_ = 0;
   uint64_t steps_run_ = 0;
   mutable std::mutex trace_mu_;                  // stats are read from another thread
   std::deque<std::pair<double, double>> trace_;  // the last kTracePasses passes

@@ -340,6 +340,7 @@ Status NetRing::balance_tick() {
   const plan::Evaluation cur = plan::evaluate(cost, current);
   plan::PlanOptions po;
   po.objective = o_.objective;
+  po.n_seqs = n_seqs;
   auto best = plan::solve(cost, o_.objective, po);
   if (!best.is_ok() || !cur.invalid.empty()) return Status::ok();
   const plan::Evaluation next = plan::evaluate(cost, best->device_of_segment);

@@ -13,6 +13,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/work_meter.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
 #include "kernels/packed.h"
@@ -70,14 +71,18 @@ double median_rate(std::vector<double> rates) {
 }
 
 // Runs `round` (work units per call) until the window closes; returns the median rate.
+// The throttle is paid the round's work as this machine's idle cores would have done it
+// (core/work_meter.h), as a forward pass pays it.
 template <typename Fn>
-double measure_rate(const Clock& clock, double seconds, Throttle* th, double work, Fn round) {
+double measure_rate(const Clock& clock, double seconds, Throttle* th, const ThreadPool* pool,
+                    double work, Fn round) {
   std::vector<double> rates;
   const double t_end = clock.now_s() + seconds;
   do {
     const double t0 = clock.now_s();
+    const WorkMeter meter(pool);
     round();
-    if (th) th->pay(clock.now_s() - t0);
+    if (th) th->pay(meter.work_s(), meter.wall_s());
     const double dt = clock.now_s() - t0;
     if (dt > 0) rates.push_back(work / dt);
   } while (clock.now_s() < t_end && static_cast<int>(rates.size()) < kMaxRounds);
@@ -103,7 +108,7 @@ double measure_product(const Clock& clock, DType t, int64_t rows, int64_t cols, 
   Product product(t, w.data(), rows, cols);
   if (product.packed.n_rows() > 0) std::vector<uint8_t>().swap(w);  // the packed copy is read
   product.run(x.data(), batch, y.data(), pool);                     // warm-up
-  return measure_rate(clock, seconds, th, work,
+  return measure_rate(clock, seconds, th, pool, work,
                       [&] { product.run(x.data(), batch, y.data(), pool); });
 }
 
@@ -131,7 +136,7 @@ double measure_other(const Clock& clock, double seconds, Throttle* th) {
   std::vector<float> x(n), w(n, 1.0f), y(n);
   for (int i = 0; i < n; ++i) x[i] = std::sin(0.1f * i);
   // rms_norm ~4 FLOP/elem, silu ~6, add 1 (the same weights as graph/costs.cpp).
-  return measure_rate(clock, seconds, th, 64.0 * n * 11, [&] {
+  return measure_rate(clock, seconds, th, nullptr, 64.0 * n * 11, [&] {
     for (int k = 0; k < 64; ++k) {
       kernels::rms_norm(x.data(), w.data(), y.data(), n, 1e-5f);
       kernels::silu(y.data(), y.data(), n);

@@ -77,10 +77,14 @@ double Throttle::speed_now() const {
   return s;
 }
 
-double Throttle::pay(double busy_s) {
+double Throttle::pay(double work_s, double wall_s) {
   const double s = speed_now();
-  if (s >= 1 || !(busy_s > 0)) return 0;
-  const double want = busy_s * (1 / s - 1) - credit_s_;
+  if (s >= 1 || !(work_s > 0)) return 0;
+  // A pass that already took longer than the device would (it waited for a core) owes
+  // nothing, and is not credited: the device is not made faster afterwards.
+  const double owed = work_s / s - wall_s;
+  if (owed <= 0) return 0;
+  const double want = owed - credit_s_;
   if (want <= 0) {
     credit_s_ = -want;
     return 0;
@@ -94,9 +98,11 @@ double Throttle::pay(double busy_s) {
 
 void ThrottledOutbox::settle() {
   throttle_->start_schedule();
-  const double busy = node_->busy_s();
-  if (busy > last_busy_s_) throttle_->add_pass_payment(throttle_->pay(busy - last_busy_s_));
+  const double busy = node_->busy_s(), work = node_->work_s();
+  if (busy > last_busy_s_)
+    throttle_->add_pass_payment(throttle_->pay(work - last_work_s_, busy - last_busy_s_));
   last_busy_s_ = busy;
+  last_work_s_ = work;
 }
 
 Status ThrottledOutbox::send_tensors(int to, uint32_t step, const graph::Batch& batch,

@@ -127,6 +127,31 @@ TEST(PlanSolve, MethodsAgreeAndUnusedDevicesAreLeftOut) {
   }
 }
 
+TEST(PlanSolve, ManyStreamsOverSlowLinksTakeFewerHops) {
+  // Six 5 ms segments, three devices that hold three each, 20 ms links. The bottleneck plan
+  // spreads them 2/2/2 (10 ms stages); with 8 streams the round trips bind: 3 hops + 30 ms
+  // of compute per wave (8 / 90 ms) against 2 hops on two devices (8 / 70 ms).
+  auto in = uniform(6, {350, 350, 350}, {20, 20, 20});
+  for (auto& row : in.cluster.links) row.assign(3, {20e-3, 30e-3, 1e9});
+  for (DeviceProfile& d : in.cluster.devices) {  // a row beyond the first costs nothing
+    d.decode4_bytes_per_s.fallback = 4 * d.decode_bytes_per_s.fallback;
+  }
+  PlanOptions o;
+  o.objective = Objective::kThroughput;
+  auto one = make_plan(in.model, in.cluster, in.run, o);
+  ASSERT_TRUE(one.is_ok()) << one.status().to_string();
+  EXPECT_TRUE(one->plan.unused_devices.empty());  // one stream: the pipeline's bottleneck
+  in.run.n_seqs = 8;
+  auto eight = make_plan(in.model, in.cluster, in.run, o);
+  ASSERT_TRUE(eight.is_ok()) << eight.status().to_string();
+  EXPECT_EQ(eight->plan.unused_devices.size(), 1u);
+  CostModel cost = CostModel::build(in.model, in.cluster, in.run).value();
+  const double tok_spread = tok_s_at_n_seqs(cost, evaluate(cost, one->plan.device_of_segment), 8);
+  EXPECT_GT(eight->plan.pipelined_tok_s_at_n_seqs, tok_spread * 1.2);
+  EXPECT_NE(eight->solution.note.find("latency plan"), std::string::npos)
+      << eight->solution.note << " " << eight->solution.method << " " << one->solution.note;
+}
+
 TEST(PlanSolve, OrderHeuristicStaysCloseToExactOnEightDevices) {
   std::mt19937_64 rng(99);
   testing::InstanceShape shape;
