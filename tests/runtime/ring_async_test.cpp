@@ -280,6 +280,41 @@ TEST(KvCache, ExportImportOneSequencesLayerRange) {
   EXPECT_FALSE(src.bind(6, 1).is_ok());               // slot 1 is held by sequence 5
 }
 
+// A move's pre-copy takes positions [0, 6) while the sequence goes on, and its delta [6, 10)
+// at the switch: together they are the rows a whole export gives.
+TEST(KvCache, RangedExportsAddUpToTheWholeRows) {
+  graph::KvCache src({0, 1}, 4, 16, 2);
+  ASSERT_TRUE(src.bind(5, 0).is_ok());
+  for (int l = 0; l < 2; ++l) {
+    for (int i = 0; i < 16 * 4; ++i) {
+      src.k(l, 0)[i] = 100.0f * l + i;
+      src.v(l, 0)[i] = -100.0f * l - i;
+    }
+  }
+  auto pre = src.export_rows(5, 0, 2, 0, 6);
+  auto delta = src.export_rows(5, 0, 2, 6, 10);
+  auto whole = src.export_rows(5, 0, 2, 10);
+  ASSERT_TRUE(pre.is_ok() && delta.is_ok() && whole.is_ok());
+  EXPECT_EQ(delta->pos_begin, 6);
+  EXPECT_EQ(delta->n_pos, 4);
+  EXPECT_EQ(delta->data[0], 6.0f * 4);  // layer 0's K at position 6
+  graph::KvCache a({0, 1}, 4, 16, 2), b({0, 1}, 4, 16, 2);
+  ASSERT_TRUE(a.import_rows(5, *pre).is_ok());
+  ASSERT_TRUE(a.import_rows(5, *delta).is_ok());
+  ASSERT_TRUE(b.import_rows(5, *whole).is_ok());
+  for (int l = 0; l < 2; ++l) {
+    for (int i = 0; i < 16 * 4; ++i) {
+      ASSERT_EQ(a.k(l, a.find_slot(5))[i], b.k(l, b.find_slot(5))[i]) << l << " " << i;
+      ASSERT_EQ(a.v(l, a.find_slot(5))[i], b.v(l, b.find_slot(5))[i]) << l << " " << i;
+    }
+  }
+  EXPECT_FALSE(src.export_rows(5, 0, 2, 7, 6).is_ok());   // reversed
+  EXPECT_FALSE(src.export_rows(5, 0, 2, 0, 17).is_ok());  // past the context
+  graph::KvRows past = *delta;
+  past.pos_begin = 14;  // [14, 18) of a 16-position cache
+  EXPECT_FALSE(a.import_rows(5, past).is_ok());
+}
+
 // A device whose layer range changes keeps the rows of the layers it still runs.
 TEST(KvCache, AdoptTakesTheSharedLayersAndTheSlots) {
   graph::KvCache old({0, 1}, 4, 8, 2);
