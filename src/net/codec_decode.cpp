@@ -231,8 +231,8 @@ Status get(KvExport& b, BodyReader& in) {
     b.ranged = true;
     LL_RETURN_IF_ERROR(in.r.u32(&b.pos_begin, "pos_begin"));
     if (b.pos_begin > b.n_pos)
-      return corrupt("positions [" + std::to_string(b.pos_begin) + ", " +
-                     std::to_string(b.n_pos) + ") are reversed");
+      return corrupt("positions [" + std::to_string(b.pos_begin) + ", " + std::to_string(b.n_pos) +
+                     ") are reversed");
   }
   return Status::ok();
 }

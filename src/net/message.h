@@ -47,8 +47,8 @@ inline constexpr uint16_t kMaxMsgType = 23;
 std::string msg_type_name(MsgType t);
 
 // Header flag bits.
-inline constexpr uint16_t kFlagFinal = 1u << 0;   // last BLAST chunk; last TOKEN of a sequence
-inline constexpr uint16_t kFlagScore = 1u << 1;   // SEQ_START: a scoring sequence (perplexity)
+inline constexpr uint16_t kFlagFinal = 1u << 0;  // last BLAST chunk; last TOKEN of a sequence
+inline constexpr uint16_t kFlagScore = 1u << 1;  // SEQ_START: a scoring sequence (perplexity)
 // KV_EXPORT / KV_ROWS: the meta ends with `u32 pos_begin` (a range of positions, not [0, n)).
 // Set by the encoder from the body's `ranged`.
 inline constexpr uint16_t kFlagRange = 1u << 2;

@@ -224,7 +224,7 @@ Result<graph::KvRows> DeviceNode::export_kv(int32_t seq, int layer_begin, int la
 }
 
 Result<graph::KvRows> DeviceNode::export_kv_range(int32_t seq, int layer_begin, int layer_end,
-                                                   int pos_begin, int pos_end) const {
+                                                  int pos_begin, int pos_end) const {
   auto it = computed_.find(seq);
   if (it == computed_.end())
     return unavailable("device " + std::to_string(me_) + " has no rows of sequence " +
@@ -247,8 +247,7 @@ Status DeviceNode::import_kv(int32_t seq, int slot, const graph::KvRows& rows) {
       if (have < rows.pos_begin)
         return unavailable("KV rows of sequence " + std::to_string(seq) + " layer " +
                            std::to_string(l) + " from position " + std::to_string(rows.pos_begin) +
-                           ", but only positions [0, " + std::to_string(have) +
-                           ") of it are here");
+                           ", but only positions [0, " + std::to_string(have) + ") of it are here");
     }
   }
   if (slot >= 0) LL_RETURN_IF_ERROR(kv_->bind(seq, slot));

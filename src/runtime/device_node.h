@@ -87,8 +87,8 @@ class DeviceNode {
   // KV rows [pos_begin, pos_end) (a move's pre-copy or its delta): rows of computed positions
   // never change while the sequence lives, so they may be taken while it goes on. Fails
   // unless at least pos_end positions of the sequence were computed here.
-  Result<graph::KvRows> export_kv_range(int32_t seq, int layer_begin, int layer_end,
-                                        int pos_begin, int pos_end) const;
+  Result<graph::KvRows> export_kv_range(int32_t seq, int layer_begin, int layer_end, int pos_begin,
+                                        int pos_end) const;
   // Binds the sequence to `slot` (-1: any) and writes the rows. Rows that do not start at
   // position 0 must continue rows imported before for every one of their layers (a move's
   // pre-copied rows, then its delta), so a lost piece is an error, never a hole.

@@ -371,8 +371,8 @@ class NetRing : public Ring, private Outbox {
     std::string why;
     std::future<Status> shipped;
     double decided_s = 0;
-    uint64_t shipped_from = 0;  // weight_bytes_sent_ then
-    double shipped_s = 0;       // from the decision until the weights were in place
+    uint64_t shipped_from = 0;       // weight_bytes_sent_ then
+    double shipped_s = 0;            // from the decision until the weights were in place
     std::optional<PreCopy> precopy;  // started once the weights are in place
   };
   // Per worker without the model file, the shares of the model in its cache, in the order
@@ -394,6 +394,8 @@ class NetRing : public Ring, private Outbox {
   // KV_EXPORT / KV_ROWS request ids of a move: an ERROR answering one is its reply (the move
   // falls back to replay), not a failure of the device. Guarded by rx_mu_.
   std::set<uint32_t> kv_reqs_;
+  // Request ids of pre-copy pieces given up on: their late answers are dropped (rx_mu_).
+  std::set<uint32_t> abandoned_reqs_;
   double deploy_send_s_ = 0, deploy_head_s_ = 0;
   int deploy_kept_ = 0, deploy_prepared_ = 0;  // workers of the last deploy
 };

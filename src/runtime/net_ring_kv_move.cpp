@@ -93,8 +93,8 @@ Status NetRing::ask_moved_kv(const RingLayout& from, const RingLayout& to,
       if (run.from_dev == 0) {  // the head's own rows
         LL_ASSIGN_OR_RETURN(
             t.rows, begin == 0 ? node_->export_kv(r.id, run.layer_begin, run.layer_end, n_pos)
-                               : node_->export_kv_range(r.id, run.layer_begin, run.layer_end,
-                                                        begin, n_pos));
+                               : node_->export_kv_range(r.id, run.layer_begin, run.layer_end, begin,
+                                                        n_pos));
         out->push_back(std::move(t));
         continue;
       }
@@ -175,8 +175,8 @@ Status NetRing::move_kv(const RingLayout& layout, MoveRecord* rec, std::optional
   std::vector<SeqRecord> live = live_records(layout.size());
   std::vector<KvTransfer> transfers;
   std::vector<KvAsk> asked;
-  LL_RETURN_IF_ERROR(ask_moved_kv(before, layout, live, pre ? &*pre : nullptr, &transfers, &asked,
-                                  rec));
+  LL_RETURN_IF_ERROR(
+      ask_moved_kv(before, layout, live, pre ? &*pre : nullptr, &transfers, &asked, rec));
   rec->kv_export_s = clock().now_s() - t;
   // The DEPLOYs follow the KV_EXPORTs on the same links, so each old deployment answers
   // before it is replaced, and the rows travel while the new layout is installed.
@@ -269,9 +269,9 @@ Status NetRing::precopy_launch(PreCopy& p, size_t item) {
   op.pos_begin = it.placed;
   op.pos_end = std::min(it.n_pre, it.placed + chunk);
   if (run.from_dev == 0) {  // the head's own rows: taken now, sent to the new owner
-    LL_ASSIGN_OR_RETURN(graph::KvRows rows,
-                        node_->export_kv_range(it.seq, run.layer_begin, run.layer_end,
-                                               op.pos_begin, op.pos_end));
+    LL_ASSIGN_OR_RETURN(
+        graph::KvRows rows,
+        node_->export_kv_range(it.seq, run.layer_begin, run.layer_end, op.pos_begin, op.pos_end));
     op.staging = true;
     op.peer = p.to.devices[run.to_dev].name;
     op.bytes = rows.data.size() * sizeof(float);
@@ -314,6 +314,15 @@ void NetRing::advance_precopy(PreCopy& p) {
   // The ring changed under it (a failover): whatever was placed belongs to another layout.
   if (p.epoch != epoch_ || clock().now_s() - p.started_s > kPrecopyTimeoutS) {
     for (PreCopy::Item& it : p.items) fail(it, "the ring changed, or the pre-copy took too long");
+    {
+      // Their answers may still come: dropped on arrival, so no later wait for a reply of
+      // the same device takes a late refusal for its own.
+      std::lock_guard<std::mutex> lock(rx_mu_);
+      if (abandoned_reqs_.size() > 64) abandoned_reqs_.clear();  // answers that never came
+      for (const PreCopy::Op& op : p.ops) abandoned_reqs_.insert(op.req);
+      for (auto it = replies_.begin(); it != replies_.end();)
+        it = abandoned_reqs_.count(it->msg.seq_id) ? replies_.erase(it) : std::next(it);
+    }
     p.ops.clear();
     p.done_s = clock().now_s();
     return;

@@ -397,7 +397,7 @@ class Worker : public Outbox {
   // DEPLOY with "prepare" (a move, before its switch): builds the deployment on its own thread
   // and answers DEPLOY_ACK {"prepared":true} when it is ready, so the switch only installs it.
   Status prepare_deployment(const nlohmann::json& j, const net::Received& r) {
-    prepared_.reset();  // waits for an earlier one still building
+    prepared_.reset();   // waits for an earlier one still building
     staged_ = Staged{};  // a new move: its pre-copy follows this
     auto p = std::make_unique<Prepared>();
     p->key = deployment_key(j);
@@ -475,11 +475,11 @@ class Worker : public Outbox {
                               std::to_string(dep_->node->epoch()));
     const net::KvExport* e = r.msg.as<net::KvExport>();
     const int n_pos = static_cast<int>(e->n_pos);
-    LL_ASSIGN_OR_RETURN(
-        graph::KvRows rows,
-        e->ranged ? dep_->node->export_kv_range(e->seq, e->layer_begin, e->layer_end,
-                                                static_cast<int>(e->pos_begin), n_pos)
-                  : dep_->node->export_kv(e->seq, e->layer_begin, e->layer_end, n_pos));
+    LL_ASSIGN_OR_RETURN(graph::KvRows rows,
+                        e->ranged
+                            ? dep_->node->export_kv_range(e->seq, e->layer_begin, e->layer_end,
+                                                          static_cast<int>(e->pos_begin), n_pos)
+                            : dep_->node->export_kv(e->seq, e->layer_begin, e->layer_end, n_pos));
     net::Message out = make_kv_rows(e->seq, dep_->node->kv().find_slot(e->seq), std::move(rows));
     out.seq_id = r.msg.seq_id;
     out.session_id = dep_->session_id;
@@ -521,9 +521,8 @@ class Worker : public Outbox {
                               ", but the model's is " + std::to_string(hp.n_embd_kv()));
     if (rows.pos_begin + static_cast<int64_t>(rows.n_pos) > dep_->n_ctx ||
         d.kv_slot >= dep_->max_seqs)
-      return invalid_argument("pre-copied KV rows of positions [" +
-                              std::to_string(rows.pos_begin) + ", " +
-                              std::to_string(rows.pos_begin + rows.n_pos) + ") or slot " +
+      return invalid_argument("pre-copied KV rows of positions [" + std::to_string(rows.pos_begin) +
+                              ", " + std::to_string(rows.pos_begin + rows.n_pos) + ") or slot " +
                               std::to_string(d.kv_slot) + " do not fit " +
                               std::to_string(dep_->max_seqs) + " sequences of " +
                               std::to_string(dep_->n_ctx) + " positions");
@@ -538,8 +537,8 @@ class Worker : public Outbox {
       staged_.epoch = epoch;
     }
     const size_t bytes = rows.data.size() * sizeof(float);
-    const size_t limit = graph::KvCache::bytes_for(hp.n_layer, hp.n_embd_kv(), dep_->n_ctx,
-                                                   dep_->max_seqs);
+    const size_t limit =
+        graph::KvCache::bytes_for(hp.n_layer, hp.n_embd_kv(), dep_->n_ctx, dep_->max_seqs);
     if (staged_.bytes + bytes > limit)
       return out_of_memory("pre-copied KV rows exceed the KV cache of the whole model (" +
                            std::to_string(limit >> 20) + " MiB)");

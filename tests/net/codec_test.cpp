@@ -327,8 +327,8 @@ TEST(CodecCorruption, KvExportRangeMustBeSane) {
 // their meta with u32 pos_begin; the unranged forms keep their bytes.
 TEST(Codec, RangedKvMessagesRoundTrip) {
   Message e = sample_message(static_cast<size_t>(MsgType::kKvExport) - 1);
-  const size_t plain = must_encode(sample_message(static_cast<size_t>(MsgType::kKvExport) - 1))[0]
-                           .size();
+  const size_t plain =
+      must_encode(sample_message(static_cast<size_t>(MsgType::kKvExport) - 1))[0].size();
   e.as<KvExport>()->ranged = true;
   e.as<KvExport>()->pos_begin = 11;  // [11, 17)
   Frames fe = must_encode(std::move(e));

@@ -32,7 +32,8 @@ class BareHead {
     nlohmann::json dj = {
         {"me", 1},
         {"head", "bare-head"},
-        {"devices", {{{"name", "bare-head"}, {"address", ""}}, {{"name", worker_}, {"address", worker_}}}},
+        {"devices",
+         {{{"name", "bare-head"}, {"address", ""}}, {{"name", worker_}, {"address", worker_}}}},
         {"cuts", {1}},
         {"n_ctx", 64},
         {"max_seqs", 2},
