@@ -11,6 +11,7 @@
 #include "model/generate.h"
 #include "model/synth.h"
 #include "runtime/local_ring.h"
+#include "runtime/replay_log.h"
 #include "runtime/scheduler.h"
 #include "temp_dir.h"
 
@@ -278,6 +279,28 @@ TEST(KvCache, ExportImportOneSequencesLayerRange) {
   EXPECT_FALSE(dst.import_rows(5, *rows).is_ok());    // layer 2 is gone
   EXPECT_FALSE(src.export_rows(6, 0, 4, 1).is_ok());  // no such sequence
   EXPECT_FALSE(src.bind(6, 1).is_ok());               // slot 1 is held by sequence 5
+}
+
+// What a move may pre-copy: positions of passes whose token came back, and of every earlier
+// pass of the sequence (passes without logits rows included), never of passes in flight.
+TEST(ReplayLog, AnsweredPositionsAreThoseOfPassesWhoseTokenCameBack) {
+  ReplayLog log;
+  graph::Batch chunk, rest, next;
+  for (int p = 0; p < 4; ++p) chunk.add(10 + p, p, 3, false);  // a prefill chunk: no logits
+  rest.add(14, 4, 3, false);
+  rest.add(15, 5, 3, true);
+  next.add(16, 6, 3, true);
+  log.on_submit(1, chunk);
+  log.on_submit(2, rest);
+  EXPECT_EQ(log.answered_positions(3), 0);
+  log.on_submit(3, next);
+  EXPECT_EQ(log.on_token(3, 2), 2u);
+  EXPECT_EQ(log.answered_positions(3), 6);  // pass 3 (position 6) is still in flight
+  EXPECT_EQ(log.n_positions(3), 7);
+  log.on_token(3, 3);
+  EXPECT_EQ(log.answered_positions(3), 7);
+  log.on_end(3);
+  EXPECT_EQ(log.answered_positions(3), 0);
 }
 
 // A move's pre-copy takes positions [0, 6) while the sequence goes on, and its delta [6, 10)
