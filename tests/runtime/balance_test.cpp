@@ -196,7 +196,7 @@ TEST(Balance, WithoutPrecopyTheSwitchMovesTheWholeRows) {
 // are dropped, the new one's rows move whole at the switch, nothing is replayed, and every
 // text equals the same request's without a move (the ended one's is a prefix of it).
 TEST(Balance, ASequenceEndingAndOneStartingBetweenPrecopyAndSwitchChangeNoToken) {
-  const int n_predict = 30, n_req = 9;
+  const int n_predict = 40, n_req = 9;
   std::atomic<bool> precopied{false}, stopped{false};
   std::atomic<int> new_tokens{0};
   HeadOptions o;
