@@ -3,6 +3,7 @@
 //                 [--drop-at 10] [--drop-to 0.3] [--window 20] [--restore-at S] [--restore-window
 //                 10] [--drop-device midrange] [--reps 1 (off/on pairs; the median is shown)]
 //                 [--cache-dir DIR (default: a fresh one, removed at the end)]
+//                 [--precopy on|off (a move's KV pre-copy, default on)]
 // The phones3 emulation (flagship head at speed 1.0; mid-range worker at 0.4 and budget worker
 // at 0.2, memory budgets 75/60/50 % of the weights and KV caches, as the built-in phones3;
 // one-way link latencies 5 and 8 ms, no bandwidth limit). The mid-range phone's speed drops to
@@ -47,6 +48,7 @@ struct Args {
   std::string cache_root;
   std::string drop_device = "midrange";  // flagship (the head), midrange or budget
   int reps = 1;                          // off/on pairs
+  bool precopy = true;  // a move pre-copies the KV rows before its switch (HeadOptions)
 };
 
 struct RunResult {
@@ -116,6 +118,7 @@ RunResult run(const Args& a, const model::Model& m, bool rebalance) {
   o.cache_dir = a.cache_root + "/head";
   o.display_name = "flagship";
   o.rebalance = rebalance;
+  o.kv_precopy = a.precopy;
   if (a.drop_device == "flagship") {
     o.speed_schedule.push_back({a.drop_at, a.drop_to});
     if (a.restore_at > a.drop_at) o.speed_schedule.push_back({a.restore_at, 1.0});
@@ -213,6 +216,11 @@ RunResult run(const Args& a, const model::Model& m, bool rebalance) {
                              {"workers_prepared", mv.n_prepared},
                              {"replayed_rows", mv.n_rows},
                              {"kv_bytes", mv.kv_bytes},
+                             {"kv_full_bytes", mv.kv_full_bytes},
+                             {"precopy_s", mv.precopy_s},
+                             {"precopy_bytes", mv.precopy_bytes},
+                             {"precopy_ended", mv.precopy_ended},
+                             {"precopy_fresh", mv.precopy_fresh},
                              {"weight_bytes", mv.weight_bytes}});
   }
   return r;
@@ -226,7 +234,7 @@ int main(int argc, char** argv) {
                  "usage: bench_balance MODEL LINGUALINKED_BINARY [--streams N] [--objective "
                  "throughput|latency] [--drop-at S] [--drop-to X] [--window S] [--restore-at S] "
                  "[--restore-window S] [--drop-device flagship|midrange|budget] [--reps N] "
-                 "[--cache-dir DIR]\n");
+                 "[--cache-dir DIR] [--precopy on|off]\n");
     return 2;
   }
   Args a;
@@ -254,6 +262,8 @@ int main(int argc, char** argv) {
       a.drop_device = v;
     else if (k == "--reps")
       a.reps = std::max(1, std::stoi(v));
+    else if (k == "--precopy")
+      a.precopy = v != "off";
   }
   if (a.drop_device != "flagship" && a.drop_device != "midrange" && a.drop_device != "budget") {
     std::fprintf(stderr, "--drop-device must be flagship, midrange or budget, not %s\n",
@@ -316,6 +326,7 @@ int main(int argc, char** argv) {
   j["max_pause_s_on"] = on.max_pause_s;
   j["max_pause_s_off"] = off.max_pause_s;
   j["identical_tokens"] = identical;
+  j["precopy"] = a.precopy;
   if (a.restore_at > a.drop_at) {
     // The speed comes back: the layout should move back (a move after restore_at), and the
     // throughput with rebalancing should again match or beat the layout that never moved.

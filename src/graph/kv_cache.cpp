@@ -72,20 +72,24 @@ float* KvCache::v(int layer, int slot) {
   return k(layer, slot) + seq_floats();
 }
 
-Result<KvRows> KvCache::export_rows(int32_t seq, int layer_begin, int layer_end, int n_pos) const {
+Result<KvRows> KvCache::export_rows(int32_t seq, int layer_begin, int layer_end, int pos_begin,
+                                    int pos_end) const {
   const int sl = find_slot(seq);
   if (sl < 0) return not_found("sequence " + std::to_string(seq) + " has no KV slot here");
-  if (n_pos < 0 || n_pos > n_ctx_)
-    return invalid_argument("cannot export " + std::to_string(n_pos) + " positions of a " +
-                            std::to_string(n_ctx_) + "-position cache");
+  if (pos_begin < 0 || pos_end < pos_begin || pos_end > n_ctx_)
+    return invalid_argument("cannot export positions [" + std::to_string(pos_begin) + ", " +
+                            std::to_string(pos_end) + ") of a " + std::to_string(n_ctx_) +
+                            "-position cache");
   KvRows r;
-  r.n_pos = n_pos;
+  r.pos_begin = pos_begin;
+  r.n_pos = pos_end - pos_begin;
   r.n_embd_kv = n_embd_kv_;
-  const size_t rows = static_cast<size_t>(n_pos) * n_embd_kv_;
+  const size_t off = static_cast<size_t>(pos_begin) * n_embd_kv_;
+  const size_t rows = static_cast<size_t>(r.n_pos) * n_embd_kv_;
   for (auto it = layers_.lower_bound(layer_begin); it != layers_.end() && it->first < layer_end;
        ++it) {
     r.layers.push_back(it->first);
-    const float* k = it->second.data() + static_cast<size_t>(sl) * 2 * seq_floats();
+    const float* k = it->second.data() + static_cast<size_t>(sl) * 2 * seq_floats() + off;
     r.data.insert(r.data.end(), k, k + rows);
     r.data.insert(r.data.end(), k + seq_floats(), k + seq_floats() + rows);
   }
@@ -93,10 +97,14 @@ Result<KvRows> KvCache::export_rows(int32_t seq, int layer_begin, int layer_end,
 }
 
 Status KvCache::import_rows(int32_t seq, const KvRows& rows) {
-  if (rows.n_embd_kv != n_embd_kv_ || rows.n_pos < 0 || rows.n_pos > n_ctx_)
-    return invalid_argument("KV rows of width " + std::to_string(rows.n_embd_kv) + " and " +
-                            std::to_string(rows.n_pos) + " positions do not fit this cache");
+  if (rows.n_embd_kv != n_embd_kv_ || rows.pos_begin < 0 || rows.n_pos < 0 ||
+      rows.n_pos > n_ctx_ - rows.pos_begin)
+    return invalid_argument("KV rows of width " + std::to_string(rows.n_embd_kv) +
+                            " and positions [" + std::to_string(rows.pos_begin) + ", " +
+                            std::to_string(static_cast<int64_t>(rows.pos_begin) + rows.n_pos) +
+                            ") do not fit this cache");
   const size_t n = static_cast<size_t>(rows.n_pos) * n_embd_kv_;
+  const size_t off = static_cast<size_t>(rows.pos_begin) * n_embd_kv_;
   if (rows.data.size() != 2 * n * rows.layers.size())
     return invalid_argument("KV rows: data size does not match layers and positions");
   for (int l : rows.layers) {
@@ -107,8 +115,8 @@ Status KvCache::import_rows(int32_t seq, const KvRows& rows) {
   LL_ASSIGN_OR_RETURN(int sl, slot(seq));
   for (size_t i = 0; i < rows.layers.size(); ++i) {
     const float* src = rows.data.data() + 2 * n * i;
-    std::memcpy(k(rows.layers[i], sl), src, n * sizeof(float));
-    std::memcpy(v(rows.layers[i], sl), src + n, n * sizeof(float));
+    std::memcpy(k(rows.layers[i], sl) + off, src, n * sizeof(float));
+    std::memcpy(v(rows.layers[i], sl) + off, src + n, n * sizeof(float));
   }
   return Status::ok();
 }

@@ -12,8 +12,9 @@
 
 namespace ll::graph {
 
-// One sequence's cached K and V for some layers and the first n_pos positions.
+// One sequence's cached K and V for some layers and the n_pos positions from pos_begin.
 struct KvRows {
+  int pos_begin = 0;  // rows are positions [pos_begin, pos_begin + n_pos)
   int n_pos = 0;
   int n_embd_kv = 0;
   std::vector<int> layers;  // ascending
@@ -51,9 +52,14 @@ class KvCache {
   }
 
   // Rows [0, n_pos) of a sequence for the cached layers in [layer_begin, layer_end).
-  Result<KvRows> export_rows(int32_t seq, int layer_begin, int layer_end, int n_pos) const;
-  // Writes exported rows into the sequence's slot (allocated if needed); every layer of
-  // `rows` must be cached here.
+  Result<KvRows> export_rows(int32_t seq, int layer_begin, int layer_end, int n_pos) const {
+    return export_rows(seq, layer_begin, layer_end, 0, n_pos);
+  }
+  // Rows [pos_begin, pos_end) (a move's pre-copy and its delta, docs/balance.md).
+  Result<KvRows> export_rows(int32_t seq, int layer_begin, int layer_end, int pos_begin,
+                             int pos_end) const;
+  // Writes exported rows (positions [rows.pos_begin, rows.pos_begin + rows.n_pos)) into the
+  // sequence's slot (allocated if needed); every layer of `rows` must be cached here.
   Status import_rows(int32_t seq, const KvRows& rows);
   // Takes over `from`'s buffers of the layers both caches hold and its slot bindings, without
   // copying (a device whose layer range changed keeps the rows it has). `from` loses those

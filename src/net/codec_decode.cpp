@@ -45,6 +45,7 @@ class PartCursor {
 struct BodyReader {
   ByteReader& r;
   PartCursor& parts;
+  uint16_t flags = 0;  // the header's
 
   // Counts are bounded by what the remaining meta could possibly hold, so a lying count
   // cannot trigger a huge allocation.
@@ -226,6 +227,13 @@ Status get(KvExport& b, BodyReader& in) {
   if (b.n_pos > kMaxKvPositions)
     return corrupt("n_pos " + std::to_string(b.n_pos) + " exceeds " +
                    std::to_string(kMaxKvPositions));
+  if (in.flags & kFlagRange) {
+    b.ranged = true;
+    LL_RETURN_IF_ERROR(in.r.u32(&b.pos_begin, "pos_begin"));
+    if (b.pos_begin > b.n_pos)
+      return corrupt("positions [" + std::to_string(b.pos_begin) + ", " + std::to_string(b.n_pos) +
+                     ") are reversed");
+  }
   return Status::ok();
 }
 
@@ -249,6 +257,13 @@ Status get(KvRows& b, BodyReader& in) {
     return corrupt(std::to_string(n) + " layers of " + std::to_string(b.n_pos) +
                    " positions and width " + std::to_string(b.n_embd_kv) + " need " +
                    std::to_string(*want) + " bytes but byte length says " + std::to_string(len));
+  if (in.flags & kFlagRange) {
+    b.ranged = true;
+    LL_RETURN_IF_ERROR(in.r.u32(&b.pos_begin, "pos_begin"));
+    if (b.pos_begin > kMaxKvPositions - b.n_pos)
+      return corrupt("positions from " + std::to_string(b.pos_begin) + " for " +
+                     std::to_string(b.n_pos) + " exceed " + std::to_string(kMaxKvPositions));
+  }
   return in.parts.take(len, "KV rows", &b.data);
 }
 
@@ -350,7 +365,7 @@ Result<Message> decode(Frames& frames) {
   msg.step = h.step;
   ByteReader r(base + kHeaderBytes, h.meta_len);
   PartCursor parts(frames);
-  BodyReader in{r, parts};
+  BodyReader in{r, parts, h.flags};
   Status st = kGetters[h.type - 1](msg.body, in);
   if (!st.is_ok()) return Status(st.code(), type_name + ": " + st.message());
   // A newer peer may extend a frozen body at the end; otherwise every byte must be used.

@@ -199,6 +199,10 @@ Status put(KvExport& b, BodyWriter& out) {
   out.w().i32(b.layer_begin);
   out.w().i32(b.layer_end);
   out.w().u32(b.n_pos);
+  if (b.ranged) {
+    if (b.pos_begin > b.n_pos) return invalid_argument("KV export positions are reversed");
+    out.w().u32(b.pos_begin);
+  }
   return Status::ok();
 }
 
@@ -215,6 +219,11 @@ Status put(KvRows& b, BodyWriter& out) {
   out.w().u32(static_cast<uint32_t>(b.layers.size()));
   for (int32_t l : b.layers) out.w().i32(l);
   out.w().u64(bytes);
+  if (b.ranged) {
+    if (b.pos_begin > kMaxKvPositions - b.n_pos)
+      return invalid_argument("KV rows positions are out of range");
+    out.w().u32(b.pos_begin);
+  }
   out.part(b.data);
   return Status::ok();
 }
@@ -242,7 +251,10 @@ Result<Frames> encode(Message&& msg) {
   w.bytes(kMagic, 4);
   w.u16(msg.version);
   w.u16(static_cast<uint16_t>(msg.type()));
-  w.u16(static_cast<uint16_t>(msg.flags & ~kFlagLocal));
+  uint16_t flags = static_cast<uint16_t>(msg.flags & ~kFlagLocal & ~kFlagRange);
+  if (const KvExport* e = std::get_if<KvExport>(&msg.body); e && e->ranged) flags |= kFlagRange;
+  if (const KvRows* k = std::get_if<KvRows>(&msg.body); k && k->ranged) flags |= kFlagRange;
+  w.u16(flags);
   w.u16(0);  // n_parts
   w.u32(0);  // meta_len
   w.u32(msg.session_id);

@@ -47,8 +47,14 @@ inline constexpr uint16_t kMaxMsgType = 23;
 std::string msg_type_name(MsgType t);
 
 // Header flag bits.
-inline constexpr uint16_t kFlagFinal = 1u << 0;   // last BLAST chunk; last TOKEN of a sequence
-inline constexpr uint16_t kFlagScore = 1u << 1;   // SEQ_START: a scoring sequence (perplexity)
+inline constexpr uint16_t kFlagFinal = 1u << 0;  // last BLAST chunk; last TOKEN of a sequence
+inline constexpr uint16_t kFlagScore = 1u << 1;  // SEQ_START: a scoring sequence (perplexity)
+// KV_EXPORT / KV_ROWS: the meta ends with `u32 pos_begin` (a range of positions, not [0, n)).
+// Set by the encoder from the body's `ranged`.
+inline constexpr uint16_t kFlagRange = 1u << 2;
+// KV_ROWS: a move's pre-copy, sent before its switch: the receiver keeps the rows for the
+// deployment it is about to install (docs/balance.md).
+inline constexpr uint16_t kFlagPrecopy = 1u << 3;
 inline constexpr uint16_t kFlagLocal = 1u << 15;  // made by this node, never taken from the wire
 
 enum class Role : uint16_t { kHead = 1, kWorker = 2, kTool = 3 };
@@ -174,15 +180,22 @@ struct Shutdown {};
 // cached K and V of the layers in [layer_begin, layer_end) for positions [0, n_pos) from
 // their old owner (KV_EXPORT, answered with KV_ROWS), and hands them to the new owner
 // (KV_ROWS, answered with KV_ACK). Header seq_id is the request id, as for every request.
+// Ranged (flag kFlagRange, a move's pre-copy and delta): positions [pos_begin, n_pos) of an
+// export, refused unless at least n_pos positions were computed (unranged: exactly n_pos);
+// rows of positions [pos_begin, pos_begin + n_pos).
 struct KvExport {
   int32_t seq = 0;
   int32_t layer_begin = 0, layer_end = 0;
   uint32_t n_pos = 0;
+  bool ranged = false;
+  uint32_t pos_begin = 0;  // ranged only
 };
 struct KvRows {
   int32_t seq = 0;
   int32_t kv_slot = -1;  // the slot the receiver binds the sequence to (-1: any free one)
   uint32_t n_pos = 0;
+  bool ranged = false;
+  uint32_t pos_begin = 0;  // ranged only
   uint32_t n_embd_kv = 0;
   std::vector<int32_t> layers;  // ascending
   Payload data;                 // F32 [n_layers][k|v][n_pos][n_embd_kv]

@@ -181,6 +181,7 @@ void DeviceNode::end_sequence(int32_t seq) {
   kv_->release(seq);
   seqs_.erase(seq);
   computed_.erase(seq);
+  imported_.erase(seq);
 }
 
 Status DeviceNode::relayout(const graph::Segmentation& segments, int me) {
@@ -226,11 +227,42 @@ Result<graph::KvRows> DeviceNode::export_kv(int32_t seq, int layer_begin, int la
   return kv_->export_rows(seq, layer_begin, layer_end, n_pos);
 }
 
+Result<graph::KvRows> DeviceNode::export_kv_range(int32_t seq, int layer_begin, int layer_end,
+                                                  int pos_begin, int pos_end) const {
+  auto it = computed_.find(seq);
+  if (it == computed_.end())
+    return unavailable("device " + std::to_string(me_) + " has no rows of sequence " +
+                       std::to_string(seq) + " (unknown here, or ended)");
+  if (pos_begin < 0 || pos_end < pos_begin)
+    return invalid_argument("positions [" + std::to_string(pos_begin) + ", " +
+                            std::to_string(pos_end) + ") are not a range");
+  if (it->second < pos_end)
+    return unavailable("device " + std::to_string(me_) + " has computed " +
+                       std::to_string(it->second) + " positions of sequence " +
+                       std::to_string(seq) + ", not yet " + std::to_string(pos_end));
+  return kv_->export_rows(seq, layer_begin, layer_end, pos_begin, pos_end);
+}
+
 Status DeviceNode::import_kv(int32_t seq, int slot, const graph::KvRows& rows) {
+  if (rows.pos_begin > 0) {
+    auto it = imported_.find(seq);
+    for (int l : rows.layers) {
+      const int have = it == imported_.end() || !it->second.count(l) ? 0 : it->second.at(l);
+      if (have < rows.pos_begin)
+        return unavailable("KV rows of sequence " + std::to_string(seq) + " layer " +
+                           std::to_string(l) + " from position " + std::to_string(rows.pos_begin) +
+                           ", but only positions [0, " + std::to_string(have) + ") of it are here");
+    }
+  }
   if (slot >= 0) LL_RETURN_IF_ERROR(kv_->bind(seq, slot));
   LL_RETURN_IF_ERROR(kv_->import_rows(seq, rows));
+  const int end = rows.pos_begin + rows.n_pos;
+  for (int l : rows.layers) {
+    int& have = imported_[seq][l];
+    have = std::max(have, end);
+  }
   int& n = computed_[seq];
-  n = std::max(n, rows.n_pos);
+  n = std::max(n, end);
   return Status::ok();
 }
 

@@ -84,7 +84,14 @@ class DeviceNode {
   // KV rows [0, n_pos) of the layers in [layer_begin, layer_end) this node caches; fails
   // unless exactly n_pos positions of the sequence were computed here.
   Result<graph::KvRows> export_kv(int32_t seq, int layer_begin, int layer_end, int n_pos) const;
-  // Binds the sequence to `slot` (-1: any) and writes the rows.
+  // KV rows [pos_begin, pos_end) (a move's pre-copy or its delta): rows of computed positions
+  // never change while the sequence lives, so they may be taken while it goes on. Fails
+  // unless at least pos_end positions of the sequence were computed here.
+  Result<graph::KvRows> export_kv_range(int32_t seq, int layer_begin, int layer_end, int pos_begin,
+                                        int pos_end) const;
+  // Binds the sequence to `slot` (-1: any) and writes the rows. Rows that do not start at
+  // position 0 must continue rows imported before for every one of their layers (a move's
+  // pre-copied rows, then its delta), so a lost piece is an error, never a hole.
   Status import_kv(int32_t seq, int slot, const graph::KvRows& rows);
 
   bool is_tail() const { return is_tail_; }
@@ -129,6 +136,8 @@ class DeviceNode {
   std::map<uint32_t, Pending> pending_;
   std::map<int32_t, SeqState> seqs_;
   std::map<int32_t, int> computed_;  // positions of each sequence run here (max pos + 1)
+  // Per sequence and imported layer: positions [0, n) imported without a hole.
+  std::map<int32_t, std::map<int, int>> imported_;
   double busy_s_ = 0;
   double work_s_ = 0;
   uint64_t steps_run_ = 0;

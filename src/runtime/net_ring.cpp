@@ -146,6 +146,11 @@ void NetRing::route(net::Received r) {
     }
     return;
   }
+  if ((type == net::MsgType::kError || type == net::MsgType::kKvRows ||
+       type == net::MsgType::kKvAck) &&
+      abandoned_reqs_.erase(r.msg.seq_id) > 0) {
+    return;  // the answer to a pre-copy piece given up on
+  }
   if (type == net::MsgType::kError && kv_reqs_.count(r.msg.seq_id)) {
     replies_.push_back(std::move(r));  // a refused KV request: the move replays instead
     return;

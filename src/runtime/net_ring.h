@@ -80,6 +80,12 @@ struct HeadOptions {
   // Tests: the first KV_ROWS of each move names a layer its receiver does not run, which the
   // receiver refuses, so the move must fall back to replay.
   bool kv_fault_for_test = false;
+  // Before a KV move's switch, while serving goes on, the rows already computed are copied to
+  // their new owners; the switch then moves only the rows fed since (docs/balance.md).
+  bool kv_precopy = true;
+  // Tests: asked on the token loop's thread once a move's pre-copy is done; the switch waits
+  // (serving goes on) until it returns true.
+  std::function<bool()> before_switch_for_test;
 };
 
 class NetRing : public Ring, private Outbox {
@@ -173,9 +179,10 @@ class NetRing : public Ring, private Outbox {
   std::atomic<double> trace_s_{0};
   // Load balancing (net_ring_balance.cpp).
   Status balance_tick();
-  // `shipped_from`: weight_bytes_sent() when its preparation began.
+  struct PreCopy;
+  // `shipped_from`: weight_bytes_sent() when its preparation began; `pre`: its pre-copy.
   Status move_to(const RingLayout& layout, const std::string& why, double preship_s,
-                 uint64_t shipped_from);
+                 uint64_t shipped_from, std::optional<PreCopy> pre);
   // Ships the weights `layout` needs and has every worker whose op range changes (from
   // `before`) build its deployment in the background (DEPLOY "prepare"), so the switch only
   // installs it. Runs on its own thread.
@@ -187,7 +194,7 @@ class NetRing : public Ring, private Outbox {
   // A move without replay (net_ring_kv_move.cpp): waits for the passes in flight, takes the
   // moved layers' KV rows from their old owners, deploys keeping what stays, hands the rows
   // to the new owners and restarts the samplers. Any error: the caller replays instead.
-  Status move_kv(const RingLayout& layout, MoveRecord* rec);
+  Status move_kv(const RingLayout& layout, MoveRecord* rec, std::optional<PreCopy> pre);
   Status drain(double timeout_s);
   struct KvTransfer {
     std::string to;  // routing name of the new owner
@@ -200,11 +207,55 @@ class NetRing : public Ring, private Outbox {
     std::string peer;  // the old owner
     size_t index = 0;  // its transfer
   };
+  // A run of consecutive attention layers with the same old and new owner (ring indices),
+  // where the owner changes.
+  struct KvRun {
+    int from_dev = 0, to_dev = 0, layer_begin = 0, layer_end = 0;
+  };
+  Result<std::vector<KvRun>> moved_runs(const RingLayout& from, const RingLayout& to) const;
+  // A move's pre-copy (net_ring_kv_move.cpp): before the switch, while serving goes on, the
+  // rows of the positions every device has computed go to their new owners, one piece at a
+  // time, driven from the token loop (advance_precopy at every token wait).
+  struct PreCopy {
+    RingLayout from, to;
+    uint32_t epoch = 0;
+    std::vector<KvRun> runs;
+    struct Item {
+      int run = 0;
+      int32_t seq = 0;
+      int kv_slot = -1;
+      int n_pre = 0;   // positions to pre-copy: [0, n_pre)
+      int placed = 0;  // positions [0, placed) are at the new owner
+      bool failed = false, busy = false;
+    };
+    std::vector<Item> items;
+    struct Op {
+      size_t item = 0;
+      int pos_begin = 0, pos_end = 0;
+      bool staging = false;  // false: KV_EXPORT to the old owner; true: KV_ROWS to the new one
+      std::string peer;
+      uint32_t req = 0;
+      size_t bytes = 0;
+    };
+    std::vector<Op> ops;
+    std::vector<KvTransfer> local;  // pieces whose new owner is the head, imported at the switch
+    double started_s = 0, done_s = -1;
+    size_t bytes = 0;
+    size_t next = 0;  // round robin over the items
+    bool done() const { return done_s >= 0; }
+  };
+  Result<PreCopy> start_precopy(const RingLayout& layout);
+  // Takes the replies that arrived and sends the next pieces; never waits.
+  void advance_precopy(PreCopy& p);
+  Status precopy_launch(PreCopy& p, size_t item);
+  // A reply to one of the pre-copy's requests, if it has arrived (an ERROR answers too).
+  std::optional<net::Received> take_reply(const std::string& peer, uint32_t req);
   // The head's own moved rows are copied into `out` now; the workers' are asked for (their
-  // transfers in `out` get the rows from collect_moved_kv).
+  // transfers in `out` get the rows from collect_moved_kv). A sequence the pre-copy placed
+  // positions [0, n) of moves only the rows from n.
   Status ask_moved_kv(const RingLayout& from, const RingLayout& to,
-                      const std::vector<SeqRecord>& live, std::vector<KvTransfer>* out,
-                      std::vector<KvAsk>* asked);
+                      const std::vector<SeqRecord>& live, const PreCopy* pre,
+                      std::vector<KvTransfer>* out, std::vector<KvAsk>* asked, MoveRecord* rec);
   Status collect_moved_kv(const std::vector<KvAsk>& asked, std::vector<KvTransfer>* out);
   Status import_moved_kv(std::vector<KvTransfer> transfers);
   // Ring index of the device of `layout` that runs op `node`.
@@ -320,7 +371,9 @@ class NetRing : public Ring, private Outbox {
     std::string why;
     std::future<Status> shipped;
     double decided_s = 0;
-    uint64_t shipped_from = 0;  // weight_bytes_sent_ then
+    uint64_t shipped_from = 0;       // weight_bytes_sent_ then
+    double shipped_s = 0;            // from the decision until the weights were in place
+    std::optional<PreCopy> precopy;  // started once the weights are in place
   };
   // Per worker without the model file, the shares of the model in its cache, in the order
   // they were shipped (written by the shipping thread of a move, too).
@@ -341,6 +394,8 @@ class NetRing : public Ring, private Outbox {
   // KV_EXPORT / KV_ROWS request ids of a move: an ERROR answering one is its reply (the move
   // falls back to replay), not a failure of the device. Guarded by rx_mu_.
   std::set<uint32_t> kv_reqs_;
+  // Request ids of pre-copy pieces given up on: their late answers are dropped (rx_mu_).
+  std::set<uint32_t> abandoned_reqs_;
   double deploy_send_s_ = 0, deploy_head_s_ = 0;
   int deploy_kept_ = 0, deploy_prepared_ = 0;  // workers of the last deploy
 };

@@ -70,7 +70,7 @@ std::string NetRing::describe_move(const RingLayout& from, const RingLayout& to)
 }
 
 Status NetRing::move_to(const RingLayout& layout, const std::string& why, double preship_s,
-                        uint64_t shipped_from) {
+                        uint64_t shipped_from, std::optional<PreCopy> pre) {
   std::unique_lock<std::mutex> deploying(deploy_mu_);
   const double t0 = clock().now_s();
   const RingLayout before = layout_;
@@ -80,7 +80,7 @@ Status NetRing::move_to(const RingLayout& layout, const std::string& why, double
   rec.mode = "replay";
   std::string fallback;
   if (o_.kv_moves) {
-    Status kst = move_kv(layout, &rec);
+    Status kst = move_kv(layout, &rec, std::move(pre));
     {
       std::lock_guard<std::mutex> lock(rx_mu_);
       kv_reqs_.clear();
@@ -138,7 +138,12 @@ Status NetRing::move_to(const RingLayout& layout, const std::string& why, double
   const double dt = clock().now_s() - t0;
   policy_.moved(clock().now_s());
   char tail[160];
-  if (rec.mode == "kv") {
+  if (rec.mode == "kv" && rec.precopy_bytes > 0) {
+    std::snprintf(tail, sizeof tail,
+                  "; switched in %.0f ms, moved KV rows of %d sequences (%.0f KiB pre-copied, "
+                  "%.0f KiB at the switch)",
+                  1e3 * dt, n_seqs, rec.precopy_bytes / 1024.0, rec.kv_bytes / 1024.0);
+  } else if (rec.mode == "kv") {
     std::snprintf(tail, sizeof tail,
                   "; switched in %.0f ms, moved KV rows of %d sequences (%.0f KiB)", 1e3 * dt,
                   n_seqs, rec.kv_bytes / 1024.0);
@@ -293,8 +298,13 @@ Status NetRing::balance_tick() {
     std::lock_guard<std::mutex> lock(move_mu_);
     forced.swap(forced_move_);
   }
-  if (forced) {
-    // Prepared here, on the token loop's thread, so a test's move happens at this wait.
+  if (forced && pending_move_) {
+    // One move at a time: the forced one waits for the pending one's switch.
+    std::lock_guard<std::mutex> lock(move_mu_);
+    if (!forced_move_) forced_move_.swap(forced);
+  } else if (forced) {
+    // Prepared here, on the token loop's thread, so a test's move starts at this wait; its
+    // pre-copy and switch follow at the next waits, as a decided move's.
     const double t = clock().now_s();
     const uint64_t shipped_from = weight_bytes_sent_;
     Status st = preship(forced->first, layout_, preload_ranges(forced->first));
@@ -302,19 +312,45 @@ Status NetRing::balance_tick() {
       warn("forced move abandoned: preparing it failed: " + st.message());
       return Status::ok();
     }
-    return move_to(forced->first, forced->second, clock().now_s() - t, shipped_from);
+    std::promise<Status> shipped;
+    shipped.set_value(Status::ok());
+    pending_move_ =
+        PendingMove{forced->first, forced->second, shipped.get_future(), t, shipped_from};
   }
   if (pending_move_) {
-    if (pending_move_->shipped.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
-      return Status::ok();
-    PendingMove pm = std::move(*pending_move_);
+    PendingMove& pm = *pending_move_;
+    if (!pm.precopy) {
+      if (pm.shipped.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+        return Status::ok();
+      Status st = pm.shipped.get();
+      if (!st.is_ok()) {
+        pending_move_.reset();
+        warn("move abandoned: shipping its weights failed: " + st.message());
+        policy_.moved(clock().now_s());  // no new attempt before the cooldown
+        return Status::ok();
+      }
+      pm.shipped_s = clock().now_s() - pm.decided_s;
+      PreCopy none;
+      none.done_s = none.started_s = clock().now_s();
+      if (o_.kv_moves && o_.kv_precopy) {
+        auto p = start_precopy(pm.layout);
+        if (p.is_ok()) {
+          pm.precopy = std::move(*p);
+        } else {
+          warn("no pre-copy for this move: " + p.status().message());
+          pm.precopy = none;
+        }
+      } else {
+        pm.precopy = none;
+      }
+    }
+    advance_precopy(*pm.precopy);
+    if (!pm.precopy->done()) return Status::ok();
+    if (o_.before_switch_for_test && !o_.before_switch_for_test()) return Status::ok();
+    PendingMove ready = std::move(pm);
     pending_move_.reset();
-    Status st = pm.shipped.get();
-    if (st.is_ok())
-      return move_to(pm.layout, pm.why, clock().now_s() - pm.decided_s, pm.shipped_from);
-    warn("move abandoned: shipping its weights failed: " + st.message());
-    policy_.moved(clock().now_s());  // no new attempt before the cooldown
-    return Status::ok();
+    return move_to(ready.layout, ready.why, ready.shipped_s, ready.shipped_from,
+                   std::move(ready.precopy));
   }
   if (!o_.rebalance || state_ != RingState::kServing || wnames_.empty()) return Status::ok();
   // Only a layout the planner chose is moved: forced cuts and baseline placements ("even",

@@ -9,13 +9,27 @@ void ReplayLog::on_submit(uint32_t step, const graph::Batch& b) {
     fed_[b.seq[i]].push_back({b.pos[i], b.tokens[i]});
     if (b.want_logits[i]) owed_[{step, b.seq[i]}] = step;
   }
+  for (int i = 0; i < b.n_rows(); ++i) {
+    if (!owed_.count({step, b.seq[i]})) continue;
+    int& end = pass_end_[{step, b.seq[i]}];
+    end = std::max(end, b.pos[i] + 1);
+  }
 }
 
 void ReplayLog::on_replay_submit(uint32_t step, const ReplayPass& p) {
-  if (p.owes_token && p.batch.n_rows() > 0) owed_[{step, p.batch.seq[0]}] = p.owed_step;
+  if (p.owes_token && p.batch.n_rows() > 0) {
+    owed_[{step, p.batch.seq[0]}] = p.owed_step;
+    int& end = pass_end_[{step, p.batch.seq[0]}];
+    for (int32_t pos : p.batch.pos) end = std::max(end, pos + 1);
+  }
 }
 
 uint32_t ReplayLog::on_token(int32_t seq, uint32_t step) {
+  if (auto e = pass_end_.find({step, seq}); e != pass_end_.end()) {
+    int& n = answered_[seq];
+    n = std::max(n, e->second);
+    pass_end_.erase(e);
+  }
   auto it = owed_.find({step, seq});
   if (it == owed_.end()) return step;
   const uint32_t known = it->second;
@@ -25,9 +39,18 @@ uint32_t ReplayLog::on_token(int32_t seq, uint32_t step) {
 
 void ReplayLog::on_end(int32_t seq) {
   fed_.erase(seq);
+  answered_.erase(seq);
   for (auto it = owed_.begin(); it != owed_.end();) {
     it = it->first.second == seq ? owed_.erase(it) : std::next(it);
   }
+  for (auto it = pass_end_.begin(); it != pass_end_.end();) {
+    it = it->first.second == seq ? pass_end_.erase(it) : std::next(it);
+  }
+}
+
+int ReplayLog::answered_positions(int32_t seq) const {
+  auto it = answered_.find(seq);
+  return it == answered_.end() ? 0 : it->second;
 }
 
 size_t ReplayLog::fed_rows(int32_t seq) const {

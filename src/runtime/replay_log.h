@@ -34,11 +34,18 @@ class ReplayLog {
   // last chunk wants logits when a token is still owed. Empty when nothing was fed.
   std::vector<ReplayPass> plan(int32_t seq, int chunk) const;
   // The layout changed: no pass of the old one will answer.
-  void forget_passes() { owed_.clear(); }
+  void forget_passes() {
+    owed_.clear();
+    pass_end_.clear();
+  }
 
   size_t fed_rows(int32_t seq) const;
   // n when the sequence has fed exactly positions 0..n-1 (what its KV rows hold), else -1.
   int n_positions(int32_t seq) const;
+  // Positions [0, n) of the sequence that every device has computed: those of its passes
+  // whose token (or scores) came back, and of every earlier pass (a sequence's passes run in
+  // order on each device). A move pre-copies these rows while the sequence goes on.
+  int answered_positions(int32_t seq) const;
   // Passes (wire pass, sequence) whose token has not been taken yet.
   std::vector<std::pair<uint32_t, int32_t>> owed() const;
 
@@ -49,6 +56,9 @@ class ReplayLog {
   std::map<int32_t, std::vector<Row>> fed_;  // by sequence, in submit order
   // (wire pass, sequence) -> the pass number the caller knows (equal unless replayed)
   std::map<std::pair<uint32_t, int32_t>, uint32_t> owed_;
+  // (wire pass, sequence) of passes owing a token -> the sequence's last position in it + 1
+  std::map<std::pair<uint32_t, int32_t>, int> pass_end_;
+  std::map<int32_t, int> answered_;
 };
 
 }  // namespace ll::runtime

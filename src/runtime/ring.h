@@ -59,7 +59,16 @@ struct MoveRecord {
   int n_seqs = 0;
   int n_kept = 0, n_prepared = 0;  // workers that kept their deployment / installed a prepared one
   size_t n_rows = 0;               // rows replayed
-  size_t kv_bytes = 0;             // KV bytes moved between devices
+  size_t kv_bytes = 0;             // KV bytes moved between devices at the switch
+  // Pre-copy (docs/balance.md, "Moving"): before the switch, while serving went on, the rows
+  // already computed were copied to their new owners (precopy_s from its start to its end,
+  // precopy_bytes placed there), so the switch moved only the rows fed since. kv_full_bytes:
+  // what the switch would have moved without it. precopy_ended: pre-copied sequences that
+  // ended before the switch (their rows dropped); precopy_fresh: live sequences the switch
+  // moved whole (started after the pre-copy, or whose pre-copy failed).
+  double precopy_s = 0;
+  size_t precopy_bytes = 0, kv_full_bytes = 0;
+  int precopy_ended = 0, precopy_fresh = 0;
   // Weights shipped for it: 0 when every worker held what it needs (its own model file, or
   // a share preloaded with the overlap plan or left by an earlier move).
   size_t weight_bytes = 0;

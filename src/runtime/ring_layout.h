@@ -13,6 +13,7 @@ struct RingDevice {
   std::string address;  // empty for the head
   int node_begin = 0;   // graph op range [node_begin, node_end) this device runs
   int node_end = 0;
+  bool operator==(const RingDevice&) const = default;
 };
 
 // Graph ops [begin, end).

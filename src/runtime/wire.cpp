@@ -176,6 +176,8 @@ net::Message make_kv_rows(int32_t seq, int kv_slot, graph::KvRows rows) {
   b.seq = seq;
   b.kv_slot = kv_slot;
   b.n_pos = static_cast<uint32_t>(rows.n_pos);
+  b.ranged = rows.pos_begin != 0;  // rows from position 0 keep the first layout of KV_ROWS
+  b.pos_begin = static_cast<uint32_t>(rows.pos_begin);
   b.n_embd_kv = static_cast<uint32_t>(rows.n_embd_kv);
   b.layers.assign(rows.layers.begin(), rows.layers.end());
   b.data = net::payload_take(std::move(rows.data));  // [n_layers][k|v][n_pos][n_embd_kv] F32
@@ -192,6 +194,7 @@ Result<DecodedKvRows> read_kv_rows(const net::Message& m) {
   d.seq = b->seq;
   d.kv_slot = b->kv_slot;
   d.rows.n_pos = static_cast<int>(b->n_pos);
+  d.rows.pos_begin = b->ranged ? static_cast<int>(b->pos_begin) : 0;
   d.rows.n_embd_kv = static_cast<int>(b->n_embd_kv);
   d.rows.layers.assign(b->layers.begin(), b->layers.end());
   d.rows.data = net::payload_to_vector<float>(b->data);

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -396,7 +397,8 @@ class Worker : public Outbox {
   // DEPLOY with "prepare" (a move, before its switch): builds the deployment on its own thread
   // and answers DEPLOY_ACK {"prepared":true} when it is ready, so the switch only installs it.
   Status prepare_deployment(const nlohmann::json& j, const net::Received& r) {
-    prepared_.reset();  // waits for an earlier one still building
+    prepared_.reset();   // waits for an earlier one still building
+    staged_ = Staged{};  // a new move: its pre-copy follows this
     auto p = std::make_unique<Prepared>();
     p->key = deployment_key(j);
     p->session_id = r.msg.session_id;
@@ -429,7 +431,10 @@ class Worker : public Outbox {
     try {
       if (j.value("prepare", false)) return prepare_deployment(j, r);
       LL_ASSIGN_OR_RETURN(bool kept, keep_deployment(j, r));
-      if (kept) return ack_deploy(r, true);
+      if (kept) {
+        staged_ = Staged{};  // a device that keeps its range takes no moved rows
+        return ack_deploy(r, true);
+      }
       // A deployment prepared for exactly this one is installed; any other is dropped.
       std::unique_ptr<Prepared> p = std::move(prepared_);
       if (p && p->session_id == r.msg.session_id && p->key == deployment_key(j)) {
@@ -446,11 +451,17 @@ class Worker : public Outbox {
       LL_RETURN_IF_ERROR(link_consumers(d->graph, seg, d->me, j.at("devices")));
       // A move keeps the KV rows of the layers this device runs before and after.
       if (j.value("keep", false) && dep_ && dep_->session_id == d->session_id &&
-          d->node->adopt(*dep_->node).is_ok())
-        d->node->retain(j.value("live", std::vector<int32_t>()));
+          d->node->adopt(*dep_->node).is_ok()) {
+        const std::vector<int32_t> live = j.value("live", std::vector<int32_t>());
+        d->node->retain(live);
+        // The pre-copied rows, taken under the deployment this one replaces.
+        if (staged_.session_id == d->session_id && staged_.epoch == dep_->node->epoch())
+          install_staged(*d->node, live);
+      }
     } catch (const std::exception& e) {
       return invalid_argument(std::string("DEPLOY: ") + e.what());
     }
+    staged_ = Staged{};
     dep_ = std::move(d);
     return ack_deploy(r, false, prepared);
   }
@@ -463,9 +474,12 @@ class Worker : public Outbox {
                               ", but this device is deployed for epoch " +
                               std::to_string(dep_->node->epoch()));
     const net::KvExport* e = r.msg.as<net::KvExport>();
-    LL_ASSIGN_OR_RETURN(
-        graph::KvRows rows,
-        dep_->node->export_kv(e->seq, e->layer_begin, e->layer_end, static_cast<int>(e->n_pos)));
+    const int n_pos = static_cast<int>(e->n_pos);
+    LL_ASSIGN_OR_RETURN(graph::KvRows rows,
+                        e->ranged
+                            ? dep_->node->export_kv_range(e->seq, e->layer_begin, e->layer_end,
+                                                          static_cast<int>(e->pos_begin), n_pos)
+                            : dep_->node->export_kv(e->seq, e->layer_begin, e->layer_end, n_pos));
     net::Message out = make_kv_rows(e->seq, dep_->node->kv().find_slot(e->seq), std::move(rows));
     out.seq_id = r.msg.seq_id;
     out.session_id = dep_->session_id;
@@ -481,13 +495,78 @@ class Worker : public Outbox {
                               ", but this device is deployed for epoch " +
                               std::to_string(dep_->node->epoch()));
     LL_ASSIGN_OR_RETURN(DecodedKvRows d, read_kv_rows(r.msg));
-    LL_RETURN_IF_ERROR(dep_->node->import_kv(d.seq, d.kv_slot, d.rows));
+    if (r.msg.flags & net::kFlagPrecopy) {
+      LL_RETURN_IF_ERROR(stage(r.msg.session_id, r.msg.epoch, std::move(d)));
+    } else {
+      LL_RETURN_IF_ERROR(dep_->node->import_kv(d.seq, d.kv_slot, d.rows));
+    }
     net::Message out;
     out.seq_id = r.msg.seq_id;
     out.session_id = dep_->session_id;
     out.epoch = r.msg.epoch;
     out.body = net::KvAck{d.seq, static_cast<uint32_t>(d.rows.layers.size())};
     return ep_->send(r.from, std::move(out));
+  }
+
+  // A move's pre-copied rows (KV_ROWS flagged PRECOPY), kept until the move's DEPLOY installs
+  // the deployment they are for. Checked now against this deployment's model and sizes, and
+  // bounded by the KV cache of the whole model.
+  Status stage(uint32_t session_id, uint32_t epoch, DecodedKvRows d) {
+    const graph::ModelDims& hp = dep_->graph.hp;
+    const graph::KvRows& rows = d.rows;
+    if (session_id != dep_->session_id)
+      return invalid_argument("pre-copied KV rows of another session");
+    if (rows.n_embd_kv != hp.n_embd_kv())
+      return invalid_argument("pre-copied KV rows of width " + std::to_string(rows.n_embd_kv) +
+                              ", but the model's is " + std::to_string(hp.n_embd_kv()));
+    if (rows.pos_begin + static_cast<int64_t>(rows.n_pos) > dep_->n_ctx ||
+        d.kv_slot >= dep_->max_seqs)
+      return invalid_argument("pre-copied KV rows of positions [" + std::to_string(rows.pos_begin) +
+                              ", " + std::to_string(rows.pos_begin + rows.n_pos) + ") or slot " +
+                              std::to_string(d.kv_slot) + " do not fit " +
+                              std::to_string(dep_->max_seqs) + " sequences of " +
+                              std::to_string(dep_->n_ctx) + " positions");
+    for (int l : rows.layers) {
+      if (l >= hp.n_layer)
+        return invalid_argument("pre-copied KV rows of layer " + std::to_string(l) +
+                                ", but the model has " + std::to_string(hp.n_layer));
+    }
+    if (staged_.session_id != session_id || staged_.epoch != epoch) {
+      staged_ = Staged{};
+      staged_.session_id = session_id;
+      staged_.epoch = epoch;
+    }
+    const size_t bytes = rows.data.size() * sizeof(float);
+    const size_t limit =
+        graph::KvCache::bytes_for(hp.n_layer, hp.n_embd_kv(), dep_->n_ctx, dep_->max_seqs);
+    if (staged_.bytes + bytes > limit)
+      return out_of_memory("pre-copied KV rows exceed the KV cache of the whole model (" +
+                           std::to_string(limit >> 20) + " MiB)");
+    staged_.bytes += bytes;
+    staged_.rows[d.seq].emplace_back(d.kv_slot, std::move(d.rows));
+    return Status::ok();
+  }
+
+  // Writes the staged rows of the live sequences into a new deployment, in position order. A
+  // piece that does not fit is left out: the move's delta then finds the hole and is refused,
+  // and the head replays instead.
+  void install_staged(DeviceNode& node, const std::vector<int32_t>& live) {
+    for (int32_t seq : live) {
+      auto it = staged_.rows.find(seq);
+      if (it == staged_.rows.end()) continue;
+      auto& pieces = it->second;
+      std::stable_sort(pieces.begin(), pieces.end(), [](const auto& a, const auto& b) {
+        return a.second.pos_begin < b.second.pos_begin;
+      });
+      for (const auto& [slot, rows] : pieces) {
+        Status st = node.import_kv(seq, slot, rows);
+        if (!st.is_ok()) {
+          LL_LOG_WARN("worker %s: pre-copied KV rows of sequence %d left out: %s",
+                      ep_->options().node_name.c_str(), seq, st.message().c_str());
+          break;
+        }
+      }
+    }
   }
 
   // STEP, SEQ_START and SEQ_END: only for the current deployment; older epochs are dropped.
@@ -589,6 +668,12 @@ class Worker : public Outbox {
     std::future<Result<std::unique_ptr<Deployment>>> built;
   };
   std::unique_ptr<Prepared> prepared_;  // declared after dep_: joined before it goes
+  struct Staged {
+    uint32_t session_id = 0, epoch = 0;  // of the deployment they were taken under
+    std::map<int32_t, std::vector<std::pair<int, graph::KvRows>>> rows;  // by sequence: slot, rows
+    size_t bytes = 0;
+  };
+  Staged staged_;
   Throttle throttle_;
   struct FileCloser {
     void operator()(FILE* f) const { std::fclose(f); }

@@ -323,6 +323,73 @@ TEST(CodecCorruption, KvExportRangeMustBeSane) {
   expect_error(a, StatusCode::kCorrupt, "KV_ACK: truncated layer count");
 }
 
+// A move's pre-copy and delta (docs/protocol.md): KV_EXPORT and KV_ROWS with flag RANGE end
+// their meta with u32 pos_begin; the unranged forms keep their bytes.
+TEST(Codec, RangedKvMessagesRoundTrip) {
+  Message e = sample_message(static_cast<size_t>(MsgType::kKvExport) - 1);
+  const size_t plain =
+      must_encode(sample_message(static_cast<size_t>(MsgType::kKvExport) - 1))[0].size();
+  e.as<KvExport>()->ranged = true;
+  e.as<KvExport>()->pos_begin = 11;  // [11, 17)
+  Frames fe = must_encode(std::move(e));
+  EXPECT_EQ(fe[0].size(), plain + 4);
+  auto de = decode(fe);
+  ASSERT_TRUE(de.is_ok()) << de.status().to_string();
+  EXPECT_TRUE(de->flags & kFlagRange);
+  ASSERT_TRUE(de->as<KvExport>()->ranged);
+  EXPECT_EQ(de->as<KvExport>()->pos_begin, 11u);
+  EXPECT_EQ(de->as<KvExport>()->n_pos, 17u);
+
+  Message r = sample_message(static_cast<size_t>(MsgType::kKvRows) - 1);
+  r.as<KvRows>()->ranged = true;
+  r.as<KvRows>()->pos_begin = 40;
+  r.flags |= kFlagPrecopy;
+  Frames fr = must_encode(std::move(r));
+  auto dr = decode(fr);
+  ASSERT_TRUE(dr.is_ok()) << dr.status().to_string();
+  EXPECT_TRUE(dr->flags & kFlagPrecopy);
+  ASSERT_TRUE(dr->as<KvRows>()->ranged);
+  EXPECT_EQ(dr->as<KvRows>()->pos_begin, 40u);
+  EXPECT_EQ(dr->as<KvRows>()->n_pos, 3u);
+  // The flag comes from the body: an unranged body never carries it.
+  Message u = sample_message(static_cast<size_t>(MsgType::kKvRows) - 1);
+  u.flags |= kFlagRange;
+  Frames fu = must_encode(std::move(u));
+  auto du = decode(fu);
+  ASSERT_TRUE(du.is_ok());
+  EXPECT_FALSE(du->flags & kFlagRange);
+  EXPECT_FALSE(du->as<KvRows>()->ranged);
+}
+
+// Ranged KV_EXPORT (sample: layers [2, 4), n_pos 17) with pos_begin at 56; KV_ROWS with
+// pos_begin at 76 (after its byte length).
+TEST(CodecCorruption, RangedKvPositionsMustBeSane) {
+  Message e = sample_message(static_cast<size_t>(MsgType::kKvExport) - 1);
+  e.as<KvExport>()->ranged = true;
+  Frames f = must_encode(std::move(e));
+  patch_frame0(f, [](auto& b) { put_le(b, 56, 18, 4); });
+  expect_error(f, StatusCode::kCorrupt, "KV_EXPORT: positions [18, 17) are reversed");
+  Frames t = must_encode([] {
+    Message m = sample_message(static_cast<size_t>(MsgType::kKvExport) - 1);
+    m.as<KvExport>()->ranged = true;
+    return m;
+  }());
+  patch_frame0(t, [](auto& b) {
+    b.resize(56);
+    put_le(b, 12, 16, 4);
+  });
+  expect_error(t, StatusCode::kCorrupt, "KV_EXPORT: truncated pos_begin");
+  Message r = sample_message(static_cast<size_t>(MsgType::kKvRows) - 1);
+  r.as<KvRows>()->ranged = true;
+  Frames g = must_encode(std::move(r));
+  patch_frame0(g, [](auto& b) { put_le(b, 76, 0xfffffffeu, 4); });
+  expect_error(g, StatusCode::kCorrupt, "KV_ROWS: positions from 4294967294 for 3 exceed");
+  Message bad = sample_message(static_cast<size_t>(MsgType::kKvExport) - 1);
+  bad.as<KvExport>()->ranged = true;
+  bad.as<KvExport>()->pos_begin = 18;
+  EXPECT_FALSE(encode(std::move(bad)).is_ok());
+}
+
 TEST(CodecCorruption, FrozenTypeStillRejectsShortBody) {
   Message m = sample_message(static_cast<size_t>(MsgType::kError) - 1);
   m.version = 3;

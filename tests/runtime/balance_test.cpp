@@ -169,6 +169,108 @@ TEST(Balance, AMoveCarriesTheKvRowsAndReplaysNothing) {
   EXPECT_GT(m.kv_bytes, 0u) << m.text;
   EXPECT_NE(m.text.find("moved KV rows of 8 sequences"), std::string::npos) << m.text;
   EXPECT_EQ(m.n_prepared, 2) << m.text;  // both workers built their new share before the switch
+  // The rows computed before the switch went ahead while serving went on (pre-copy): the
+  // switch moved only the rows fed since, less than the whole rows.
+  EXPECT_GT(m.precopy_bytes, 0u) << m.text;
+  EXPECT_LT(m.kv_bytes, m.kv_full_bytes) << m.text;
+  EXPECT_EQ(m.precopy_fresh, 0) << m.text;
+  EXPECT_EQ(m.precopy_ended, 0) << m.text;
+}
+
+// Without the pre-copy the switch moves the whole rows (and tokens are the same).
+TEST(Balance, WithoutPrecopyTheSwitchMovesTheWholeRows) {
+  HeadOptions o;
+  o.kv_precopy = false;
+  const RingHealth h = generate_through_a_move({8, 23}, 60, o);
+  ASSERT_EQ(h.move_log.size(), 1u);
+  const MoveRecord& m = h.move_log[0];
+  EXPECT_EQ(m.mode, "kv") << m.text;
+  EXPECT_EQ(m.precopy_bytes, 0u) << m.text;
+  EXPECT_GT(m.kv_bytes, 0u) << m.text;
+  EXPECT_EQ(m.kv_bytes, m.kv_full_bytes) << m.text;
+  EXPECT_EQ(m.precopy_fresh, 8) << m.text;
+}
+
+// Between the pre-copy and the switch (held by the test hook while serving goes on) one
+// sequence ends and a queued request starts in its KV slot: the ended one's pre-copied rows
+// are dropped, the new one's rows move whole at the switch, nothing is replayed, and every
+// text equals the same request's without a move (the ended one's is a prefix of it).
+TEST(Balance, ASequenceEndingAndOneStartingBetweenPrecopyAndSwitchChangeNoToken) {
+  const int n_predict = 40, n_req = 9;
+  std::atomic<bool> precopied{false}, stopped{false};
+  std::atomic<int> new_tokens{0};
+  HeadOptions o;
+  o.before_switch_for_test = [&] {
+    precopied = true;
+    return stopped && new_tokens >= 2;
+  };
+  Fixture f(2);
+  auto ring = f.ring({4, 10}, 8, o);
+  ASSERT_TRUE(ring.is_ok()) << ring.status().to_string();
+  auto layout = (*ring)->layout_from_cuts({8, 23});
+  ASSERT_TRUE(layout.is_ok());
+  std::vector<std::vector<int32_t>> want;
+  std::vector<model::SamplerParams> sampling;
+  for (int i = 0; i < n_req; ++i) {
+    model::SamplerParams sp;
+    sp.temp = i % 2 ? 0.8f : 0;
+    sp.seed = 50 + i;
+    sampling.push_back(sp);
+    auto g = generate_on_ring(**ring, {1, 60 + i, 5}, n_predict, sp, nullptr, nullptr, 30);
+    ASSERT_TRUE(g.is_ok()) << g.status().to_string();
+    want.push_back(g->tokens);
+  }
+  SchedulerOptions so;
+  so.max_seqs = 8;
+  so.n_devices = 3;
+  Scheduler sched(**ring, so);
+  std::vector<std::vector<int32_t>> got(n_req);
+  std::vector<std::promise<std::string>> done(n_req);
+  std::atomic<int> total{0};
+  for (int i = 0; i < n_req; ++i) {
+    GenRequest g;
+    g.prompt = {1, 60 + i, 5};
+    g.sampling = sampling[i];
+    g.n_predict = n_predict;
+    g.on_token = [&, i](int32_t t) {
+      got[i].push_back(t);
+      if (++total == 40) (*ring)->request_move(*layout, "test");
+      if (i == n_req - 1) ++new_tokens;
+      if (i == 0 && precopied && !stopped) {  // ends now: its slot goes to the queued request
+        stopped = true;
+        return false;
+      }
+      return true;
+    };
+    g.on_done = [&done, i](const Status& st, const std::string& why) {
+      done[i].set_value(st.is_ok() ? why : why + ": " + st.to_string());
+    };
+    ASSERT_TRUE(sched.submit(std::move(g)).is_ok());
+  }
+  for (int i = 0; i < n_req; ++i) {
+    auto fut = done[i].get_future();
+    ASSERT_EQ(fut.wait_for(std::chrono::seconds(120)), std::future_status::ready);
+    const std::string why = fut.get();
+    if (i == 0) {
+      EXPECT_EQ(why.rfind("cancelled", 0), 0u) << why;
+      ASSERT_LT(got[0].size(), want[0].size());
+      EXPECT_EQ(got[0], std::vector<int32_t>(want[0].begin(), want[0].begin() + got[0].size()));
+    } else {
+      EXPECT_EQ(why, "length") << "request " << i;
+      EXPECT_EQ(got[i], want[i]) << "request " << i;
+    }
+  }
+  const RingHealth h = (*ring)->health();
+  ASSERT_EQ(h.move_log.size(), 1u);
+  const MoveRecord& m = h.move_log[0];
+  EXPECT_TRUE(stopped);
+  EXPECT_EQ(m.mode, "kv") << m.text;
+  EXPECT_EQ(m.n_rows, 0u) << m.text;
+  EXPECT_GT(m.precopy_bytes, 0u) << m.text;
+  EXPECT_EQ(m.precopy_ended, 1) << m.text;  // request 0's sequence
+  EXPECT_EQ(m.precopy_fresh, 1) << m.text;  // request 8's, in request 0's slot
+  EXPECT_LT(m.kv_bytes, m.kv_full_bytes) << m.text;
+  EXPECT_EQ((*ring)->layout().cuts(), (std::vector<int>{8, 23}));
 }
 
 // Only worker 1's range changes (ops 4-9 -> 3-9, layer 0's attention stays on it): worker 2

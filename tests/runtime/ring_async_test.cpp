@@ -11,6 +11,7 @@
 #include "model/generate.h"
 #include "model/synth.h"
 #include "runtime/local_ring.h"
+#include "runtime/replay_log.h"
 #include "runtime/scheduler.h"
 #include "temp_dir.h"
 
@@ -278,6 +279,63 @@ TEST(KvCache, ExportImportOneSequencesLayerRange) {
   EXPECT_FALSE(dst.import_rows(5, *rows).is_ok());    // layer 2 is gone
   EXPECT_FALSE(src.export_rows(6, 0, 4, 1).is_ok());  // no such sequence
   EXPECT_FALSE(src.bind(6, 1).is_ok());               // slot 1 is held by sequence 5
+}
+
+// What a move may pre-copy: positions of passes whose token came back, and of every earlier
+// pass of the sequence (passes without logits rows included), never of passes in flight.
+TEST(ReplayLog, AnsweredPositionsAreThoseOfPassesWhoseTokenCameBack) {
+  ReplayLog log;
+  graph::Batch chunk, rest, next;
+  for (int p = 0; p < 4; ++p) chunk.add(10 + p, p, 3, false);  // a prefill chunk: no logits
+  rest.add(14, 4, 3, false);
+  rest.add(15, 5, 3, true);
+  next.add(16, 6, 3, true);
+  log.on_submit(1, chunk);
+  log.on_submit(2, rest);
+  EXPECT_EQ(log.answered_positions(3), 0);
+  log.on_submit(3, next);
+  EXPECT_EQ(log.on_token(3, 2), 2u);
+  EXPECT_EQ(log.answered_positions(3), 6);  // pass 3 (position 6) is still in flight
+  EXPECT_EQ(log.n_positions(3), 7);
+  log.on_token(3, 3);
+  EXPECT_EQ(log.answered_positions(3), 7);
+  log.on_end(3);
+  EXPECT_EQ(log.answered_positions(3), 0);
+}
+
+// A move's pre-copy takes positions [0, 6) while the sequence goes on, and its delta [6, 10)
+// at the switch: together they are the rows a whole export gives.
+TEST(KvCache, RangedExportsAddUpToTheWholeRows) {
+  graph::KvCache src({0, 1}, 4, 16, 2);
+  ASSERT_TRUE(src.bind(5, 0).is_ok());
+  for (int l = 0; l < 2; ++l) {
+    for (int i = 0; i < 16 * 4; ++i) {
+      src.k(l, 0)[i] = 100.0f * l + i;
+      src.v(l, 0)[i] = -100.0f * l - i;
+    }
+  }
+  auto pre = src.export_rows(5, 0, 2, 0, 6);
+  auto delta = src.export_rows(5, 0, 2, 6, 10);
+  auto whole = src.export_rows(5, 0, 2, 10);
+  ASSERT_TRUE(pre.is_ok() && delta.is_ok() && whole.is_ok());
+  EXPECT_EQ(delta->pos_begin, 6);
+  EXPECT_EQ(delta->n_pos, 4);
+  EXPECT_EQ(delta->data[0], 6.0f * 4);  // layer 0's K at position 6
+  graph::KvCache a({0, 1}, 4, 16, 2), b({0, 1}, 4, 16, 2);
+  ASSERT_TRUE(a.import_rows(5, *pre).is_ok());
+  ASSERT_TRUE(a.import_rows(5, *delta).is_ok());
+  ASSERT_TRUE(b.import_rows(5, *whole).is_ok());
+  for (int l = 0; l < 2; ++l) {
+    for (int i = 0; i < 16 * 4; ++i) {
+      ASSERT_EQ(a.k(l, a.find_slot(5))[i], b.k(l, b.find_slot(5))[i]) << l << " " << i;
+      ASSERT_EQ(a.v(l, a.find_slot(5))[i], b.v(l, b.find_slot(5))[i]) << l << " " << i;
+    }
+  }
+  EXPECT_FALSE(src.export_rows(5, 0, 2, 7, 6).is_ok());   // reversed
+  EXPECT_FALSE(src.export_rows(5, 0, 2, 0, 17).is_ok());  // past the context
+  graph::KvRows past = *delta;
+  past.pos_begin = 14;  // [14, 18) of a 16-position cache
+  EXPECT_FALSE(a.import_rows(5, past).is_ok());
 }
 
 // A device whose layer range changes keeps the rows of the layers it still runs.
