@@ -404,8 +404,11 @@ class Worker : public Outbox {
     p->session_id = r.msg.session_id;
     const net::PeerId to = r.from;
     const uint32_t req = r.msg.seq_id, epoch = r.msg.epoch;
-    p->built = std::async(std::launch::async, [this, j, to, req, epoch] {
+    Prepared* pp = p.get();  // outlives the thread: ~Prepared joins it
+    p->built = std::async(std::launch::async, [this, pp, j, to, req, epoch] {
       auto d = build_deployment(j);
+      if (d.is_ok()) pp->dims = {(*d)->graph.hp.n_layer, (*d)->graph.hp.n_embd_kv(), (*d)->n_ctx,
+                                 (*d)->max_seqs};
       net::Message out;
       out.seq_id = req;
       out.epoch = epoch;
@@ -450,12 +453,13 @@ class Worker : public Outbox {
                           graph::segment_at(d->graph, j.at("cuts").get<std::vector<int>>()));
       LL_RETURN_IF_ERROR(link_consumers(d->graph, seg, d->me, j.at("devices")));
       // A move keeps the KV rows of the layers this device runs before and after.
-      if (j.value("keep", false) && dep_ && dep_->session_id == d->session_id &&
-          d->node->adopt(*dep_->node).is_ok()) {
+      if (j.value("keep", false)) {
         const std::vector<int32_t> live = j.value("live", std::vector<int32_t>());
-        d->node->retain(live);
-        // The pre-copied rows, taken under the deployment this one replaces.
-        if (staged_.session_id == d->session_id && staged_.epoch == dep_->node->epoch())
+        if (dep_ && dep_->session_id == d->session_id && d->node->adopt(*dep_->node).is_ok())
+          d->node->retain(live);
+        // The pre-copied rows, taken in the epoch this move ends (a device new to the ring
+        // has no deployment of its own to take it from).
+        if (prepared && staged_.session_id == d->session_id && staged_.epoch + 1 == r.msg.epoch)
           install_staged(*d->node, live);
       }
     } catch (const std::exception& e) {
@@ -489,43 +493,53 @@ class Worker : public Outbox {
 
   // KV_ROWS from the head, after a move's DEPLOY: rows of layers this device now runs.
   Status on_kv_rows(net::Received& r) {
+    if (r.msg.flags & net::kFlagPrecopy) {  // for the prepared deployment, not this one
+      LL_ASSIGN_OR_RETURN(DecodedKvRows d, read_kv_rows(r.msg));
+      const int32_t seq = d.seq;
+      const uint32_t n_layers = static_cast<uint32_t>(d.rows.layers.size());
+      LL_RETURN_IF_ERROR(stage(r.msg.session_id, r.msg.epoch, std::move(d)));
+      return ack_kv_rows(r, seq, n_layers);
+    }
     if (!dep_) return unavailable("KV_ROWS: not deployed");
     if (r.msg.epoch != dep_->node->epoch())
       return invalid_argument("KV_ROWS of epoch " + std::to_string(r.msg.epoch) +
                               ", but this device is deployed for epoch " +
                               std::to_string(dep_->node->epoch()));
     LL_ASSIGN_OR_RETURN(DecodedKvRows d, read_kv_rows(r.msg));
-    if (r.msg.flags & net::kFlagPrecopy) {
-      LL_RETURN_IF_ERROR(stage(r.msg.session_id, r.msg.epoch, std::move(d)));
-    } else {
-      LL_RETURN_IF_ERROR(dep_->node->import_kv(d.seq, d.kv_slot, d.rows));
-    }
+    LL_RETURN_IF_ERROR(dep_->node->import_kv(d.seq, d.kv_slot, d.rows));
+    return ack_kv_rows(r, d.seq, static_cast<uint32_t>(d.rows.layers.size()));
+  }
+
+  Status ack_kv_rows(const net::Received& r, int32_t seq, uint32_t n_layers) {
     net::Message out;
     out.seq_id = r.msg.seq_id;
-    out.session_id = dep_->session_id;
+    out.session_id = r.msg.session_id;
     out.epoch = r.msg.epoch;
-    out.body = net::KvAck{d.seq, static_cast<uint32_t>(d.rows.layers.size())};
+    out.body = net::KvAck{seq, n_layers};
     return ep_->send(r.from, std::move(out));
   }
 
   // A move's pre-copied rows (KV_ROWS flagged PRECOPY), kept until the move's DEPLOY installs
-  // the deployment they are for. Checked now against this deployment's model and sizes, and
-  // bounded by the KV cache of the whole model.
+  // the deployment they are for: the move's prepared one, which the head has seen built (it
+  // starts the pre-copy after the DEPLOY_ACK). Checked now against its model and sizes, and
+  // bounded by the KV cache of the whole model. A device outside the ring until this move has
+  // no current deployment at all.
   Status stage(uint32_t session_id, uint32_t epoch, DecodedKvRows d) {
-    const graph::ModelDims& hp = dep_->graph.hp;
-    const graph::KvRows& rows = d.rows;
-    if (session_id != dep_->session_id)
+    if (!prepared_ || !prepared_->ready() || prepared_->dims.n_ctx <= 0)
+      return unavailable("pre-copied KV rows, but no deployment is prepared");
+    if (session_id != prepared_->session_id)
       return invalid_argument("pre-copied KV rows of another session");
-    if (rows.n_embd_kv != hp.n_embd_kv())
+    const KvDims& hp = prepared_->dims;
+    const graph::KvRows& rows = d.rows;
+    if (rows.n_embd_kv != hp.n_embd_kv)
       return invalid_argument("pre-copied KV rows of width " + std::to_string(rows.n_embd_kv) +
-                              ", but the model's is " + std::to_string(hp.n_embd_kv()));
-    if (rows.pos_begin + static_cast<int64_t>(rows.n_pos) > dep_->n_ctx ||
-        d.kv_slot >= dep_->max_seqs)
+                              ", but the model's is " + std::to_string(hp.n_embd_kv));
+    if (rows.pos_begin + static_cast<int64_t>(rows.n_pos) > hp.n_ctx || d.kv_slot >= hp.max_seqs)
       return invalid_argument("pre-copied KV rows of positions [" + std::to_string(rows.pos_begin) +
                               ", " + std::to_string(rows.pos_begin + rows.n_pos) + ") or slot " +
                               std::to_string(d.kv_slot) + " do not fit " +
-                              std::to_string(dep_->max_seqs) + " sequences of " +
-                              std::to_string(dep_->n_ctx) + " positions");
+                              std::to_string(hp.max_seqs) + " sequences of " +
+                              std::to_string(hp.n_ctx) + " positions");
     for (int l : rows.layers) {
       if (l >= hp.n_layer)
         return invalid_argument("pre-copied KV rows of layer " + std::to_string(l) +
@@ -537,8 +551,7 @@ class Worker : public Outbox {
       staged_.epoch = epoch;
     }
     const size_t bytes = rows.data.size() * sizeof(float);
-    const size_t limit =
-        graph::KvCache::bytes_for(hp.n_layer, hp.n_embd_kv(), dep_->n_ctx, dep_->max_seqs);
+    const size_t limit = graph::KvCache::bytes_for(hp.n_layer, hp.n_embd_kv, hp.n_ctx, hp.max_seqs);
     if (staged_.bytes + bytes > limit)
       return out_of_memory("pre-copied KV rows exceed the KV cache of the whole model (" +
                            std::to_string(limit >> 20) + " MiB)");
@@ -662,10 +675,21 @@ class Worker : public Outbox {
   std::set<std::string> linked_;
   std::string own_hash_;
   std::unique_ptr<Deployment> dep_;
+  // What pre-copied rows are checked against (stage()).
+  struct KvDims {
+    int n_layer = 0;
+    int64_t n_embd_kv = 0;
+    int n_ctx = 0, max_seqs = 0;
+  };
   struct Prepared {
     nlohmann::json key;
     uint32_t session_id = 0;
+    KvDims dims;  // written by the building thread before `built` is ready; n_ctx 0 on failure
     std::future<Result<std::unique_ptr<Deployment>>> built;
+    bool ready() const {
+      return built.valid() &&
+             built.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+    }
   };
   std::unique_ptr<Prepared> prepared_;  // declared after dep_: joined before it goes
   struct Staged {

@@ -21,13 +21,17 @@ class BareHead {
  public:
   explicit BareHead(Fixture& f) : f_(f), worker_(f.workers[0]->address) {}
 
-  Status deploy() {
-    net::EndpointOptions eo;
-    eo.node_name = "bare-head";
-    eo.role = net::Role::kHead;
-    eo.insecure = true;
-    LL_ASSIGN_OR_RETURN(ep_, net::Endpoint::create(eo));
-    LL_RETURN_IF_ERROR(ep_->connect(worker_, worker_).status());
+  // prepare: a move's DEPLOY, built and acked but not installed (pre-copied rows are for it);
+  // live: the move's switch (keep, with these sequences live).
+  Status deploy(bool prepare = false, const std::vector<int32_t>* live = nullptr) {
+    if (!ep_) {
+      net::EndpointOptions eo;
+      eo.node_name = "bare-head";
+      eo.role = net::Role::kHead;
+      eo.insecure = true;
+      LL_ASSIGN_OR_RETURN(ep_, net::Endpoint::create(eo));
+      LL_RETURN_IF_ERROR(ep_->connect(worker_, worker_).status());
+    }
     LL_ASSIGN_OR_RETURN(std::string hash, file_content_hash(f_.path, f_.cache));
     nlohmann::json dj = {
         {"me", 1},
@@ -39,6 +43,11 @@ class BareHead {
         {"max_seqs", 2},
         {"weights", {{"kind", "own"}}},
         {"model_hash", hash}};
+    if (prepare) dj["prepare"] = true;
+    if (live) {
+      dj["keep"] = true;
+      dj["live"] = *live;
+    }
     net::Message m;
     m.body = net::Deploy{dj.dump(), {}};
     LL_ASSIGN_OR_RETURN(net::Received r, request(std::move(m)));
@@ -96,10 +105,15 @@ class BareHead {
  private:
   Status send(net::Message m) {
     m.session_id = 42;
-    m.epoch = 1;
+    m.epoch = epoch;
     return ep_->send(net::PeerId::outgoing(worker_), std::move(m));
   }
 
+
+ public:
+  uint32_t epoch = 1;  // of every message sent
+
+ private:
   Fixture& f_;
   std::string worker_;
   std::unique_ptr<net::Endpoint> ep_;
@@ -146,7 +160,6 @@ TEST(WorkerKv, RangedExportOfPositionsNotComputedOrAnUnknownSequenceIsRefused) {
 TEST(WorkerKv, PrecopiedRowsThatDoNotFitAndDeltasWithoutTheirPrefixAreRefused) {
   Fixture f(1);
   BareHead head(f);
-  ASSERT_TRUE(head.deploy().is_ok());
   const int n_embd_kv = f.model->graph.hp.n_embd_kv();
   auto rows_msg = [&](int32_t seq, int pos_begin, int n_pos, int layer, bool precopy) {
     graph::KvRows r;
@@ -159,7 +172,14 @@ TEST(WorkerKv, PrecopiedRowsThatDoNotFitAndDeltasWithoutTheirPrefixAreRefused) {
     if (precopy) m.flags |= net::kFlagPrecopy;
     return m;
   };
-  // Past the 64 positions of the deployment.
+  // Deployed, but no move prepared: nowhere to put them.
+  ASSERT_TRUE(head.deploy().is_ok());
+  auto early = head.request(rows_msg(3, 0, 4, 0, true));
+  ASSERT_TRUE(early.is_ok());
+  EXPECT_NE(error_text(*early).find("no deployment is prepared"), std::string::npos)
+      << error_text(*early);
+  ASSERT_TRUE(head.deploy(/*prepare=*/true).is_ok());
+  // Past the 64 positions of the prepared deployment.
   auto past = head.request(rows_msg(3, 60, 8, 0, true));
   ASSERT_TRUE(past.is_ok());
   EXPECT_NE(error_text(*past).find("do not fit 2 sequences of 64 positions"), std::string::npos)
@@ -179,6 +199,37 @@ TEST(WorkerKv, PrecopiedRowsThatDoNotFitAndDeltasWithoutTheirPrefixAreRefused) {
   EXPECT_NE(error_text(*delta).find("from position 4, but only positions [0, 0) of it are here"),
             std::string::npos)
       << error_text(*delta);
+}
+
+TEST(WorkerKv, ADeviceNewToTheRingTakesPrecopiedRowsIntoItsFirstDeployment) {
+  // A worker outside the ring (never deployed) joins it by a move: the rows pre-copied in
+  // epoch 1, before the switch, are in its deployment of epoch 2.
+  Fixture f(1);
+  BareHead head(f);
+  ASSERT_TRUE(head.deploy(/*prepare=*/true).is_ok());
+  const int n_embd_kv = f.model->graph.hp.n_embd_kv();
+  graph::KvRows r;
+  r.pos_begin = 0;
+  r.n_pos = 4;
+  r.n_embd_kv = n_embd_kv;
+  r.layers = {0, 1};
+  r.data.resize(static_cast<size_t>(2) * 2 * 4 * n_embd_kv);  // [2][k|v][4][width]
+  for (size_t i = 0; i < r.data.size(); ++i) r.data[i] = 0.25f * static_cast<float>(i % 13);
+  const std::vector<float> sent = r.data;
+  net::Message m = make_kv_rows(3, 1, std::move(r));
+  m.flags |= net::kFlagPrecopy;
+  auto staged = head.request(std::move(m));
+  ASSERT_TRUE(staged.is_ok());
+  ASSERT_EQ(staged->msg.type(), net::MsgType::kKvAck) << error_text(*staged);
+  head.epoch = 2;
+  const std::vector<int32_t> live = {3};
+  ASSERT_TRUE(head.deploy(false, &live).is_ok());
+  auto back = head.export_range(3, 0, 4);
+  ASSERT_TRUE(back.is_ok());
+  ASSERT_EQ(back->msg.type(), net::MsgType::kKvRows) << error_text(*back);
+  auto d = read_kv_rows(back->msg);
+  ASSERT_TRUE(d.is_ok());
+  EXPECT_EQ(d->rows.data, sent);
 }
 
 }  // namespace
