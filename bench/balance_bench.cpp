@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -40,7 +41,7 @@ struct Args {
   std::string model, bin, objective = "throughput";
   int streams = 8;
   double drop_at = 10, drop_to = 0.3, window = 20;
-  double restore_at = 0;  // > 0: the speed comes back then (issue 13, acceptance 2)
+  double restore_at = 0;       // > 0: the speed comes back then (issue 13, acceptance 2)
   double restore_window = 10;  // tok/s after the restore is taken over this window
   // Profiles and weight shares of this invocation (both runs): a fresh directory unless
   // --cache-dir names one, so stale profiles measured under another load are never reused.
@@ -170,14 +171,17 @@ RunResult run(const Args& a, const model::Model& m, bool rebalance) {
   for (int i = 0; i < a.streams; ++i) submit(i);
   for (int live = a.streams; live > 0;) {
     std::unique_lock<std::mutex> lock(done_mu);
-    done_cv.wait(lock, [&] { return !ended.empty(); });
+    if (!done_cv.wait_for(lock, std::chrono::seconds(600), [&] { return !ended.empty(); })) {
+      std::fprintf(stderr, "no request ended for 600 s: the ring hangs\n");
+      std::exit(1);
+    }
     const int i = ended.back();
     ended.pop_back();
     lock.unlock();
     bool more;
     {
       std::lock_guard<std::mutex> tl(mu);
-      more = t0 >= 0 && mono_now_s() - t0 < end_after;
+      more = t0 < 0 || mono_now_s() - t0 < end_after;  // t0 < 0: no token yet, start again
     }
     if (more) {
       submit(i);

@@ -5,8 +5,9 @@
 // core, so an emulated slow device (runtime/throttle.h), which idles in proportion to its
 // work, would multiply that wait by 1/speed. CPU time does not count the wait: the work of a
 // pass is the CPU time of the calling thread and of the pool's threads spread over the pool's
-// size, and never more than the wall time (a pool that spins while it waits would otherwise
-// count double).
+// size, at least the calling thread's own (it runs the serial parts), and never more than the
+// wall time (a pool that spins while it waits would otherwise count double). Without a CPU
+// clock it is the wall time.
 #pragma once
 
 #include "core/thread_pool.h"
@@ -21,10 +22,10 @@ class WorkMeter {
   double work_s() const;  // since construction, see above
 
  private:
-  double cpu_now() const;
   const ThreadPool* pool_;
   double wall0_;
-  double cpu0_;
+  double caller0_;   // the calling thread's CPU seconds at construction
+  double workers0_;  // the pool's threads' CPU seconds at construction
 };
 
 }  // namespace ll

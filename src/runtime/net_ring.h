@@ -313,7 +313,9 @@ class NetRing : public Ring, private Outbox {
   graph::Segmentation fine_;
   uint32_t session_id_ = 0;
   uint32_t epoch_ = 0;
-  std::atomic<uint32_t> next_request_{1};
+  // Request ids start above every sequence id: a worker's ERROR about a sequence carries the
+  // sequence's id, and must never be taken for the answer to a request (a KV pre-copy piece).
+  std::atomic<uint32_t> next_request_{0x80000000u};
   bool serving_ = false;  // deployed: a worker's ERROR fails the token loop
   nlohmann::json plan_json_;
   std::string plan_text_;

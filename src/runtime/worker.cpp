@@ -407,8 +407,9 @@ class Worker : public Outbox {
     Prepared* pp = p.get();  // outlives the thread: ~Prepared joins it
     p->built = std::async(std::launch::async, [this, pp, j, to, req, epoch] {
       auto d = build_deployment(j);
-      if (d.is_ok()) pp->dims = {(*d)->graph.hp.n_layer, (*d)->graph.hp.n_embd_kv(), (*d)->n_ctx,
-                                 (*d)->max_seqs};
+      if (d.is_ok())
+        pp->dims = {(*d)->graph.hp.n_layer, (*d)->graph.hp.n_embd_kv(), (*d)->n_ctx,
+                    (*d)->max_seqs};
       net::Message out;
       out.seq_id = req;
       out.epoch = epoch;
@@ -525,6 +526,9 @@ class Worker : public Outbox {
   // bounded by the KV cache of the whole model. A device outside the ring until this move has
   // no current deployment at all.
   Status stage(uint32_t session_id, uint32_t epoch, DecodedKvRows d) {
+    // The building thread sends its DEPLOY_ACK just before it ends: a first piece can come
+    // in between.
+    if (prepared_ && prepared_->built.valid()) prepared_->built.wait_for(std::chrono::seconds(5));
     if (!prepared_ || !prepared_->ready() || prepared_->dims.n_ctx <= 0)
       return unavailable("pre-copied KV rows, but no deployment is prepared");
     if (session_id != prepared_->session_id)
@@ -687,8 +691,7 @@ class Worker : public Outbox {
     KvDims dims;  // written by the building thread before `built` is ready; n_ctx 0 on failure
     std::future<Result<std::unique_ptr<Deployment>>> built;
     bool ready() const {
-      return built.valid() &&
-             built.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+      return built.valid() && built.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
     }
   };
   std::unique_ptr<Prepared> prepared_;  // declared after dep_: joined before it goes

@@ -196,7 +196,9 @@ TEST(Balance, WithoutPrecopyTheSwitchMovesTheWholeRows) {
 // are dropped, the new one's rows move whole at the switch, nothing is replayed, and every
 // text equals the same request's without a move (the ended one's is a prefix of it).
 TEST(Balance, ASequenceEndingAndOneStartingBetweenPrecopyAndSwitchChangeNoToken) {
-  const int n_predict = 40, n_req = 9;
+  // Request 0 is long, so it is still generating whenever the pre-copy ends (its end comes
+  // from the hook, not from its length, however loaded the machine).
+  const int n_predict = 40, n_predict_0 = 120, n_req = 9;
   std::atomic<bool> precopied{false}, stopped{false};
   std::atomic<int> new_tokens{0};
   HeadOptions o;
@@ -216,7 +218,8 @@ TEST(Balance, ASequenceEndingAndOneStartingBetweenPrecopyAndSwitchChangeNoToken)
     sp.temp = i % 2 ? 0.8f : 0;
     sp.seed = 50 + i;
     sampling.push_back(sp);
-    auto g = generate_on_ring(**ring, {1, 60 + i, 5}, n_predict, sp, nullptr, nullptr, 30);
+    auto g = generate_on_ring(**ring, {1, 60 + i, 5}, i == 0 ? n_predict_0 : n_predict, sp, nullptr,
+                              nullptr, 30);
     ASSERT_TRUE(g.is_ok()) << g.status().to_string();
     want.push_back(g->tokens);
   }
@@ -231,7 +234,7 @@ TEST(Balance, ASequenceEndingAndOneStartingBetweenPrecopyAndSwitchChangeNoToken)
     GenRequest g;
     g.prompt = {1, 60 + i, 5};
     g.sampling = sampling[i];
-    g.n_predict = n_predict;
+    g.n_predict = i == 0 ? n_predict_0 : n_predict;
     g.on_token = [&, i](int32_t t) {
       got[i].push_back(t);
       if (++total == 40) (*ring)->request_move(*layout, "test");

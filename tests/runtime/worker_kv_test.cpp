@@ -109,7 +109,6 @@ class BareHead {
     return ep_->send(net::PeerId::outgoing(worker_), std::move(m));
   }
 
-
  public:
   uint32_t epoch = 1;  // of every message sent
 
