@@ -171,6 +171,11 @@ Status NetRing::move_kv(const RingLayout& layout, MoveRecord* rec, std::optional
   LL_RETURN_IF_ERROR(drain(kDrainTimeoutS));
   rec->drain_s = clock().now_s() - t;
   const RingLayout before = layout_;
+  // Only a pre-copy of this very switch counts (same layouts, same epoch: no failover between);
+  // rows taken for another layout are neither trusted at the new owners nor imported here.
+  if (pre && !(pre->epoch == epoch_ && pre->from.devices == before.devices &&
+               pre->to.devices == layout.devices))
+    pre.reset();
   t = clock().now_s();
   std::vector<SeqRecord> live = live_records(layout.size());
   std::vector<KvTransfer> transfers;
