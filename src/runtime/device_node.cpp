@@ -102,7 +102,6 @@ std::vector<std::pair<double, double>> DeviceNode::passes_since(double t) const 
 }
 
 Status DeviceNode::run_one(uint32_t step, Pending& p, Outbox* out) {
-  const double t0 = mono_now_s();
   const WorkMeter meter(pool_.get());
   graph::TensorStore results;
   LL_RETURN_IF_ERROR(exec_->run(p.batch, p.inputs, &results, kv_.get(), pool_.get()));
