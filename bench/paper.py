@@ -35,8 +35,9 @@ def model_name(path):
 def run_cluster(a, spec, model, placement, streams, objective, timeline=False):
     """One `lingualinked cluster` run; returns its --json object (or raises with its stderr)."""
     cache = os.path.join(a.cache, spec_name(spec))
+    n_predict = a.n_predict if streams <= 1 else max(a.n_predict, a.n_predict_streams)
     cmd = [a.bin, "cluster", "--device-spec", spec, "-m", model, "--prompt-ids", "1,2,3,4",
-           "-n", str(a.n_predict), "--temp", "0", "--json", "--placement", placement,
+           "-n", str(n_predict), "--temp", "0", "--json", "--placement", placement,
            "--objective", objective, "--streams", str(streams), "--cache-dir", cache]
     if timeline:
         cmd += ["--timeline", "1"]
@@ -47,20 +48,37 @@ def run_cluster(a, spec, model, placement, streams, objective, timeline=False):
     return json.loads(p.stdout)
 
 
+def measured_tok_s(j):
+    """Several streams: the rate while all of them generate (cluster's steady_tok_s), which is
+    what the planner predicts; the whole run's rate also counts the ramp and the drain."""
+    steady = j.get("steady_tok_s")
+    return steady if j.get("streams", 1) > 1 and steady else j["decode_tok_s"]
+
+
 def policy_figures(a, spec, model, streams, objective):
     """tok/s measured and predicted for each policy (None where the policy cannot run)."""
     tok_s, pred, devices, errors = {}, {}, {}, {}
     for pol in POLICIES:
         try:
             j = run_cluster(a, spec, model, pol, streams, objective)
-            tok_s[pol] = j["decode_tok_s"]
+            tok_s[pol] = measured_tok_s(j)
             pred[pol] = j["predicted_tok_s"]
-            devices[pol] = [{"name": d["name"], "stage_ms": d["stage_ms"]} for d in j["devices"]]
+            devices[pol] = stage_figures(j, pol)
         except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError, KeyError) as e:
             tok_s[pol] = pred[pol] = None
             errors[pol] = str(e).strip().splitlines()[-1][:300]
             log(f"  {pol}: {errors[pol]}")
     return tok_s, pred, devices, errors
+
+
+def stage_figures(j, placement):
+    """Each device's measured time per forward pass beside the planner's for these streams."""
+    plan = j.get("plan", {})
+    deployed = plan.get("baselines", {}).get(placement) if placement != "plan" else None
+    deployed = deployed or plan.get("plan", {})
+    predicted = {d["name"]: d.get("pass_ms_at_n_seqs") for d in deployed.get("devices", [])}
+    return [{"name": d["name"], "stage_ms": d["stage_ms"],
+             "predicted_stage_ms": predicted.get(d["name"])} for d in j["devices"]]
 
 
 def ratio(x, y):
@@ -231,6 +249,19 @@ def table(rows):
     return "\n".join(out)
 
 
+def stage_table(rows):
+    """Per device: measured ms per forward pass / the planner's, for each policy."""
+    out = ["| spec | model | policy | device: measured / predicted ms per pass |", "|---|---|---|---|"]
+    for r in rows:
+        for pol in POLICIES:
+            devs = (r.get("stage_ms") or {}).get(pol) or []
+            cells = ", ".join(f'{d["name"]} {fmt(d["stage_ms"], 2)} / '
+                              f'{fmt(d.get("predicted_stage_ms"), 2)}' for d in devs)
+            if cells:
+                out.append(f'| {r["spec"]} | {r["model"]} | {pol} | {cells} |')
+    return "\n".join(out)
+
+
 def write_report(a, single, multi, curve, timeline, balance, emulator):
     os.makedirs(a.out, exist_ok=True)
     files = {
@@ -251,7 +282,11 @@ def write_report(a, single, multi, curve, timeline, balance, emulator):
              "streams `throughput`. All figures come from one run; the machine is shared, so "
              "compare within the run.", "",
              "## Single stream (the paper's \"single-threaded\")", "", table(single), "",
-             "## 8 concurrent streams (\"multi-threaded\")", "", table(multi), "",
+             "## 8 concurrent streams (\"multi-threaded\")", "",
+             "tok/s while all 8 streams generate (the ramp of the prompts and the drain at the "
+             "end left out: `steady_tok_s` of `cluster --json`).", "", table(multi), "",
+             "Time per forward pass of each device with 8 streams, measured / predicted:", "",
+             stage_table(multi), "",
              "![tok/s per policy](policies.svg)", "",
              f"## Streams ({a.curve_label})", "",
              "| streams | " + " | ".join(POLICIES) + " |", "|---|" + "---|" * len(POLICIES)]
@@ -296,6 +331,8 @@ def main():
     ap.add_argument("--spec", action="append", required=True)
     ap.add_argument("--cache", default="build/report-cache")
     ap.add_argument("--n-predict", type=int, default=32)
+    ap.add_argument("--n-predict-streams", type=int, default=96,
+                    help="tokens per stream with several streams: enough for a steady window")
     ap.add_argument("--streams-curve", default="1,2,4,8,16")
     ap.add_argument("--balance-bin", default="")
     ap.add_argument("--balance-window", type=float, default=20)
@@ -323,7 +360,7 @@ def main():
         for pol in POLICIES:
             try:
                 j = run_cluster(a, spec, model, pol, s, "throughput" if s > 1 else "latency")
-                curve[pol].append((s, j["decode_tok_s"]))
+                curve[pol].append((s, measured_tok_s(j)))
             except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as e:
                 log(f"  {pol} x{s}: {str(e).splitlines()[-1][:200]}")
     print(json.dumps({"scenario": "paper_streams", "spec": spec_name(spec),

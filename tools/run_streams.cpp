@@ -9,6 +9,7 @@
 
 #include "run_head.h"
 #include "runtime/scheduler.h"
+#include "runtime/stream_rates.h"
 
 namespace ll::tools {
 
@@ -41,8 +42,7 @@ int run_streams(const HeadFlags& f, runtime::NetRing& ring, const std::vector<in
   std::condition_variable cv;
   std::vector<std::vector<int32_t>> tokens(f.streams);
   std::vector<std::string> errors;
-  double first_token_s = -1, last_token_s = 0;
-  size_t n_tokens = 0;
+  runtime::StreamRates rates(f.streams);
   int n_done = 0;
   const size_t halfway = static_cast<size_t>(f.streams) * f.n_predict / 2;
   std::future<Result<nlohmann::json>> timeline;  // device stats taken mid-run
@@ -56,10 +56,9 @@ int run_streams(const HeadFlags& f, runtime::NetRing& ring, const std::vector<in
     g.on_token = [&, i](int32_t id) {
       const double now = mono_now_s();
       std::lock_guard<std::mutex> lock(mu);
-      if (first_token_s < 0) first_token_s = now;
-      last_token_s = now;
+      rates.on_token(i, now);
       tokens[i].push_back(id);
-      if (++n_tokens == halfway && f.timeline_s > 0)
+      if (rates.n_tokens() == halfway && f.timeline_s > 0)
         timeline = std::async(std::launch::async, [&ring] { return ring.device_stats(); });
       return true;
     };
@@ -74,24 +73,26 @@ int run_streams(const HeadFlags& f, runtime::NetRing& ring, const std::vector<in
   std::unique_lock<std::mutex> lock(mu);
   cv.wait(lock, [&] { return n_done == f.streams; });
   if (!errors.empty()) return fail(internal_error("a stream failed: " + errors.front()));
-  // Rate over the decode phase: the first token of every stream is the prefill's.
-  const double span = last_token_s - first_token_s;
-  const double decode_tok_s = span > 0 ? (n_tokens - f.streams) / span : 0;
+  const double decode_tok_s = rates.decode_tok_s(), steady_tok_s = rates.steady_tok_s();
   if (!f.json) {
-    std::fprintf(stderr, "[%d streams: %zu tokens, %.1f tok/s decode in all on %d devices]\n",
-                 f.streams, n_tokens, decode_tok_s, ring.n_devices());
+    std::fprintf(stderr,
+                 "[%d streams: %zu tokens, %.1f tok/s decode in all, %.1f while all generated, on "
+                 "%d devices]\n",
+                 f.streams, rates.n_tokens(), decode_tok_s, steady_tok_s, ring.n_devices());
     return 0;
   }
   nlohmann::json j;
   j["streams"] = f.streams;
   j["placement"] = f.placement;
   j["decode_tok_s"] = decode_tok_s;
+  // null when the streams hardly overlapped (StreamRates::steady_tok_s)
+  j["steady_tok_s"] = steady_tok_s > 0 ? nlohmann::json(steady_tok_s) : nlohmann::json();
   j["predicted_tok_s"] = predicted_for_streams(ring.plan_json(), f.placement, f.streams);
   j["tokens"] = tokens;
   if (t) j["text"] = t->decode(tokens[0]);
   j["plan"] = ring.plan_json();
   auto stats = ring.device_stats();
-  if (stats.is_ok()) j["devices"] = devices_json(*stats, 1.0 * n_tokens / f.streams);
+  if (stats.is_ok()) j["devices"] = devices_json(*stats, 1.0 * rates.n_tokens() / f.streams);
   if (timeline.valid()) {
     auto tl = timeline.get();
     if (tl.is_ok()) j["timeline"] = timeline_json(*tl, f.timeline_s);

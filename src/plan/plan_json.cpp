@@ -35,6 +35,7 @@ Json device_use_json(const DeviceUse& u) {
           {"budget_bytes", num(u.budget_bytes)},
           {"mem_ok", u.mem_ok},
           {"compute_ms", num(u.compute_s * 1e3)},
+          {"pass_ms_at_n_seqs", num(u.pass_s_at_n_seqs * 1e3)},
           {"prefill_ms_per_token", num(u.prefill_s_per_token * 1e3)},
           {"weight_bytes_per_token", num(u.weight_bytes_per_token)}};
 }
@@ -113,6 +114,10 @@ Result<DeviceUse> read_device_use(const Json& j, const std::string& path) {
   LL_ASSIGN_OR_RETURN(u.budget_bytes, number(j, "budget_bytes", path));
   LL_ASSIGN_OR_RETURN(u.mem_ok, boolean(j, "mem_ok", path));
   LL_ASSIGN_OR_RETURN(u.compute_s, ms(j, "compute_ms", path));
+  u.pass_s_at_n_seqs = u.compute_s;  // plans written before the field: one row per pass
+  if (j.contains("pass_ms_at_n_seqs")) {
+    LL_ASSIGN_OR_RETURN(u.pass_s_at_n_seqs, ms(j, "pass_ms_at_n_seqs", path));
+  }
   LL_ASSIGN_OR_RETURN(u.prefill_s_per_token, ms(j, "prefill_ms_per_token", path));
   LL_ASSIGN_OR_RETURN(u.weight_bytes_per_token, number(j, "weight_bytes_per_token", path));
   return u;

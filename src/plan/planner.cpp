@@ -260,6 +260,7 @@ PlanSummary summarize(std::string name, const CostModel& cost, const ModelProfil
     u.budget_bytes = cost.budget(d);
     u.mem_ok = cost.fits(u.mem_bytes, d);
     u.compute_s = ev.compute_s[d];
+    u.pass_s_at_n_seqs = pass_s(cost, ev, d, rows_per_pass(ev, run.n_seqs));
     for (int s = u.first_segment; s <= u.last_segment; ++s) {
       u.prefill_s_per_token += cost.prefill_s(s, d);
       for (const auto& [t, b] : model.segments[s].weight_bytes_by_type) {

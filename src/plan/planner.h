@@ -50,6 +50,7 @@ struct DeviceUse {
   double budget_bytes = 0;  // usable (mem_budget * mem_safety)
   bool mem_ok = true;
   double compute_s = 0;            // decode, per token
+  double pass_s_at_n_seqs = 0;     // one pass with run.n_seqs streams in flight (pass_s)
   double prefill_s_per_token = 0;  // NaN when unknown
   double weight_bytes_per_token = 0;
 };

@@ -100,6 +100,14 @@ TEST(PlanCost, StreamsShareWeightReadsInBatchedPasses) {
   // Batching helps: more than two single streams, less than six.
   EXPECT_GT(want, 2 / ev.latency_s);
   EXPECT_LT(want, 6 / ev.latency_s);
+  // The plan's summary gives the pass each device runs with those streams.
+  t.run.n_seqs = 6;
+  auto c6 = CostModel::build(t.model, t.cluster, t.run);
+  ASSERT_TRUE(c6.is_ok());
+  PlanSummary p = summarize("plan", *c6, t.model, t.cluster, t.run, {0, 1, 1});
+  ASSERT_EQ(p.devices.size(), 2u);
+  EXPECT_DOUBLE_EQ(p.devices[0].pass_s_at_n_seqs, a);
+  EXPECT_DOUBLE_EQ(p.devices[1].pass_s_at_n_seqs, b);
 }
 
 TEST(PlanCost, EvaluateRejectsBrokenAssignments) {

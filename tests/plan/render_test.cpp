@@ -135,6 +135,16 @@ TEST(PlanJson, RoundTripsEveryField) {
   EXPECT_EQ(back->baselines.size(), r.baselines.size());
 }
 
+TEST(PlanJson, APlanWrittenBeforePassAtNSeqsReadsOneRowPerPass) {
+  nlohmann::json j = plan_report_to_json(report());
+  j["plan"]["devices"][1].erase("pass_ms_at_n_seqs");
+  auto back = plan_report_from_json(j);
+  ASSERT_TRUE(back.is_ok()) << back.status().to_string();
+  EXPECT_EQ(back->plan.devices[1].pass_s_at_n_seqs, back->plan.devices[1].compute_s);
+  j["plan"]["devices"][1]["pass_ms_at_n_seqs"] = "slow";
+  EXPECT_FALSE(plan_report_from_json(j).is_ok());
+}
+
 TEST(PlanJson, ErrorsNameTheField) {
   const nlohmann::json good = plan_report_to_json(report());
   auto err = [](const nlohmann::json& j) {
