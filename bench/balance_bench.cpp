@@ -130,7 +130,6 @@ RunResult run(const Args& a, const model::Model& m, bool rebalance) {
   }
   runtime::SchedulerOptions so;
   so.max_seqs = a.streams;
-  so.n_devices = (*ring)->n_devices();
   runtime::Scheduler sched(**ring, so);
   RunResult r;
   r.tokens.resize(a.streams);

@@ -36,7 +36,6 @@ int run_streams(const HeadFlags& f, runtime::NetRing& ring, const std::vector<in
                 const tok::Tokenizer* t) {
   runtime::SchedulerOptions so;
   so.max_seqs = f.streams;
-  so.n_devices = ring.n_devices();
   runtime::Scheduler sched(ring, so);
   std::mutex mu;
   std::condition_variable cv;

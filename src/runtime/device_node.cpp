@@ -108,6 +108,7 @@ Status DeviceNode::run_one(uint32_t step, Pending& p, Outbox* out) {
   busy_s_ += meter.wall_s();
   work_s_ += meter.work_s();
   ++steps_run_;
+  rows_run_ += static_cast<uint64_t>(p.batch.n_rows());
   for (int r = 0; r < p.batch.n_rows(); ++r) {
     int& n = computed_[p.batch.seq[r]];
     n = std::max(n, p.batch.pos[r] + 1);

@@ -104,6 +104,8 @@ class DeviceNode {
   // The passes' work as this machine's idle cores would have done it (core/work_meter.h).
   double work_s() const { return work_s_; }
   uint64_t steps_run() const { return steps_run_; }
+  // Batch rows over those passes: with pipelined streams a pass carries several.
+  uint64_t rows_run() const { return rows_run_; }
   // [start, end] in mono_now_s() of the recent passes that ended after `t`, sends and an
   // emulated device's idling included: which device works when (bench/paper.sh's timeline).
   std::vector<std::pair<double, double>> passes_since(double t) const;
@@ -141,6 +143,7 @@ class DeviceNode {
   double busy_s_ = 0;
   double work_s_ = 0;
   uint64_t steps_run_ = 0;
+  uint64_t rows_run_ = 0;
   mutable std::mutex trace_mu_;                  // stats are read from another thread
   std::deque<std::pair<double, double>> trace_;  // the last kTracePasses passes
 };

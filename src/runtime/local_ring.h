@@ -37,6 +37,7 @@ class LocalRing : public Ring {
   Status submit(uint32_t step, const graph::Batch& batch) override;
   int n_ctx() const override { return n_ctx_; }
   int n_devices() const { return static_cast<int>(devs_.size()); }
+  int live_devices() const override { return n_devices(); }
 
   // Test double. The device stops as if its process died: queued and later messages to it are
   // lost, and the head hears of it as a lost link, as over ZeroMQ.

@@ -478,6 +478,7 @@ Status NetRing::deploy(const RingLayout& layout, uint32_t epoch, bool keep_token
     failures_.clear();
   }
   layout_ = layout;
+  live_devices_.store(layout.size(), std::memory_order_relaxed);
   nlohmann::json live = nlohmann::json::array();
   if (keep_state) {
     for (const SeqRecord& rec : sequences().live()) live.push_back(rec.id);

@@ -115,6 +115,7 @@ class NetRing : public Ring, private Outbox {
   Result<RingLayout> layout_from_cuts(const std::vector<int>& cuts) const;
 
   int n_devices() const { return layout_.size(); }
+  int live_devices() const override { return live_devices_.load(std::memory_order_relaxed); }
   // Ring order, head first: the devices' own names (workers without a unique one: address).
   std::vector<std::string> device_names() const;
   const nlohmann::json& plan_json() const { return plan_json_; }
@@ -322,6 +323,7 @@ class NetRing : public Ring, private Outbox {
   std::string plan_svg_;
   double predicted_tok_s_ = 0;
   std::atomic<uint64_t> weight_bytes_sent_{0};
+  std::atomic<int> live_devices_{0};  // layout_.size(), for other threads (live_devices())
   nlohmann::json stats_base_;
   Throttle throttle_;
   std::map<std::string, std::string> shown_;  // routing name -> the name people know
@@ -354,6 +356,7 @@ class NetRing : public Ring, private Outbox {
   struct LiveStat {
     uint32_t epoch = 0;
     double busy_s = 0, steps = 0;
+    double rows = 0;  // batch rows over the steps; 0 from a worker that does not say
   };
   BalancePolicy policy_;
   std::mutex move_mu_;

@@ -216,7 +216,8 @@ bool NetRing::take_stats_reply(const net::Received& r) {
   stats_reqs_.erase(asked);
   auto j = nlohmann::json::parse(r.msg.as<net::ProfileResp>()->json, nullptr, false);
   if (j.is_object())
-    live_stats_[r.from.name] = {epoch, j.value("busy_s", 0.0), j.value("steps", 0.0)};
+    live_stats_[r.from.name] = {epoch, j.value("busy_s", 0.0), j.value("steps", 0.0),
+                                j.value("rows", 0.0)};
   return true;
 }
 
@@ -233,7 +234,8 @@ void NetRing::ask_stats() {
     (void)ep_->send(net::PeerId::outgoing(layout_.devices[i].name), std::move(m));
   }
   live_stats_[o_.name] = {epoch_, node_->busy_s() + throttle_.passes_paid_s(),
-                          static_cast<double>(node_->steps_run())};
+                          static_cast<double>(node_->steps_run()),
+                          static_cast<double>(node_->rows_run())};
 }
 
 // Each device's measured time per pass against the planner's prediction for its share, as an
@@ -264,7 +266,12 @@ void NetRing::update_speeds(const plan::CostModel& cost, const plan::Evaluation&
         cur->second.epoch == epoch_) {
       const double d_steps = cur->second.steps - prev->second.steps;
       const double d_busy = cur->second.busy_s - prev->second.busy_s;
-      const double pred = pred_s[k];
+      const double d_rows = cur->second.rows - prev->second.rows;
+      // Against the rows the device really ran: the scheduler's waves need not be the
+      // prediction's (a wave count set for another ring size, sequences ending, prompts).
+      const double pred = d_rows >= d_steps && d_steps > 0 && predicted.first_segment[k] >= 0
+                              ? plan::pass_s(cost, predicted, static_cast<int>(k), d_rows / d_steps)
+                              : pred_s[k];
       if (d_steps >= 2 && d_busy > 0 && pred > 0) {
         const double ratio = d_busy / d_steps / pred;
         auto it = slowdown_.find(name);

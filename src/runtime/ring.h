@@ -122,6 +122,9 @@ class Ring {
   // Closes the sequence in the table and frees it on the devices.
   Status end_sequence(int32_t seq);
   virtual int n_ctx() const = 0;
+  // Devices in the ring now, which a load balancer or a failover may change while it serves
+  // (thread-safe); 0 when the ring does not say. A scheduler keeps as many passes in flight.
+  virtual int live_devices() const { return 0; }
   // Health for /health and admission; a ring that cannot fail is always serving.
   virtual RingHealth health() const { return {}; }
   // Returns the health as soon as pred holds for it, or the current health after timeout_s

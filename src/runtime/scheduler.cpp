@@ -9,7 +9,7 @@ namespace ll::runtime {
 Scheduler::Scheduler(Ring& ring, SchedulerOptions options)
     : ring_(ring), opt_(options), clock_(options.clock ? options.clock : &ring.clock()) {
   if (opt_.max_seqs < 1) opt_.max_seqs = 1;
-  if (opt_.n_devices < 1) opt_.n_devices = 1;
+  if (opt_.n_devices < 0) opt_.n_devices = 0;
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -140,7 +140,9 @@ void Scheduler::admit() {
 // Returns true if anything was submitted.
 bool Scheduler::submit_waves() {
   bool any = false;
-  const int max_waves = opt_.max_waves > 0 ? opt_.max_waves : opt_.n_devices;
+  const int max_waves = opt_.max_waves > 0   ? opt_.max_waves
+                        : opt_.n_devices > 0 ? opt_.n_devices
+                                             : std::max(1, ring_.live_devices());
   // Prompts go out in chunks back to back; the devices run them in order, so chunk k+1 starts
   // on device 1 while chunk k runs on device 2. Only the final chunk returns a token.
   for (auto& [seq, a] : active_) {

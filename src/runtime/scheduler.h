@@ -34,7 +34,9 @@ struct SchedulerOptions {
   int max_seqs = 4;       // sequences with a KV slot at once (the devices' --max-seqs)
   int prefill_chunk = 0;  // prompt rows per forward pass; 0 = whole prompt at once
   int max_waves = 0;      // forward passes in flight; 0 = number of devices
-  int n_devices = 1;
+  // Devices in the ring; 0 = as many as the ring has now (Ring::live_devices(), 1 when it does
+  // not say), so the waves follow a ring that a balancer or a failover resized.
+  int n_devices = 0;
   double ring_timeout_s = 120.0;  // no token for this long fails the in-flight requests
   const Clock* clock = nullptr;   // time for timeouts and statistics; null = the ring's clock
 };

@@ -152,6 +152,7 @@ class Worker : public Outbox {
       resp["busy_s"] = (dep_ ? dep_->node->busy_s() : 0.0) + throttle_.passes_paid_s();
       resp["throttle_s"] = throttle_.passes_paid_s();
       resp["steps"] = dep_ ? dep_->node->steps_run() : 0;
+      resp["rows"] = dep_ ? dep_->node->rows_run() : 0;
       if (const double w = req.value("trace_s", 0.0); w > 0 && dep_) {
         resp["trace"] = dep_->node->passes_since(mono_now_s() - std::min(w, 60.0));
       }

@@ -65,7 +65,6 @@ void attach_ring(Backend& b, std::unique_ptr<runtime::Ring> ring, int n_devices,
   runtime::SchedulerOptions so;
   so.max_seqs = o.max_seqs;
   so.prefill_chunk = o.prefill_chunk;
-  so.n_devices = n_devices;
   b.scheduler = std::make_unique<runtime::Scheduler>(*b.ring, so);
   std::string names;
   for (const ClusterDevice& d : b.cluster.devices) names += (names.empty() ? "" : ", ") + d.name;

@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 
 #include "model/engine.h"
 #include "model/generate.h"
@@ -181,6 +183,89 @@ TEST(Scheduler, CancelFromOnTokenFreesTheSlot) {
       << "cancelled sequence never finished";
   EXPECT_EQ(f1.get(), "cancelled");
   EXPECT_EQ(second.get_future().get(), "length");
+}
+
+// Answers nothing and counts the passes submitted; its size is whatever the test says, as a
+// ring a balancer resizes.
+class CountingRing : public Ring {
+ public:
+  Status submit(uint32_t, const graph::Batch&) override {
+    ++passes_;
+    return Status::ok();
+  }
+  int n_ctx() const override { return 64; }
+  int live_devices() const override { return live_.load(); }
+  void set_live_devices(int n) { live_ = n; }
+  int passes() const { return passes_.load(); }
+  // Returns once the scheduler has waited for a token twice after this call began: the
+  // second wait follows a whole loop (admission, then waves) that started after it.
+  void two_more_loops() {
+    std::unique_lock<std::mutex> lock(mu_);
+    const int from = waits_;
+    ASSERT_TRUE(cv_.wait_for(lock, std::chrono::seconds(10), [&] { return waits_ >= from + 2; }));
+  }
+
+ protected:
+  Status send_seq_start(const SeqRecord&) override { return Status::ok(); }
+  Result<TokenEvent> wait_token(double) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++waits_;
+    }
+    cv_.notify_all();
+    return unavailable("no token");
+  }
+  Status send_seq_end(int32_t) override { return Status::ok(); }
+
+ private:
+  std::atomic<int> passes_{0}, live_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int waits_ = 0;  // under mu_
+};
+
+// Six one-token prompts: every prompt's pass is a wave, so the passes in flight are the waves.
+void submit_six(Scheduler& sched) {
+  for (int i = 0; i < 6; ++i) {
+    GenRequest r;
+    r.prompt = {1};
+    r.n_predict = 2;
+    ASSERT_TRUE(sched.submit(std::move(r)).is_ok());
+  }
+}
+
+TEST(Scheduler, WavesFollowTheRingsSizeAsItChanges) {
+  CountingRing ring;
+  ring.set_live_devices(3);
+  SchedulerOptions so;
+  so.max_seqs = 6;
+  Scheduler sched(ring, so);
+  submit_six(sched);
+  ring.two_more_loops();
+  EXPECT_EQ(ring.passes(), 3) << "one wave per device of a 3-device ring";
+  ring.set_live_devices(5);  // a move added two devices
+  ring.two_more_loops();
+  EXPECT_EQ(ring.passes(), 5);
+}
+
+TEST(Scheduler, AFixedDeviceCountOrARingThatDoesNotSay) {
+  CountingRing fixed;
+  fixed.set_live_devices(4);
+  SchedulerOptions so;
+  so.max_seqs = 6;
+  so.n_devices = 2;  // the caller's count wins over the ring's
+  {
+    Scheduler sched(fixed, so);
+    submit_six(sched);
+    fixed.two_more_loops();
+    EXPECT_EQ(fixed.passes(), 2);
+  }
+  CountingRing silent;  // live_devices() 0: one wave
+  so.n_devices = 0;
+  Scheduler sched(silent, so);
+  submit_six(sched);
+  silent.two_more_loops();
+  EXPECT_EQ(silent.passes(), 1);
 }
 
 }  // namespace
