@@ -126,6 +126,7 @@ int run_head(const HeadFlags& f, const std::vector<std::string>& workers,
   ho.failover = !f.no_failover;
   ho.rebalance = f.rebalance == "on";
   ho.heartbeat_timeout_s = f.heartbeat_s;
+  ho.attn_pos = static_cast<double>(prompt->size()) + f.n_predict / 2.0;
   ho.n_ctx = f.ctx > 0 ? f.ctx
                        : std::min((*m)->hp().n_ctx_train,
                                   std::max(256, static_cast<int>(prompt->size()) + f.n_predict));

@@ -19,8 +19,15 @@ std::optional<Objective> objective_from_name(std::string_view name) {
 
 namespace {
 
-double decode_seconds(const Segment& g, const DeviceProfile& d) {
-  double t = d.per_segment_overhead_s;
+// One decode row's attention reads its KV cache up to its position, streamed like weights
+// (F32 caches: far more bytes than FLOPs, so memory-bound). Rows never share these reads.
+double attention_seconds(const Segment& g, const DeviceProfile& d, double pos) {
+  const double rate = d.decode_bytes_per_s.get(DType::kF32);
+  return g.kv_bytes_per_token > 0 && rate > 0 ? g.kv_bytes_per_token * pos / rate : 0;
+}
+
+double decode_seconds(const Segment& g, const DeviceProfile& d, double pos) {
+  double t = d.per_segment_overhead_s + attention_seconds(g, d, pos);
   for (const auto& [type, bytes] : g.weight_bytes_by_type) {
     if (bytes > 0) t += bytes / d.decode_bytes_per_s.get(type);
   }
@@ -52,9 +59,9 @@ double prefill_seconds(const Segment& g, const DeviceProfile& d) {
 // What one more decode row costs a pass that already carries one: the weights are read once
 // for all rows, so only the kernels' extra work per row (measured with 4 rows) and the row's
 // own attention and elementwise work. Without a 4-row rate, a prompt token's cost.
-double extra_row_seconds(const Segment& g, const DeviceProfile& d) {
+double extra_row_seconds(const Segment& g, const DeviceProfile& d, double pos) {
   if (d.decode4_bytes_per_s.empty()) return prefill_seconds(g, d);
-  double t = 0;
+  double t = attention_seconds(g, d, pos);
   for (const auto& [type, bytes] : g.weight_bytes_by_type) {
     if (bytes <= 0) continue;
     const double one = bytes / d.decode_bytes_per_s.get(type);
@@ -82,12 +89,13 @@ Result<CostModel> CostModel::build(const ModelProfile& model, const Cluster& clu
   c.scratch_.resize(S);
   c.need_prefix_.assign(S + 1, 0);
   const double kv_tokens = static_cast<double>(run.ctx) * run.n_seqs;
+  const double pos = run.attn_pos >= 0 ? run.attn_pos : run.ctx / 2.0;
   for (int s = 0; s < S; ++s) {
     const Segment& g = model.segments[s];
     for (int d = 0; d < D; ++d) {
-      c.compute_[s * D + d] = decode_seconds(g, cluster.devices[d]);
+      c.compute_[s * D + d] = decode_seconds(g, cluster.devices[d], pos);
       c.prefill_[s * D + d] = prefill_seconds(g, cluster.devices[d]);
-      c.extra_row_[s * D + d] = extra_row_seconds(g, cluster.devices[d]);
+      c.extra_row_[s * D + d] = extra_row_seconds(g, cluster.devices[d], pos);
     }
     c.mem_need_[s] = g.weight_bytes_resident + g.kv_bytes_per_token * kv_tokens;
     c.scratch_[s] = g.scratch_bytes;

@@ -22,7 +22,9 @@ struct Segment {
   int layer_first = 0;  // inclusive layer range, for display
   int layer_last = 0;
   double flops_decode = 0;             // all FLOPs per decode token (display)
-  double flops_other = 0;              // FLOPs per decode token outside weight-streaming matvecs
+  // FLOPs per decode token outside weight-streaming matvecs and attention over the KV cache
+  // (which is charged by the bytes of cache it reads: kv_bytes_per_token per position)
+  double flops_other = 0;
   double flops_prefill_per_token = 0;  // all FLOPs per prompt token
   std::map<DType, double> weight_bytes_by_type;  // weight bytes streamed per decode token
   double weight_bytes_resident = 0;              // weight bytes held in memory
@@ -79,6 +81,9 @@ struct RunConfig {
   int64_t ctx = 2048;       // context length the KV cache is sized for
   int n_seqs = 1;           // concurrent sequences, each with its own KV cache
   double mem_safety = 0.9;  // usable fraction of each device's mem budget
+  // Context positions a decode row attends over, on average: each reads that many positions
+  // of its KV cache. < 0: half the context. A balancer passes its live sequences' mean.
+  double attn_pos = -1;
 };
 
 Status validate_model(const ModelProfile& model);

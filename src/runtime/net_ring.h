@@ -36,6 +36,10 @@ struct HeadOptions {
   plan::Objective objective = plan::Objective::kLatency;
   int n_ctx = 512;
   int max_seqs = 1;
+  // The mean context position the planner charges a decode row's attention at before any
+  // sequence runs (e.g. prompt + n_predict / 2 for a known run); < 0: half of n_ctx. While
+  // sequences run, the balancer uses their mean position.
+  double attn_pos = -1;
   int threads = 1;
   double mem_budget_bytes = 0;  // head device; 0 = from the OS
   std::string cache_dir = ".lingualinked-cache";

@@ -16,10 +16,11 @@ plan::ModelProfile model_profile(const std::string& name, const graph::Graph& g,
     s.label = c.first_label == c.last_label ? c.first_label : c.first_label + ".." + c.last_label;
     s.layer_first = c.first_layer < 0 ? (i == 0 ? 0 : g.hp.n_layer - 1) : c.first_layer;
     s.layer_last = c.last_layer < 0 ? s.layer_first : c.last_layer;
-    // Attention cost grows with context; charge it at a typical position (half the context).
+    // Decode attention is charged by the KV bytes it reads at the run's position
+    // (plan/cost.cpp); the FLOP figures count it at a typical position (half the context).
     const double attn = c.attn_flops_per_ctx * ctx_for_attention / 2.0;
-    s.flops_other = c.other_flops + attn;
-    s.flops_decode = c.matmul_flops + s.flops_other;
+    s.flops_other = c.other_flops;
+    s.flops_decode = c.matmul_flops + s.flops_other + attn;
     s.flops_prefill_per_token = s.flops_decode;
     s.weight_bytes_by_type = c.weight_bytes_streamed;
     s.weight_bytes_resident = c.weight_bytes_total();

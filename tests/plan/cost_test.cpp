@@ -1,6 +1,8 @@
 // The cost model on hand-computed cases.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "plan/cost.h"
 #include "plan/planner.h"
 
@@ -50,11 +52,36 @@ TEST(PlanCost, ComputeTimeFollowsTheFormula) {
   Tiny t;
   auto c = CostModel::build(t.model, t.cluster, t.run);
   ASSERT_TRUE(c.is_ok()) << c.status().to_string();
-  // s1 on b: 2e6 / 2e9 + 1e3 / 1e8 (fallback rate for F32) + 1e6 / 1e9 + 1e-4.
-  EXPECT_DOUBLE_EQ(c->compute_s(1, 1), 2e6 / 2e9 + 1e3 / 1e8 + 1e6 / 1e9 + 1e-4);
+  // s1 on b: 2e6 / 2e9 + 1e3 / 1e8 (fallback rate for F32) + 1e6 / 1e9 + 1e-4, plus the
+  // attention's KV reads at half the context: 100 B per position * 500 at the F32 rate.
+  EXPECT_DOUBLE_EQ(c->compute_s(1, 1),
+                   2e6 / 2e9 + 1e3 / 1e8 + 1e6 / 1e9 + 1e-4 + 100.0 * 500 / 1e8);
   EXPECT_DOUBLE_EQ(c->mem_need(2), 2e6 + 100.0 * 1000 * 2);
   EXPECT_DOUBLE_EQ(c->budget(0), 5e6);
   EXPECT_DOUBLE_EQ(c->run_memory(0, 3), 3 * (2e6 + 2e5) + 3e5);
+}
+
+TEST(PlanCost, AttentionReadsTheKvCacheUpToTheRowsPosition) {
+  Tiny t;
+  t.run.attn_pos = 0;
+  auto at0 = CostModel::build(t.model, t.cluster, t.run);
+  t.run.attn_pos = 800;
+  auto at800 = CostModel::build(t.model, t.cluster, t.run);
+  ASSERT_TRUE(at0.is_ok() && at800.is_ok());
+  for (int s = 0; s < 3; ++s) {
+    // 100 B per position, 800 positions, at each device's F32 rate (the fallback, 1e8).
+    EXPECT_NEAR(at800->compute_s(s, 1) - at0->compute_s(s, 1), 100.0 * 800 / 1e8, 1e-15);
+  }
+  // Every row reads its own cache: an extra row (priced with a 4-row rate) pays it too.
+  t.cluster.devices[1].decode4_bytes_per_s.fallback = 1e8;
+  t.run.attn_pos = 0;
+  auto r0 = CostModel::build(t.model, t.cluster, t.run);
+  t.run.attn_pos = 800;
+  auto r800 = CostModel::build(t.model, t.cluster, t.run);
+  ASSERT_TRUE(r0.is_ok() && r800.is_ok());
+  EXPECT_NEAR(r800->extra_row_s(1, 1) - r0->extra_row_s(1, 1), 100.0 * 800 / 1e8, 1e-15);
+  t.run.attn_pos = std::nan("");
+  EXPECT_FALSE(CostModel::build(t.model, t.cluster, t.run).is_ok());
 }
 
 TEST(PlanCost, EvaluateChargesOneMessagePerDevicePairAndTheReturnHop) {
