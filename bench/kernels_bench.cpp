@@ -177,6 +177,34 @@ void BM_PackedMatmul(benchmark::State& state) {
   state.SetLabel(std::string(dtype_name(t)) + " packed " + isa_name(best_isa()));
 }
 
+// Small batches of pipelined streams (runtime/profiler.cpp's decode probe): n rows share one
+// read of a packed matrix. Args: type, batch rows, threads, MiB of weights (128: streamed from
+// DRAM, as the profiler measures; 2: in the caches, so the kernels' compute alone). Compare the
+// time per pass with batch 1's: a batch whose weights are reused costs less than batch x 1 row.
+void BM_PackedSmallBatch(benchmark::State& state) {
+  DType t = type_arg(state.range(0));
+  const int64_t batch = state.range(1), cols = 2048;
+  ThreadPool* pool = pool_for(static_cast<int>(state.range(2)));
+  // One matrix per type for every (batch, threads): packing 128 MiB costs more than a run.
+  static std::map<std::pair<DType, int64_t>, PackedMatrix> mats;
+  PackedMatrix& p = mats[{t, state.range(3)}];
+  if (p.n_rows() == 0) {
+    const int64_t rows = (state.range(3) << 20) / static_cast<int64_t>(row_bytes(t, cols)) / 8 * 8;
+    std::vector<uint8_t> w = make_matrix(t, 8, cols);  // [8][cols] in t, repeated
+    std::vector<uint8_t> all(w.size() * (rows / 8));   // [rows][cols] in t
+    for (int64_t g = 0; g < rows / 8; ++g)
+      std::memcpy(all.data() + g * w.size(), w.data(), w.size());
+    p = PackedMatrix::pack(t, all.data(), rows, cols);
+  }
+  std::vector<float> x = make_input(batch * cols), y(batch * p.n_rows());
+  for (auto _ : state) {
+    p.matmul(x.data(), batch, y.data(), pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(p.bytes()));
+  state.SetLabel(std::string(dtype_name(t)) + " packed " + isa_name(best_isa()));
+}
+
 void BM_ReadBandwidth(benchmark::State& state) {
   ThreadPool* pool = pool_for(static_cast<int>(state.range(0)));
   double gbs = 0.0;
@@ -242,6 +270,11 @@ BENCHMARK(BM_PackedMatvecCold)
     ->MinTime(0.5)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_PackedSmallBatch)
+    ->ArgsProduct({{8, 2}, {1, 2, 3, 4}, {1, 2}, {128, 2}})
+    ->MinTime(0.3)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PackedMatmul)
     ->ArgsProduct({{8, 2, 12, 14}, {2048}, {2048}, {1, 2}})
     ->MinTime(0.2)

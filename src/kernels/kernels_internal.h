@@ -103,6 +103,19 @@ struct alignas(64) GroupClaim {
 
 using GemmFn = void (*)(const GemmArgs& args, int64_t r0, int64_t r1);
 
+// Packed Q8_0/Q4_0 products of up to this many batch rows (pipelined streams' small batches)
+// run as decode does: each thread streams its groups once, prefetched, with work claims, and
+// every batch row meets a group while it is in L1. Bigger batches (prefill) are blocked for
+// the caches instead.
+constexpr int64_t kPackedStreamBatch = 8;
+
+// Whether a packed product hands its gemm work claims (GemmArgs::stealable).
+inline bool packed_stealable(DType t, int64_t n_rows, int64_t n_batch) {
+  if (n_rows % 8 != 0) return false;
+  if (t == DType::kQ8_0 || t == DType::kQ4_0) return n_batch <= kPackedStreamBatch;
+  return n_batch == 1;
+}
+
 // One head of single-query attention (attention.cpp): scores of q against n_kv cached keys,
 // softmax, weighted sum of the cached values into out[head_dim]. k and v point at position 0 of
 // this head's rows, pos_stride floats apart; alibi_slope is nullptr or the head's slope; scores
