@@ -17,6 +17,7 @@
 #include "core/types.h"
 #include "kernels/bandwidth.h"
 #include "kernels/kernels.h"
+#include "kernels/kernels_internal.h"
 #include "kernels/packed.h"
 
 namespace ll::kernels {
@@ -205,6 +206,39 @@ void BM_PackedSmallBatch(benchmark::State& state) {
   state.SetLabel(std::string(dtype_name(t)) + " packed " + isa_name(best_isa()));
 }
 
+// The same over each packed kernel this CPU can run (AVX2 maddubs, AVX-VNNI, AVX512-VNNI with
+// 256- or 512-bit vectors), one thread, 128 MiB. Args: type, batch rows, variant index.
+void BM_PackedSmallBatchVariant(benchmark::State& state) {
+#if defined(__x86_64__)
+  DType t = type_arg(state.range(0));
+  const int64_t batch = state.range(1), cols = 2048;
+  const auto variants = internal::packed_gemm_variants();
+  if (static_cast<size_t>(state.range(2)) >= variants.size()) {
+    state.SkipWithError("no such variant on this CPU");
+    return;
+  }
+  auto [name, fn] = variants[state.range(2)];
+  const int64_t rows = (int64_t{128} << 20) / static_cast<int64_t>(row_bytes(t, cols)) / 8 * 8;
+  std::vector<uint8_t> w = make_matrix(t, 8, cols);  // [8][cols] in t, repeated
+  std::vector<uint8_t> all(w.size() * (rows / 8));   // [rows][cols] in t
+  for (int64_t g = 0; g < rows / 8; ++g) std::memcpy(all.data() + g * w.size(), w.data(), w.size());
+  PackedMatrix p = PackedMatrix::pack(t, all.data(), rows, cols);
+  std::vector<uint8_t>().swap(all);
+  std::vector<float> x = make_input(batch * cols), y(batch * rows);
+  const internal::KernelTable& kt = internal::table_for(Isa::kAvx2);
+  for (auto _ : state) {
+    internal::GemmArgs a{t,        p.data(), packed_group_bytes(t, cols), cols, x.data(), 0, batch,
+                         y.data(), rows};
+    internal::run_quantized(kt, fn, a, rows, nullptr);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(p.bytes()));
+  state.SetLabel(std::string(dtype_name(t)) + " packed " + name);
+#else
+  state.SkipWithError("x86-64 only");
+#endif
+}
+
 void BM_ReadBandwidth(benchmark::State& state) {
   ThreadPool* pool = pool_for(static_cast<int>(state.range(0)));
   double gbs = 0.0;
@@ -272,6 +306,11 @@ BENCHMARK(BM_PackedMatvecCold)
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_PackedSmallBatch)
     ->ArgsProduct({{8, 2}, {1, 2, 3, 4}, {1, 2}, {128, 2}})
+    ->MinTime(0.3)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PackedSmallBatchVariant)
+    ->ArgsProduct({{8, 2}, {1, 4}, {0, 1, 2, 3}})
     ->MinTime(0.3)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
