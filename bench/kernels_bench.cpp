@@ -207,7 +207,7 @@ void BM_PackedSmallBatch(benchmark::State& state) {
 }
 
 // The same over each packed kernel this CPU can run (AVX2 maddubs, AVX-VNNI, AVX512-VNNI with
-// 256- or 512-bit vectors), one thread, 128 MiB. Args: type, batch rows, variant index.
+// 256- or 512-bit vectors), one thread. Args: type, batch rows, variant index, MiB (as above).
 void BM_PackedSmallBatchVariant(benchmark::State& state) {
 #if defined(__x86_64__)
   DType t = type_arg(state.range(0));
@@ -218,7 +218,7 @@ void BM_PackedSmallBatchVariant(benchmark::State& state) {
     return;
   }
   auto [name, fn] = variants[state.range(2)];
-  const int64_t rows = (int64_t{128} << 20) / static_cast<int64_t>(row_bytes(t, cols)) / 8 * 8;
+  const int64_t rows = (state.range(3) << 20) / static_cast<int64_t>(row_bytes(t, cols)) / 8 * 8;
   std::vector<uint8_t> w = make_matrix(t, 8, cols);  // [8][cols] in t, repeated
   std::vector<uint8_t> all(w.size() * (rows / 8));   // [rows][cols] in t
   for (int64_t g = 0; g < rows / 8; ++g) std::memcpy(all.data() + g * w.size(), w.data(), w.size());
@@ -310,7 +310,7 @@ BENCHMARK(BM_PackedSmallBatch)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PackedSmallBatchVariant)
-    ->ArgsProduct({{8, 2}, {1, 4}, {0, 1, 2, 3}})
+    ->ArgsProduct({{8, 2}, {1, 4}, {0, 1, 2, 3}, {128, 2}})
     ->MinTime(0.3)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);

@@ -58,6 +58,10 @@ struct PackedTile {
     // With an instruction that does not saturate (VPDPBUSD), Q4_0's high nibbles can be
     // multiplied as 16 * hi in chains of their own, divided by 16 at the end of the block.
     constexpr bool kHi16 = !kQ8 && C > 1 && Dot::kWideProducts;
+    // Where products saturate at 16 bits (maddubs), Q4_0's chains stay 16-bit instead: a
+    // maddubs lane of nibbles is at most 2 * 15 * 127 = 3810 in magnitude, so a block's 8 of
+    // them sum exactly in 16 bits, widened once per block rather than once per vector.
+    constexpr bool kSum16 = !kQ8 && !Dot::kWideProducts;
     const int64_t nb = a.n_cols / kQK8_0;
     const size_t sbytes = packed_scale_bytes(nb);
     const uint8_t* grp[G];
@@ -79,8 +83,8 @@ struct PackedTile {
       __m256i c[G][B][C];
       for (int i = 0; i < G; ++i) {
         for (int j = 0; j < B; ++j) {
-          c[i][j][0] =
-              (kQ8 && !Dot::kQ8Offset) ? _mm256_setzero_si256() : _mm256_set1_epi32(x[j].bsums[k]);
+          c[i][j][0] = ((kQ8 && !Dot::kQ8Offset) || kSum16) ? _mm256_setzero_si256()
+                                                            : _mm256_set1_epi32(x[j].bsums[k]);
           for (int h = 1; h < C; ++h) c[i][j][h] = _mm256_setzero_si256();
         }
       }
@@ -121,9 +125,14 @@ struct PackedTile {
             const int lo_chain = C == 4 ? 2 * (v & 1) : 0, hi_chain = C == 1 ? 0 : lo_chain + 1;
             for (int j = 0; j < B; ++j) {
               __m256i& sl = c[i][j][lo_chain];
-              sl = Dot::dp_u4(sl, lo, bcast4(xk[j] + 4 * v));
               __m256i& sh = c[i][j][hi_chain];
-              sh = Dot::dp_u4(sh, hi, bcast4(xk[j] + 16 + 4 * v));
+              if constexpr (kSum16) {
+                sl = _mm256_add_epi16(sl, _mm256_maddubs_epi16(lo, bcast4(xk[j] + 4 * v)));
+                sh = _mm256_add_epi16(sh, _mm256_maddubs_epi16(hi, bcast4(xk[j] + 16 + 4 * v)));
+              } else {
+                sl = Dot::dp_u4(sl, lo, bcast4(xk[j] + 4 * v));
+                sh = Dot::dp_u4(sh, hi, bcast4(xk[j] + 16 + 4 * v));
+              }
             }
           }
         }
@@ -132,11 +141,19 @@ struct PackedTile {
         const __m256 dw =
             _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(grp[i] + k * 16)));
         for (int j = 0; j < B; ++j) {
-          __m256i even = c[i][j][0], odd = _mm256_setzero_si256();
-          for (int h = 2; h < C; h += 2) even = _mm256_add_epi32(even, c[i][j][h]);
-          for (int h = 1; h < C; h += 2) odd = _mm256_add_epi32(odd, c[i][j][h]);
-          // Exact: with kHi16 the odd chains hold multiples of 16.
-          const __m256i sum = _mm256_add_epi32(even, kHi16 ? _mm256_srai_epi32(odd, 4) : odd);
+          __m256i sum;
+          if constexpr (kSum16) {
+            __m256i s16 = c[i][j][0];
+            for (int h = 1; h < C; ++h) s16 = _mm256_add_epi16(s16, c[i][j][h]);
+            sum = _mm256_add_epi32(_mm256_madd_epi16(s16, _mm256_set1_epi16(1)),
+                                   _mm256_set1_epi32(x[j].bsums[k]));
+          } else {
+            __m256i even = c[i][j][0], odd = _mm256_setzero_si256();
+            for (int h = 2; h < C; h += 2) even = _mm256_add_epi32(even, c[i][j][h]);
+            for (int h = 1; h < C; h += 2) odd = _mm256_add_epi32(odd, c[i][j][h]);
+            // Exact: with kHi16 the odd chains hold multiples of 16.
+            sum = _mm256_add_epi32(even, kHi16 ? _mm256_srai_epi32(odd, 4) : odd);
+          }
           const __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(x[j].d[k]));
           acc[i][j] = _mm256_add_ps(acc[i][j], _mm256_mul_ps(_mm256_cvtepi32_ps(sum), d));
         }
