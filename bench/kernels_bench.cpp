@@ -305,7 +305,7 @@ BENCHMARK(BM_PackedMatvecCold)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_PackedSmallBatch)
-    ->ArgsProduct({{8, 2}, {1, 2, 3, 4, 8}, {1, 2}, {128, 2}})
+    ->ArgsProduct({{8, 2, 12, 14}, {1, 2, 3, 4, 8}, {1, 2}, {128, 2}})
     ->MinTime(0.3)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);

@@ -67,7 +67,7 @@ std::vector<float> run_table(const internal::KernelTable& kt, const PackedMatrix
   internal::GemmArgs a{p.type(),   p.data(), packed_group_bytes(p.type(), p.n_cols()),
                        p.n_cols(), x.data(), 0,
                        batch,      y.data(), p.n_rows()};
-  a.stealable = internal::packed_stealable(p.type(), p.n_rows(), batch);  // as matmul does
+  a.stealable = internal::packed_stealable(p.n_rows(), batch);  // as matmul does
   internal::run_quantized(kt, kt.gemm_packed, a, p.n_rows(), pool);
   return y;
 }
@@ -141,7 +141,7 @@ TEST(PackedTest, SmallBatchesStreamedWithWorkStealingGiveTheReferenceBits) {
     for (int64_t batch : {2, 3, 4, 5, 7, 8, 9}) {
       std::vector<float> x = random_floats(rng, batch * cols);
       const std::vector<float> want = run_table(internal::scalar_table(), p, x, batch, nullptr);
-      streamed += internal::packed_stealable(t, rows, batch);
+      streamed += internal::packed_stealable(rows, batch);
       for (const internal::KernelTable* kt : tables) {
         for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &pool2, &pool3}) {
           for (int rep = 0; rep < (pool ? 5 : 1); ++rep) {
