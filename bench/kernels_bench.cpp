@@ -17,6 +17,7 @@
 #include "core/types.h"
 #include "kernels/bandwidth.h"
 #include "kernels/kernels.h"
+#include "kernels/kernels_internal.h"
 #include "kernels/packed.h"
 
 namespace ll::kernels {
@@ -177,6 +178,67 @@ void BM_PackedMatmul(benchmark::State& state) {
   state.SetLabel(std::string(dtype_name(t)) + " packed " + isa_name(best_isa()));
 }
 
+// Small batches of pipelined streams (runtime/profiler.cpp's decode probe): n rows share one
+// read of a packed matrix. Args: type, batch rows, threads, MiB of weights (128: streamed from
+// DRAM, as the profiler measures; 2: in the caches, so the kernels' compute alone). Compare the
+// time per pass with batch 1's: a batch whose weights are reused costs less than batch x 1 row.
+void BM_PackedSmallBatch(benchmark::State& state) {
+  DType t = type_arg(state.range(0));
+  const int64_t batch = state.range(1), cols = 2048;
+  ThreadPool* pool = pool_for(static_cast<int>(state.range(2)));
+  // One matrix per type for every (batch, threads): packing 128 MiB costs more than a run.
+  static std::map<std::pair<DType, int64_t>, PackedMatrix> mats;
+  PackedMatrix& p = mats[{t, state.range(3)}];
+  if (p.n_rows() == 0) {
+    const int64_t rows = (state.range(3) << 20) / static_cast<int64_t>(row_bytes(t, cols)) / 8 * 8;
+    std::vector<uint8_t> w = make_matrix(t, 8, cols);  // [8][cols] in t, repeated
+    std::vector<uint8_t> all(w.size() * (rows / 8));   // [rows][cols] in t
+    for (int64_t g = 0; g < rows / 8; ++g)
+      std::memcpy(all.data() + g * w.size(), w.data(), w.size());
+    p = PackedMatrix::pack(t, all.data(), rows, cols);
+  }
+  std::vector<float> x = make_input(batch * cols), y(batch * p.n_rows());
+  for (auto _ : state) {
+    p.matmul(x.data(), batch, y.data(), pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(p.bytes()));
+  state.SetLabel(std::string(dtype_name(t)) + " packed " + isa_name(best_isa()));
+}
+
+// The same over each packed kernel this CPU can run (AVX2 maddubs, AVX-VNNI, AVX512-VNNI with
+// 256- or 512-bit vectors), one thread. Args: type, batch rows, variant index, MiB (as above).
+void BM_PackedSmallBatchVariant(benchmark::State& state) {
+#if defined(__x86_64__)
+  DType t = type_arg(state.range(0));
+  const int64_t batch = state.range(1), cols = 2048;
+  const auto variants = internal::packed_gemm_variants();
+  if (static_cast<size_t>(state.range(2)) >= variants.size()) {
+    state.SkipWithError("no such variant on this CPU");
+    return;
+  }
+  auto [name, fn] = variants[state.range(2)];
+  const int64_t rows = (state.range(3) << 20) / static_cast<int64_t>(row_bytes(t, cols)) / 8 * 8;
+  std::vector<uint8_t> w = make_matrix(t, 8, cols);  // [8][cols] in t, repeated
+  std::vector<uint8_t> all(w.size() * (rows / 8));   // [rows][cols] in t
+  for (int64_t g = 0; g < rows / 8; ++g) std::memcpy(all.data() + g * w.size(), w.data(), w.size());
+  PackedMatrix p = PackedMatrix::pack(t, all.data(), rows, cols);
+  std::vector<uint8_t>().swap(all);
+  std::vector<float> x = make_input(batch * cols), y(batch * rows);
+  const internal::KernelTable& kt = internal::table_for(Isa::kAvx2);
+  for (auto _ : state) {
+    internal::GemmArgs a{t,        p.data(), packed_group_bytes(t, cols), cols, x.data(), 0, batch,
+                         y.data(), rows};
+    internal::run_quantized(kt, fn, a, rows, nullptr);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(p.bytes()));
+  state.SetLabel(std::string(dtype_name(t)) + " packed " + name);
+#else
+  state.SkipWithError("x86-64 only");
+#endif
+}
+
 void BM_ReadBandwidth(benchmark::State& state) {
   ThreadPool* pool = pool_for(static_cast<int>(state.range(0)));
   double gbs = 0.0;
@@ -242,6 +304,16 @@ BENCHMARK(BM_PackedMatvecCold)
     ->MinTime(0.5)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_PackedSmallBatch)
+    ->ArgsProduct({{8, 2, 12, 14}, {1, 2, 3, 4, 8}, {1, 2}, {128, 2}})
+    ->MinTime(0.3)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PackedSmallBatchVariant)
+    ->ArgsProduct({{8, 2}, {1, 4}, {0, 1, 2, 3}, {128, 2}})
+    ->MinTime(0.3)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PackedMatmul)
     ->ArgsProduct({{8, 2, 12, 14}, {2048}, {2048}, {1, 2}})
     ->MinTime(0.2)

@@ -206,9 +206,9 @@ struct PackedTile {
     }
   }
 
-  // Group g x batch columns [b, b + B); end: where this thread's stream of groups ends (decode
-  // only, nullptr when there is no stream to prefetch along). Single-column tiles have no other
-  // independent work, so their block sums run in more chains.
+  // Group g x batch columns [b, b + B); end: where this thread's stream of groups ends (streamed
+  // products only, nullptr when there is no stream to prefetch along). Single-column tiles have no
+  // other independent work, so their block sums run in more chains.
   template <int B>
   static void tile(const GemmArgs& a, int64_t g, int64_t b, const uint8_t* end) {
     constexpr int C = B == 1 ? 4 : B == 2 ? 2 : 1;
@@ -231,7 +231,7 @@ struct PackedTile {
         Dot::clear(s[j][1]);
       }
       const uint8_t* q = grp + sbytes + k * kQuantBytes;
-      if (B == 1 && end != nullptr) {
+      if (end != nullptr) {
         for (size_t off = 0; off < kQuantBytes; off += 64) {
           prefetch_stream<3>(a, q + kAhead + off, end);
           prefetch_stream<2>(a, q + kAheadL2 + off, end);
@@ -291,25 +291,35 @@ struct PackedTile {
     }
   }
 
+  // Every batch column of group g, kBatch at a time: the first tile prefetches along the
+  // stream (end), the others find the group in L1.
+  static void group_columns(const GemmArgs& a, int64_t g, const uint8_t* end) {
+    int64_t b = 0;
+    for (; b + kBatch <= a.n_batch; b += kBatch, end = nullptr) tile<kBatch>(a, g, b, end);
+    dispatch_count<kBatch - 1>(a.n_batch - b,
+                               [&](auto cols) { tile<decltype(cols)::value>(a, g, b, end); });
+  }
+
   static void gemm(const GemmArgs& a, int64_t r0, int64_t r1) {
     GroupClaim* own = a.claims != nullptr ? &a.claims[a.thread] : nullptr;
-    if (a.n_batch > 1) {
+    if (a.n_batch > kPackedStreamBatch) {
       if (own == nullptr) return batch_groups(a, r0 / 8, r1 / 8);
-      // Callers hand out claims for decode only; should a batch come with them, the protocol
-      // still holds: own groups from the front, then the others' tails.
+      // Callers hand out claims for small batches only; should a big one come with them, the
+      // protocol still holds: own groups from the front, then the others' tails.
       auto groups = [&](int64_t g) { batch_groups(a, g, g + 1); };
       for_each_claimed_group(a, groups, groups);
       return;
     }
-    // Decode: one group at a time, so each thread's share is one sequential stream.
+    // Decode and small batches: one group at a time, so each thread's share is one sequential
+    // stream, prefetched (a small batch reads its weights once, as decode does).
     const DecodeStream s = start_decode_stream(a, r0, r1, kAheadL2);
     if (own == nullptr) {
-      for (int64_t g = s.first; g < s.last; ++g) tile<1>(a, g, 0, s.end);
+      for (int64_t g = s.first; g < s.last; ++g) group_columns(a, g, s.end);
       return;
     }
     for_each_claimed_group(
-        a, [&](int64_t g) { tile<1>(a, g, 0, s.end); },
-        [&](int64_t g) { tile<1>(a, g, 0, nullptr); });
+        a, [&](int64_t g) { group_columns(a, g, s.end); },
+        [&](int64_t g) { group_columns(a, g, nullptr); });
   }
 };
 

@@ -103,6 +103,17 @@ struct alignas(64) GroupClaim {
 
 using GemmFn = void (*)(const GemmArgs& args, int64_t r0, int64_t r1);
 
+// Packed products of up to this many batch rows (pipelined streams' small batches) run as
+// decode does: each thread streams its groups once, prefetched, with work claims, and every
+// batch row meets a group while it is still in the core's caches. Bigger batches (prefill) are
+// blocked for the caches instead.
+constexpr int64_t kPackedStreamBatch = 8;
+
+// Whether a packed product hands its gemm work claims (GemmArgs::stealable).
+inline bool packed_stealable(int64_t n_rows, int64_t n_batch) {
+  return n_rows % 8 == 0 && n_batch <= kPackedStreamBatch;
+}
+
 // One head of single-query attention (attention.cpp): scores of q against n_kv cached keys,
 // softmax, weighted sum of the cached values into out[head_dim]. k and v point at position 0 of
 // this head's rows, pos_stride floats apart; alibi_slope is nullptr or the head's slope; scores

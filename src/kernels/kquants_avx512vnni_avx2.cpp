@@ -112,7 +112,7 @@ void q4k_pair(const GemmArgs& a, int64_t g, int64_t b0, const uint8_t* end) {
   for (int b = 0; b < B; ++b) acc[b] = _mm512_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
     const uint8_t* p = grp + i * kPackedQ4KBytes;
-    if (B == 1 && end != nullptr) {
+    if (end != nullptr) {
       prefetch_pair<_MM_HINT_T0, kPackedQ4KBytes>(grp, stride, i * kPackedQ4KBytes, kPairAhead,
                                                   end);
       prefetch_pair<_MM_HINT_T1, kPackedQ4KBytes>(grp, stride, i * kPackedQ4KBytes, kPairAheadL2,
@@ -190,7 +190,7 @@ void q6k_pair(const GemmArgs& a, int64_t g, int64_t b0, const uint8_t* end) {
   for (int b = 0; b < B; ++b) acc[b] = _mm512_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
     const uint8_t* p = grp + i * kPackedQ6KBytes;
-    if (B == 1 && end != nullptr) {
+    if (end != nullptr) {
       prefetch_pair<_MM_HINT_T0, kPackedQ6KBytes>(grp, stride, i * kPackedQ6KBytes, kPairAhead,
                                                   end);
       prefetch_pair<_MM_HINT_T1, kPackedQ6KBytes>(grp, stride, i * kPackedQ6KBytes, kPairAheadL2,
@@ -274,11 +274,30 @@ void single_group(const GemmArgs& a, int64_t g) {
   packed_k_group<VnniDotK>(a, g);
 }
 
-void decode_pairs(const GemmArgs& a, int64_t r0, int64_t r1) {
+// Every batch column of groups g, g + 1, four at a time: the first tile prefetches along the
+// stream (end), the others find the pair in L1/L2.
+void pair_columns(const GemmArgs& a, int64_t g, const uint8_t* end) {
+  int64_t b = 0;
+  for (; b + 4 <= a.n_batch; b += 4, end = nullptr) pair_tile<4>(a, g, b, end);
+  switch (a.n_batch - b) {
+    case 3:
+      return pair_tile<3>(a, g, b, end);
+    case 2:
+      return pair_tile<2>(a, g, b, end);
+    case 1:
+      return pair_tile<1>(a, g, b, end);
+    default:
+      return;
+  }
+}
+
+// Decode and small batches (up to kPackedStreamBatch columns): each thread streams its groups
+// two at a time, prefetched.
+void stream_pairs(const GemmArgs& a, int64_t r0, int64_t r1) {
   const DecodeStream s = start_decode_stream(a, r0, r1, kPairAheadL2);
   if (a.claims == nullptr) {
     int64_t g = s.first;
-    for (; g + 2 <= s.last; g += 2) pair_tile<1>(a, g, 0, s.end);
+    for (; g + 2 <= s.last; g += 2) pair_columns(a, g, s.end);
     if (g < s.last) single_group(a, g);
     return;
   }
@@ -288,7 +307,7 @@ void decode_pairs(const GemmArgs& a, int64_t r0, int64_t r1) {
   constexpr int64_t kChunk = 8;
   for (int64_t g0, n; (n = own.take_front_chunk(kChunk, &g0)) > 0;) {
     int64_t g = g0;
-    for (; g + 2 <= g0 + n; g += 2) pair_tile<1>(a, g, 0, s.end);
+    for (; g + 2 <= g0 + n; g += 2) pair_columns(a, g, s.end);
     if (g < g0 + n) single_group(a, g);
   }
   // The others' tails, two groups at a time when they are consecutive (the pair kernel computes
@@ -300,7 +319,7 @@ void decode_pairs(const GemmArgs& a, int64_t r0, int64_t r1) {
       const int64_t g2 = other.take_back();
       if (g2 == g - 1) {
         prefetch_bytes<3>(a.w + g2 * a.w_stride, 2 * a.w_stride);
-        pair_tile<1>(a, g2, 0, nullptr);
+        pair_columns(a, g2, nullptr);
         continue;
       }
       for (int64_t h : {g, g2}) {
@@ -330,7 +349,7 @@ void gemm_packed_k_avx512vnni(const GemmArgs& a, int64_t r0, int64_t r1) {
 }
 
 void gemm_packed_k_avx512(const GemmArgs& a, int64_t r0, int64_t r1) {
-  if (a.n_batch == 1) return decode_pairs(a, r0, r1);
+  if (a.n_batch <= kPackedStreamBatch) return stream_pairs(a, r0, r1);
   if (a.claims != nullptr) {
     auto one = [&](int64_t g) { single_group(a, g); };
     return for_each_claimed_group(a, one, one);

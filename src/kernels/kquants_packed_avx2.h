@@ -65,7 +65,7 @@ void q4k_group(const GemmArgs& a, int64_t g, int64_t b0) {
   for (int b = 0; b < B; ++b) acc[b] = _mm256_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
     const uint8_t* p = grp + i * kPackedQ4KBytes;
-    if constexpr (B == 1) prefetch_block(p, kPackedQ4KBytes);
+    if (b0 == 0) prefetch_block(p, kPackedQ4KBytes);  // the group's first column tile
     __m256i sumi[B], summ[B];
     for (int b = 0; b < B; ++b) sumi[b] = summ[b] = _mm256_setzero_si256();
     for (int j = 0; j < 8; ++j) {  // sub-block j: nibble j % 2 of vectors 8 (j / 2) ..
@@ -114,7 +114,7 @@ void q6k_group(const GemmArgs& a, int64_t g, int64_t b0) {
   for (int b = 0; b < B; ++b) acc[b] = _mm256_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
     const uint8_t* p = grp + i * kPackedQ6KBytes;
-    if constexpr (B == 1) prefetch_block(p, kPackedQ6KBytes);
+    if (b0 == 0) prefetch_block(p, kPackedQ6KBytes);  // the group's first column tile
     __m256i sumi[B];
     for (int b = 0; b < B; ++b) sumi[b] = _mm256_setzero_si256();
     // Sub-block j = 8 h + 2 k + half: elements 128 h + 32 k + 16 half + 4 w', w' < 4, from ql

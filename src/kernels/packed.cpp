@@ -169,8 +169,8 @@ void PackedMatrix::matmul(const float* x, int64_t n_batch, float* y, ThreadPool*
   if (n_batch <= 0 || n_rows_ == 0) return;
   const internal::KernelTable& kt = internal::table_for(resolve_isa(isa));
   internal::GemmArgs a{type_, data_.get(), group_bytes_, n_cols_, x, 0, n_batch, y, n_rows_};
-  a.stealable = n_batch == 1 && n_rows_ % 8 == 0;
-  if (next != nullptr && n_batch == 1) {
+  a.stealable = internal::packed_stealable(n_rows_, n_batch);
+  if (next != nullptr && a.stealable) {
     a.next = next->data();
     a.next_stride = next->group_bytes_;
     a.next_rows = next->n_rows_;

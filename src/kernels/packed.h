@@ -61,8 +61,9 @@ class PackedMatrix {
   // y[b][r] = dot(row r, x[b]) for x [n_batch][n_cols], y [n_batch][n_rows]: the same contract
   // as matmul (row b is bit-identical for any n_batch and thread count), in the canonical
   // form above.
-  // next: the product that will run after this one, if known. Single-row products (decode)
-  // then prefetch its first bytes while finishing, which hides its start-up misses.
+  // next: the product that will run after this one, if known. Q8_0/Q4_0 products of up to
+  // kPackedStreamBatch rows (decode, pipelined streams) then prefetch its first bytes while
+  // finishing, which hides its start-up misses.
   void matmul(const float* x, int64_t n_batch, float* y, ThreadPool* pool, Isa isa = Isa::kBest,
               const PackedMatrix* next = nullptr) const;
 

@@ -49,15 +49,19 @@ struct PackedTile {
   }
 
   // Groups [g, g + G) x batch columns [b, b + B); end: where this thread's stream of groups
-  // ends (matvec tiles only). Each dot's block sum runs in C independent integer chains (as
-  // many as registers allow: VPDPBUSD's latency would otherwise bound a block), summed exactly
-  // at the end of the block.
+  // ends (streamed products only, nullptr: no prefetch). Each dot's block sum runs in C independent
+  // integer chains (as many as registers allow: VPDPBUSD's latency would otherwise bound a block),
+  // summed exactly at the end of the block.
   template <int G, int B>
   static void tile(const GemmArgs& a, int64_t g, int64_t b, const uint8_t* end = nullptr) {
     constexpr int C = G * B <= 2 ? 4 : G * B <= kTwoChainTiles ? 2 : 1;
     // With an instruction that does not saturate (VPDPBUSD), Q4_0's high nibbles can be
     // multiplied as 16 * hi in chains of their own, divided by 16 at the end of the block.
     constexpr bool kHi16 = !kQ8 && C > 1 && Dot::kWideProducts;
+    // Where products saturate at 16 bits (maddubs), Q4_0's chains stay 16-bit instead: a
+    // maddubs lane of nibbles is at most 2 * 15 * 127 = 3810 in magnitude, so a block's 8 of
+    // them sum exactly in 16 bits, widened once per block rather than once per vector.
+    constexpr bool kSum16 = !kQ8 && !Dot::kWideProducts;
     const int64_t nb = a.n_cols / kQK8_0;
     const size_t sbytes = packed_scale_bytes(nb);
     const uint8_t* grp[G];
@@ -79,8 +83,8 @@ struct PackedTile {
       __m256i c[G][B][C];
       for (int i = 0; i < G; ++i) {
         for (int j = 0; j < B; ++j) {
-          c[i][j][0] =
-              (kQ8 && !Dot::kQ8Offset) ? _mm256_setzero_si256() : _mm256_set1_epi32(x[j].bsums[k]);
+          c[i][j][0] = ((kQ8 && !Dot::kQ8Offset) || kSum16) ? _mm256_setzero_si256()
+                                                            : _mm256_set1_epi32(x[j].bsums[k]);
           for (int h = 1; h < C; ++h) c[i][j][h] = _mm256_setzero_si256();
         }
       }
@@ -88,7 +92,7 @@ struct PackedTile {
       for (int j = 0; j < B; ++j) xk[j] = x[j].qs + k * kQK8_0;
       for (int i = 0; i < G; ++i) {
         const uint8_t* q = grp[i] + sbytes + k * kQuantBytes;
-        if (B == 1 && stream_inside) {  // the common case: no bounds to check
+        if (stream_inside) {  // the common case: no bounds to check
           for (size_t off = 0; off < kQuantBytes; off += 64) {
             _mm_prefetch(reinterpret_cast<const char*>(q + kAhead + off), _MM_HINT_T0);
             _mm_prefetch(reinterpret_cast<const char*>(q + kAheadL2 + off), _MM_HINT_T1);
@@ -96,7 +100,7 @@ struct PackedTile {
           if (k % 4 == 0) {
             _mm_prefetch(reinterpret_cast<const char*>(grp[i] + k * 16 + kAhead / 8), _MM_HINT_T0);
           }
-        } else if (B == 1 && end != nullptr) {
+        } else if (end != nullptr) {
           for (size_t off = 0; off < kQuantBytes; off += 64) {
             prefetch_stream<_MM_HINT_T0>(a, q + kAhead + off, end);
             prefetch_stream<_MM_HINT_T1>(a, q + kAheadL2 + off, end);
@@ -121,9 +125,14 @@ struct PackedTile {
             const int lo_chain = C == 4 ? 2 * (v & 1) : 0, hi_chain = C == 1 ? 0 : lo_chain + 1;
             for (int j = 0; j < B; ++j) {
               __m256i& sl = c[i][j][lo_chain];
-              sl = Dot::dp_u4(sl, lo, bcast4(xk[j] + 4 * v));
               __m256i& sh = c[i][j][hi_chain];
-              sh = Dot::dp_u4(sh, hi, bcast4(xk[j] + 16 + 4 * v));
+              if constexpr (kSum16) {
+                sl = _mm256_add_epi16(sl, _mm256_maddubs_epi16(lo, bcast4(xk[j] + 4 * v)));
+                sh = _mm256_add_epi16(sh, _mm256_maddubs_epi16(hi, bcast4(xk[j] + 16 + 4 * v)));
+              } else {
+                sl = Dot::dp_u4(sl, lo, bcast4(xk[j] + 4 * v));
+                sh = Dot::dp_u4(sh, hi, bcast4(xk[j] + 16 + 4 * v));
+              }
             }
           }
         }
@@ -132,11 +141,19 @@ struct PackedTile {
         const __m256 dw =
             _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(grp[i] + k * 16)));
         for (int j = 0; j < B; ++j) {
-          __m256i even = c[i][j][0], odd = _mm256_setzero_si256();
-          for (int h = 2; h < C; h += 2) even = _mm256_add_epi32(even, c[i][j][h]);
-          for (int h = 1; h < C; h += 2) odd = _mm256_add_epi32(odd, c[i][j][h]);
-          // Exact: with kHi16 the odd chains hold multiples of 16.
-          const __m256i sum = _mm256_add_epi32(even, kHi16 ? _mm256_srai_epi32(odd, 4) : odd);
+          __m256i sum;
+          if constexpr (kSum16) {
+            __m256i s16 = c[i][j][0];
+            for (int h = 1; h < C; ++h) s16 = _mm256_add_epi16(s16, c[i][j][h]);
+            sum = _mm256_add_epi32(_mm256_madd_epi16(s16, _mm256_set1_epi16(1)),
+                                   _mm256_set1_epi32(x[j].bsums[k]));
+          } else {
+            __m256i even = c[i][j][0], odd = _mm256_setzero_si256();
+            for (int h = 2; h < C; h += 2) even = _mm256_add_epi32(even, c[i][j][h]);
+            for (int h = 1; h < C; h += 2) odd = _mm256_add_epi32(odd, c[i][j][h]);
+            // Exact: with kHi16 the odd chains hold multiples of 16.
+            sum = _mm256_add_epi32(even, kHi16 ? _mm256_srai_epi32(odd, 4) : odd);
+          }
           const __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(x[j].d[k]));
           acc[i][j] = _mm256_add_ps(acc[i][j], _mm256_mul_ps(_mm256_cvtepi32_ps(sum), d));
         }
@@ -151,25 +168,35 @@ struct PackedTile {
 
   // Calls tile<1, N> for a run-time n in [1, N].
   template <int N>
-  static void tail(const GemmArgs& a, int64_t g, int64_t b, int64_t n) {
+  static void tail(const GemmArgs& a, int64_t g, int64_t b, int64_t n, const uint8_t* end) {
     if constexpr (N > 0) {
-      if (n == N) return tile<1, N>(a, g, b);
-      tail<N - 1>(a, g, b, n);
+      if (n == N) return tile<1, N>(a, g, b, end);
+      tail<N - 1>(a, g, b, n, end);
     }
+  }
+
+  // Every batch column of group g, kBatch at a time: the first tile prefetches along the
+  // stream (end), the others find the group in L1.
+  static void group_columns(const GemmArgs& a, int64_t g, const uint8_t* end) {
+    int64_t b = 0;
+    for (; b + kBatch <= a.n_batch; b += kBatch, end = nullptr) tile<1, kBatch>(a, g, b, end);
+    if (b < a.n_batch) tail<kBatch - 1>(a, g, b, a.n_batch - b, end);
   }
 
   static void gemm(const GemmArgs& a, int64_t r0, int64_t r1) {
     const int64_t g0 = r0 / 8, g1 = r1 / 8;
-    if (a.n_batch == 1) {
-      // One group at a time: each thread's share is then one sequential stream.
+    if (a.n_batch <= kPackedStreamBatch) {
+      // One group at a time: each thread's share is then one sequential stream, prefetched as
+      // it goes. Without the prefetches a small batch, whose weights are read once as in
+      // decode, waited on DRAM: 4 rows of Q4_0 cost 3.8 times one row.
       const DecodeStream s = start_decode_stream(a, r0, r1, kAheadL2);
       if (a.claims == nullptr) {
-        for (int64_t g = s.first; g < s.last; ++g) tile<1, 1>(a, g, 0, s.end);
+        for (int64_t g = s.first; g < s.last; ++g) group_columns(a, g, s.end);
         return;
       }
       for_each_claimed_group(
-          a, [&](int64_t g) { tile<1, 1>(a, g, 0, s.end); },
-          [&](int64_t g) { tile<1, 1>(a, g, 0, nullptr); });
+          a, [&](int64_t g) { group_columns(a, g, s.end); },
+          [&](int64_t g) { group_columns(a, g, nullptr); });
       return;
     }
     // Cache blocking as for the plain layout: a chunk of groups stays in L2 while every batch
@@ -183,7 +210,7 @@ struct PackedTile {
         for (int64_t g = gc; g < gc1; ++g) tile<1, kBatch>(a, g, b);
       }
       if (b < a.n_batch) {
-        for (int64_t g = gc; g < gc1; ++g) tail<kBatch - 1>(a, g, b, a.n_batch - b);
+        for (int64_t g = gc; g < gc1; ++g) tail<kBatch - 1>(a, g, b, a.n_batch - b, nullptr);
       }
     }
   }

@@ -470,7 +470,9 @@ TEST(KQuantPackedTest, EveryPackedKernelMatchesPlainScalarBits) {
         ASSERT_EQ(0, std::memcmp(back.data(), w.data() + r * back.size(), back.size()))
             << dtype_name(t) << " row " << r;
       }
-      for (int64_t batch : {int64_t{1}, int64_t{1 + rng() % 9}}) {
+      // Decode, the streamed small batches (around the 4-column tiles), and any up to 9.
+      for (int64_t batch :
+           {int64_t{1}, int64_t{2}, int64_t{3}, int64_t{5}, int64_t{1 + rng() % 9}}) {
         std::vector<float> x = random_floats(rng, batch * cols), want(batch * rows);
         matmul(t, w.data(), rows, cols, x.data(), batch, want.data(), nullptr, Isa::kScalar);
         for (auto [name, fn] : fns) {
@@ -479,7 +481,7 @@ TEST(KQuantPackedTest, EveryPackedKernelMatchesPlainScalarBits) {
             internal::GemmArgs a{t,     pm.data(),  packed_group_bytes(t, cols),
                                  cols,  x.data(),   0,
                                  batch, got.data(), rows};
-            a.stealable = batch == 1;
+            a.stealable = internal::packed_stealable(rows, batch);  // as matmul does
             internal::run_quantized_k(fn, a, rows, pool.get());
             ASSERT_TRUE(same_bits(got, want))
                 << dtype_name(t) << " " << name << " " << rows << "x" << cols << " batch " << batch

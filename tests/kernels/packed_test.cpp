@@ -67,7 +67,7 @@ std::vector<float> run_table(const internal::KernelTable& kt, const PackedMatrix
   internal::GemmArgs a{p.type(),   p.data(), packed_group_bytes(p.type(), p.n_cols()),
                        p.n_cols(), x.data(), 0,
                        batch,      y.data(), p.n_rows()};
-  a.stealable = batch == 1;  // as PackedMatrix::matmul sets it
+  a.stealable = internal::packed_stealable(p.n_rows(), batch);  // as matmul does
   internal::run_quantized(kt, kt.gemm_packed, a, p.n_rows(), pool);
   return y;
 }
@@ -123,6 +123,40 @@ TEST(PackedTest, DecodeWithWorkStealingGivesTheReferenceBitsEveryTime) {
       }
     }
   }
+}
+
+// Small batches (pipelined streams, up to kPackedStreamBatch rows) are streamed as decode is,
+// with work claims: every batch size around the tile widths, on shares of unequal length and
+// with the next product's prefetch, gives the reference bits every time.
+TEST(PackedTest, SmallBatchesStreamedWithWorkStealingGiveTheReferenceBits) {
+  std::mt19937 rng(18);
+  const std::vector<const internal::KernelTable*> tables = testing::packed_kernel_tables();
+  ThreadPool pool2(2), pool3(3);
+  int streamed = 0;
+  for (DType t : kQuantTypes) {
+    const int64_t rows = 8 * 67, cols = 512;  // 67 groups: shares of unequal length
+    testing::Weights w = make_weights(rng, t, rows, cols), wn = make_weights(rng, t, 16, cols);
+    PackedMatrix p = PackedMatrix::pack(t, w.bytes.data(), rows, cols);
+    PackedMatrix next = PackedMatrix::pack(t, wn.bytes.data(), 16, cols);
+    for (int64_t batch : {2, 3, 4, 5, 7, 8, 9}) {
+      std::vector<float> x = random_floats(rng, batch * cols);
+      const std::vector<float> want = run_table(internal::scalar_table(), p, x, batch, nullptr);
+      streamed += internal::packed_stealable(rows, batch);
+      for (const internal::KernelTable* kt : tables) {
+        for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &pool2, &pool3}) {
+          for (int rep = 0; rep < (pool ? 5 : 1); ++rep) {
+            ASSERT_TRUE(same_bits(want, run_table(*kt, p, x, batch, pool)))
+                << dtype_name(t) << " " << isa_name(kt->isa) << " batch " << batch << " threads "
+                << (pool ? pool->size() : 1) << " rep " << rep;
+          }
+        }
+      }
+      std::vector<float> y(batch * rows, std::nanf(""));
+      p.matmul(x.data(), batch, y.data(), &pool2, Isa::kBest, &next);
+      ASSERT_TRUE(same_bits(want, y)) << dtype_name(t) << " best Isa, batch " << batch;
+    }
+  }
+  EXPECT_EQ(streamed, 2 * 6);  // batches 2..8 of both types take the streamed path
 }
 
 // Quants at the ends of their ranges, where narrow intermediate sums (16-bit lanes in the
@@ -181,15 +215,18 @@ TEST(PackedTest, EachBatchRowEqualsTheSingleRowProduct) {
   ThreadPool pool(2);
   for (DType t : kQuantTypes) {
     for (Isa isa : test_isas()) {
-      const int64_t rows = 96, cols = 320, batch = 13;  // batch not a multiple of the tile
+      const int64_t rows = 96, cols = 320;
       testing::Weights w = make_weights(rng, t, rows, cols);
       PackedMatrix p = PackedMatrix::pack(t, w.bytes.data(), rows, cols);
-      std::vector<float> x = random_floats(rng, batch * cols), y(batch * rows), y1(rows);
-      p.matmul(x.data(), batch, y.data(), &pool, isa);
-      for (int64_t b = 0; b < batch; ++b) {
-        p.matmul(x.data() + b * cols, 1, y1.data(), nullptr, isa);
-        ASSERT_EQ(0, std::memcmp(y1.data(), y.data() + b * rows, rows * sizeof(float)))
-            << dtype_name(t) << " " << isa_name(isa) << " batch row " << b;
+      // Streamed small batches, and one not a multiple of the tile blocked for the caches.
+      for (int64_t batch : {2, 3, 4, 5, 13}) {
+        std::vector<float> x = random_floats(rng, batch * cols), y(batch * rows), y1(rows);
+        p.matmul(x.data(), batch, y.data(), &pool, isa);
+        for (int64_t b = 0; b < batch; ++b) {
+          p.matmul(x.data() + b * cols, 1, y1.data(), nullptr, isa);
+          ASSERT_EQ(0, std::memcmp(y1.data(), y.data() + b * rows, rows * sizeof(float)))
+              << dtype_name(t) << " " << isa_name(isa) << " batch " << batch << " row " << b;
+        }
       }
     }
   }
