@@ -15,7 +15,11 @@ struct BalanceOptions {
   // within a tick or two; a large model's few passes still decide within 2 s)
   double window_s = 2.0;
   uint64_t window_passes = 32;
-  double cooldown_s = 10.0;  // after a move, no other for this long
+  double cooldown_s = 10.0;  // after a move, no other for this long ...
+  // ... unless the best is better by this much (relative) for a whole window: a move that
+  // turned out wrong, or a device whose speed came back, is not worth 10 s of slow tokens,
+  // and measurement noise never promises that much.
+  double cooldown_override = 0.5;
   double tick_s = 0.5;       // how often devices are asked for their figures
   double ewma_alpha = 0.3;   // weight of the newest measurement in a device's live speed
 };
@@ -34,6 +38,8 @@ class BalancePolicy {
   BalanceOptions o_;
   double better_since_s_ = -1;  // < 0: the best is not better by the margin now
   uint64_t better_since_passes_ = 0;
+  double much_better_since_s_ = -1;  // ... by cooldown_override
+  uint64_t much_better_since_passes_ = 0;
   double last_move_s_ = -1e300;
 };
 

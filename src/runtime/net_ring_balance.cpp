@@ -3,6 +3,7 @@
 // loop never waits for a busy device), turns them into a live speed per device, and asks the
 // planner whether another layout would be better by the policy's margin. A move is a new epoch
 // with the new layout; every live sequence is replayed on it, so tokens never change.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <future>
@@ -375,9 +376,21 @@ Status NetRing::balance_tick() {
   const int n_seqs = std::max<int>(1, static_cast<int>(sequences().size()));
   update_speeds(profiled, plan::evaluate(profiled, current), workers, n_seqs);
   ask_stats();
+  // A device not measured yet (outside the ring) is assumed as slow against its profile as
+  // the least slowed measured one: part of every ratio is the cost model's error on this
+  // model, which that device shares. Taken as 1, it looked faster than the measured devices
+  // whenever the model overestimates a pass, and moves to it disappointed.
+  std::vector<double> slowdowns(live.devices.size(), 0.0);
+  double prior = 0;
   for (size_t k = 0; k < live.devices.size(); ++k) {
     auto it = slowdown_.find(k == 0 ? o_.name : wnames_[workers[k - 1]]);
-    if (it != slowdown_.end()) slow_down(live.devices[k], it->second);
+    if (it == slowdown_.end()) continue;
+    slowdowns[k] = it->second;
+    prior = prior > 0 ? std::min(prior, it->second) : it->second;
+  }
+  for (size_t k = 0; k < live.devices.size(); ++k) {
+    if (!(slowdowns[k] > 0)) slowdowns[k] = prior > 0 ? prior : 1.0;
+    slow_down(live.devices[k], slowdowns[k]);
   }
   LL_ASSIGN_OR_RETURN(plan::CostModel cost, plan::CostModel::build(*mp_, live, run_config()));
   const plan::Evaluation cur = plan::evaluate(cost, current);
@@ -402,9 +415,7 @@ Status NetRing::balance_tick() {
   std::snprintf(why, sizeof why, "predicted %.1f -> %.1f tok/s (live slowdown", cur_tok, best_tok);
   std::string text = why;
   for (size_t k = 0; k < live.devices.size(); ++k) {
-    auto it = slowdown_.find(k == 0 ? o_.name : wnames_[workers[k - 1]]);
-    std::snprintf(why, sizeof why, " %s %.2f", live.devices[k].name.c_str(),
-                  it == slowdown_.end() ? 1.0 : it->second);
+    std::snprintf(why, sizeof why, " %s %.2f", live.devices[k].name.c_str(), slowdowns[k]);
     text += why;
   }
   // Weights the new layout needs go out now, while serving continues; the switch follows.

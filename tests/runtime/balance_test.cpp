@@ -24,13 +24,28 @@ TEST(BalancePolicy, MovesOnlyAfterAWholeWindowAndNotDuringTheCooldown) {
   EXPECT_FALSE(p.should_move(3.0, 60, 100, 130));  // 0.5 s and 20 passes
   EXPECT_TRUE(p.should_move(3.1, 72, 100, 130));   // 32 passes, before 2 s (fast passes)
   p.moved(3.1);
-  EXPECT_FALSE(p.should_move(5.0, 80, 100, 200));
-  EXPECT_FALSE(p.should_move(8.0, 400, 100, 200));  // window done, cooldown not
-  EXPECT_TRUE(p.should_move(13.2, 900, 100, 200));  // 10 s after the move
+  EXPECT_FALSE(p.should_move(5.0, 80, 100, 140));
+  EXPECT_FALSE(p.should_move(8.0, 400, 100, 140));  // window done, cooldown not
+  EXPECT_TRUE(p.should_move(13.2, 900, 100, 140));  // 10 s after the move
   p.moved(13.2);
-  EXPECT_FALSE(p.should_move(23.5, 901, 100, 200));  // slow passes: the window starts
-  EXPECT_FALSE(p.should_move(25.0, 904, 100, 200));  // 1.5 s and 3 passes
-  EXPECT_TRUE(p.should_move(25.5, 905, 100, 200));   // 2 s, whatever the passes
+  EXPECT_FALSE(p.should_move(23.5, 901, 100, 140));  // slow passes: the window starts
+  EXPECT_FALSE(p.should_move(25.0, 904, 100, 140));  // 1.5 s and 3 passes
+  EXPECT_TRUE(p.should_move(25.5, 905, 100, 140));   // 2 s, whatever the passes
+}
+
+TEST(BalancePolicy, AMuchBetterLayoutForAWholeWindowMovesDuringTheCooldown) {
+  BalancePolicy p;  // cooldown 10 s unless the best is 50 % better for a window
+  p.moved(0.0);
+  EXPECT_FALSE(p.should_move(1.0, 10, 100, 160));  // the window starts
+  EXPECT_FALSE(p.should_move(2.5, 20, 100, 145));  // 45 %: only the plain window goes on
+  EXPECT_FALSE(p.should_move(3.0, 25, 100, 160));  // 50 % again: its window restarts
+  EXPECT_FALSE(p.should_move(4.9, 40, 100, 160));
+  EXPECT_TRUE(p.should_move(5.0, 45, 100, 160));   // 2 s at 50 %, 5 s after the move
+  p.moved(5.0);
+  EXPECT_FALSE(p.should_move(5.5, 50, 100, 300));
+  EXPECT_FALSE(p.should_move(6.0, 55, 100, 100));  // no longer better: both windows end
+  EXPECT_FALSE(p.should_move(7.9, 70, 100, 300));
+  EXPECT_TRUE(p.should_move(9.9, 90, 100, 300));
 }
 
 // Three equal devices whose measured speed jitters by +-20 % per measurement, with no real
