@@ -19,11 +19,11 @@ bool BalancePolicy::should_move(double now_s, uint64_t passes, double current_to
     much_better_since_s_ = now_s;
     much_better_since_passes_ = passes;
   }
-  const bool window = now_s - better_since_s_ >= o_.window_s ||
-                      passes - better_since_passes_ >= o_.window_passes;
-  const bool much_window = much_better_since_s_ >= 0 &&
-                           (now_s - much_better_since_s_ >= o_.window_s ||
-                            passes - much_better_since_passes_ >= o_.window_passes);
+  const bool window =
+      now_s - better_since_s_ >= o_.window_s || passes - better_since_passes_ >= o_.window_passes;
+  const bool much_window =
+      much_better_since_s_ >= 0 && (now_s - much_better_since_s_ >= o_.window_s ||
+                                    passes - much_better_since_passes_ >= o_.window_passes);
   return (window && now_s - last_move_s_ >= o_.cooldown_s) || much_window;
 }
 
