@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
 #include <vector>
 
 namespace ll::net {
@@ -84,6 +85,28 @@ TEST(TrafficShaper, JitterKeepsOrder) {
     EXPECT_GE(r, t + milliseconds(0));
     prev = r;
   }
+}
+
+TEST(TrafficShaper, MessagesHandedOverTogetherShareOneLatencyDraw) {
+  TrafficShaper s(0.005, 0);
+  s.set_jitter(0.015, 11);
+  auto t = Clock::now();
+  std::set<Clock::rep> burst_delays, apart_delays;
+  for (int b = 0; b < 50; ++b) {
+    t += std::chrono::seconds(10);
+    const auto first = s.release_time(100, t) - t;
+    for (int i = 1; i < 4; ++i) {  // a pass's token messages, 100 us apart
+      const auto at = t + std::chrono::microseconds(100 * i);
+      EXPECT_EQ((s.release_time(100, at) - at).count(), first.count()) << b << " " << i;
+    }
+    burst_delays.insert(first.count());
+  }
+  EXPECT_GT(burst_delays.size(), 40u) << "each burst draws anew";
+  for (int i = 0; i < 50; ++i) {  // 2 ms apart: separate draws
+    t += milliseconds(2);
+    apart_delays.insert((s.release_time(100, t) - t).count());
+  }
+  EXPECT_GT(apart_delays.size(), 40u);
 }
 
 TEST(TrafficShaper, LossStallsThatShareOfMessages) {
