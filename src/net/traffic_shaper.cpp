@@ -46,15 +46,15 @@ TrafficShaper::Clock::time_point TrafficShaper::release_time(size_t bytes, Clock
     sent = link_free_;
   }
   Clock::duration delay = latency_;
-  if (jitter_mean_s_ > 0 && drew_ && now - last_handover_ <= kBurstGap) {
-    delay = last_delay_;  // handed over with the previous one: they travel together
+  if (jitter_mean_s_ > 0 && drew_ && now - burst_start_ <= kBurstGap) {
+    delay = last_delay_;  // handed over with the burst's first: they travel together
   } else if (jitter_mean_s_ > 0) {
     std::exponential_distribution<double> tail(1.0 / jitter_mean_s_);
     delay = seconds(jitter_shift_s_ + tail(rng_));
+    drew_ = true;
+    burst_start_ = now;
+    last_delay_ = delay;
   }
-  drew_ = true;
-  last_handover_ = now;
-  last_delay_ = delay;
   if (loss_ > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < loss_)
     delay += seconds(stall_s_);
   last_release_ = std::max(last_release_, sent + delay);

@@ -35,12 +35,13 @@ class TrafficShaper {
   double bandwidth_;
   Clock::time_point link_free_{};  // when the emulated wire finishes the previous message
   Clock::time_point last_release_{};
-  // Messages handed over back to back share one latency draw, as a Wi-Fi link aggregates
+  // Messages handed over within kBurstGap of a draw share it, as a Wi-Fi link aggregates
   // frames queued together: drawn apart, the last of a pass's token messages came at the
-  // worst of several draws, and the ring's round trip grew by most of a p95.
+  // worst of several draws, and the ring's round trip grew by most of a p95. The window runs
+  // from the draw, so a long stream of close messages still draws every millisecond.
   static constexpr Clock::duration kBurstGap = std::chrono::milliseconds(1);
   bool drew_ = false;
-  Clock::time_point last_handover_{};
+  Clock::time_point burst_start_{};
   Clock::duration last_delay_{};
   double jitter_shift_s_ = 0, jitter_mean_s_ = 0;  // shifted exponential: shift + Exp(mean)
   double loss_ = 0, stall_s_ = 0;

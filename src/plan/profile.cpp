@@ -104,7 +104,9 @@ Status validate_inputs(const ModelProfile& m, const Cluster& c, const RunConfig&
   LL_RETURN_IF_ERROR(validate_model(m));
   LL_RETURN_IF_ERROR(validate_cluster(c));
   if (run.ctx < 0) return invalid_argument("run.ctx must be >= 0");
-  if (std::isnan(run.attn_pos)) return invalid_argument("run.attn_pos must be a number");
+  if (!std::isfinite(run.attn_pos) || run.attn_pos > static_cast<double>(run.ctx))
+    return invalid_argument(
+        "run.attn_pos must be a finite position within the context (< 0: half of it)");
   if (run.n_seqs < 1) return invalid_argument("run.n_seqs must be >= 1");
   if (!(run.mem_safety > 0 && run.mem_safety <= 1)) {
     return invalid_argument("run.mem_safety must be in (0, 1]");

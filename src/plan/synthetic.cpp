@@ -42,8 +42,11 @@ ModelProfile make_synthetic_model(const SyntheticModelSpec& p) {
     add_matrix(attn, DType::kF32, E);  // attn_norm
     add_matrix(attn, t, 2 * E * E + 2 * E * kv_dim);
     attn.kv_bytes_per_token = 2 * kv_dim * 2;  // K and V, f16
-    // QK^T and softmax(QK^T)V over the context, plus rope/norm/softmax elementwise work.
-    add_other(attn, 4 * E * p.attention_ctx + 10 * E + 5.0 * p.n_head * p.attention_ctx);
+    // Rope/norm/softmax elementwise work; QK^T and softmax(QK^T)V over the context count in
+    // the FLOP totals only, since the cost model charges attention by its KV reads.
+    add_other(attn, 10 * E + 5.0 * p.n_head * p.attention_ctx);
+    attn.flops_decode += 4 * E * p.attention_ctx;
+    attn.flops_prefill_per_token += 4 * E * p.attention_ctx;
     attn.scratch_bytes = (4 * E + static_cast<double>(p.n_head) * p.attention_ctx) * 4;
     Segment ffn;
     ffn.label = layer + ".ffn";

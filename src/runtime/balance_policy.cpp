@@ -24,7 +24,15 @@ bool BalancePolicy::should_move(double now_s, uint64_t passes, double current_to
   const bool much_window =
       much_better_since_s_ >= 0 && (now_s - much_better_since_s_ >= o_.window_s ||
                                     passes - much_better_since_passes_ >= o_.window_passes);
-  return (window && now_s - last_move_s_ >= o_.cooldown_s) || much_window;
+  if (now_s < hold_until_s_) return false;
+  // The override still lets a window pass after the last move, so its own stats settle.
+  return (window && now_s - last_move_s_ >= o_.cooldown_s) ||
+         (much_window && now_s - last_move_s_ >= o_.window_s);
+}
+
+void BalancePolicy::abandoned(double now_s) {
+  moved(now_s);
+  hold_until_s_ = now_s + o_.cooldown_s;
 }
 
 void BalancePolicy::moved(double now_s) {

@@ -20,8 +20,8 @@ struct BalanceOptions {
   // turned out wrong, or a device whose speed came back, is not worth 10 s of slow tokens,
   // and measurement noise never promises that much.
   double cooldown_override = 0.5;
-  double tick_s = 0.5;       // how often devices are asked for their figures
-  double ewma_alpha = 0.3;   // weight of the newest measurement in a device's live speed
+  double tick_s = 0.5;      // how often devices are asked for their figures
+  double ewma_alpha = 0.3;  // weight of the newest measurement in a device's live speed
 };
 
 class BalancePolicy {
@@ -32,6 +32,9 @@ class BalancePolicy {
   bool should_move(double now_s, uint64_t passes, double current_tok_s, double best_tok_s);
   // A move happened (or was forced): the window restarts and the cooldown begins.
   void moved(double now_s);
+  // A move was given up (its weights could not be shipped): nothing moves for a whole
+  // cooldown, however much better the best layout looks.
+  void abandoned(double now_s);
   const BalanceOptions& options() const { return o_; }
 
  private:
@@ -41,6 +44,7 @@ class BalancePolicy {
   double much_better_since_s_ = -1;  // ... by cooldown_override
   uint64_t much_better_since_passes_ = 0;
   double last_move_s_ = -1e300;
+  double hold_until_s_ = -1e300;
 };
 
 }  // namespace ll::runtime

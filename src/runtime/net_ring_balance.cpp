@@ -334,7 +334,7 @@ Status NetRing::balance_tick() {
       if (!st.is_ok()) {
         pending_move_.reset();
         warn("move abandoned: shipping its weights failed: " + st.message());
-        policy_.moved(clock().now_s());  // no new attempt before the cooldown
+        policy_.abandoned(clock().now_s());  // no new attempt before the cooldown
         return Status::ok();
       }
       pm.shipped_s = clock().now_s() - pm.decided_s;

@@ -61,7 +61,11 @@ struct Backend {
   // tells every open request) before the ring, tokenizer and weights go away.
   std::string model_id;     // the model file's stem, as /v1/models lists it
   std::string description;  // for the startup log, e.g. "local ring of 3 devices"
-  int n_devices = 1;
+  int n_devices = 1;        // at start-up; live_devices() follows moves and failovers
+  int live_devices() const {
+    const int n = ring ? ring->live_devices() : 0;
+    return n > 0 ? n : n_devices;
+  }
   // Before the ring: events may be logged until the ring and scheduler are gone.
   ClusterInfo cluster;
   std::unique_ptr<model::Model> model;

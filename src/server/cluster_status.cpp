@@ -131,7 +131,7 @@ json cluster_status_json(const StatusInputs& in) {
   json j;
   j["model"] = b.model_id;
   j["ring"] = b.description;
-  j["n_devices"] = b.n_devices;
+  j["n_devices"] = b.live_devices();
   j["n_ctx"] = b.ring ? b.n_ctx() : 0;
   j["uptime_s"] = in.uptime_s;
   j["tokens_per_second"] = in.counters.token_rate.rate();

@@ -212,7 +212,7 @@ std::string render_prometheus(const ServerCounters& c, const runtime::SchedulerS
                               const BackendMetrics& backend_metrics, const Backend& b) {
   std::string out;
   Family info("ll_info", "gauge", "The served model and ring size; always 1.");
-  info.sample(kv("model", b.model_id) + "," + kv("devices", std::to_string(b.n_devices)), 1);
+  info.sample(kv("model", b.model_id) + "," + kv("devices", std::to_string(b.live_devices())), 1);
   info.flush(out);
   metric(out, "ll_http_requests_total", "counter", "HTTP requests answered.", c.http_requests);
   metric(out, "ll_http_client_errors_total", "counter", "HTTP responses with a 4xx status.",

@@ -109,6 +109,19 @@ TEST(TrafficShaper, MessagesHandedOverTogetherShareOneLatencyDraw) {
   EXPECT_GT(apart_delays.size(), 40u);
 }
 
+TEST(TrafficShaper, AStreamOfCloseMessagesStillDrawsEveryMillisecond) {
+  TrafficShaper s(0.005, 0);
+  s.set_jitter(0.015, 5);
+  auto t = Clock::now() + std::chrono::seconds(10);
+  std::set<Clock::rep> delays;
+  for (int i = 0; i < 400; ++i) {  // 0.25 ms apart for 100 ms: about 100 bursts
+    t += std::chrono::microseconds(250);
+    const auto r = s.release_time(100, t);
+    if (r - t > milliseconds(0)) delays.insert((r - t).count());
+  }
+  EXPECT_GT(delays.size(), 50u);
+}
+
 TEST(TrafficShaper, LossStallsThatShareOfMessages) {
   TrafficShaper s(0.001, 0);
   s.set_loss(0.1, 0.2, 3);

@@ -80,8 +80,10 @@ TEST(PlanCost, AttentionReadsTheKvCacheUpToTheRowsPosition) {
   auto r800 = CostModel::build(t.model, t.cluster, t.run);
   ASSERT_TRUE(r0.is_ok() && r800.is_ok());
   EXPECT_NEAR(r800->extra_row_s(1, 1) - r0->extra_row_s(1, 1), 100.0 * 800 / 1e8, 1e-15);
-  t.run.attn_pos = std::nan("");
-  EXPECT_FALSE(CostModel::build(t.model, t.cluster, t.run).is_ok());
+  for (double bad : {std::nan(""), HUGE_VAL, 1001.0}) {  // the context is 1000
+    t.run.attn_pos = bad;
+    EXPECT_FALSE(CostModel::build(t.model, t.cluster, t.run).is_ok()) << bad;
+  }
 }
 
 TEST(PlanCost, EvaluateChargesOneMessagePerDevicePairAndTheReturnHop) {

@@ -40,12 +40,29 @@ TEST(BalancePolicy, AMuchBetterLayoutForAWholeWindowMovesDuringTheCooldown) {
   EXPECT_FALSE(p.should_move(2.5, 20, 100, 145));  // 45 %: only the plain window goes on
   EXPECT_FALSE(p.should_move(3.0, 25, 100, 160));  // 50 % again: its window restarts
   EXPECT_FALSE(p.should_move(4.9, 40, 100, 160));
-  EXPECT_TRUE(p.should_move(5.0, 45, 100, 160));   // 2 s at 50 %, 5 s after the move
+  EXPECT_TRUE(p.should_move(5.0, 45, 100, 160));  // 2 s at 50 %, 5 s after the move
   p.moved(5.0);
   EXPECT_FALSE(p.should_move(5.5, 50, 100, 300));
   EXPECT_FALSE(p.should_move(6.0, 55, 100, 100));  // no longer better: both windows end
   EXPECT_FALSE(p.should_move(7.9, 70, 100, 300));
   EXPECT_TRUE(p.should_move(9.9, 90, 100, 300));
+}
+
+TEST(BalancePolicy, AnAbandonedMoveHoldsForAWholeCooldown) {
+  BalancePolicy p;
+  p.abandoned(0.0);
+  EXPECT_FALSE(p.should_move(1.0, 10, 100, 300));
+  EXPECT_FALSE(p.should_move(5.0, 500, 100, 300));  // 50 % better for 4 s: still held
+  EXPECT_FALSE(p.should_move(9.9, 900, 100, 300));
+  EXPECT_TRUE(p.should_move(10.0, 901, 100, 300));
+}
+
+TEST(BalancePolicy, TheOverrideWaitsAWindowAfterTheMove) {
+  BalancePolicy p;
+  p.moved(0.0);
+  EXPECT_FALSE(p.should_move(0.5, 10, 100, 300));
+  EXPECT_FALSE(p.should_move(1.0, 100, 100, 300));  // 90 passes: a window of passes, not 2 s
+  EXPECT_TRUE(p.should_move(2.0, 110, 100, 300));
 }
 
 // Three equal devices whose measured speed jitters by +-20 % per measurement, with no real
@@ -107,8 +124,7 @@ void expect_moves_change_no_token(NetRing& ring, int32_t base, uint64_t seed0,
     want.push_back(g->tokens);
   }
   SchedulerOptions so;
-  so.max_seqs = 8;
-  so.n_devices = 3;
+  so.max_seqs = 8;  // n_devices 0: the waves follow the ring through its moves
   Scheduler sched(ring, so);
   std::vector<std::vector<int32_t>> got(8);
   std::vector<std::promise<std::string>> done(8);
@@ -136,6 +152,7 @@ void expect_moves_change_no_token(NetRing& ring, int32_t base, uint64_t seed0,
     EXPECT_EQ(fut.get(), "length");
     EXPECT_EQ(got[i], want[i]) << "sequence " << i;
   }
+  EXPECT_EQ(ring.live_devices(), ring.n_devices());
 }
 
 TEST(Balance, ForcedMovesWhileEightSequencesGenerateChangeNoToken) {
@@ -167,6 +184,16 @@ RingHealth generate_through_a_move(const std::vector<int>& cuts, int at, HeadOpt
   expect_moves_change_no_token(**ring, 30, 11, {{at, *layout}});
   EXPECT_EQ((*ring)->layout().cuts(), cuts);
   return (*ring)->health();
+}
+
+// A move that leaves a device out: the scheduler's waves shrink with the ring, and no token
+// changes.
+TEST(Balance, AMoveToFewerDevicesShrinksTheWavesAndChangesNoToken) {
+  const RingHealth h = generate_through_a_move({9}, 60, HeadOptions{});
+  ASSERT_EQ(h.move_log.size(), 1u);
+  int up = 0;
+  for (const DeviceHealth& d : h.devices) up += d.state == "up";
+  EXPECT_EQ(up, 2) << "the third device left the ring";
 }
 
 // The synthetic model's ops: 0 the embedding, 1-9 layer 0's attention block (its attention op

@@ -207,12 +207,12 @@ class CountingRing : public Ring {
 
  protected:
   Status send_seq_start(const SeqRecord&) override { return Status::ok(); }
-  Result<TokenEvent> wait_token(double) override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      ++waits_;
-    }
+  Result<TokenEvent> wait_token(double timeout_s) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++waits_;
     cv_.notify_all();
+    // Waits as a real ring would (no token ever comes), so the scheduler does not spin.
+    cv_.wait_for(lock, std::chrono::duration<double>(std::min(timeout_s, 0.01)));
     return unavailable("no token");
   }
   Status send_seq_end(int32_t) override { return Status::ok(); }
