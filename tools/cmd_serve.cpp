@@ -97,6 +97,10 @@ Result<std::unique_ptr<server::Backend>> make_net_backend(
   const int n = ring->n_devices();
   b->metrics = server::net_ring_metrics(*ring);
   b->cluster.plan = ring->plan_json();
+  // The status and metrics show what runs: a baseline placement in place of the planner's.
+  if (o.placement != "plan" && b->cluster.plan.contains("baselines") &&
+      b->cluster.plan["baselines"].contains(o.placement))
+    b->cluster.plan["plan"] = b->cluster.plan["baselines"][o.placement];
   b->cluster.plan_svg = ring->plan_svg();
   b->cluster.devices = server::devices_from_plan(b->cluster.plan, addrs);
   if (b->cluster.devices.empty()) {  // fixed --cuts: no plan, but the ring knows its devices

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The web page in headless Chromium (browser_test.mjs) against `lingualinked serve --n-devices 3`
 # (the head and two worker processes over ZeroMQ) on a synthetic model: no ../shared needed.
+# `--placement even` keeps all three in the ring: the planner runs the tiny model on the head
+# alone, which is fastest, and the page is to show a ring.
 # Usage: browser_test.sh LINGUALINKED SCREENSHOT.png
 # Exit 77 (skipped) when chromium or node is missing; .ci/run installs both (scripts/deps.sh).
 set -euo pipefail
@@ -26,7 +28,7 @@ cleanup() {
 trap cleanup EXIT
 
 "$bin" synth --preset tiny --type Q8_0 -o "$work/synth-tiny.gguf" >/dev/null
-start_server "$work/server.log" "$bin" serve -m "$work/synth-tiny.gguf" --n-devices 3 \
+start_server "$work/server.log" "$bin" serve -m "$work/synth-tiny.gguf" --n-devices 3 --placement even \
   --max-seqs 2 --ctx 4096 --cache-dir "$work/cache" || {
   echo "FAIL server did not start"
   exit 1

@@ -116,11 +116,15 @@ inline Score score(const Instance& in, const std::vector<int>& dev) {
   for (int s = 0; s < S; ++s) {
     const DeviceProfile& p = devs[dev[s]];
     double t = p.per_segment_overhead_s + segs[s].flops_other / p.other_flops_per_s;
-    for (const auto& [type, bytes] : segs[s].weight_bytes_by_type) {
+    auto rate = [&p](DType type) {
       auto it = p.decode_bytes_per_s.by_type.find(type);
-      t += bytes /
-           (it != p.decode_bytes_per_s.by_type.end() ? it->second : p.decode_bytes_per_s.fallback);
-    }
+      return it != p.decode_bytes_per_s.by_type.end() ? it->second : p.decode_bytes_per_s.fallback;
+    };
+    for (const auto& [type, bytes] : segs[s].weight_bytes_by_type) t += bytes / rate(type);
+    // Attention reads the row's KV cache up to its position, at the F32 stream rate.
+    const double pos = in.run.attn_pos >= 0 ? in.run.attn_pos : in.run.ctx / 2.0;
+    if (segs[s].kv_bytes_per_token > 0 && rate(DType::kF32) > 0)
+      t += segs[s].kv_bytes_per_token * pos / rate(DType::kF32);
     comp[dev[s]] += t;
     mem[dev[s]] += segs[s].weight_bytes_resident +
                    segs[s].kv_bytes_per_token * static_cast<double>(in.run.ctx) * in.run.n_seqs;
