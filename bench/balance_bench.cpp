@@ -58,6 +58,7 @@ struct RunResult {
   double last_token_s = 0;  // since the first token
   double max_pause_s = 0;   // longest time without a token, after the drop
   uint64_t moves = 0;
+  int failed_requests = 0;  // ended with an error (restarted in their slot, and counted)
   std::vector<std::string> move_log;
   nlohmann::json move_detail = nlohmann::json::array();  // per move: where the pause went
   std::vector<std::vector<int32_t>> tokens;
@@ -160,8 +161,12 @@ RunResult run(const Args& a, const model::Model& m, bool rebalance) {
       times.push_back(now);
       return now - t0 < end_after;
     };
-    g.on_done = [&, i](const Status&, const std::string&) {
+    g.on_done = [&, i](const Status& st, const std::string& why) {
       std::lock_guard<std::mutex> lock(done_mu);
+      if (why == "error") {  // not "cancelled": the bench stops its streams at the end
+        ++r.failed_requests;
+        std::fprintf(stderr, "a request failed: %s\n", st.to_string().c_str());
+      }
       ended.push_back(i);
       done_cv.notify_one();
     };
@@ -357,6 +362,8 @@ int main(int argc, char** argv) {
   j["max_pause_s_on"] = on.max_pause_s;
   j["max_pause_s_off"] = off.max_pause_s;
   j["identical_tokens"] = identical;
+  j["failed_requests_on"] = on.failed_requests;
+  j["failed_requests_off"] = off.failed_requests;
   j["precopy"] = a.precopy;
   if (a.restore_at > a.drop_at) {
     // The speed comes back: the layout should move back (a move after restore_at), and the
