@@ -21,11 +21,11 @@ struct Segment {
   std::string label;    // e.g. "L3.attn"
   int layer_first = 0;  // inclusive layer range, for display
   int layer_last = 0;
-  double flops_decode = 0;             // all FLOPs per decode token (display)
+  double flops_decode = 0;  // all FLOPs per decode token (display)
   // FLOPs per decode token outside weight-streaming matvecs and attention over the KV cache
   // (which is charged by the bytes of cache it reads: kv_bytes_per_token per position)
   double flops_other = 0;
-  double flops_prefill_per_token = 0;  // all FLOPs per prompt token
+  double flops_prefill_per_token = 0;            // all FLOPs per prompt token
   std::map<DType, double> weight_bytes_by_type;  // weight bytes streamed per decode token
   double weight_bytes_resident = 0;              // weight bytes held in memory
   double kv_bytes_per_token = 0;                 // KV cache per context token per sequence
