@@ -19,22 +19,14 @@ TrafficShaper::TrafficShaper(double added_latency_s, double bandwidth_bytes_per_
 void TrafficShaper::set_jitter(double latency_p95_s, uint64_t seed) {
   const double median = std::chrono::duration<double>(latency_).count();
   if (!(latency_p95_s > median)) return;
-  // Exponential tail: p95 - median = mean * ln(10). Its median is shift + mean * ln(2); a p95
-  // above 4.3x the median would need a negative shift, so the shift stops at 0 and the p95
-  // is kept (the median then comes out lower).
-  jitter_mean_s_ = (latency_p95_s - median) / std::log(10.0);
-  jitter_shift_s_ = median - jitter_mean_s_ * std::log(2.0);
-  if (jitter_shift_s_ < 0) {
-    jitter_shift_s_ = 0;
-    jitter_mean_s_ = latency_p95_s / std::log(20.0);
-  }
+  jitter_ = LatencyTail::from_median_p95(median, latency_p95_s);
   rng_.seed(seed);
 }
 
 void TrafficShaper::set_loss(double loss_rate, double stall_s, uint64_t seed) {
   loss_ = std::clamp(loss_rate, 0.0, 1.0);
   stall_s_ = std::max(0.0, stall_s);
-  if (jitter_mean_s_ <= 0) rng_.seed(seed);
+  if (jitter_.fixed()) rng_.seed(seed);
 }
 
 TrafficShaper::Clock::time_point TrafficShaper::release_time(size_t bytes, Clock::time_point now) {
@@ -46,11 +38,10 @@ TrafficShaper::Clock::time_point TrafficShaper::release_time(size_t bytes, Clock
     sent = link_free_;
   }
   Clock::duration delay = latency_;
-  if (jitter_mean_s_ > 0 && drew_ && now - burst_start_ <= kBurstGap) {
+  if (!jitter_.fixed() && drew_ && now - burst_start_ <= kBurstGap) {
     delay = last_delay_;  // handed over with the burst's first: they travel together
-  } else if (jitter_mean_s_ > 0) {
-    std::exponential_distribution<double> tail(1.0 / jitter_mean_s_);
-    delay = seconds(jitter_shift_s_ + tail(rng_));
+  } else if (!jitter_.fixed()) {
+    delay = seconds(jitter_.draw(rng_));
     drew_ = true;
     burst_start_ = now;
     last_delay_ = delay;

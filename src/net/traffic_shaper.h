@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <random>
 
+#include "core/latency_tail.h"
+
 namespace ll::net {
 
 class TrafficShaper {
@@ -43,7 +45,7 @@ class TrafficShaper {
   bool drew_ = false;
   Clock::time_point burst_start_{};
   Clock::duration last_delay_{};
-  double jitter_shift_s_ = 0, jitter_mean_s_ = 0;  // shifted exponential: shift + Exp(mean)
+  LatencyTail jitter_;  // fixed until set_jitter()
   double loss_ = 0, stall_s_ = 0;
   std::mt19937_64 rng_{1};
 };

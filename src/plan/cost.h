@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/latency_tail.h"
 #include "plan/profile.h"
 
 namespace ll::plan {
@@ -19,7 +20,9 @@ std::string_view objective_name(Objective o);
 std::optional<Objective> objective_from_name(std::string_view name);
 
 struct CostOptions {
-  bool use_p95_latency = false;  // charge p95 instead of median link latency
+  // Charge every hop its p95 latency, without a tail, instead of drawing from the link's tail
+  // (mean latency in the sums).
+  bool use_p95_latency = false;
 };
 
 // Bytes the tail sends back to the head each token (the sampled token id).
@@ -57,7 +60,9 @@ class CostModel {
   double run_memory(int a, int b) const;
   bool fits(double mem, int d) const { return mem <= budget_[d] * (1 + kMemTolerance); }
 
+  // A hop's expected latency: the mean of the link's tail (above its median on Wi-Fi).
   double latency_s(int from, int to) const { return lat_[from * n_dev_ + to]; }
+  const LatencyTail& latency_tail(int from, int to) const { return tail_[from * n_dev_ + to]; }
   double inv_bandwidth(int from, int to) const { return inv_bw_[from * n_dev_ + to]; }
   // One message from `from` to `to`: latency + bytes / bandwidth (0 on the same device).
   double hop_s(int from, int to, double bytes) const {
@@ -73,6 +78,7 @@ class CostModel {
   int n_seg_ = 0, n_dev_ = 0, head_ = 0;
   std::vector<double> compute_, prefill_, extra_row_, mem_need_, scratch_, budget_, lat_, inv_bw_;
   std::vector<double> need_prefix_;
+  std::vector<LatencyTail> tail_;
   std::vector<Edge> edges_;
 };
 

@@ -196,42 +196,6 @@ std::vector<OverlapEntry> plan_overlap(const CostModel& cost, const ModelProfile
   return out;
 }
 
-double rows_per_pass(const Evaluation& ev, int n_seqs) {
-  // The scheduler keeps one pass in flight per device (runtime/scheduler.h max_waves), so a
-  // pass carries n_seqs / waves decode rows.
-  return ev.ring.empty() ? 1.0 : std::max(1.0, n_seqs / static_cast<double>(ev.ring.size()));
-}
-
-double pass_s(const CostModel& cost, const Evaluation& ev, int d, double rows) {
-  // A device reads its weights once per pass, so a row beyond the first costs only the
-  // kernels' extra work (CostModel::extra_row_s).
-  double extra = 0;
-  for (int s = ev.first_segment[d]; s >= 0 && s <= ev.last_segment[d]; ++s) {
-    const double er = cost.extra_row_s(s, d);
-    extra += std::isnan(er) ? cost.compute_s(s, d) : er;
-  }
-  return ev.compute_s[d] + (rows - 1) * extra;
-}
-
-double tok_s_at_n_seqs(const CostModel& cost, const Evaluation& ev, int n_seqs) {
-  if (ev.latency_s <= 0 || ev.ring.empty()) return 0;
-  if (n_seqs <= 1) return 1 / ev.latency_s;
-  const double waves = static_cast<double>(ev.ring.size());
-  const double rows = rows_per_pass(ev, n_seqs);
-  double stage = 0, cycle = 0;
-  for (int d : ev.ring) {
-    const double t = pass_s(cost, ev, d, rows);
-    stage = std::max(stage, t);
-    cycle += t;
-  }
-  for (const Message& m : ev.messages) {
-    stage = std::max(stage, rows * m.serialize_s);
-    cycle += m.hop_s + (rows - 1) * m.serialize_s;
-  }
-  // Bounded by the slowest stage and by the waves' round trips.
-  return std::min(rows / stage, waves * rows / cycle);
-}
-
 PlanSummary summarize(std::string name, const CostModel& cost, const ModelProfile& model,
                       const Cluster& cluster, const RunConfig& run, const std::vector<int>& dev) {
   PlanSummary p;

@@ -9,6 +9,7 @@
 #include "plan/cost.h"
 #include "plan/dp.h"
 #include "plan/milp.h"
+#include "plan/pipeline.h"
 #include "plan/profile.h"
 #include "plan/solution.h"
 
@@ -116,13 +117,6 @@ std::vector<int> baseline_memory(const CostModel& cost);  // counts proportional
 std::vector<OverlapEntry> plan_overlap(const CostModel& cost, const ModelProfile& model,
                                        const std::vector<int>& device_of_segment, int max_per_side);
 
-// Tokens/s of n_seqs concurrent streams as the runtime runs them: one pass in flight per
-// device, each carrying n_seqs / devices rows that share the weight reads (docs/plan.md).
-double tok_s_at_n_seqs(const CostModel& cost, const Evaluation& ev, int n_seqs);
-// Decode rows a pass carries with n_seqs streams (at least 1), and the seconds one such pass
-// takes on device d of the evaluated assignment (the first row reads the weights).
-double rows_per_pass(const Evaluation& ev, int n_seqs);
-double pass_s(const CostModel& cost, const Evaluation& ev, int d, double rows);
 PlanSummary summarize(std::string name, const CostModel& cost, const ModelProfile& model,
                       const Cluster& cluster, const RunConfig& run,
                       const std::vector<int>& device_of_segment);

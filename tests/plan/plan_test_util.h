@@ -102,6 +102,15 @@ struct Score {
   double latency = 0, bottleneck = 0;
 };
 
+// A link's expected latency: its tail is shift + Exp(mean) through the median and the p95
+// (core/latency_tail.h), so the p95 sits mean * ln(10) above the median.
+inline double mean_latency(double median, double p95) {
+  if (!(p95 > median)) return median;
+  const double tail = (p95 - median) / std::log(10.0);
+  const double shift = median - tail * std::log(2.0);
+  return shift >= 0 ? shift + tail : p95 / std::log(20.0);
+}
+
 // Scores an assignment straight from the profiles (no CostModel).
 inline Score score(const Instance& in, const std::vector<int>& dev) {
   const auto& segs = in.model.segments;
@@ -147,7 +156,7 @@ inline Score score(const Instance& in, const std::vector<int>& dev) {
   for (const auto& [k, bytes] : msg) {
     const LinkProfile& l = in.cluster.links[k.first][k.second];
     double ser = bytes / l.bandwidth_bytes_per_s;
-    sc.latency += l.latency_s_median + ser;
+    sc.latency += mean_latency(l.latency_s_median, l.latency_s_p95) + ser;
     sc.bottleneck = std::max(sc.bottleneck, ser);
   }
   return sc;
