@@ -80,7 +80,8 @@ template <typename Fn>
 double measure_rate(const Clock& clock, double seconds, Throttle* th, const ThreadPool* pool,
                     double work, Fn round) {
   std::vector<double> rates;
-  const double t_end = clock.now_s() + seconds;
+  // A slowed device idles 1/speed - 1 of the window: it gets as many rounds as a fast one.
+  const double t_end = clock.now_s() + (th && th->active() ? seconds / th->speed_now() : seconds);
   do {
     const double t0 = clock.now_s();
     const WorkMeter meter(pool);
