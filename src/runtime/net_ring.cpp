@@ -416,13 +416,8 @@ plan::RunConfig NetRing::run_config() const {
   run.attn_pos = o_.attn_pos;
   // A pass's attention reads each row's KV cache up to its position, so a device's time per
   // pass grows as the live sequences get longer: the balancer judges at their mean position.
-  double sum = 0;
-  size_t n = 0;
-  for (const SeqRecord& rec : sequences().live()) {
-    sum += static_cast<double>(rec.prompt.size() + rec.generated.size());
-    ++n;
-  }
-  if (n > 0) run.attn_pos = sum / n;
+  const double mean = sequences().mean_position();
+  if (mean >= 0) run.attn_pos = mean;
   return run;
 }
 

@@ -83,6 +83,15 @@ std::vector<SeqRecord> SequenceTable::live() const {
   return out;
 }
 
+double SequenceTable::mean_position() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (seqs_.empty()) return -1;
+  double sum = 0;
+  for (const auto& [id, r] : seqs_)
+    sum += static_cast<double>(r.prompt.size() + r.generated.size());
+  return sum / static_cast<double>(seqs_.size());
+}
+
 size_t SequenceTable::size() const {
   std::lock_guard<std::mutex> lock(mu_);
   return seqs_.size();

@@ -200,6 +200,7 @@ TEST(SequenceTable, SlotsTokensAndRngState) {
   ASSERT_TRUE(a.is_ok() && b.is_ok());
   EXPECT_EQ(a->kv_slot, (std::vector<int>{0, 0, 0}));
   EXPECT_EQ(b->kv_slot, (std::vector<int>{1, 1, 1}));
+  EXPECT_EQ(t.mean_position(), 1.5);  // positions 2 and 1
   auto full = t.open(12, sp, {4});
   ASSERT_FALSE(full.is_ok());
   EXPECT_NE(full.status().message().find("every KV slot is taken"), std::string::npos);
@@ -215,6 +216,9 @@ TEST(SequenceTable, SlotsTokensAndRngState) {
   ASSERT_TRUE(c.is_ok());
   EXPECT_EQ(c->kv_slot[0], 0);  // the freed slot
   EXPECT_EQ(t.size(), 2u);
+  t.close(11);
+  t.close(12);
+  EXPECT_EQ(t.mean_position(), -1);  // none live
 }
 
 // The head's table follows the ring: tokens and RNG state arrive with every token, so a
