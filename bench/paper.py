@@ -32,9 +32,21 @@ def model_name(path):
     return os.path.splitext(os.path.basename(path))[0]
 
 
+def drop_profiles(cache):
+    """Removes the devices' cached profiles (keeping the shipped weights), so the run measures
+    them afresh: this shared machine's memory bandwidth drifts by 20 % over minutes, and a
+    prediction from a profile taken ten runs earlier compares the run with another machine."""
+    for root, _, files in os.walk(cache):
+        for f in files:
+            if f.startswith("profile-v") and f.endswith(".json"):
+                os.remove(os.path.join(root, f))
+
+
 def run_cluster(a, spec, model, placement, streams, objective, timeline=False):
     """One `lingualinked cluster` run; returns its --json object (or raises with its stderr)."""
     cache = os.path.join(a.cache, spec_name(spec))
+    if not a.keep_profiles:
+        drop_profiles(cache)
     n_predict = a.n_predict if streams <= 1 else max(a.n_predict, a.n_predict_streams)
     cmd = [a.bin, "cluster", "--device-spec", spec, "-m", model, "--prompt-ids", "1,2,3,4",
            "-n", str(n_predict), "--temp", "0", "--json", "--placement", placement,
@@ -280,7 +292,9 @@ def write_report(a, single, multi, curve, timeline, balance, emulator):
              "in device order, as distributed-llama), `memory` (layers in proportion to memory "
              "budgets, as llama.cpp RPC and exo). Single stream uses the `latency` objective, 8 "
              "streams `throughput`. All figures come from one run; the machine is shared, so "
-             "compare within the run.", "",
+             "compare within the run. Each run profiles its devices afresh, so a prediction "
+             "comes from the machine as it was during that run (its memory bandwidth drifts "
+             "by 20 % over minutes).", "",
              "## Single stream (the paper's \"single-threaded\")", "", table(single), "",
              "## 8 concurrent streams (\"multi-threaded\")", "",
              "tok/s while all 8 streams generate (the ramp of the prompts and the drain at the "
@@ -338,6 +352,8 @@ def main():
     ap.add_argument("--balance-window", type=float, default=20)
     ap.add_argument("--emulator-bin", default="")
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--keep-profiles", action="store_true",
+                    help="reuse cached device profiles instead of measuring them for every run")
     a = ap.parse_args()
     single, multi = [], []
     for model in a.model:

@@ -35,7 +35,8 @@ synth() {  # preset type
 }
 if [ $quick = 1 ]; then
   exec python3 bench/paper.py --bin $B --out "$out" --cache "$out/cache" \
-    --model "$(synth tiny Q8_0)" --spec phones3 --n-predict 12 --n-predict-streams 12 --streams-curve 1,2,4
+    --model "$(synth tiny Q8_0)" --spec phones3 --n-predict 12 --n-predict-streams 12 --streams-curve 1,2,4 \
+    --keep-profiles
 fi
 python3 bench/paper.py --bin $B --out "$out" --cache build/report-cache \
   --model "$(synth 110m Q8_0)" --model "$(synth 1b Q4_0)" \
