@@ -50,7 +50,8 @@ def run_cluster(a, spec, model, placement, streams, objective, timeline=False):
     n_predict = a.n_predict if streams <= 1 else max(a.n_predict, a.n_predict_streams)
     cmd = [a.bin, "cluster", "--device-spec", spec, "-m", model, "--prompt-ids", "1,2,3,4",
            "-n", str(n_predict), "--temp", "0", "--json", "--placement", placement,
-           "--objective", objective, "--streams", str(streams), "--cache-dir", cache]
+           "--objective", objective, "--streams", str(streams), "--cache-dir", cache,
+           "--rebalance", "on" if a.rebalance else "off"]
     if timeline:
         cmd += ["--timeline", "1"]
     log("  " + " ".join(cmd[1:]))
@@ -76,6 +77,8 @@ def policy_figures(a, spec, model, streams, objective):
             tok_s[pol] = measured_tok_s(j)
             pred[pol] = j["predicted_tok_s"]
             devices[pol] = stage_figures(j, pol)
+            for mv in j.get("move_log", []):
+                log(f"  {pol}: the balancer {mv}")
         except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError, KeyError) as e:
             tok_s[pol] = pred[pol] = None
             errors[pol] = str(e).strip().splitlines()[-1][:300]
@@ -292,7 +295,8 @@ def write_report(a, single, multi, curve, timeline, balance, emulator):
              "in device order, as distributed-llama), `memory` (layers in proportion to memory "
              "budgets, as llama.cpp RPC and exo). Single stream uses the `latency` objective, 8 "
              "streams `throughput`. All figures come from one run; the machine is shared, so "
-             "compare within the run. Each run profiles its devices afresh, so a prediction "
+             "compare within the run. The policies are measured as placed (the balancer, measured "
+             "in its own section, is off). Each run profiles its devices afresh, so a prediction "
              "comes from the machine as it was during that run (its memory bandwidth drifts "
              "by 20 % over minutes).", "",
              "## Single stream (the paper's \"single-threaded\")", "", table(single), "",
@@ -352,6 +356,10 @@ def main():
     ap.add_argument("--balance-window", type=float, default=20)
     ap.add_argument("--emulator-bin", default="")
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--rebalance", action="store_true",
+                    help="let the balancer move the plan's layers during the policy runs (off: "
+                         "every policy is measured as placed, as it was predicted; balancing "
+                         "has its own scenario)")
     ap.add_argument("--keep-profiles", action="store_true",
                     help="reuse cached device profiles instead of measuring them for every run")
     a = ap.parse_args()

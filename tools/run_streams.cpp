@@ -87,6 +87,10 @@ int run_streams(const HeadFlags& f, runtime::NetRing& ring, const std::vector<in
   // null when the streams hardly overlapped (StreamRates::steady_tok_s)
   j["steady_tok_s"] = steady_tok_s > 0 ? nlohmann::json(steady_tok_s) : nlohmann::json();
   j["predicted_tok_s"] = predicted_for_streams(ring.plan_json(), f.placement, f.streams);
+  const runtime::RingHealth h = ring.health();
+  j["moves"] = h.moves;  // a balancer's moves change the placement the prediction was for
+  j["move_log"] = nlohmann::json::array();
+  for (const auto& mv : h.move_log) j["move_log"].push_back(mv.text);
   j["tokens"] = tokens;
   if (t) j["text"] = t->decode(tokens[0]);
   j["plan"] = ring.plan_json();

@@ -60,7 +60,8 @@ class CostModel {
   double run_memory(int a, int b) const;
   bool fits(double mem, int d) const { return mem <= budget_[d] * (1 + kMemTolerance); }
 
-  // A hop's expected latency: the mean of the link's tail (above its median on Wi-Fi).
+  // A hop's latency: the mean of the link's tail (above its median on Wi-Fi), or its p95 with
+  // CostOptions::use_p95_latency.
   double latency_s(int from, int to) const { return lat_[from * n_dev_ + to]; }
   const LatencyTail& latency_tail(int from, int to) const { return tail_[from * n_dev_ + to]; }
   double inv_bandwidth(int from, int to) const { return inv_bw_[from * n_dev_ + to]; }

@@ -416,8 +416,7 @@ plan::RunConfig NetRing::run_config() const {
   run.attn_pos = o_.attn_pos;
   // A pass's attention reads each row's KV cache up to its position, so a device's time per
   // pass grows as the live sequences get longer: the balancer judges at their mean position.
-  const double mean = sequences().mean_position();
-  if (mean >= 0) run.attn_pos = mean;
+  if (const auto mean = sequences().mean_position()) run.attn_pos = *mean;
   return run;
 }
 

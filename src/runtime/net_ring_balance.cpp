@@ -400,9 +400,9 @@ Status NetRing::balance_tick() {
   auto best = plan::solve(cost, o_.objective, po);
   if (!best.is_ok() || !cur.invalid.empty()) return Status::ok();
   const plan::Evaluation next = plan::evaluate(cost, best->device_of_segment);
-  // Judged as the runtime runs it: the live streams pipelined, bounded by the slowest stage
-  // and by the waves' round trips (a bottleneck alone overstates what a move gains when the
-  // ring's hops are what limits it).
+  // Judged as the runtime runs it: the live streams' waves simulated around the ring, bound by
+  // the slowest stage and by their round trips (a bottleneck alone overstates what a move
+  // gains when the ring's hops are what limits it).
   auto tok_s = [&](const plan::Evaluation& ev) {
     return o_.objective == plan::Objective::kLatency ? 1 / ev.latency_s
                                                      : plan::tok_s_at_n_seqs(cost, ev, n_seqs);

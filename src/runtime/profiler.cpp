@@ -178,8 +178,9 @@ Result<plan::DeviceProfile> profile_device(const std::string& name, const Profil
   // The version changes whenever the kernels' speed does, so stale profiles are not reused
   // (2: packed Q8_0/Q4_0 weights; 3: plan/profile_json.h's schema; 4: rates for every type of
   // the traits table; 5: decode over 128 MiB and median rates; 6: 4-row decode rates; 7: packed
-  // batches of 2-8 rows streamed and prefetched as decode is, much faster 4-row rates).
-  constexpr int kProfileVersion = 7;
+  // batches of 2-8 rows streamed and prefetched as decode is, much faster 4-row rates; 8: a
+  // slowed device's rounds last ~15 ms and its window 1/speed as long).
+  constexpr int kProfileVersion = 8;
   const std::string cache = o.cache_dir.empty()
                                 ? ""
                                 : o.cache_dir + "/profile-v" + std::to_string(kProfileVersion) +

@@ -83,9 +83,9 @@ std::vector<SeqRecord> SequenceTable::live() const {
   return out;
 }
 
-double SequenceTable::mean_position() const {
+std::optional<double> SequenceTable::mean_position() const {
   std::lock_guard<std::mutex> lock(mu_);
-  if (seqs_.empty()) return -1;
+  if (seqs_.empty()) return std::nullopt;
   double sum = 0;
   for (const auto& [id, r] : seqs_)
     sum += static_cast<double>(r.prompt.size() + r.generated.size());

@@ -49,9 +49,9 @@ class SequenceTable {
   std::optional<SeqRecord> find(int32_t id) const;
   std::vector<SeqRecord> live() const;
   size_t size() const;
-  // Mean of the live sequences' positions (prompt + generated tokens); -1 when none is live.
-  // Without copying their tokens, as live() does: the balancer asks every tick.
-  double mean_position() const;
+  // Mean of the live sequences' positions (prompt + generated tokens), without copying their
+  // tokens as live() does (the balancer asks every tick); none when no sequence is live.
+  std::optional<double> mean_position() const;
 
  private:
   mutable std::mutex mu_;

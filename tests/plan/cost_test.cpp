@@ -5,6 +5,7 @@
 
 #include "plan/cost.h"
 #include "plan/planner.h"
+#include "plan_test_util.h"
 
 namespace ll::plan {
 namespace {
@@ -95,12 +96,9 @@ TEST(PlanCost, EvaluateChargesOneMessagePerDevicePairAndTheReturnHop) {
   // a -> b carries 0->1 and 0->2 (1500 B, one latency); 1->2 stays on b; b returns 4 B to a.
   // A hop costs its link's mean latency: the tail through median 1 ms and p95 3 ms is
   // shift + Exp(2 ms / ln 10) with the median at shift + mean * ln 2.
-  auto mean = [](double median, double p95) {
-    const double tail = (p95 - median) / std::log(10.0);
-    return median - tail * std::log(2.0) + tail;
-  };
   double comp_a = c->compute_s(0, 0), comp_b = c->compute_s(1, 1) + c->compute_s(2, 1);
-  double msg = mean(1e-3, 3e-3) + 1500 / 1e6, ret = mean(2e-3, 5e-3) + 4 / 2e6;
+  double msg = testing::mean_latency(1e-3, 3e-3) + 1500 / 1e6;
+  double ret = testing::mean_latency(2e-3, 5e-3) + 4 / 2e6;
   EXPECT_DOUBLE_EQ(ev.latency_s, comp_a + comp_b + msg + ret);
   EXPECT_DOUBLE_EQ(ev.bottleneck_s, std::max({comp_a, comp_b, 1500 / 1e6, 4 / 2e6}));
   ASSERT_EQ(ev.messages.size(), 2u);
@@ -162,14 +160,17 @@ TEST(PlanCost, WavesAreFormedAsTheSchedulerFormsThem) {
   Evaluation three;
   three.ring = {0, 1, 2};
   EXPECT_EQ(wave_rows(three, 8), (std::vector<int>{3, 3, 2}));
-  EXPECT_EQ(wave_rows(three, 4), (std::vector<int>{2, 2}));  // ceil(4 / 3) rows: two waves
+  EXPECT_EQ(wave_rows(three, 7), (std::vector<int>{3, 3, 1}));
+  EXPECT_EQ(wave_rows(three, 4), (std::vector<int>{2, 1, 1}));  // three prompts' waves stay
+  EXPECT_EQ(wave_rows(three, 2), (std::vector<int>{1, 1}));
   EXPECT_EQ(wave_rows(three, 1), (std::vector<int>{1}));
-  EXPECT_DOUBLE_EQ(rows_per_pass(three, 4), 2.0);
+  EXPECT_DOUBLE_EQ(rows_per_pass(three, 4), 4 / 3.0);
   EXPECT_DOUBLE_EQ(rows_per_pass(three, 8), 8 / 3.0);
 }
 
-// Two equal devices whose round trip of hops equals what the waves need to keep the slower
-// stage busy: a deterministic ring runs at the stage bound, a jittery one loses to waiting.
+// Two devices whose round trip is a little longer than two passes of the slower one: a
+// deterministic ring runs at the round-trip bound, a jittery one loses more to waiting than
+// the tail's mean latency alone costs.
 TEST(PlanCost, LatencyJitterCostsThroughputWhereTheRoundTripBinds) {
   Tiny t;
   for (auto& d : t.cluster.devices) d.decode_bytes_per_s.by_type[DType::kQ8_0] = 1e9;
@@ -193,6 +194,25 @@ TEST(PlanCost, LatencyJitterCostsThroughputWhereTheRoundTripBinds) {
   EXPECT_GT(jit_tok, mean_bound * 0.6);
   // Seeded: the same layout is always predicted the same.
   EXPECT_EQ(jit_tok, tok_s_at_n_seqs(*jittery, ev_jit, 2));
+}
+
+// A device's messages to two devices (here a residual edge across a cut) leave through one
+// uplink, one after the other, as the emulator and Wi-Fi send them.
+TEST(PlanCost, ADevicesMessagesShareItsUplink) {
+  Tiny t;
+  DeviceProfile third = t.cluster.devices[1];
+  third.name = std::string(1, 'c');
+  t.cluster.devices.push_back(third);
+  t.cluster.links.assign(3, std::vector<LinkProfile>(3, {1e-3, 1e-3, 1e9}));
+  t.cluster.links[0][1].bandwidth_bytes_per_s = t.cluster.links[0][2].bandwidth_bytes_per_s = 1e4;
+  auto c = CostModel::build(t.model, t.cluster, t.run);
+  ASSERT_TRUE(c.is_ok());
+  const Evaluation ev = evaluate(*c, {0, 1, 2});
+  ASSERT_TRUE(ev.invalid.empty()) << ev.invalid;
+  // Device a sends 1000 B to b and 500 B to c each pass: 0.15 s on its uplink, far more than
+  // any pass or the 3 waves' round trips, so one row leaves every 0.15 s (0.1 s if the two
+  // links were separate wires).
+  EXPECT_NEAR(tok_s_at_n_seqs(*c, ev, 3), 1 / 0.15, 0.01 / 0.15);
 }
 
 TEST(PlanCost, EvaluateRejectsBrokenAssignments) {

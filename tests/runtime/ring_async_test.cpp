@@ -206,6 +206,7 @@ TEST(SequenceTable, SlotsTokensAndRngState) {
   EXPECT_NE(full.status().message().find("every KV slot is taken"), std::string::npos);
   EXPECT_TRUE(t.on_token(10, 42, 777));
   EXPECT_FALSE(t.on_token(99, 1, 1));
+  EXPECT_EQ(t.mean_position(), 2.0);  // positions 3 and 1
   auto r = t.find(10);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->history(), (std::vector<int32_t>{1, 2, 42}));
@@ -218,7 +219,7 @@ TEST(SequenceTable, SlotsTokensAndRngState) {
   EXPECT_EQ(t.size(), 2u);
   t.close(11);
   t.close(12);
-  EXPECT_EQ(t.mean_position(), -1);  // none live
+  EXPECT_FALSE(t.mean_position().has_value());  // none live
 }
 
 // The head's table follows the ring: tokens and RNG state arrive with every token, so a

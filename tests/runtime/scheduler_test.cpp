@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <future>
 #include <mutex>
@@ -11,6 +13,7 @@
 #include "model/engine.h"
 #include "model/generate.h"
 #include "model/synth.h"
+#include "plan/pipeline.h"
 #include "runtime/local_ring.h"
 #include "runtime/scheduler.h"
 #include "shared_dir.h"
@@ -266,6 +269,75 @@ TEST(Scheduler, AFixedDeviceCountOrARingThatDoesNotSay) {
   submit_six(sched);
   silent.two_more_loops();
   EXPECT_EQ(silent.passes(), 1);
+}
+
+// Answers every pass with a token for each of its logits rows, first in, first out, and
+// records the rows of each pass: a ring whose devices take equally long, as the planner's
+// wave model (plan::wave_rows) assumes.
+class FifoRing : public Ring {
+ public:
+  explicit FifoRing(int devices) : devices_(devices) {}
+  Status submit(uint32_t step, const graph::Batch& batch) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    rows_.push_back(batch.n_rows());
+    for (int r = 0; r < batch.n_rows(); ++r) {
+      if (batch.want_logits[r]) pending_.push_back({batch.seq[r], step, 7, 0, false, {}});
+    }
+    return Status::ok();
+  }
+  int n_ctx() const override { return 4096; }
+  int live_devices() const override { return devices_; }
+  std::vector<int> rows() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return rows_;
+  }
+
+ protected:
+  Status send_seq_start(const SeqRecord&) override { return Status::ok(); }
+  Result<TokenEvent> wait_token(double) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (pending_.empty()) return unavailable("no pass in flight");
+    TokenEvent e = pending_.front();
+    pending_.pop_front();
+    return e;
+  }
+  Status send_seq_end(int32_t) override { return Status::ok(); }
+
+ private:
+  const int devices_;
+  mutable std::mutex mu_;
+  std::deque<TokenEvent> pending_;
+  std::vector<int> rows_;  // per pass, in submission order
+};
+
+// The planner predicts several streams from the waves the scheduler forms (plan/pipeline.h);
+// after the prompts, every wave keeps its rows, so the last passes are those waves.
+TEST(Scheduler, FormsTheWavesThePlannerPredicts) {
+  for (auto [devices, streams] :
+       {std::pair{3, 8}, {3, 4}, {3, 7}, {4, 5}, {4, 6}, {2, 8}, {3, 2}, {3, 3}, {1, 4}}) {
+    FifoRing ring(devices);
+    SchedulerOptions so;
+    so.max_seqs = streams;
+    Scheduler sched(ring, so);
+    for (int i = 0; i < streams; ++i) {
+      GenRequest r;
+      r.prompt = {1, 2};
+      r.n_predict = 40;
+      ASSERT_TRUE(sched.submit(std::move(r)).is_ok());
+    }
+    sched.wait_idle();
+    plan::Evaluation ev;
+    for (int d = 0; d < devices; ++d) ev.ring.push_back(d);
+    std::vector<int> want = plan::wave_rows(ev, streams);
+    // A middle round of waves (the first ones carry prompts, the last ones thin out).
+    const std::vector<int> rows = ring.rows();
+    ASSERT_GT(rows.size(), 3 * want.size());
+    std::vector<int> got(rows.begin() + rows.size() / 2,
+                         rows.begin() + rows.size() / 2 + want.size());
+    std::sort(got.begin(), got.end());
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(got, want) << streams << " streams on " << devices << " devices";
+  }
 }
 
 }  // namespace
