@@ -47,6 +47,13 @@ struct Tiny {
     run.n_seqs = 2;
     run.mem_safety = 0.5;
   }
+  // A third device 'c' like device `like`; every link then 1 ms and `bandwidth` bytes/s.
+  void add_device_c(int like, double bandwidth) {
+    DeviceProfile c = cluster.devices[like];
+    c.name = std::string(1, 'c');
+    cluster.devices.push_back(c);
+    cluster.links.assign(3, std::vector<LinkProfile>(3, {1e-3, 1e-3, bandwidth}));
+  }
 };
 
 TEST(PlanCost, ComputeTimeFollowsTheFormula) {
@@ -200,10 +207,7 @@ TEST(PlanCost, LatencyJitterCostsThroughputWhereTheRoundTripBinds) {
 // uplink, one after the other, as the emulator and Wi-Fi send them.
 TEST(PlanCost, ADevicesMessagesShareItsUplink) {
   Tiny t;
-  DeviceProfile third = t.cluster.devices[1];
-  third.name = std::string(1, 'c');
-  t.cluster.devices.push_back(third);
-  t.cluster.links.assign(3, std::vector<LinkProfile>(3, {1e-3, 1e-3, 1e9}));
+  t.add_device_c(1, 1e9);
   t.cluster.links[0][1].bandwidth_bytes_per_s = t.cluster.links[0][2].bandwidth_bytes_per_s = 1e4;
   auto c = CostModel::build(t.model, t.cluster, t.run);
   ASSERT_TRUE(c.is_ok());
@@ -217,10 +221,7 @@ TEST(PlanCost, ADevicesMessagesShareItsUplink) {
 
 TEST(PlanCost, EvaluateRejectsBrokenAssignments) {
   Tiny t;
-  DeviceProfile third = t.cluster.devices[0];
-  third.name = std::string(1, 'c');
-  t.cluster.devices.push_back(third);
-  t.cluster.links.assign(3, std::vector<LinkProfile>(3, {1e-3, 1e-3, 1e6}));
+  t.add_device_c(0, 1e6);
   auto c = CostModel::build(t.model, t.cluster, t.run);
   ASSERT_TRUE(c.is_ok());
   EXPECT_FALSE(evaluate(*c, {1, 1, 1}).invalid.empty());  // segment 0 off the head
