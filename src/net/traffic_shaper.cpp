@@ -38,13 +38,15 @@ TrafficShaper::Clock::time_point TrafficShaper::release_time(size_t bytes, Clock
     sent = link_free_;
   }
   Clock::duration delay = latency_;
-  if (!jitter_.fixed() && drew_ && now - burst_start_ <= kBurstGap) {
-    delay = last_delay_;  // handed over with the burst's first: they travel together
-  } else if (!jitter_.fixed()) {
-    delay = seconds(jitter_.draw(rng_));
-    drew_ = true;
-    burst_start_ = now;
-    last_delay_ = delay;
+  if (!jitter_.fixed()) {
+    if (drew_ && now - burst_start_ <= kBurstGap) {
+      delay = last_delay_;  // handed over with the burst's first: they travel together
+    } else {
+      delay = seconds(jitter_.draw(rng_));
+      drew_ = true;
+      burst_start_ = now;
+      last_delay_ = delay;
+    }
   }
   if (loss_ > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < loss_)
     delay += seconds(stall_s_);

@@ -104,18 +104,15 @@ Result<CostModel> CostModel::build(const ModelProfile& model, const Cluster& clu
   for (int d = 0; d < D; ++d) {
     c.budget_.push_back(cluster.devices[d].mem_budget_bytes * run.mem_safety);
   }
-  c.lat_.assign(D * D, 0);
   c.inv_bw_.assign(D * D, 0);
   c.tail_.assign(D * D, LatencyTail{});
   for (int a = 0; a < D; ++a) {
     for (int b = 0; b < D; ++b) {
       if (a == b) continue;
       const LinkProfile& l = cluster.links[a][b];
-      LatencyTail& tail = c.tail_[a * D + b];
-      tail = options.use_p95_latency
-                 ? LatencyTail{l.latency_s_p95, 0}
-                 : LatencyTail::from_median_p95(l.latency_s_median, l.latency_s_p95);
-      c.lat_[a * D + b] = tail.mean_s();
+      c.tail_[a * D + b] = options.use_p95_latency
+                               ? LatencyTail{l.latency_s_p95, 0}
+                               : LatencyTail::from_median_p95(l.latency_s_median, l.latency_s_p95);
       c.inv_bw_[a * D + b] = 1.0 / l.bandwidth_bytes_per_s;
     }
   }

@@ -62,12 +62,12 @@ class CostModel {
 
   // A hop's latency: the mean of the link's tail (above its median on Wi-Fi), or its p95 with
   // CostOptions::use_p95_latency.
-  double latency_s(int from, int to) const { return lat_[from * n_dev_ + to]; }
+  double latency_s(int from, int to) const { return tail_[from * n_dev_ + to].mean_s(); }
   const LatencyTail& latency_tail(int from, int to) const { return tail_[from * n_dev_ + to]; }
   double inv_bandwidth(int from, int to) const { return inv_bw_[from * n_dev_ + to]; }
   // One message from `from` to `to`: latency + bytes / bandwidth (0 on the same device).
   double hop_s(int from, int to, double bytes) const {
-    return from == to ? 0 : lat_[from * n_dev_ + to] + bytes * inv_bw_[from * n_dev_ + to];
+    return from == to ? 0 : latency_s(from, to) + bytes * inv_bw_[from * n_dev_ + to];
   }
   double serialize_s(int from, int to, double bytes) const {
     return from == to ? 0 : bytes * inv_bw_[from * n_dev_ + to];
@@ -77,7 +77,7 @@ class CostModel {
 
  private:
   int n_seg_ = 0, n_dev_ = 0, head_ = 0;
-  std::vector<double> compute_, prefill_, extra_row_, mem_need_, scratch_, budget_, lat_, inv_bw_;
+  std::vector<double> compute_, prefill_, extra_row_, mem_need_, scratch_, budget_, inv_bw_;
   std::vector<double> need_prefix_;
   std::vector<LatencyTail> tail_;
   std::vector<Edge> edges_;

@@ -19,11 +19,13 @@ bool BalancePolicy::should_move(double now_s, uint64_t passes, double current_to
     much_better_since_s_ = now_s;
     much_better_since_passes_ = passes;
   }
-  const bool window =
-      now_s - better_since_s_ >= o_.window_s || passes - better_since_passes_ >= o_.window_passes;
-  const bool much_window =
-      much_better_since_s_ >= 0 && (now_s - much_better_since_s_ >= o_.window_s ||
-                                    passes - much_better_since_passes_ >= o_.window_passes);
+  // Held since (since_s, since_passes) for a window of seconds or of passes.
+  auto held = [&](double since_s, uint64_t since_passes) {
+    return since_s >= 0 &&
+           (now_s - since_s >= o_.window_s || passes - since_passes >= o_.window_passes);
+  };
+  const bool window = held(better_since_s_, better_since_passes_);
+  const bool much_window = held(much_better_since_s_, much_better_since_passes_);
   if (now_s < hold_until_s_) return false;
   // The override still lets a window pass after the last move, so its own stats settle.
   return (window && now_s - last_move_s_ >= o_.cooldown_s) ||

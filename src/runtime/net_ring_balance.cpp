@@ -372,7 +372,8 @@ Status NetRing::balance_tick() {
   plan::Cluster live = surviving_cluster(&workers);
   const std::vector<int> current = assignment_of(layout_, workers);
   if (current.empty()) return Status::ok();  // a layout the planner cannot express
-  LL_ASSIGN_OR_RETURN(plan::CostModel profiled, plan::CostModel::build(*mp_, live, run_config()));
+  const plan::RunConfig run = run_config();
+  LL_ASSIGN_OR_RETURN(plan::CostModel profiled, plan::CostModel::build(*mp_, live, run));
   const int n_seqs = std::max<int>(1, static_cast<int>(sequences().size()));
   update_speeds(profiled, plan::evaluate(profiled, current), workers, n_seqs);
   ask_stats();
@@ -392,7 +393,7 @@ Status NetRing::balance_tick() {
     if (!(slowdowns[k] > 0)) slowdowns[k] = prior > 0 ? prior : 1.0;
     slow_down(live.devices[k], slowdowns[k]);
   }
-  LL_ASSIGN_OR_RETURN(plan::CostModel cost, plan::CostModel::build(*mp_, live, run_config()));
+  LL_ASSIGN_OR_RETURN(plan::CostModel cost, plan::CostModel::build(*mp_, live, run));
   const plan::Evaluation cur = plan::evaluate(cost, current);
   plan::PlanOptions po;
   po.objective = o_.objective;
