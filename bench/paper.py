@@ -69,21 +69,30 @@ def measured_tok_s(j):
 
 
 def policy_figures(a, spec, model, streams, objective):
-    """tok/s measured and predicted for each policy (None where the policy cannot run)."""
-    tok_s, pred, devices, errors = {}, {}, {}, {}
-    for pol in POLICIES:
-        try:
-            j = run_cluster(a, spec, model, pol, streams, objective)
-            tok_s[pol] = measured_tok_s(j)
-            pred[pol] = j["predicted_tok_s"]
-            devices[pol] = stage_figures(j, pol)
-            for mv in j.get("move_log", []):
-                log(f"  {pol}: the balancer {mv}")
-        except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError, KeyError) as e:
-            tok_s[pol] = pred[pol] = None
-            errors[pol] = str(e).strip().splitlines()[-1][:300]
-            log(f"  {pol}: {errors[pol]}")
-    return tok_s, pred, devices, errors
+    """Each policy run a.reps times, the policies taking turns so that the machine's drift
+    falls on all of them alike. Returns, per policy, the runs' (measured, predicted) tok/s and
+    the stage times of its median run (None where the policy cannot run), and the errors."""
+    runs = {p: [] for p in POLICIES}
+    devices, errors = {}, {}
+    for _ in range(a.reps):
+        for pol in POLICIES:
+            if pol in errors:
+                continue
+            try:
+                j = run_cluster(a, spec, model, pol, streams, objective)
+                runs[pol].append((measured_tok_s(j), j["predicted_tok_s"], stage_figures(j, pol)))
+                for mv in j.get("move_log", []):
+                    log(f"  {pol}: the balancer {mv}")
+            except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError, KeyError) as e:
+                errors[pol] = str(e).strip().splitlines()[-1][:300]
+                log(f"  {pol}: {errors[pol]}")
+    return runs, errors
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return None if n == 0 else xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
 
 def stage_figures(j, placement):
@@ -101,13 +110,23 @@ def ratio(x, y):
 
 
 def scenario_row(kind, spec, model, streams, objective, figs):
-    tok_s, pred, devices, errors = figs
+    """Medians over a policy's runs: its tok/s, its prediction, and its measured/predicted (the
+    median of each run's own ratio, as each run was predicted from its own profiles)."""
+    runs, errors = figs
+    ok = {p: [r for r in runs[p] if r[0] and r[1]] for p in POLICIES}
+    tok_s = {p: median([r[0] for r in ok[p]]) for p in POLICIES}
+    pred = {p: median([r[1] for r in ok[p]]) for p in POLICIES}
+    per_run = {p: [r[0] / r[1] for r in ok[p]] for p in POLICIES}
+    mid = {p: sorted(ok[p], key=lambda r: r[0] / r[1])[(len(ok[p]) - 1) // 2] if ok[p] else None
+           for p in POLICIES}
     row = {"scenario": kind, "spec": spec_name(spec), "model": model_name(model),
-           "streams": streams, "objective": objective, "tok_s": tok_s, "predicted_tok_s": pred,
-           "measured_over_predicted": {p: ratio(tok_s[p], pred[p]) for p in POLICIES},
+           "streams": streams, "objective": objective, "runs": len(runs["plan"]),
+           "tok_s": tok_s, "predicted_tok_s": pred,
+           "measured_over_predicted": {p: median(per_run[p]) for p in POLICIES},
+           "measured_over_predicted_runs": per_run,
            "speedup_vs_even": ratio(tok_s["plan"], tok_s["even"]),
            "speedup_vs_memory": ratio(tok_s["plan"], tok_s["memory"]),
-           "stage_ms": devices}
+           "stage_ms": {p: mid[p][2] if mid[p] else [] for p in POLICIES}}
     if errors:
         row["errors"] = errors
     return row
@@ -264,6 +283,16 @@ def table(rows):
     return "\n".join(out)
 
 
+def run_ratios(rows):
+    """Every run's measured/predicted, per scenario row and policy."""
+    out = ["Measured/predicted of each run:", ""]
+    for r in rows:
+        runs = r.get("measured_over_predicted_runs") or {}
+        cells = "; ".join(f'{p} {", ".join(fmt(v, 2) for v in runs.get(p, []))}' for p in POLICIES)
+        out.append(f'- {r["spec"]} {r["model"]}: {cells}')
+    return "\n".join(out)
+
+
 def stage_table(rows):
     """Per device: measured ms per forward pass / the planner's, for each policy."""
     out = ["| spec | model | policy | device: measured / predicted ms per pass |", "|---|---|---|---|"]
@@ -294,16 +323,23 @@ def write_report(a, single, multi, curve, timeline, balance, emulator):
              "and linked by emulated Wi-Fi. Policies: `plan` (the planner), `even` (equal layers "
              "in device order, as distributed-llama), `memory` (layers in proportion to memory "
              "budgets, as llama.cpp RPC and exo). Single stream uses the `latency` objective, 8 "
-             "streams `throughput`. All figures come from one run; the machine is shared, so "
-             "compare within the run. The policies are measured as placed (the balancer, measured "
-             "in its own section, is off). Each run profiles its devices afresh, so a prediction "
+             "streams `throughput`. All figures come from this one run of the report; the "
+             "machine is shared, so compare within it. In the single- and 8-stream tables "
+             f"every policy ran {a.reps} time(s), the policies taking turns so that the "
+             "machine's drift fell on each alike; a table gives the medians, and "
+             "measured/predicted is the median of the runs' own ratios (listed beneath it). "
+             "The policies are measured as placed (the balancer, measured in its own section, "
+             "is off). Each run profiles its devices afresh, so a prediction "
              "comes from the machine as it was during that run (its memory bandwidth drifts "
              "by 20 % over minutes).", "",
              "## Single stream (the paper's \"single-threaded\")", "", table(single), "",
+             run_ratios(single), "",
              "## 8 concurrent streams (\"multi-threaded\")", "",
              "tok/s while all 8 streams generate (the ramp of the prompts and the drain at the "
              "end left out: `steady_tok_s` of `cluster --json`).", "", table(multi), "",
-             "Time per forward pass of each device with 8 streams, measured / predicted:", "",
+             run_ratios(multi), "",
+             "Time per forward pass of each device with 8 streams in the median run, measured / "
+             "predicted:", "",
              stage_table(multi), "",
              "![tok/s per policy](policies.svg)", "",
              f"## Streams ({a.curve_label})", "",
@@ -360,6 +396,9 @@ def main():
                     help="let the balancer move the plan's layers during the policy runs (off: "
                          "every policy is measured as placed, as it was predicted; balancing "
                          "has its own scenario)")
+    ap.add_argument("--reps", type=int, default=3,
+                    help="runs of every policy in the single- and 8-stream scenarios (the "
+                         "policies take turns; the report gives the medians)")
     ap.add_argument("--keep-profiles", action="store_true",
                     help="reuse cached device profiles instead of measuring them for every run")
     a = ap.parse_args()

@@ -5,7 +5,8 @@
 # and SVG plots in the output directory.
 #   bash bench/paper.sh [--out DIR] [--quick] [--bin LINGUALINKED]
 # --quick: a tiny synthetic model (made in DIR), phones3 only, short runs (what the test runs,
-# about a minute). --bin: a built binary (skips the build).
+# about a minute, each policy run once). --bin: a built binary (skips the build). The full
+# report runs every policy 3 times, taking turns, and gives medians (about 40 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=build/report
@@ -36,7 +37,7 @@ synth() {  # preset type
 if [ $quick = 1 ]; then
   exec python3 bench/paper.py --bin $B --out "$out" --cache "$out/cache" \
     --model "$(synth tiny Q8_0)" --spec phones3 --n-predict 12 --n-predict-streams 12 --streams-curve 1,2,4 \
-    --keep-profiles
+    --keep-profiles --reps 1
 fi
 python3 bench/paper.py --bin $B --out "$out" --cache build/report-cache \
   --model "$(synth 110m Q8_0)" --model "$(synth 1b Q4_0)" \

@@ -24,10 +24,13 @@ for r in rows:
             v = r["tok_s"][pol]
             assert v and v > 0, f'{r["scenario"]} {pol}: no tok/s ({r.get("errors")})'
             assert r["predicted_tok_s"][pol] > 0, f'{r["scenario"]} {pol}: no prediction'
+            runs = r["measured_over_predicted_runs"][pol]
+            assert len(runs) == r["runs"] >= 1, f'{r["scenario"]} {pol}: runs {runs}'
+            assert min(runs) <= r["measured_over_predicted"][pol] <= max(runs)
         assert r["speedup_vs_even"] > 0
 report = open(os.path.join(out, "report.md")).read()
 for needle in ("## Single stream", "## 8 concurrent streams", "| phones3 |", "policies.svg",
-               "streams.svg", "timeline.svg"):
+               "streams.svg", "timeline.svg", "Measured/predicted of each run"):
     assert needle in report, f"report.md lacks {needle!r}"
 ns = "{http://www.w3.org/2000/svg}"
 for name, shape in (("policies.svg", "rect"), ("streams.svg", "polyline"),
