@@ -35,6 +35,25 @@ double decode_seconds(const Segment& g, const DeviceProfile& d, double pos) {
   return t;
 }
 
+// What streaming the segment's weights costs beyond decode_seconds when the device's pass
+// streams a working set too large for its cache to keep any of (DeviceProfile::
+// decode_large_bytes_per_s); 0 where that rate is unknown or not slower.
+double large_set_extra_seconds(const Segment& g, const DeviceProfile& d) {
+  double t = 0;
+  for (const auto& [type, bytes] : g.weight_bytes_by_type) {
+    const double small = d.decode_bytes_per_s.get(type);
+    const double large = d.decode_large_bytes_per_s.get(type);
+    if (bytes > 0 && large > 0 && large < small) t += bytes / large - bytes / small;
+  }
+  return t;
+}
+
+double weight_bytes(const Segment& g) {
+  double b = 0;
+  for (const auto& [type, bytes] : g.weight_bytes_by_type) b += bytes;
+  return b;
+}
+
 // Matmul FLOPs follow from streamed bytes: 2 FLOPs per weight element; the rest of the prefill
 // FLOPs run at the device's "other" rate.
 double prefill_seconds(const Segment& g, const DeviceProfile& d) {
@@ -85,6 +104,8 @@ Result<CostModel> CostModel::build(const ModelProfile& model, const Cluster& clu
   c.compute_.resize(S * D);
   c.prefill_.resize(S * D);
   c.extra_row_.resize(S * D);
+  c.large_extra_.resize(S * D);
+  c.weight_bytes_.resize(S);
   c.mem_need_.resize(S);
   c.scratch_.resize(S);
   c.need_prefix_.assign(S + 1, 0);
@@ -96,7 +117,9 @@ Result<CostModel> CostModel::build(const ModelProfile& model, const Cluster& clu
       c.compute_[s * D + d] = decode_seconds(g, cluster.devices[d], pos);
       c.prefill_[s * D + d] = prefill_seconds(g, cluster.devices[d]);
       c.extra_row_[s * D + d] = extra_row_seconds(g, cluster.devices[d], pos);
+      c.large_extra_[s * D + d] = large_set_extra_seconds(g, cluster.devices[d]);
     }
+    c.weight_bytes_[s] = weight_bytes(g);
     c.mem_need_[s] = g.weight_bytes_resident + g.kv_bytes_per_token * kv_tokens;
     c.scratch_[s] = g.scratch_bytes;
     c.need_prefix_[s + 1] = c.need_prefix_[s] + c.mem_need_[s];
@@ -122,6 +145,19 @@ Result<CostModel> CostModel::build(const ModelProfile& model, const Cluster& clu
   }
   for (const auto& [k, bytes] : merged) c.edges_.push_back({k.first, k.second, bytes});
   return c;
+}
+
+double CostModel::working_set_extra_s(int a, int b, int d) const {
+  double bytes = 0, extra = 0;
+  for (int s = a; s < b; ++s) {
+    bytes += weight_bytes_[s];
+    extra += large_extra_[s * n_dev_ + d];
+  }
+  if (!(extra > 0) || bytes <= kProbeWorkingSetBytes) return 0;
+  // Between the probes' working sets, log-linear: each doubling keeps about as much less.
+  const double f = std::log(bytes / kProbeWorkingSetBytes) /
+                   std::log(kLargeWorkingSetBytes / kProbeWorkingSetBytes);
+  return std::min(1.0, f) * extra;
 }
 
 double CostModel::run_memory(int a, int b) const {
@@ -164,6 +200,7 @@ Evaluation evaluate(const CostModel& cost, const std::vector<int>& dev) {
     return ev;
   }
   for (int d : ev.ring) {
+    ev.compute_s[d] += cost.working_set_extra_s(ev.first_segment[d], ev.last_segment[d] + 1, d);
     ev.mem_bytes[d] = cost.run_memory(ev.first_segment[d], ev.last_segment[d] + 1);
     if (!cost.fits(ev.mem_bytes[d], d)) ev.memory_ok = false;
     ev.latency_s += ev.compute_s[d];

@@ -52,6 +52,13 @@ class CostModel {
   // Seconds one more decode row adds to a pass of segment s on device d (weights read once);
   // NaN when unknown.
   double extra_row_s(int s, int d) const { return extra_row_[s * n_dev_ + d]; }
+  // What device d's pass over segments [a, b) costs beyond the sum of their compute_s because
+  // it streams more weights than the profile's decode probe: a cache keeps part of a probe's
+  // working set between passes but less of a larger one (DeviceProfile::decode_large_bytes_per_s).
+  // Not linear in the segments, so the solvers leave it out and evaluate() adds it.
+  double working_set_extra_s(int a, int b, int d) const;
+  // Segment s's share of that on device d when a pass streams no cached bytes at all.
+  double large_set_extra_s(int s, int d) const { return large_extra_[s * n_dev_ + d]; }
   // Bytes segment s needs wherever it runs: resident weights + its KV cache.
   double mem_need(int s) const { return mem_need_[s]; }
   double scratch(int s) const { return scratch_[s]; }
@@ -78,6 +85,8 @@ class CostModel {
  private:
   int n_seg_ = 0, n_dev_ = 0, head_ = 0;
   std::vector<double> compute_, prefill_, extra_row_, mem_need_, scratch_, budget_, inv_bw_;
+  std::vector<double> large_extra_;   // [segment, device]: see working_set_extra_s
+  std::vector<double> weight_bytes_;  // [segment]: weights streamed per pass
   std::vector<double> need_prefix_;
   std::vector<LatencyTail> tail_;
   std::vector<Edge> edges_;

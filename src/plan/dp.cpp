@@ -175,11 +175,12 @@ class Dp {
           lat_sum += t;
           ser_max = std::max(ser_max, msg_ser[m]);
         }
+        const double run = comp + cost_.working_set_extra_s(a, b, dev);
         double nv;
         if (obj_ == Objective::kLatency) {
-          nv = value + comp + lat_sum + (b == S_ ? ret_hop_[o.c] : 0);
+          nv = value + run + lat_sum + (b == S_ ? ret_hop_[o.c] : 0);
         } else {
-          nv = std::max({value, comp, ser_max, b == S_ ? ret_ser_[o.c] : 0.0});
+          nv = std::max({value, run, ser_max, b == S_ ? ret_ser_[o.c] : 0.0});
         }
         // Every term grows with b, so nothing longer can beat the best complete plan either.
         if (nv >= best_) break;
@@ -229,6 +230,7 @@ bool same_device(const CostModel& c, int d, int m) {
   if (c.budget(d) != c.budget(m)) return false;
   for (int s = 0; s < c.n_segments(); ++s) {
     if (c.compute_s(s, d) != c.compute_s(s, m)) return false;
+    if (c.large_set_extra_s(s, d) != c.large_set_extra_s(s, m)) return false;
   }
   for (int x = 0; x < c.n_devices(); ++x) {
     if (x == d || x == m) continue;

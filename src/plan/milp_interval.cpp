@@ -46,17 +46,18 @@ LinearModel build_interval_milp(const CostModel& cost, Objective obj, const std:
         hb += head_bytes[b - 1];
         hm = hm || from_head[b - 1];
         double ser = d == h ? 0 : cost.serialize_s(h, d, hb);
-        double c = comp + ser + (b == S ? cost.hop_s(d, h, kTokenIdBytes) : 0);
+        const double run = comp + cost.working_set_extra_s(a, b, d);
+        double c = run + ser + (b == S ? cost.hop_s(d, h, kTokenIdBytes) : 0);
         // Under a cap no run may cost more than the incumbent plan's whole objective.
         if (cap_s > 0) {
-          if ((lat ? comp + ser : comp) > cap_s) break;  // grows with b
+          if ((lat ? run + ser : run) > cap_s) break;  // grows with b
           if (lat ? c > cap_s
                   : ser > cap_s || (b == S && cost.serialize_s(d, h, kTokenIdBytes) > cap_s)) {
             continue;
           }
         }
         int col = lp.add_col(0, 1, lat ? c * k : 0, true);
-        iv.push_back({d, a, b, col, comp, ser, hm && d != h});
+        iv.push_back({d, a, b, col, run, ser, hm && d != h});
         col_of[{d, a, b}] = col;
       }
     }

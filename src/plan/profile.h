@@ -49,6 +49,11 @@ struct RateTable {
   bool empty() const { return by_type.empty() && fallback <= 0; }
 };
 
+// Working sets of the profiler's decode probes: `decode` over the first, `decode_large` over
+// the second. A device's pass is charged the rate of its own working set (plan/cost.h).
+inline constexpr double kProbeWorkingSetBytes = 128.0 * 1024 * 1024;
+inline constexpr double kLargeWorkingSetBytes = 256.0 * 1024 * 1024;
+
 struct DeviceProfile {
   std::string name;
   std::string arch;
@@ -59,6 +64,11 @@ struct DeviceProfile {
   // Weight bytes/s of a pass carrying 4 decode rows (the small batches of pipelined streams),
   // per type; empty: unknown (the planner then charges an extra row the prefill rate).
   RateTable decode4_bytes_per_s;
+  // Weight bytes/s of one decode row when the pass streams kLargeWorkingSetBytes, more than a
+  // cache can keep from one pass to the next; `decode` is measured over kProbeWorkingSetBytes,
+  // part of which a large last-level cache (a server's, where the emulator runs) keeps. Per
+  // type; empty: unknown (every share is charged the `decode` rate).
+  RateTable decode_large_bytes_per_s;
   double other_flops_per_s = 0;  // attention / elementwise
   double per_segment_overhead_s = 0;
   bool head = false;

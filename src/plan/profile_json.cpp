@@ -31,6 +31,8 @@ Status read_optional(const Json& j, const std::string& path, DeviceProfile* d) {
                       rates(j, path, "prefill", parse_flop_rate, "prefill_gflops", 1e9));
   LL_ASSIGN_OR_RETURN(d->decode4_bytes_per_s,
                       rates(j, path, "decode4", parse_bandwidth, "decode4_gbps", 1e9));
+  LL_ASSIGN_OR_RETURN(d->decode_large_bytes_per_s,
+                      rates(j, path, "decode_large", parse_bandwidth, "decode_large_gbps", 1e9));
   LL_ASSIGN_OR_RETURN(double other, one_of(j, path, "other", parse_flop_rate, "other_gflops", 1e9));
   d->other_flops_per_s = other < 0 ? 0 : other;
   LL_ASSIGN_OR_RETURN(double ovh, one_of(j, path, "overhead", parse_duration, "overhead_ms", 1e-3));
@@ -50,6 +52,8 @@ nlohmann::json device_profile_to_json(const DeviceProfile& p) {
   j["decode"] = rate_table_json(p.decode_bytes_per_s);
   if (!p.prefill_flops_per_s.empty()) j["prefill"] = rate_table_json(p.prefill_flops_per_s);
   if (!p.decode4_bytes_per_s.empty()) j["decode4"] = rate_table_json(p.decode4_bytes_per_s);
+  if (!p.decode_large_bytes_per_s.empty())
+    j["decode_large"] = rate_table_json(p.decode_large_bytes_per_s);
   j["other"] = p.other_flops_per_s;
   j["overhead"] = p.per_segment_overhead_s;
   return j;
@@ -57,11 +61,11 @@ nlohmann::json device_profile_to_json(const DeviceProfile& p) {
 
 Result<DeviceProfile> device_profile_from_json(const nlohmann::json& j, const std::string& path) {
   if (!j.is_object()) return bad(path, "expected an object");
-  LL_RETURN_IF_ERROR(
-      only_keys(j, path,
-                {"name", "arch", "threads", "mem_budget", "head", "decode", "decode_gbps",
-                 "prefill", "prefill_gflops", "decode4", "decode4_gbps", "other", "other_gflops",
-                 "overhead", "overhead_ms", "comment"}));
+  LL_RETURN_IF_ERROR(only_keys(
+      j, path,
+      {"name", "arch", "threads", "mem_budget", "head", "decode", "decode_gbps", "prefill",
+       "prefill_gflops", "decode4", "decode4_gbps", "decode_large", "decode_large_gbps", "other",
+       "other_gflops", "overhead", "overhead_ms", "comment"}));
   DeviceProfile d;
   LL_ASSIGN_OR_RETURN(d.name, string(j, "name", path));
   LL_RETURN_IF_ERROR(read_optional(j, path, &d));

@@ -19,10 +19,11 @@ namespace {
 
 // A device `slowdown` times slower than profiled.
 void slow_down(plan::DeviceProfile& p, double slowdown) {
-  for (auto& [t, v] : p.decode_bytes_per_s.by_type) v /= slowdown;
-  p.decode_bytes_per_s.fallback /= slowdown;
-  for (auto& [t, v] : p.prefill_flops_per_s.by_type) v /= slowdown;
-  p.prefill_flops_per_s.fallback /= slowdown;
+  for (plan::RateTable* r : {&p.decode_bytes_per_s, &p.decode4_bytes_per_s,
+                             &p.decode_large_bytes_per_s, &p.prefill_flops_per_s}) {
+    for (auto& [t, v] : r->by_type) v /= slowdown;
+    r->fallback /= slowdown;
+  }
   p.other_flops_per_s /= slowdown;
   p.per_segment_overhead_s *= slowdown;
 }

@@ -97,12 +97,12 @@ double measure_rate(const Clock& clock, double seconds, Throttle* th, const Thre
   return median_rate(std::move(rates));
 }
 
-// Bytes/s of matvec streaming a matrix far larger than the caches: a segment's weights are
-// read from DRAM on every pass (a model spread over phones is far larger than their caches).
-// 128 MiB, because a smaller one is served partly from a server's L3 (measured on this VM's
-// EPYC, Q4_0, one thread: 18 MiB 44 GB/s, 64 MiB 24, 128 MiB 17-20, 256 MiB 20), which made
-// the planner predict twice the speed the emulated phones reached.
-constexpr size_t kDecodeProbeBytes = size_t{128} << 20;
+// Bytes/s of matvec streaming a matrix larger than most caches: a segment's weights are read
+// from DRAM on every pass (a model spread over phones is far larger than their caches). A
+// server's L3 still keeps part of 128 MiB from one round to the next (this VM's EPYC, Q4_0, one
+// thread: 32 MiB 36 GB/s, 64 MiB 27, 128 MiB 25-31, 256 MiB 20), as it does for a pass over a
+// share of that size; measure_decode_large gives the rate of larger shares.
+constexpr size_t kDecodeProbeBytes = static_cast<size_t>(plan::kProbeWorkingSetBytes);
 
 // Work per second of [rows, cols] x `batch` products in type t (the weights synthetic, the
 // same row repeated), `work` units per product.
@@ -130,6 +130,28 @@ double measure_decode(const Clock& clock, DType t, ThreadPool* pool, double seco
                               kernels::kPackRows * kernels::kPackRows);
   const double bytes = static_cast<double>(row_bytes(t, cols) * rows);
   return measure_product(clock, t, rows, cols, batch, bytes, pool, seconds, th);
+}
+
+// Bytes/s of one-row decode over plan::kLargeWorkingSetBytes of weights, which no cache keeps
+// from one round to the next (on this VM's EPYC, Q4_0, one thread: 128 MiB 25-31 GB/s, 256 MiB
+// 20, as four matrices of 128 MiB taken in turn). Packed types only: the matrix is packed
+// from one small block of rows used again and again, so no unpacked copy is ever held.
+double measure_decode_large(const Clock& clock, DType t, ThreadPool* pool, double seconds,
+                            Throttle* th) {
+  const int64_t cols = 2048, src_rows = 1024;
+  const int64_t rows =
+      static_cast<int64_t>(plan::kLargeWorkingSetBytes) / row_bytes(t, cols) / src_rows * src_rows;
+  if (!kernels::packable(t, src_rows, cols)) return 0;
+  std::vector<float> row(cols), x(cols), y(rows);
+  for (int64_t i = 0; i < cols; ++i) row[i] = std::sin(0.01f * i);
+  for (int64_t i = 0; i < cols; ++i) x[i] = std::cos(0.003f * i);
+  std::vector<uint8_t> src(row_bytes(t, cols) * src_rows);  // [src_rows, cols] in type t
+  fill_rows(t, row, src.data(), src_rows);
+  const std::vector<kernels::PackedMatrix::Part> parts(rows / src_rows, {src.data(), src_rows});
+  const kernels::PackedMatrix m = kernels::PackedMatrix::pack(t, parts, cols);
+  m.matmul(x.data(), 1, y.data(), pool);  // warm-up
+  return measure_rate(clock, seconds, th, pool, static_cast<double>(m.bytes()),
+                      [&] { m.matmul(x.data(), 1, y.data(), pool); });
 }
 
 // Matmul FLOP/s of a prompt-sized batch (compute-bound: the weights stay in the caches).
@@ -179,8 +201,9 @@ Result<plan::DeviceProfile> profile_device(const std::string& name, const Profil
   // (2: packed Q8_0/Q4_0 weights; 3: plan/profile_json.h's schema; 4: rates for every type of
   // the traits table; 5: decode over 128 MiB and median rates; 6: 4-row decode rates; 7: packed
   // batches of 2-8 rows streamed and prefetched as decode is, much faster 4-row rates; 8: a
-  // slowed device's rounds last ~15 ms and its window 1/speed as long).
-  constexpr int kProfileVersion = 8;
+  // slowed device's rounds last ~15 ms and its window 1/speed as long; 9: decode rates over a
+  // working set no cache keeps, plan::kLargeWorkingSetBytes).
+  constexpr int kProfileVersion = 9;
   const std::string cache = o.cache_dir.empty()
                                 ? ""
                                 : o.cache_dir + "/profile-v" + std::to_string(kProfileVersion) +
@@ -207,8 +230,10 @@ Result<plan::DeviceProfile> profile_device(const std::string& name, const Profil
   bool measured = false;
   ThreadPool pool(o.threads);
   for (DType t : types) {
+    const bool large = kernels::packable(t, kernels::kPackRows, 2048);
     if (p.decode_bytes_per_s.by_type.count(t) && p.prefill_flops_per_s.by_type.count(t) &&
-        p.decode4_bytes_per_s.by_type.count(t))
+        p.decode4_bytes_per_s.by_type.count(t) &&
+        (!large || p.decode_large_bytes_per_s.by_type.count(t)))
       continue;
     p.decode_bytes_per_s.by_type[t] =
         measure_decode(*o.clock, t, &pool, o.seconds_per_type, o.throttle, 1);
@@ -216,6 +241,10 @@ Result<plan::DeviceProfile> profile_device(const std::string& name, const Profil
         measure_decode(*o.clock, t, &pool, o.seconds_per_type / 2, o.throttle, 4);
     p.prefill_flops_per_s.by_type[t] =
         measure_prefill(*o.clock, t, &pool, o.seconds_per_type / 2, o.throttle);
+    if (large) {
+      p.decode_large_bytes_per_s.by_type[t] =
+          measure_decode_large(*o.clock, t, &pool, o.seconds_per_type, o.throttle);
+    }
     measured = true;
   }
   if (!cached) {

@@ -69,6 +69,73 @@ TEST(PlanCost, ComputeTimeFollowsTheFormula) {
   EXPECT_DOUBLE_EQ(c->run_memory(0, 3), 3 * (2e6 + 2e5) + 3e5);
 }
 
+// Four 96 MiB segments on two devices with the same probe rate; device 0 streams a working set
+// larger than its probe's at a quarter of it, device 1 has no such rate.
+struct LargeShares {
+  ModelProfile model;
+  Cluster cluster;
+  RunConfig run;
+  static constexpr double kSeg = 96.0 * 1024 * 1024;
+  LargeShares() {
+    for (int s = 0; s < 4; ++s) {
+      Segment g;
+      g.weight_bytes_by_type[DType::kQ8_0] = kSeg;
+      g.weight_bytes_resident = kSeg;
+      if (s < 3) g.edges = {{s + 1, 1000}};
+      model.segments.push_back(g);
+    }
+    for (int d = 0; d < 2; ++d) {
+      DeviceProfile p;
+      p.name = d ? "b" : "a";
+      p.mem_budget_bytes = 1e10;
+      p.decode_bytes_per_s.by_type[DType::kQ8_0] = 1e9;
+      p.other_flops_per_s = 1e9;
+      cluster.devices.push_back(p);
+    }
+    cluster.devices[0].decode_large_bytes_per_s.by_type[DType::kQ8_0] = 0.25e9;
+    cluster.links.assign(2, std::vector<LinkProfile>(2, {1e-6, 1e-6, 1e12}));
+    run.ctx = 16;
+  }
+};
+
+TEST(PlanCost, AShareLargerThanTheProbeIsChargedTheLargeWorkingSetRate) {
+  LargeShares t;
+  auto c = CostModel::build(t.model, t.cluster, t.run);
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  const double all_extra = t.kSeg * (1 / 0.25e9 - 1 / 1e9);  // one segment at the large rate
+  // 96 MiB is within the probe's 128 MiB: its rate holds.
+  EXPECT_DOUBLE_EQ(c->working_set_extra_s(0, 1, 0), 0);
+  // 192 MiB: log-linear between 128 and 256 MiB.
+  EXPECT_NEAR(c->working_set_extra_s(0, 2, 0), 2 * all_extra * std::log2(1.5), 1e-12);
+  // 288 MiB: beyond 256, the large rate for all of it.
+  EXPECT_NEAR(c->working_set_extra_s(0, 3, 0), 3 * all_extra, 1e-12);
+  // Without a large rate, or with one no slower, nothing.
+  EXPECT_DOUBLE_EQ(c->working_set_extra_s(0, 4, 1), 0);
+  t.cluster.devices[0].decode_large_bytes_per_s.by_type[DType::kQ8_0] = 2e9;
+  auto faster = CostModel::build(t.model, t.cluster, t.run);
+  ASSERT_TRUE(faster.is_ok());
+  EXPECT_DOUBLE_EQ(faster->working_set_extra_s(0, 4, 0), 0);
+  // evaluate() charges the device's pass with it.
+  const Evaluation ev = evaluate(*c, {0, 0, 0, 1});
+  EXPECT_NEAR(ev.compute_s[0], 3 * (c->compute_s(0, 0)) + 3 * all_extra, 1e-9);
+  EXPECT_NEAR(ev.compute_s[1], c->compute_s(3, 1), 1e-12);
+}
+
+TEST(PlanCost, TheSolversWeighTheLargeWorkingSetRate) {
+  LargeShares t;
+  auto c = CostModel::build(t.model, t.cluster, t.run);
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  // At the probe's rate an even split is best; at the large rate device 0's two segments take
+  // 2.75x as long, so it keeps one and device 1 takes three.
+  for (Objective o : {Objective::kThroughput, Objective::kLatency}) {
+    auto sol = solve(*c, o, PlanOptions{});
+    ASSERT_TRUE(sol.is_ok()) << sol.status().to_string();
+    if (o == Objective::kThroughput)
+      EXPECT_EQ(sol->device_of_segment, (std::vector<int>{0, 1, 1, 1}));
+    EXPECT_NEAR(sol->objective_s, evaluate(*c, sol->device_of_segment).objective(o), 1e-12);
+  }
+}
+
 TEST(PlanCost, AttentionReadsTheKvCacheUpToTheRowsPosition) {
   Tiny t;
   t.run.attn_pos = 0;

@@ -159,6 +159,7 @@ TEST(PlanProfileJson, RoundTripsAProfile) {
   p.decode_bytes_per_s.by_type[DType::kQ8_0] = 1.25e10;
   p.decode_bytes_per_s.fallback = 3e9;
   p.prefill_flops_per_s.by_type[DType::kQ4_0] = 7.5e10;
+  p.decode_large_bytes_per_s.by_type[DType::kQ8_0] = 9e9;
   p.other_flops_per_s = 2.5e9;
   p.per_segment_overhead_s = 21e-6;
   const nlohmann::json j = device_profile_to_json(p);
@@ -170,6 +171,7 @@ TEST(PlanProfileJson, RoundTripsAProfile) {
   EXPECT_EQ(back->threads, 4);
   EXPECT_DOUBLE_EQ(back->decode_bytes_per_s.get(DType::kQ8_0), 1.25e10);
   EXPECT_DOUBLE_EQ(back->decode_bytes_per_s.get(DType::kF16), 3e9);  // the fallback
+  EXPECT_DOUBLE_EQ(back->decode_large_bytes_per_s.get(DType::kQ8_0), 9e9);
   EXPECT_DOUBLE_EQ(back->prefill_flops_per_s.get(DType::kQ4_0), 7.5e10);
   EXPECT_DOUBLE_EQ(back->per_segment_overhead_s, 21e-6);
 }
