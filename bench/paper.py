@@ -69,18 +69,20 @@ def measured_tok_s(j):
 
 
 def policy_figures(a, spec, model, streams, objective):
-    """Each policy run a.reps times, the policies taking turns so that the machine's drift
-    falls on all of them alike. Returns, per policy, the runs' (measured, predicted) tok/s and
-    the stage times of its median run (None where the policy cannot run), and the errors."""
+    """Each policy run a.reps times, the policies taking turns (in a rotated order each round)
+    so that the machine's drift falls on all of them alike. Returns, per policy, its runs as
+    (round, measured tok/s, predicted tok/s, stage times), and the errors (a policy that fails
+    is not run again)."""
     runs = {p: [] for p in POLICIES}
-    devices, errors = {}, {}
-    for _ in range(a.reps):
-        for pol in POLICIES:
+    errors = {}
+    for rep in range(a.reps):
+        for pol in POLICIES[rep % len(POLICIES):] + POLICIES[:rep % len(POLICIES)]:
             if pol in errors:
                 continue
             try:
                 j = run_cluster(a, spec, model, pol, streams, objective)
-                runs[pol].append((measured_tok_s(j), j["predicted_tok_s"], stage_figures(j, pol)))
+                runs[pol].append((rep, measured_tok_s(j), j["predicted_tok_s"],
+                                  stage_figures(j, pol)))
                 for mv in j.get("move_log", []):
                     log(f"  {pol}: the balancer {mv}")
             except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError, KeyError) as e:
@@ -105,28 +107,33 @@ def stage_figures(j, placement):
              "predicted_stage_ms": predicted.get(d["name"])} for d in j["devices"]]
 
 
-def ratio(x, y):
-    return x / y if x and y else None
+def speedup(ok, a, b):
+    """The median over rounds of policy a's tok/s over policy b's in the same round: runs close
+    in time share the machine's state."""
+    tok = {p: {r[0]: r[1] for r in ok[p]} for p in (a, b)}
+    return median([tok[a][k] / tok[b][k] for k in tok[a] if k in tok[b]])
 
 
 def scenario_row(kind, spec, model, streams, objective, figs):
     """Medians over a policy's runs: its tok/s, its prediction, and its measured/predicted (the
-    median of each run's own ratio, as each run was predicted from its own profiles)."""
+    median of each run's own ratio, as each run was predicted from its own profiles). The stage
+    times are the median run's (the lower middle one of an even count)."""
     runs, errors = figs
-    ok = {p: [r for r in runs[p] if r[0] and r[1]] for p in POLICIES}
-    tok_s = {p: median([r[0] for r in ok[p]]) for p in POLICIES}
-    pred = {p: median([r[1] for r in ok[p]]) for p in POLICIES}
-    per_run = {p: [r[0] / r[1] for r in ok[p]] for p in POLICIES}
-    mid = {p: sorted(ok[p], key=lambda r: r[0] / r[1])[(len(ok[p]) - 1) // 2] if ok[p] else None
+    ok = {p: [r for r in runs[p] if r[1] and r[2]] for p in POLICIES}
+    tok_s = {p: median([r[1] for r in ok[p]]) for p in POLICIES}
+    pred = {p: median([r[2] for r in ok[p]]) for p in POLICIES}
+    per_run = {p: [r[1] / r[2] for r in ok[p]] for p in POLICIES}
+    mid = {p: sorted(ok[p], key=lambda r: r[1] / r[2])[(len(ok[p]) - 1) // 2] if ok[p] else None
            for p in POLICIES}
     row = {"scenario": kind, "spec": spec_name(spec), "model": model_name(model),
-           "streams": streams, "objective": objective, "runs": len(runs["plan"]),
+           "streams": streams, "objective": objective,
+           "runs": {p: len(ok[p]) for p in POLICIES},
            "tok_s": tok_s, "predicted_tok_s": pred,
            "measured_over_predicted": {p: median(per_run[p]) for p in POLICIES},
            "measured_over_predicted_runs": per_run,
-           "speedup_vs_even": ratio(tok_s["plan"], tok_s["even"]),
-           "speedup_vs_memory": ratio(tok_s["plan"], tok_s["memory"]),
-           "stage_ms": {p: mid[p][2] if mid[p] else [] for p in POLICIES}}
+           "speedup_vs_even": speedup(ok, "plan", "even"),
+           "speedup_vs_memory": speedup(ok, "plan", "memory"),
+           "stage_ms": {p: mid[p][3] if mid[p] else [] for p in POLICIES}}
     if errors:
         row["errors"] = errors
     return row
@@ -326,8 +333,9 @@ def write_report(a, single, multi, curve, timeline, balance, emulator):
              "streams `throughput`. All figures come from this one run of the report; the "
              "machine is shared, so compare within it. In the single- and 8-stream tables "
              f"every policy ran {a.reps} time(s), the policies taking turns so that the "
-             "machine's drift fell on each alike; a table gives the medians, and "
-             "measured/predicted is the median of the runs' own ratios (listed beneath it). "
+             "machine's drift fell on each alike; a table gives the medians, measured/predicted "
+             "is the median of the runs' own ratios (listed beneath it), and plan/even and "
+             "plan/memory the medians of the ratios within each round. "
              "The policies are measured as placed (the balancer, measured in its own section, "
              "is off). Each run profiles its devices afresh, so a prediction "
              "comes from the machine as it was during that run (its memory bandwidth drifts "
@@ -338,8 +346,8 @@ def write_report(a, single, multi, curve, timeline, balance, emulator):
              "tok/s while all 8 streams generate (the ramp of the prompts and the drain at the "
              "end left out: `steady_tok_s` of `cluster --json`).", "", table(multi), "",
              run_ratios(multi), "",
-             "Time per forward pass of each device with 8 streams in the median run, measured / "
-             "predicted:", "",
+             "Time per forward pass of each device with 8 streams in the median run (by "
+             "measured/predicted), measured / predicted:", "",
              stage_table(multi), "",
              "![tok/s per policy](policies.svg)", "",
              f"## Streams ({a.curve_label})", "",
@@ -402,6 +410,8 @@ def main():
     ap.add_argument("--keep-profiles", action="store_true",
                     help="reuse cached device profiles instead of measuring them for every run")
     a = ap.parse_args()
+    if a.reps < 1:
+        ap.error("--reps must be at least 1")
     single, multi = [], []
     for model in a.model:
         for spec in a.spec:

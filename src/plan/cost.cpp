@@ -37,13 +37,15 @@ double decode_seconds(const Segment& g, const DeviceProfile& d, double pos) {
 
 // What streaming the segment's weights costs beyond decode_seconds when the device's pass
 // streams a working set too large for its cache to keep any of (DeviceProfile::
-// decode_large_bytes_per_s); 0 where that rate is unknown or not slower.
+// decode_large_bytes_per_s); 0 where that rate is unknown or within the probes' noise of the
+// other (a phone's few MiB of cache keep nothing of either probe).
 double large_set_extra_seconds(const Segment& g, const DeviceProfile& d) {
+  constexpr double kSameRate = 0.95;
   double t = 0;
   for (const auto& [type, bytes] : g.weight_bytes_by_type) {
     const double small = d.decode_bytes_per_s.get(type);
     const double large = d.decode_large_bytes_per_s.get(type);
-    if (bytes > 0 && large > 0 && large < small) t += bytes / large - bytes / small;
+    if (bytes > 0 && large > 0 && large < kSameRate * small) t += bytes / large - bytes / small;
   }
   return t;
 }
@@ -105,7 +107,8 @@ Result<CostModel> CostModel::build(const ModelProfile& model, const Cluster& clu
   c.prefill_.resize(S * D);
   c.extra_row_.resize(S * D);
   c.large_extra_.resize(S * D);
-  c.weight_bytes_.resize(S);
+  c.large_prefix_.assign((S + 1) * D, 0);
+  c.weight_prefix_.assign(S + 1, 0);
   c.mem_need_.resize(S);
   c.scratch_.resize(S);
   c.need_prefix_.assign(S + 1, 0);
@@ -118,8 +121,9 @@ Result<CostModel> CostModel::build(const ModelProfile& model, const Cluster& clu
       c.prefill_[s * D + d] = prefill_seconds(g, cluster.devices[d]);
       c.extra_row_[s * D + d] = extra_row_seconds(g, cluster.devices[d], pos);
       c.large_extra_[s * D + d] = large_set_extra_seconds(g, cluster.devices[d]);
+      c.large_prefix_[(s + 1) * D + d] = c.large_prefix_[s * D + d] + c.large_extra_[s * D + d];
     }
-    c.weight_bytes_[s] = weight_bytes(g);
+    c.weight_prefix_[s + 1] = c.weight_prefix_[s] + weight_bytes(g);
     c.mem_need_[s] = g.weight_bytes_resident + g.kv_bytes_per_token * kv_tokens;
     c.scratch_[s] = g.scratch_bytes;
     c.need_prefix_[s + 1] = c.need_prefix_[s] + c.mem_need_[s];
@@ -148,11 +152,8 @@ Result<CostModel> CostModel::build(const ModelProfile& model, const Cluster& clu
 }
 
 double CostModel::working_set_extra_s(int a, int b, int d) const {
-  double bytes = 0, extra = 0;
-  for (int s = a; s < b; ++s) {
-    bytes += weight_bytes_[s];
-    extra += large_extra_[s * n_dev_ + d];
-  }
+  const double bytes = weight_prefix_[b] - weight_prefix_[a];
+  const double extra = large_prefix_[b * n_dev_ + d] - large_prefix_[a * n_dev_ + d];
   if (!(extra > 0) || bytes <= kProbeWorkingSetBytes) return 0;
   // Between the probes' working sets, log-linear: each doubling keeps about as much less.
   const double f = std::log(bytes / kProbeWorkingSetBytes) /

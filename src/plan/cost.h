@@ -55,7 +55,8 @@ class CostModel {
   // What device d's pass over segments [a, b) costs beyond the sum of their compute_s because
   // it streams more weights than the profile's decode probe: a cache keeps part of a probe's
   // working set between passes but less of a larger one (DeviceProfile::decode_large_bytes_per_s).
-  // Not linear in the segments, so the solvers leave it out and evaluate() adds it.
+  // Not linear in the segments: compute_s leaves it out; evaluate(), the DP and the interval
+  // MILP add it per device (per run of segments), the assignment MILP cannot.
   double working_set_extra_s(int a, int b, int d) const;
   // Segment s's share of that on device d when a pass streams no cached bytes at all.
   double large_set_extra_s(int s, int d) const { return large_extra_[s * n_dev_ + d]; }
@@ -85,8 +86,9 @@ class CostModel {
  private:
   int n_seg_ = 0, n_dev_ = 0, head_ = 0;
   std::vector<double> compute_, prefill_, extra_row_, mem_need_, scratch_, budget_, inv_bw_;
-  std::vector<double> large_extra_;   // [segment, device]: see working_set_extra_s
-  std::vector<double> weight_bytes_;  // [segment]: weights streamed per pass
+  std::vector<double> large_extra_;    // [segment, device]: see working_set_extra_s
+  std::vector<double> large_prefix_;   // [segment + 1, device]: sums of large_extra_ before it
+  std::vector<double> weight_prefix_;  // [segment + 1]: weight bytes streamed before it
   std::vector<double> need_prefix_;
   std::vector<LatencyTail> tail_;
   std::vector<Edge> edges_;

@@ -35,6 +35,7 @@ Result<Solution> solve_dp(const CostModel& cost, Objective obj, const DpOptions&
   std::vector<double> speed(D, 0);  // whole-model decode time: lower is faster
   for (int d = 0; d < D; ++d) {
     for (int s = 0; s < cost.n_segments(); ++s) speed[d] += cost.compute_s(s, d);
+    speed[d] += cost.working_set_extra_s(0, cost.n_segments(), d);
   }
   auto with_head = [&](std::vector<int> rest) {
     rest.insert(rest.begin(), h);

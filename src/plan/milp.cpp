@@ -114,6 +114,12 @@ Result<Solution> solve_milp(const CostModel& cost, Objective obj, const MilpOpti
   };
   const int S = cost.n_segments();
   const bool interval = options.formulation == MilpFormulation::kInterval;
+  // The assignment model has no working-set term (plan/cost.h): where the term applies, its
+  // optimum is not proven one.
+  bool has_term = false;
+  for (int d = 0; d < cost.n_devices(); ++d)
+    has_term = has_term || cost.working_set_extra_s(0, S, d) > 0;
+  const bool exact_model = interval || !has_term;
   auto build = [&](const std::vector<int>* warm, double cap) {
     return interval ? build_interval_milp(cost, obj, warm, cap)
                     : build_assignment_milp(cost, obj, warm);
@@ -142,7 +148,7 @@ Result<Solution> solve_milp(const CostModel& cost, Objective obj, const MilpOpti
         inc = r.assignment;
         inc_val = v;
       }
-      sol.proven_optimal = r.proven_optimal;
+      sol.proven_optimal = r.proven_optimal && exact_model;
       sol.lower_bound_s = r.bound_s;
     }
   } else if (inc.empty()) {
@@ -154,7 +160,7 @@ Result<Solution> solve_milp(const CostModel& cost, Objective obj, const MilpOpti
       return internal_error("CBC stopped without a feasible plan (time limit too short?)");
     inc = r.assignment;
     inc_val = evaluate(cost, inc).objective(obj);
-    sol.proven_optimal = r.proven_optimal;
+    sol.proven_optimal = r.proven_optimal && exact_model;
     sol.lower_bound_s = r.bound_s;
   }
   // Rounds get time slices, so that a better plan found early tightens the cap (and with it
@@ -183,7 +189,11 @@ Result<Solution> solve_milp(const CostModel& cost, Objective obj, const MilpOpti
   sol.device_of_segment = std::move(inc);
   sol.objective_s = ev.objective(obj);
   sol.solve_s = std::chrono::duration<double>(Clock::now() - t0).count();
-  if (!sol.proven_optimal) sol.note = "CBC stopped at its time limit; not proven optimal";
+  if (!exact_model) {
+    sol.note = "the assignment formulation leaves out the working-set term; not proven optimal";
+  } else if (!sol.proven_optimal) {
+    sol.note = "CBC stopped at its time limit; not proven optimal";
+  }
   return sol;
 }
 

@@ -136,12 +136,18 @@ double measure_decode(const Clock& clock, DType t, ThreadPool* pool, double seco
 // from one round to the next (on this VM's EPYC, Q4_0, one thread: 128 MiB 25-31 GB/s, 256 MiB
 // 20, as four matrices of 128 MiB taken in turn). Packed types only: the matrix is packed
 // from one small block of rows used again and again, so no unpacked copy is ever held.
+constexpr int64_t kLargeProbeCols = 2048, kLargeProbeSrcRows = 1024;
+
+bool has_large_probe(DType t) {
+  return kernels::packable(t, kLargeProbeSrcRows, kLargeProbeCols);
+}
+
 double measure_decode_large(const Clock& clock, DType t, ThreadPool* pool, double seconds,
                             Throttle* th) {
-  const int64_t cols = 2048, src_rows = 1024;
+  if (!has_large_probe(t)) return 0;
+  const int64_t cols = kLargeProbeCols, src_rows = kLargeProbeSrcRows;
   const int64_t rows =
       static_cast<int64_t>(plan::kLargeWorkingSetBytes) / row_bytes(t, cols) / src_rows * src_rows;
-  if (!kernels::packable(t, src_rows, cols)) return 0;
   std::vector<float> row(cols), x(cols), y(rows);
   for (int64_t i = 0; i < cols; ++i) row[i] = std::sin(0.01f * i);
   for (int64_t i = 0; i < cols; ++i) x[i] = std::cos(0.003f * i);
@@ -150,7 +156,8 @@ double measure_decode_large(const Clock& clock, DType t, ThreadPool* pool, doubl
   const std::vector<kernels::PackedMatrix::Part> parts(rows / src_rows, {src.data(), src_rows});
   const kernels::PackedMatrix m = kernels::PackedMatrix::pack(t, parts, cols);
   m.matmul(x.data(), 1, y.data(), pool);  // warm-up
-  return measure_rate(clock, seconds, th, pool, static_cast<double>(m.bytes()),
+  // Counted in the model's bytes, as every rate is (a packed K-quant group is a little larger).
+  return measure_rate(clock, seconds, th, pool, static_cast<double>(row_bytes(t, cols) * rows),
                       [&] { m.matmul(x.data(), 1, y.data(), pool); });
 }
 
@@ -229,23 +236,29 @@ Result<plan::DeviceProfile> profile_device(const std::string& name, const Profil
   }
   bool measured = false;
   ThreadPool pool(o.threads);
+  // Only the rates a cached profile lacks are measured.
+  auto missing = [&](const plan::RateTable& r, DType t) {
+    const bool m = !r.by_type.count(t);
+    measured = measured || m;
+    return m;
+  };
   for (DType t : types) {
-    const bool large = kernels::packable(t, kernels::kPackRows, 2048);
-    if (p.decode_bytes_per_s.by_type.count(t) && p.prefill_flops_per_s.by_type.count(t) &&
-        p.decode4_bytes_per_s.by_type.count(t) &&
-        (!large || p.decode_large_bytes_per_s.by_type.count(t)))
-      continue;
-    p.decode_bytes_per_s.by_type[t] =
-        measure_decode(*o.clock, t, &pool, o.seconds_per_type, o.throttle, 1);
-    p.decode4_bytes_per_s.by_type[t] =
-        measure_decode(*o.clock, t, &pool, o.seconds_per_type / 2, o.throttle, 4);
-    p.prefill_flops_per_s.by_type[t] =
-        measure_prefill(*o.clock, t, &pool, o.seconds_per_type / 2, o.throttle);
-    if (large) {
+    if (missing(p.decode_bytes_per_s, t)) {
+      p.decode_bytes_per_s.by_type[t] =
+          measure_decode(*o.clock, t, &pool, o.seconds_per_type, o.throttle, 1);
+    }
+    if (missing(p.decode4_bytes_per_s, t)) {
+      p.decode4_bytes_per_s.by_type[t] =
+          measure_decode(*o.clock, t, &pool, o.seconds_per_type / 2, o.throttle, 4);
+    }
+    if (missing(p.prefill_flops_per_s, t)) {
+      p.prefill_flops_per_s.by_type[t] =
+          measure_prefill(*o.clock, t, &pool, o.seconds_per_type / 2, o.throttle);
+    }
+    if (has_large_probe(t) && missing(p.decode_large_bytes_per_s, t)) {
       p.decode_large_bytes_per_s.by_type[t] =
           measure_decode_large(*o.clock, t, &pool, o.seconds_per_type, o.throttle);
     }
-    measured = true;
   }
   if (!cached) {
     p.arch = arch_name();

@@ -25,7 +25,7 @@ for r in rows:
             assert v and v > 0, f'{r["scenario"]} {pol}: no tok/s ({r.get("errors")})'
             assert r["predicted_tok_s"][pol] > 0, f'{r["scenario"]} {pol}: no prediction'
             runs = r["measured_over_predicted_runs"][pol]
-            assert len(runs) == r["runs"] >= 1, f'{r["scenario"]} {pol}: runs {runs}'
+            assert len(runs) == r["runs"][pol] >= 1, f'{r["scenario"]} {pol}: runs {runs}'
             assert min(runs) <= r["measured_over_predicted"][pol] <= max(runs)
         assert r["speedup_vs_even"] > 0
 report = open(os.path.join(out, "report.md")).read()

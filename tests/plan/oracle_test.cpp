@@ -35,8 +35,10 @@ Outcome outcome(const Result<Solution>& r) {
 }
 
 // Checks one solver's answer against the brute force, re-scoring its plan independently.
+// exact: the solver's model has every term of the cost (the assignment MILP lacks the
+// working-set term; its plan must then merely be scored right and be no better than the best).
 void check(const char* solver, const Instance& in, Objective obj, const BruteResult& bf,
-           const Outcome& got, int i) {
+           const Outcome& got, int i, bool exact = true) {
   SCOPED_TRACE(std::string(solver) + " instance " + std::to_string(i) + " objective " +
                std::string(objective_name(obj)));
   ASSERT_EQ(got.feasible, bf.feasible);
@@ -46,18 +48,32 @@ void check(const char* solver, const Instance& in, Objective obj, const BruteRes
   double mine = obj == Objective::kLatency ? sc.latency : sc.bottleneck;
   double best = obj == Objective::kLatency ? bf.best_latency : bf.best_bottleneck;
   EXPECT_TRUE(rel_close(mine, got.objective, 1e-9)) << mine << " vs " << got.objective;
-  EXPECT_TRUE(rel_close(mine, best)) << "solver " << mine << " brute force " << best;
+  if (exact) {
+    EXPECT_TRUE(rel_close(mine, best)) << "solver " << mine << " brute force " << best;
+  } else {
+    EXPECT_GE(mine, best * (1 - 1e-9)) << "solver " << mine << " brute force " << best;
+  }
+}
+
+bool has_working_set_term(const CostModel& cost) {
+  for (int d = 0; d < cost.n_devices(); ++d)
+    if (cost.working_set_extra_s(0, cost.n_segments(), d) > 0) return true;
+  return false;
 }
 
 TEST(PlanOracle, MilpAndDpMatchBruteForceOn300RandomInstances) {
   std::mt19937_64 rng(20240601);
-  int feasible = 0, used_skip = 0, residual = 0;
+  testing::InstanceShape shape;
+  shape.large_p = 0.5;
+  int feasible = 0, used_skip = 0, residual = 0, with_term = 0;
   const std::clock_t c0 = std::clock();  // CPU time, reported
   for (int i = 0; i < 300; ++i) {
-    Instance in = testing::random_instance(rng);
+    Instance in = testing::random_instance(rng, shape);
     auto cost = CostModel::build(in.model, in.cluster, in.run);
     ASSERT_TRUE(cost.is_ok()) << cost.status().to_string();
     BruteResult bf = testing::brute_force(in);
+    const bool term = has_working_set_term(*cost);
+    with_term += term;
     feasible += bf.feasible;
     for (size_t s = 0; s < in.model.segments.size(); ++s) {
       for (const auto& e : in.model.segments[s].edges) residual += e.to > static_cast<int>(s) + 1;
@@ -68,7 +84,7 @@ TEST(PlanOracle, MilpAndDpMatchBruteForceOn300RandomInstances) {
       if (milp_available()) {
         MilpOptions assign;
         assign.formulation = MilpFormulation::kAssignment;
-        check("milp-assignment", in, obj, bf, outcome(solve_milp(*cost, obj, assign)), i);
+        check("milp-assignment", in, obj, bf, outcome(solve_milp(*cost, obj, assign)), i, !term);
         Outcome milp = outcome(solve_milp(*cost, obj));
         check("milp-interval", in, obj, bf, milp, i);
         if (milp.feasible) {
@@ -83,12 +99,14 @@ TEST(PlanOracle, MilpAndDpMatchBruteForceOn300RandomInstances) {
   EXPECT_GT(feasible, 150);
   EXPECT_LT(feasible, 300);
   EXPECT_GT(residual, 100);
+  EXPECT_GT(with_term, 50);  // devices whose large shares stream slower
   if (milp_available()) {
     EXPECT_GT(used_skip, 20);
   }
   // Its CPU time is printed, not asserted: speed is bench/plan_bench's business.
-  std::printf("300 instances: %d feasible, %d residual edges, %.1f s CPU\n", feasible, residual,
-              secs);
+  std::printf(
+      "300 instances: %d feasible, %d residual edges, %d with a working-set term, %.1f s CPU\n",
+      feasible, residual, with_term, secs);
 }
 
 TEST(PlanOracle, DpAndMilpAgreeOnLargerInstances) {

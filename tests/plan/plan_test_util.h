@@ -27,6 +27,7 @@ struct InstanceShape {
   double residual_p = 0.15;  // chance of an edge s -> t for each t > s + 1
   int max_residual_span = 1 << 20;
   double budget_lo = 0.2, budget_hi = 1.0;  // each budget as a fraction of the model's need
+  double large_p = 0;  // chance that a device streams large working sets slower (decode_large)
 };
 
 inline double log_uniform(std::mt19937_64& r, double lo, double hi) {
@@ -88,6 +89,11 @@ inline Instance random_instance(std::mt19937_64& r, const InstanceShape& shape =
       l.bandwidth_bytes_per_s = log_uniform(r, 1e6, 1e8);
     }
   }
+  // Drawn last, so instances without it are what they were.
+  for (DeviceProfile& p : in.cluster.devices) {
+    if (shape.large_p > 0 && uni(0, 1) < shape.large_p)
+      p.decode_large_bytes_per_s.fallback = p.decode_bytes_per_s.fallback * uni(0.3, 1.0);
+  }
   return in;
 }
 
@@ -121,15 +127,23 @@ inline Score score(const Instance& in, const std::vector<int>& dev) {
     if (devs[d].head) head = d;
   }
   Score sc;
-  std::vector<double> comp(D, 0), mem(D, 0), scratch(D, 0);
+  std::vector<double> comp(D, 0), mem(D, 0), scratch(D, 0), streamed(D, 0), large_extra(D, 0);
   for (int s = 0; s < S; ++s) {
     const DeviceProfile& p = devs[dev[s]];
     double t = p.per_segment_overhead_s + segs[s].flops_other / p.other_flops_per_s;
-    auto rate = [&p](DType type) {
-      auto it = p.decode_bytes_per_s.by_type.find(type);
-      return it != p.decode_bytes_per_s.by_type.end() ? it->second : p.decode_bytes_per_s.fallback;
+    auto lookup = [](const RateTable& table, DType type) {
+      auto it = table.by_type.find(type);
+      return it != table.by_type.end() ? it->second : table.fallback;
     };
-    for (const auto& [type, bytes] : segs[s].weight_bytes_by_type) t += bytes / rate(type);
+    auto rate = [&](DType type) { return lookup(p.decode_bytes_per_s, type); };
+    for (const auto& [type, bytes] : segs[s].weight_bytes_by_type) {
+      t += bytes / rate(type);
+      streamed[dev[s]] += bytes;
+      // Beyond the probe's working set: the large rate, unless within 5 % of the small one.
+      const double large = lookup(p.decode_large_bytes_per_s, type);
+      if (bytes > 0 && large > 0 && large < 0.95 * rate(type))
+        large_extra[dev[s]] += bytes / large - bytes / rate(type);
+    }
     // Attention reads the row's KV cache up to its position, at the F32 stream rate.
     const double pos = in.run.attn_pos >= 0 ? in.run.attn_pos : in.run.ctx / 2.0;
     if (segs[s].kv_bytes_per_token > 0 && rate(DType::kF32) > 0)
@@ -140,6 +154,9 @@ inline Score score(const Instance& in, const std::vector<int>& dev) {
     scratch[dev[s]] = std::max(scratch[dev[s]], segs[s].scratch_bytes);
   }
   for (int d = 0; d < D; ++d) {
+    // 128 MiB and less: the probe's rate; 256 MiB and more: the large rate; log-linear between.
+    const double f = std::clamp(std::log2(streamed[d] / (128.0 * 1024 * 1024)), 0.0, 1.0);
+    if (streamed[d] > 0) comp[d] += f * large_extra[d];
     if (mem[d] + scratch[d] > devs[d].mem_budget_bytes * in.run.mem_safety * (1 + 1e-9)) {
       sc.memory_ok = false;
     }
