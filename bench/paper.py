@@ -12,6 +12,7 @@ import argparse
 import html
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -92,9 +93,7 @@ def policy_figures(a, spec, model, streams, objective):
 
 
 def median(xs):
-    xs = sorted(xs)
-    n = len(xs)
-    return None if n == 0 else xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+    return statistics.median(xs) if xs else None
 
 
 def stage_figures(j, placement):
@@ -123,7 +122,9 @@ def scenario_row(kind, spec, model, streams, objective, figs):
     tok_s = {p: median([r[1] for r in ok[p]]) for p in POLICIES}
     pred = {p: median([r[2] for r in ok[p]]) for p in POLICIES}
     per_run = {p: [r[1] / r[2] for r in ok[p]] for p in POLICIES}
-    mid = {p: sorted(ok[p], key=lambda r: r[1] / r[2])[(len(ok[p]) - 1) // 2] if ok[p] else None
+    # The median run by measured/predicted (the lower middle one of an even count).
+    mid = {p: sorted(zip(per_run[p], ok[p]), key=lambda x: x[0])[(len(ok[p]) - 1) // 2][1]
+              if ok[p] else None
            for p in POLICIES}
     row = {"scenario": kind, "spec": spec_name(spec), "model": model_name(model),
            "streams": streams, "objective": objective,

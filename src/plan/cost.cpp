@@ -106,7 +106,6 @@ Result<CostModel> CostModel::build(const ModelProfile& model, const Cluster& clu
   c.compute_.resize(S * D);
   c.prefill_.resize(S * D);
   c.extra_row_.resize(S * D);
-  c.large_extra_.resize(S * D);
   c.large_prefix_.assign((S + 1) * D, 0);
   c.weight_prefix_.assign(S + 1, 0);
   c.mem_need_.resize(S);
@@ -120,8 +119,8 @@ Result<CostModel> CostModel::build(const ModelProfile& model, const Cluster& clu
       c.compute_[s * D + d] = decode_seconds(g, cluster.devices[d], pos);
       c.prefill_[s * D + d] = prefill_seconds(g, cluster.devices[d]);
       c.extra_row_[s * D + d] = extra_row_seconds(g, cluster.devices[d], pos);
-      c.large_extra_[s * D + d] = large_set_extra_seconds(g, cluster.devices[d]);
-      c.large_prefix_[(s + 1) * D + d] = c.large_prefix_[s * D + d] + c.large_extra_[s * D + d];
+      c.large_prefix_[(s + 1) * D + d] =
+          c.large_prefix_[s * D + d] + large_set_extra_seconds(g, cluster.devices[d]);
     }
     c.weight_prefix_[s + 1] = c.weight_prefix_[s] + weight_bytes(g);
     c.mem_need_[s] = g.weight_bytes_resident + g.kv_bytes_per_token * kv_tokens;
@@ -152,7 +151,7 @@ Result<CostModel> CostModel::build(const ModelProfile& model, const Cluster& clu
 }
 
 double CostModel::working_set_extra_s(int a, int b, int d) const {
-  const double bytes = weight_prefix_[b] - weight_prefix_[a];
+  const double bytes = streamed_bytes(a, b);
   const double extra = large_prefix_[b * n_dev_ + d] - large_prefix_[a * n_dev_ + d];
   if (!(extra > 0) || bytes <= kProbeWorkingSetBytes) return 0;
   // Between the probes' working sets, log-linear: each doubling keeps about as much less.

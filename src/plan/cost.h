@@ -59,7 +59,11 @@ class CostModel {
   // MILP add it per device (per run of segments), the assignment MILP cannot.
   double working_set_extra_s(int a, int b, int d) const;
   // Segment s's share of that on device d when a pass streams no cached bytes at all.
-  double large_set_extra_s(int s, int d) const { return large_extra_[s * n_dev_ + d]; }
+  double large_set_extra_s(int s, int d) const {
+    return large_prefix_[(s + 1) * n_dev_ + d] - large_prefix_[s * n_dev_ + d];
+  }
+  // Weight bytes segments [a, b) stream per decode token.
+  double streamed_bytes(int a, int b) const { return weight_prefix_[b] - weight_prefix_[a]; }
   // Bytes segment s needs wherever it runs: resident weights + its KV cache.
   double mem_need(int s) const { return mem_need_[s]; }
   double scratch(int s) const { return scratch_[s]; }
@@ -86,8 +90,8 @@ class CostModel {
  private:
   int n_seg_ = 0, n_dev_ = 0, head_ = 0;
   std::vector<double> compute_, prefill_, extra_row_, mem_need_, scratch_, budget_, inv_bw_;
-  std::vector<double> large_extra_;    // [segment, device]: see working_set_extra_s
-  std::vector<double> large_prefix_;   // [segment + 1, device]: sums of large_extra_ before it
+  // [segment + 1, device]: sums over the segments before it of large_set_extra_s
+  std::vector<double> large_prefix_;
   std::vector<double> weight_prefix_;  // [segment + 1]: weight bytes streamed before it
   std::vector<double> need_prefix_;
   std::vector<LatencyTail> tail_;

@@ -227,10 +227,8 @@ PlanSummary summarize(std::string name, const CostModel& cost, const ModelProfil
     u.pass_s_at_n_seqs = pass_s(cost, ev, d, rows_per_pass(ev, run.n_seqs));
     for (int s = u.first_segment; s <= u.last_segment; ++s) {
       u.prefill_s_per_token += cost.prefill_s(s, d);
-      for (const auto& [t, b] : model.segments[s].weight_bytes_by_type) {
-        u.weight_bytes_per_token += b;
-      }
     }
+    u.weight_bytes_per_token = cost.streamed_bytes(u.first_segment, u.last_segment + 1);
     prefill_stage = std::max(prefill_stage, u.prefill_s_per_token);  // NaN propagates below
     if (std::isnan(u.prefill_s_per_token)) prefill_stage = kNaN;
     if (!u.mem_ok) {

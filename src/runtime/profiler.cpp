@@ -39,22 +39,6 @@ std::string arch_name() {
 #endif
 }
 
-// A weight matrix as the executor runs it: quantized types in the packed layout.
-struct Product {
-  Product(DType t, const uint8_t* w, int64_t rows, int64_t cols)
-      : t(t), w(w), rows(rows), cols(cols) {
-    if (kernels::packable(t, rows, cols)) packed = kernels::PackedMatrix::pack(t, w, rows, cols);
-  }
-  void run(const float* x, int64_t batch, float* y, ThreadPool* pool) const {
-    if (packed.n_rows() > 0) return packed.matmul(x, batch, y, pool);
-    kernels::matmul(t, w, rows, cols, x, batch, y, pool);
-  }
-  DType t;
-  const uint8_t* w;
-  int64_t rows, cols;
-  kernels::PackedMatrix packed;
-};
-
 // rows copies of row in type t: quantized once (the K-quant quantizers search for scales, and
 // every type is measured), copied rows-1 times.
 void fill_rows(DType t, const std::vector<float>& row, uint8_t* w, int64_t rows) {
@@ -63,6 +47,33 @@ void fill_rows(DType t, const std::vector<float>& row, uint8_t* w, int64_t rows)
   kernels::quantize_row(t, row.data(), w, cols);
   for (int64_t r = 1; r < rows; ++r) std::memcpy(w + rb * r, w, rb);
 }
+
+// `rows` copies of `row` in type t as the executor runs them. Quantized types are packed from
+// one block of rows used again and again (the rows are all equal), so a probe's matrix is never
+// held unpacked as well; other types are held whole.
+struct Product {
+  static constexpr int64_t kBlockRows = 1024;
+  Product(DType t, const std::vector<float>& row, int64_t rows)
+      : t(t), rows(rows), cols(static_cast<int64_t>(row.size())) {
+    const bool pack = kernels::packable(t, rows, cols);
+    const int64_t held = pack ? std::min(rows, kBlockRows) : rows;
+    w.resize(row_bytes(t, cols) * held);  // [held, cols] in type t
+    fill_rows(t, row, w.data(), held);
+    if (!pack) return;
+    std::vector<kernels::PackedMatrix::Part> parts;
+    for (int64_t r = 0; r < rows; r += held) parts.push_back({w.data(), std::min(held, rows - r)});
+    packed = kernels::PackedMatrix::pack(t, parts, cols);
+    std::vector<uint8_t>().swap(w);
+  }
+  void run(const float* x, int64_t batch, float* y, ThreadPool* pool) const {
+    if (packed.n_rows() > 0) return packed.matmul(x, batch, y, pool);
+    kernels::matmul(t, w.data(), rows, cols, x, batch, y, pool);
+  }
+  DType t;
+  int64_t rows, cols;
+  std::vector<uint8_t> w;
+  kernels::PackedMatrix packed;
+};
 
 // The median of per-round rates: robust to a round preempted by another process (on a shared
 // machine) and to the throttle's oversleep credit, which shortens the round after a long one
@@ -97,68 +108,39 @@ double measure_rate(const Clock& clock, double seconds, Throttle* th, const Thre
   return median_rate(std::move(rates));
 }
 
-// Bytes/s of matvec streaming a matrix larger than most caches: a segment's weights are read
-// from DRAM on every pass (a model spread over phones is far larger than their caches). A
-// server's L3 still keeps part of 128 MiB from one round to the next (this VM's EPYC, Q4_0, one
-// thread: 32 MiB 36 GB/s, 64 MiB 27, 128 MiB 25-31, 256 MiB 20), as it does for a pass over a
-// share of that size; measure_decode_large gives the rate of larger shares.
-constexpr size_t kDecodeProbeBytes = static_cast<size_t>(plan::kProbeWorkingSetBytes);
-
 // Work per second of [rows, cols] x `batch` products in type t (the weights synthetic, the
 // same row repeated), `work` units per product.
 double measure_product(const Clock& clock, DType t, int64_t rows, int64_t cols, int64_t batch,
                        double work, ThreadPool* pool, double seconds, Throttle* th) {
-  std::vector<uint8_t> w(row_bytes(t, cols) * rows);  // [rows, cols] in type t
   std::vector<float> row(cols), x(cols * batch), y(rows * batch);
   for (int64_t i = 0; i < cols; ++i) row[i] = std::sin(0.01f * i);
   for (int64_t i = 0; i < cols * batch; ++i) x[i] = std::cos(0.003f * i);
-  fill_rows(t, row, w.data(), rows);
-  Product product(t, w.data(), rows, cols);
-  if (product.packed.n_rows() > 0) std::vector<uint8_t>().swap(w);  // the packed copy is read
-  product.run(x.data(), batch, y.data(), pool);                     // warm-up
+  const Product product(t, row, rows);
+  product.run(x.data(), batch, y.data(), pool);  // warm-up
   return measure_rate(clock, seconds, th, pool, work,
                       [&] { product.run(x.data(), batch, y.data(), pool); });
 }
 
 // Bytes/s of weights for passes of `batch` rows (1: a decode token; 4: the small batches of
-// pipelined streams, whose rows share one read of the weights).
+// pipelined streams, whose rows share one read of the weights) over `working_set` bytes of
+// weights: plan::kProbeWorkingSetBytes for `decode` and `decode4`, kLargeWorkingSetBytes for
+// `decode_large`. A segment's weights are read from memory on every pass, but a server's L3
+// keeps part of 128 MiB from one round to the next, as it does for a share of that size (this
+// VM's EPYC, Q4_0, one thread: 32 MiB 36 GB/s, 64 MiB 27, 128 MiB 25-31); 256 MiB, like four
+// matrices of 128 MiB taken in turn, reads 20, what a larger share gets.
 double measure_decode(const Clock& clock, DType t, ThreadPool* pool, double seconds, Throttle* th,
-                      int batch) {
+                      int batch, double working_set = plan::kProbeWorkingSetBytes) {
   const int64_t cols = 2048;
-  const int64_t rows = std::max<int64_t>(
-      kernels::kPackRows, static_cast<int64_t>(kDecodeProbeBytes / row_bytes(t, cols)) /
-                              kernels::kPackRows * kernels::kPackRows);
+  const int64_t rows =
+      std::max<int64_t>(kernels::kPackRows, static_cast<int64_t>(working_set / row_bytes(t, cols)) /
+                                                kernels::kPackRows * kernels::kPackRows);
   const double bytes = static_cast<double>(row_bytes(t, cols) * rows);
   return measure_product(clock, t, rows, cols, batch, bytes, pool, seconds, th);
 }
 
-// Bytes/s of one-row decode over plan::kLargeWorkingSetBytes of weights, which no cache keeps
-// from one round to the next (on this VM's EPYC, Q4_0, one thread: 128 MiB 25-31 GB/s, 256 MiB
-// 20, as four matrices of 128 MiB taken in turn). Packed types only: the matrix is packed
-// from one small block of rows used again and again, so no unpacked copy is ever held.
-constexpr int64_t kLargeProbeCols = 2048, kLargeProbeSrcRows = 1024;
-
+// The large working set is measured for packed types only (the others would be held whole).
 bool has_large_probe(DType t) {
-  return kernels::packable(t, kLargeProbeSrcRows, kLargeProbeCols);
-}
-
-double measure_decode_large(const Clock& clock, DType t, ThreadPool* pool, double seconds,
-                            Throttle* th) {
-  if (!has_large_probe(t)) return 0;
-  const int64_t cols = kLargeProbeCols, src_rows = kLargeProbeSrcRows;
-  const int64_t rows =
-      static_cast<int64_t>(plan::kLargeWorkingSetBytes) / row_bytes(t, cols) / src_rows * src_rows;
-  std::vector<float> row(cols), x(cols), y(rows);
-  for (int64_t i = 0; i < cols; ++i) row[i] = std::sin(0.01f * i);
-  for (int64_t i = 0; i < cols; ++i) x[i] = std::cos(0.003f * i);
-  std::vector<uint8_t> src(row_bytes(t, cols) * src_rows);  // [src_rows, cols] in type t
-  fill_rows(t, row, src.data(), src_rows);
-  const std::vector<kernels::PackedMatrix::Part> parts(rows / src_rows, {src.data(), src_rows});
-  const kernels::PackedMatrix m = kernels::PackedMatrix::pack(t, parts, cols);
-  m.matmul(x.data(), 1, y.data(), pool);  // warm-up
-  // Counted in the model's bytes, as every rate is (a packed K-quant group is a little larger).
-  return measure_rate(clock, seconds, th, pool, static_cast<double>(row_bytes(t, cols) * rows),
-                      [&] { m.matmul(x.data(), 1, y.data(), pool); });
+  return kernels::packable(t, kernels::kPackRows, 2048);
 }
 
 // Matmul FLOP/s of a prompt-sized batch (compute-bound: the weights stay in the caches).
@@ -256,8 +238,8 @@ Result<plan::DeviceProfile> profile_device(const std::string& name, const Profil
           measure_prefill(*o.clock, t, &pool, o.seconds_per_type / 2, o.throttle);
     }
     if (has_large_probe(t) && missing(p.decode_large_bytes_per_s, t)) {
-      p.decode_large_bytes_per_s.by_type[t] =
-          measure_decode_large(*o.clock, t, &pool, o.seconds_per_type, o.throttle);
+      p.decode_large_bytes_per_s.by_type[t] = measure_decode(
+          *o.clock, t, &pool, o.seconds_per_type, o.throttle, 1, plan::kLargeWorkingSetBytes);
     }
   }
   if (!cached) {
