@@ -215,8 +215,8 @@ Result<runtime::LocalClusterOptions> local_cluster_options(const ClusterSpec& sp
     if (budget > 0) {
       w.args.insert(w.args.end(), {"--mem-budget", std::to_string(static_cast<long long>(budget))});
       // The budget holds weights and KV cache; the process also needs its runtime and the
-      // profiler's buffers (up to ~260 MB: its 128 MiB decode probe), so the hard limit has room
-      // for them.
+      // profiler's buffers (up to ~260 MB: its 256 MiB large-working-set probe), so the hard
+      // limit has room for them.
       w.mem_limit_bytes = budget + kRuntimeOverheadBytes;
     }
     const auto emu = emulation_flags(d);
