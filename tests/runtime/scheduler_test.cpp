@@ -273,10 +273,15 @@ TEST(Scheduler, AFixedDeviceCountOrARingThatDoesNotSay) {
 
 // Answers every pass with a token for each of its logits rows, first in, first out, and
 // records the rows of each pass: a ring whose devices take equally long, as the planner's
-// wave model (plan::wave_rows) assumes.
+// wave model (plan::wave_rows) assumes. No token comes back before open(), so requests
+// submitted before it all start together, however the test thread is scheduled.
 class FifoRing : public Ring {
  public:
   explicit FifoRing(int devices) : devices_(devices) {}
+  void open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+  }
   Status submit(uint32_t step, const graph::Batch& batch) override {
     std::lock_guard<std::mutex> lock(mu_);
     rows_.push_back(batch.n_rows());
@@ -296,7 +301,7 @@ class FifoRing : public Ring {
   Status send_seq_start(const SeqRecord&) override { return Status::ok(); }
   Result<TokenEvent> wait_token(double) override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (pending_.empty()) return unavailable("no pass in flight");
+    if (!open_ || pending_.empty()) return unavailable("no pass in flight");
     TokenEvent e = pending_.front();
     pending_.pop_front();
     return e;
@@ -306,6 +311,7 @@ class FifoRing : public Ring {
  private:
   const int devices_;
   mutable std::mutex mu_;
+  bool open_ = false;
   std::deque<TokenEvent> pending_;
   std::vector<int> rows_;  // per pass, in submission order
 };
@@ -325,6 +331,7 @@ TEST(Scheduler, FormsTheWavesThePlannerPredicts) {
       r.n_predict = 40;
       ASSERT_TRUE(sched.submit(std::move(r)).is_ok());
     }
+    ring.open();
     sched.wait_idle();
     plan::Evaluation ev;
     for (int d = 0; d < devices; ++d) ev.ring.push_back(d);
